@@ -859,7 +859,12 @@ class FakeBotAPI:
                 self._check_chat_reachable(chat_id)
                 self._check_limits(chat_id)
             if method != "getUpdates":
-                return self._handlers[method](params, token)
+                result = self._handlers[method](params, token)
+                if method in SEND_METHODS and self._limits is not None:
+                    now = time.monotonic()  # only accepted sends count towards the windows
+                    self._global_window.append(now)
+                    self._chat_windows.setdefault(chat_id, deque()).append(now)
+                return result
         return await self._get_updates(params)
 
     def _raise_fault(self, method: str) -> None:
@@ -918,8 +923,6 @@ class FakeBotAPI:
         if waits:
             retry_after = max(1, math.ceil(max(waits)))
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
-        gw.append(now)
-        cw.append(now)
 
     def _is_group(self, chat_id: Any) -> bool:
         chat = self._chats.get(chat_id)
