@@ -1,0 +1,158 @@
+"""The weekly summary's chart (PNG): the journey map with 95 % intervals and the 4-week trend.
+
+Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state), sized for a
+phone screen: one column, large type.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from bot.report import labels as L
+from flows.report import StageFigures, WeeklyReport
+
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
+_WEAK = "#d62728"
+_GREY = "#8a8a8a"
+
+
+def _axis_floor(values: list[float]) -> float:
+    """Return a round lower axis limit a little under ``values`` (0 when there are none)."""
+    if not values:
+        return 0.0
+    return float(max(0, int((min(values) - 8) // 10) * 10))
+
+
+def _is_weakest(report: WeeklyReport, stage: StageFigures) -> bool:
+    w = report.weakest_stage
+    return w is not None and (w.stage, w.metric) == (stage.stage, stage.metric)
+
+
+def _journey_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
+    stages = report.stages
+    ys = list(range(len(stages)))[::-1]  # first stage on top
+    basis_rolling = report.weakest_stage is not None and report.weakest_stage.basis == "rolling_4w"
+    lo = _axis_floor(
+        [
+            c.low
+            for s in stages
+            for c in [(s.rolling_4w if basis_rolling else s.this_week).normalised(report.normalisation)]
+            if c is not None and c.low is not None
+        ]
+    )
+    for y, stage in zip(ys, stages, strict=True):
+        cell = stage.rolling_4w if basis_rolling else stage.this_week
+        pos = cell.normalised(report.normalisation)
+        color = _WEAK if _is_weakest(report, stage) else "#1f4e79"
+        if pos is None or pos.value is None or pos.low is None or pos.high is None:
+            ax.text(50, y, f"n={cell.n} < {report.min_n}", ha="center", va="center", fontsize=13, color=_GREY)
+            continue
+        ax.plot([pos.low, pos.high], [y, y], color=color, linewidth=4, solid_capstyle="butt", alpha=0.45)
+        ax.plot([pos.value], [y], "o", color=color, markersize=13)
+        native = L.headline(stage.metric, cell.headline, lang) if cell.headline is not None else ""
+        common = L.common(report.normalisation, pos, lang, interval=False)
+        right_half = pos.value > (lo + 100) / 2
+        ax.annotate(
+            f"{common}   {L.metric_name(stage.metric)} {native}   n={cell.n}",
+            (pos.high if right_half else pos.low, y),
+            xytext=(0, 12),
+            textcoords="offset points",
+            ha="right" if right_half else "left",
+            va="bottom",
+            fontsize=12,
+            color=color,
+            fontweight="bold" if color == _WEAK else "normal",
+        )
+    ax.set_yticks(ys)
+    ax.set_yticklabels(
+        [f"{s.position + 1}. " + "\n".join(textwrap.wrap(s.label, 16)) for s in stages], fontsize=14
+    )
+    for tick, stage in zip(ax.get_yticklabels(), stages, strict=True):
+        if _is_weakest(report, stage):
+            tick.set_color(_WEAK)
+            tick.set_fontweight("bold")
+    ax.set_xlim(lo, 100)
+    ax.set_ylim(-0.6, len(stages) - 0.3)
+    ax.set_xlabel(L.t(lang, "axis_" + report.normalisation), fontsize=13)
+    ax.tick_params(axis="x", labelsize=12)
+    ax.grid(axis="x", color="#dddddd")
+    ax.set_axisbelow(True)
+    title = L.t(lang, "chart_title_" + report.normalisation)
+    if basis_rolling:
+        title += f"\n({L.t(lang, 'weakest_basis_rolling')})"
+    ax.set_title("\n".join(textwrap.wrap(title, 52)), fontsize=15, loc="left")
+
+
+def _series(report: WeeklyReport, stage: StageFigures, *, rolling: bool) -> list[tuple[int, float]]:
+    """Return (week index, value on the common scale) of the trend points that are shown."""
+    out: list[tuple[int, float]] = []
+    for x, point in enumerate(stage.trend):
+        cell = point.rolling_4w if rolling else point.week_cell
+        value = cell.normalised(report.normalisation)
+        if value is not None and value.value is not None:
+            out.append((x, value.value))
+    return out
+
+
+def _trend_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
+    weeks = report.trend_weeks
+    xs = list(range(len(weeks)))
+    for i, stage in enumerate(report.stages):
+        color = _WEAK if _is_weakest(report, stage) else _COLORS[i % len(_COLORS)]
+        roll = _series(report, stage, rolling=True)
+        single = _series(report, stage, rolling=False)
+        label = f"{stage.position + 1}. {stage.label} ({L.metric_name(stage.metric)})"
+        if roll:
+            ax.plot([r[0] for r in roll], [r[1] for r in roll], "-", color=color, linewidth=3, label=label)
+        if single:
+            ax.plot(
+                [s[0] for s in single],
+                [s[1] for s in single],
+                "o",
+                color=color,
+                markersize=7,
+                markerfacecolor="white",
+                label=None if roll else label,
+            )
+    ax.set_xticks(xs)
+    ax.set_xticklabels([w.split("-")[1] for w in weeks], fontsize=12)
+    values = [
+        v for stage in report.stages for r in (True, False) for _, v in _series(report, stage, rolling=r)
+    ]
+    ax.set_ylim(_axis_floor(values), 100)
+    ax.set_ylabel("0–100", fontsize=13)
+    ax.tick_params(axis="y", labelsize=12)
+    ax.grid(color="#dddddd")
+    trend_title = L.t(lang, "chart_trend_" + report.normalisation)
+    ax.set_title("\n".join(textwrap.wrap(trend_title, 52)), fontsize=15, loc="left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, fontsize=12, frameon=False)
+    else:
+        ax.text(
+            0.5, 0.5, f"n < {report.min_n}", transform=ax.transAxes, ha="center", fontsize=14, color=_GREY
+        )
+
+
+def render_chart(report: WeeklyReport, *, dpi: int = 110) -> bytes:
+    """Return the chart as PNG bytes (about 1000 px wide)."""
+    lang = L.lang_of(report.language)
+    rows = max(1, len(report.stages))
+    height_map = 1.6 + 1.05 * rows
+    height_trend = 4.2 + 0.32 * rows
+    fig = Figure(figsize=(9, height_map + height_trend), dpi=dpi)
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2, 1, height_ratios=[height_map, height_trend], hspace=0.35)
+    fig.suptitle(f"cxbot · {report.week}", fontsize=17, fontweight="bold", x=0.02, ha="left")
+    if report.stages:
+        _journey_panel(report, fig.add_subplot(grid[0]), lang)
+        _trend_panel(report, fig.add_subplot(grid[1]), lang)
+    else:
+        fig.text(0.5, 0.5, L.t(lang, "no_answers"), ha="center", fontsize=16)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
