@@ -1,0 +1,119 @@
+"""Accuracy and speed of reply understanding on the labelled corpus and the held-out set.
+
+Run: ``.venv/bin/python bench/nlu.py`` (``--errors`` lists the misses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flows.scales import Lang, Metric
+from flows.understanding import analyse_comment, understand
+
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "flows" / "corpus"
+
+
+def _load(name: str) -> list[dict[str, Any]]:
+    """Return the JSON objects of one corpus file (one per line)."""
+    with (CORPUS / name).open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _reply_ok(row: dict[str, Any]) -> tuple[bool, bool, str]:
+    """Return (score right, score and intent right, what was returned) for one labelled reply."""
+    metric = Metric(row["metric"]) if row["metric"] else None
+    got = understand(row["text"], metric, Lang(row["lang"]))
+    score_ok = got.score == row["score"]
+    return (
+        score_ok,
+        score_ok and got.intent.value == row["intent"],
+        f"{got.intent.value} {got.score} {got.reason}",
+    )
+
+
+def _replies(name: str, show: bool) -> None:
+    """Print score and intent accuracy per language × metric for one replies file."""
+    rows = _load(name)
+    cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        score_ok, both_ok, got = _reply_ok(row)
+        for key in (f"{row['lang']}/{row['metric'] or 'none'}", "ALL"):
+            cells[key][0] += score_ok
+            cells[key][1] += both_ok
+            cells[key][2] += 1
+        if show and not both_ok:
+            print(
+                f"  MISS {row['metric']}/{row['lang']} {row['text']!r}: "
+                f"want {row['intent']} {row['score']}, got {got}"
+            )
+    print(f"{name}: {len(rows)} replies")
+    for key in sorted(cells, key=lambda k: (k == "ALL", k)):
+        score_ok, both_ok, total = cells[key]
+        print(f"  {key:10} score {score_ok / total:6.1%}  score+intent {both_ok / total:6.1%}  (n={total})")
+
+
+def _comments(name: str, show: bool) -> None:
+    """Print negative-flag accuracy per language and topic recall for one comments file."""
+    rows = _load(name)
+    cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        negative, topics = analyse_comment(row["text"], Lang(row["lang"]))
+        neg_ok = negative == row["negative"]
+        topics_ok = set(row["topics"]) <= {t.value for t in topics}
+        for key in (row["lang"], "ALL"):
+            cells[key][0] += neg_ok
+            cells[key][1] += topics_ok
+            cells[key][2] += 1
+        if show and not (neg_ok and topics_ok):
+            print(
+                f"  MISS {row['lang']} {row['text']!r}: want {row['negative']} {row['topics']}, "
+                f"got {negative} "
+                f"{[t.value for t in topics]}"
+            )
+    print(f"{name}: {len(rows)} comments")
+    for key in sorted(cells, key=lambda k: (k == "ALL", k)):
+        neg_ok, topics_ok, total = cells[key]
+        print(
+            f"  {key:4} negative flag {neg_ok / total:6.1%}  "
+            f"topics recalled {topics_ok / total:6.1%}  (n={total})"
+        )
+
+
+def _speed() -> None:
+    """Print the mean time per reply over every corpus reply, repeated."""
+    rows = _load("replies.jsonl") + _load("holdout_replies.jsonl")
+    inputs = [(r["text"], Metric(r["metric"]) if r["metric"] else None, Lang(r["lang"])) for r in rows]
+    rounds = 20
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for text, metric, lang in inputs:
+            understand(text, metric, lang)
+    elapsed = time.perf_counter() - start
+    print(f"speed: {elapsed / (rounds * len(inputs)) * 1e6:.1f} µs per reply ({rounds * len(inputs)} calls)")
+
+
+def main() -> None:
+    """Run every measure and print it."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--errors", action="store_true", help="list each miss")
+    args = parser.parse_args()
+    for name in ("replies.jsonl", "holdout_replies.jsonl"):
+        if (CORPUS / name).exists():
+            _replies(name, args.errors)
+    for name in ("comments.jsonl", "holdout_comments.jsonl"):
+        if (CORPUS / name).exists():
+            _comments(name, args.errors)
+    if (CORPUS / "replies.jsonl").exists():
+        _speed()
+
+
+if __name__ == "__main__":
+    main()
