@@ -9,6 +9,8 @@ from flows.understanding.normalize import Normalized, fold
 
 _EDGE = " \t\r\n,.;:!?-–—()[]{}\"'«»…/|*=+~_"
 _WORDS = re.compile(r"[\w']+")
+_CONJUNCTIONS_START = re.compile(r"^(?:ma|però|pero|but|and|e|quindi|so)\b[\s,]*", re.IGNORECASE)
+_CONJUNCTIONS_END = re.compile(r"[\s,]*\b(?:ma|però|pero|but|and|e|quindi|so)$", re.IGNORECASE)
 
 
 def _meaningful(text: str) -> bool:
@@ -29,4 +31,6 @@ def comment_without(original: str, norm: Normalized, spans: tuple[tuple[int, int
     pieces.append(original[pos:])
     text = re.sub(r"\s+", " ", " ".join(p.strip() for p in pieces if p.strip()))
     text = re.sub(r"\s+([,.;:!?])", r"\1", text).strip(_EDGE)
+    # A cut score can leave its conjunction dangling: "ho aspettato due settimane ma [9]".
+    text = _CONJUNCTIONS_END.sub("", _CONJUNCTIONS_START.sub("", text)).strip(_EDGE)
     return text if text and _meaningful(text) else None

@@ -69,8 +69,10 @@ ID_BEFORE_RE = re.compile(
     r"|\bticket\s+|\brichiesta\s+|\brequest\s+|\bpratica\s+|\bcase\s+|\bcodice\s+|\bcode\s+|€\s*|\$\s*|£\s*"
     r"|\balle\s+|\bore\s+|\bx)$"
 )
-#: After a number: "stelle"/"stars" makes it a star count.
-STAR_UNIT_RE = re.compile(r"\s*(?:stell[ae]|stars?)\b")
+#: After a number: "stelle"/"stars" or one star emoji makes it a star count ("4 stelle su 5", "5 ⭐").
+STAR_UNIT_RE = re.compile(
+    r"\s*(?:stell[ae]\b|stars?\b|[⭐🌟★](?![⭐🌟★]))(?:\s*(?:su|out of|of|/)\s*(?:5|cinque|five)\b)?"
+)
 #: Between two numbers: a fraction ("9/10", "4 su 5", "ten out of ten").
 FRACTION_SEP_RE = re.compile(r"^\s*(?:/|\\|su|out of|of|over)\s*$")
 #: Between two numbers: a range or an alternative ("7-8", "7 o 8", "6 to 7", "tra 7 e 8").

@@ -284,7 +284,7 @@ _MENTIONS: tuple[tuple[re.Pattern[str], Topic], ...] = (
         ),
         Topic.PRICE,
     ),
-    (re.compile(r"\b(?:qualita|materiale|quality|material|fattura|made)\b"), Topic.PRODUCT_QUALITY),
+    (re.compile(r"\b(?:qualita|materiale|quality|material)\b"), Topic.PRODUCT_QUALITY),
     (re.compile(r"\b(?:tracking|aggiornament\w*|updates?|notific\w*|newsletter)\b"), Topic.COMMUNICATION),
 )
 

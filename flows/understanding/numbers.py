@@ -64,6 +64,7 @@ class _Token:
 
 
 _UNIT_THEN_FRACTION_RE = re.compile(r"^\s*(?:su|of|out of|/|di)\s*$")
+_MINUS_RE = re.compile(r"\s*-\s*")
 _END_OR_PUNCT_RE = re.compile(r"^\s*(?:$|[^\w\s])")
 # Marker words left of a score that belong to it ("voto 7", "ti do un 8"): removed from the comment.
 _LEFT_MARKERS_RE = re.compile(
@@ -158,6 +159,10 @@ def _number_candidates(text: str, tokens: list[_Token], metric: Metric) -> list[
             continue
         is_digit = tok.word is None
         raw = text[tok.start : tok.end]
+        if is_digit and _MINUS_RE.fullmatch(before):
+            # "-1" is a negative number, off every scale, not a 1.
+            cands.append(Candidate(len(before) - len(before.lstrip()), tok.end, -tok.value, Kind.PLAIN))
+            continue
         cands.append(
             Candidate(
                 tok.start,
