@@ -49,20 +49,21 @@ def _journey_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
         cell = stage.rolling_4w if basis_rolling else stage.this_week
         pos = cell.normalised(report.normalisation)
         color = _WEAK if _is_weakest(report, stage) else "#1f4e79"
-        if pos is None or pos.value is None or pos.low is None or pos.high is None:
-            ax.text(50, y, f"n={cell.n} < {report.min_n}", ha="center", va="center", fontsize=13, color=_GREY)
+        if pos is None or pos.value is None:
+            note = L.t(lang, "no_answers") if cell.n == 0 else f"n={cell.n} < {report.min_n}"
+            ax.text((lo + 100) / 2, y, note, ha="center", va="center", fontsize=13, color=_GREY)
             continue
-        ax.plot([pos.low, pos.high], [y, y], color=color, linewidth=4, solid_capstyle="butt", alpha=0.45)
+        if pos.low is not None and pos.high is not None:
+            ax.plot([pos.low, pos.high], [y, y], color=color, linewidth=4, solid_capstyle="butt", alpha=0.45)
         ax.plot([pos.value], [y], "o", color=color, markersize=13)
         native = L.headline(stage.metric, cell.headline, lang) if cell.headline is not None else ""
         common = L.common(report.normalisation, pos, lang, interval=False)
-        right_half = pos.value > (lo + 100) / 2
         ax.annotate(
-            f"{common}   {L.metric_name(stage.metric)} {native}   n={cell.n}",
-            (pos.high if right_half else pos.low, y),
-            xytext=(0, 12),
+            f"{common} · {L.metric_name(stage.metric)} {native} · n={cell.n}",
+            (lo, y),
+            xytext=(4, 12),
             textcoords="offset points",
-            ha="right" if right_half else "left",
+            ha="left",
             va="bottom",
             fontsize=12,
             color=color,
@@ -70,7 +71,7 @@ def _journey_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
         )
     ax.set_yticks(ys)
     ax.set_yticklabels(
-        [f"{s.position + 1}. " + "\n".join(textwrap.wrap(s.label, 16)) for s in stages], fontsize=14
+        [f"{s.position + 1}. " + "\n".join(textwrap.wrap(s.label, 13)) for s in stages], fontsize=14
     )
     for tick, stage in zip(ax.get_yticklabels(), stages, strict=True):
         if _is_weakest(report, stage):
@@ -85,7 +86,7 @@ def _journey_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
     title = L.t(lang, "chart_title_" + report.normalisation)
     if basis_rolling:
         title += f"\n({L.t(lang, 'weakest_basis_rolling')})"
-    ax.set_title("\n".join(textwrap.wrap(title, 52)), fontsize=15, loc="left")
+    ax.set_title("\n".join(textwrap.wrap(title, 40)), fontsize=15, loc="left")
 
 
 def _series(report: WeeklyReport, stage: StageFigures, *, rolling: bool) -> list[tuple[int, float]]:
@@ -129,7 +130,7 @@ def _trend_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
     ax.tick_params(axis="y", labelsize=12)
     ax.grid(color="#dddddd")
     trend_title = L.t(lang, "chart_trend_" + report.normalisation)
-    ax.set_title("\n".join(textwrap.wrap(trend_title, 52)), fontsize=15, loc="left")
+    ax.set_title("\n".join(textwrap.wrap(trend_title, 40)), fontsize=15, loc="left")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, fontsize=12, frameon=False)
     else:
@@ -138,15 +139,15 @@ def _trend_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
         )
 
 
-def render_chart(report: WeeklyReport, *, dpi: int = 110) -> bytes:
-    """Return the chart as PNG bytes (about 1000 px wide)."""
+def render_chart(report: WeeklyReport, *, dpi: int = 160) -> bytes:
+    """Return the chart as PNG bytes (about 1000 px wide, type sized for a phone screen)."""
     lang = L.lang_of(report.language)
     rows = max(1, len(report.stages))
-    height_map = 1.6 + 1.05 * rows
-    height_trend = 4.2 + 0.32 * rows
-    fig = Figure(figsize=(9, height_map + height_trend), dpi=dpi)
+    height_map = 1.4 + 0.95 * rows
+    height_trend = 3.6 + 0.3 * rows
+    fig = Figure(figsize=(6.4, height_map + height_trend), dpi=dpi)
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, 1, height_ratios=[height_map, height_trend], hspace=0.35)
+    grid = fig.add_gridspec(2, 1, height_ratios=[height_map, height_trend], hspace=0.55)
     fig.suptitle(f"cxbot · {report.week}", fontsize=17, fontweight="bold", x=0.02, ha="left")
     if report.stages:
         _journey_panel(report, fig.add_subplot(grid[0]), lang)

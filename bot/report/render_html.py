@@ -28,7 +28,8 @@ th{background:#eaf0f5}td.num{text-align:right;white-space:nowrap}
 .alert{background:#fdecec;border-left:4px solid #d62728;padding:8px 12px;margin:.6em 0}
 blockquote{margin:.4em 0;padding:6px 12px;background:#fff;border-left:4px solid #8a8a8a}
 blockquote.negative{border-color:#d62728}blockquote.positive{border-color:#2ca02c}
-img{max-width:100%;height:auto;background:#fff}
+img{max-width:100%;height:auto;background:#fff}.scroll{overflow-x:auto}
+@media (max-width:600px){body{font-size:15px}main{padding:8px}th,td{padding:4px 5px}}
 """
 
 
@@ -94,7 +95,8 @@ def _journey(report: WeeklyReport, lang: str) -> str:
 
 def _table(head: list[str], rows: list[str]) -> str:
     th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    body = "".join(rows)
+    return f'<div class="scroll"><table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _funnel_rows(items: dict[str, FunnelFigures], lang: str) -> list[str]:
