@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -136,6 +136,30 @@ class StageRef(_Frozen):
     labels: dict[str, str] = Field(default_factory=dict)  # language -> display name
 
 
+class _Texts(Protocol):
+    @property
+    def it(self) -> str: ...
+    @property
+    def en(self) -> str: ...
+
+
+class _JourneyStage(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> _Texts: ...
+    @property
+    def metric(self) -> Metric: ...
+
+
+def stage_refs(stages: Iterable[_JourneyStage]) -> list[StageRef]:
+    """Return a journey's measured touchpoints in order, named in it/en (pass ``journey.stages``)."""
+    return [
+        StageRef(key=stage.id, metric=stage.metric, labels={"it": stage.name.it, "en": stage.name.en})
+        for stage in stages
+    ]
+
+
 class ScoreCount(_Frozen):
     """How many answers had ``score`` for one week × stage × metric × language × channel."""
 
@@ -158,8 +182,9 @@ class FunnelCount(_Frozen):
     due: int = 0
     sent: int = 0
     delivered: int = 0
-    answered: int = 0
-    commented: int = 0
+    answered: int = 0  # of the invitations delivered this week, how many got a score (so far)
+    responses: int = 0  # scores received this week, whatever week their invitation was delivered
+    commented: int = 0  # of those responses, how many came with words
     reasked: int = 0
     opted_out: int = 0
     unreachable: int = 0
@@ -284,13 +309,15 @@ class StageFigures(_Frozen):
 
 
 class FunnelFigures(_Frozen):
-    """Funnel counts and rates (response rate = answered ÷ delivered; comment rate = commented ÷ answered)."""
+    """Funnel counts and rates: response rate = answered ÷ delivered (the week's delivered invitations
+    as a cohort, so it never exceeds 100 %); comment rate = commented ÷ responses."""
 
     due: int = 0
     sent: int = 0
     delivered: int = 0
-    answered: int = 0
-    commented: int = 0
+    answered: int = 0  # of the invitations delivered this week, how many got a score (so far)
+    responses: int = 0  # scores received this week, whatever week their invitation was delivered
+    commented: int = 0  # of those responses, how many came with words
     reasked: int = 0
     opted_out: int = 0
     unreachable: int = 0
@@ -427,7 +454,17 @@ def _change(a: MetricCell, b: MetricCell) -> Change:
 
 
 def _funnel_figures(rows: Iterable[FunnelCount]) -> FunnelFigures:
-    fields = ("due", "sent", "delivered", "answered", "commented", "reasked", "opted_out", "unreachable")
+    fields = (
+        "due",
+        "sent",
+        "delivered",
+        "answered",
+        "responses",
+        "commented",
+        "reasked",
+        "opted_out",
+        "unreachable",
+    )
     sums = dict.fromkeys(fields, 0)
     for row in rows:
         for name in fields:
@@ -435,14 +472,16 @@ def _funnel_figures(rows: Iterable[FunnelCount]) -> FunnelFigures:
     return FunnelFigures(
         **sums,
         response_rate=rate(sums["answered"], sums["delivered"]),
-        comment_rate=rate(sums["commented"], sums["answered"]),
+        comment_rate=rate(sums["commented"], sums["responses"]),
     )
 
 
 def _grouped(rows: Sequence[FunnelCount], key: str) -> dict[str, FunnelFigures]:
+    """Return funnel figures per value of ``key``; rows without one (opt-outs) count only overall."""
     groups: dict[str, list[FunnelCount]] = defaultdict(list)
     for row in rows:
-        groups[str(getattr(row, key))].append(row)
+        if getattr(row, key):
+            groups[str(getattr(row, key))].append(row)
     return {name: _funnel_figures(group) for name, group in sorted(groups.items())}
 
 

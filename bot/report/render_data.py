@@ -105,6 +105,7 @@ class _Rows:
             "sent",
             "delivered",
             "answered",
+            "responses",
             "commented",
             "reasked",
             "opted_out",
@@ -112,7 +113,7 @@ class _Rows:
         ):
             self.add("funnel", name, getattr(f, name), ("", "", segment))
         self.add("funnel", "response_rate", f.response_rate, ("", "", segment), n=f.delivered)
-        self.add("funnel", "comment_rate", f.comment_rate, ("", "", segment), n=f.answered)
+        self.add("funnel", "comment_rate", f.comment_rate, ("", "", segment), n=f.responses)
 
 
 def render_csv(report: WeeklyReport) -> str:

@@ -105,6 +105,7 @@ def _funnel_rows(items: dict[str, FunnelFigures], lang: str) -> list[str]:
         cells = [f.due, f.sent, f.delivered, f.answered]
         nums = "".join(f'<td class="num">{v}</td>' for v in cells)
         rates = f'<td class="num">{_e(L.pct(f.response_rate, lang))}</td>'
+        rates += f'<td class="num">{f.responses}</td>'
         rates += f'<td class="num">{_e(L.pct(f.comment_rate, lang))}</td>'
         tail = "".join(f'<td class="num">{v}</td>' for v in (f.reasked, f.opted_out, f.unreachable))
         rows.append(f"<tr><td>{_e(name)}</td>{nums}{rates}{tail}</tr>")
@@ -123,6 +124,7 @@ def _funnel(report: WeeklyReport, lang: str) -> str:
                 "delivered",
                 "answered",
                 "response_rate",
+                "responses",
                 "comment_rate",
                 "reasked",
                 "opted_out",

@@ -86,6 +86,7 @@ def sample_inputs(week: str = "2026-W47", seed: int = 7, weeks: int = 11) -> Rep
                         sent=delivered + 5,
                         delivered=delivered,
                         answered=answered,
+                        responses=answered,
                         commented=answered // 3,
                         reasked=answered // 20,
                         opted_out=rnd.randint(0, 2),

@@ -17,6 +17,7 @@ from flows.report import (
     build_report,
     input_weeks,
     shift_week,
+    stage_refs,
     week_bounds,
     week_bounds_utc,
     week_of,
@@ -310,17 +311,18 @@ def _funnel(week: str, stage: str, lang: str, channel: str, **counts: int) -> Fu
 
 
 def test_funnel_by_hand() -> None:
-    """Response rate = answered ÷ delivered, comment rate = commented ÷ answered, also per segment."""
+    """Response rate = answered ÷ delivered, comment rate = commented ÷ responses, also per segment."""
     rows = [
-        _funnel(W, "delivered", "it", "telegram", due=110, sent=100, delivered=90, answered=36, commented=9,
-                reasked=3, opted_out=1, unreachable=10),
-        _funnel(W, "first_use", "en", "rasa", due=20, sent=20, delivered=10, answered=4, commented=4),
+        _funnel(W, "delivered", "it", "telegram", due=110, sent=100, delivered=90, answered=36, responses=36,
+                commented=9, reasked=3, opted_out=1, unreachable=10),
+        _funnel(W, "first_use", "en", "rasa", due=20, sent=20, delivered=10, answered=4, responses=4,
+                commented=4),
         _funnel(shift_week(W, -1), "delivered", "it", "telegram", delivered=100, answered=50),
         _funnel(shift_week(W, -2), "delivered", "it", "telegram", delivered=1000, answered=1000),
     ]  # fmt: skip
     f = build_report(_inputs([], funnel=rows)).funnel
     o = f.overall
-    assert (o.due, o.sent, o.delivered, o.answered, o.commented) == (130, 120, 100, 40, 13)
+    assert (o.due, o.sent, o.delivered, o.answered, o.responses, o.commented) == (130, 120, 100, 40, 40, 13)
     assert (o.reasked, o.opted_out, o.unreachable) == (3, 1, 10)
     assert o.response_rate == pytest.approx(40.0)
     assert o.comment_rate == pytest.approx(32.5)
@@ -440,3 +442,14 @@ def test_report_is_frozen(sample: ReportInputs) -> None:
     report = build_report(sample)
     with pytest.raises(ValueError, match="frozen"):
         report.week = "2026-W01"  # type: ignore[misc]
+
+
+def test_stage_refs_from_journey_stages() -> None:
+    """Journey stages become StageRefs in order, with their it/en names."""
+    from flows.journey import load_journey
+
+    journey = load_journey()
+    refs = stage_refs(journey.stages)
+    assert [r.key for r in refs] == [s.id for s in journey.stages]
+    assert refs[0].labels == {"it": journey.stages[0].name.it, "en": journey.stages[0].name.en}
+    assert refs[0].metric == journey.stages[0].metric
