@@ -1,0 +1,35 @@
+# The README's commands. Each target sets up the virtual environment from uv.lock first.
+.PHONY: setup demo test lint typecheck unit bench fmt shell serve
+
+VENV := .venv/bin
+
+setup:
+	@bash scripts/bootstrap.sh
+
+demo: setup
+	$(VENV)/cxbot demo
+
+shell: setup
+	$(VENV)/cxbot shell
+
+serve: setup
+	$(VENV)/cxbot serve
+
+lint: setup
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+typecheck: setup
+	$(VENV)/mypy
+
+unit: setup
+	$(VENV)/pytest
+
+test: lint typecheck unit
+
+fmt: setup
+	$(VENV)/ruff format .
+	$(VENV)/ruff check --fix .
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done

@@ -1,0 +1,56 @@
+"""What the CLI's commands share: error translation at the edge and app construction."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+import typer
+
+from bot.settings import Settings
+from bot.wiring import App, build_app
+from flows.errors import CxbotError, JourneyError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` on stderr and return the Exit to raise."""
+    print(f"cxbot: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Translate cxbot's errors into a one-line message and a non-zero exit code."""
+    try:
+        yield
+    except JourneyError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise typer.Exit(2) from None
+    except CxbotError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def load_app(database_url: str | None = None) -> App:
+    """Return the wired application from the environment's settings (optionally another database)."""
+    settings = Settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    return build_app(settings)
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a command so cxbot's errors become clean messages."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with cli_errors():
+            return func(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,1 @@
+"""``cxbot demo``: simulated customers through the whole journey on an embedded SQLite."""

@@ -1,0 +1,98 @@
+"""The service's one entry point: feed an inbound event → load state → step → persist → deliver.
+
+Every channel (Telegram, Rasa, the shell, the demo) and the scheduler's timers go through
+``Service.feed``. State, stored answers, escalations, timers and outgoing messages are written
+in one transaction, so a crash at any point loses nothing and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from bot.apply import Address, ApplyContext, apply_actions
+from bot.clock import Clock, utcnow
+from flows.conversation import Action, ConversationState, Engine, Inbound
+from flows.journey import Journey
+from flows.scales import Lang
+from storage import repo
+from storage.db import Database
+from storage.tables import Conversation
+
+#: Called inside the feed transaction after the actions are applied (e.g. to post escalation cards).
+AfterApply = Callable[[ApplyContext], None]
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """What one feed did."""
+
+    actions: list[Action]
+    state: ConversationState
+    version: int
+
+
+class Service:
+    """Runs the journey's conversations on a database."""
+
+    def __init__(self, db: Database, journey: Journey, *, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.journey = journey
+        self.engine = Engine(journey)
+        self.clock = clock
+        self.after_apply: list[AfterApply] = []
+
+    def feed(
+        self,
+        customer_id: str,
+        inbound: Inbound,
+        *,
+        via: Address | None = None,
+        now: datetime | None = None,
+        within: Callable[[Session], None] | None = None,
+    ) -> FeedResult:
+        """Step the customer's conversation with ``inbound`` and persist everything at once.
+
+        ``via`` is where the inbound came from (replies go there); timers pass None and the
+        customer's most recently seen reachable identity is used. ``within`` runs extra writes
+        in the same transaction (e.g. marking the timer or inbox row done).
+
+        Raises:
+            StorageError: when the database fails; nothing is written then.
+        """
+        now = now or self.clock()
+        with self.db.write() as session:
+            customer = repo.ensure_customer(session, customer_id, now)
+            conversation = repo.lock_conversation(session, customer_id, now)
+            if conversation.state:
+                state = ConversationState.model_validate(conversation.state)
+            else:
+                state = ConversationState(language=Lang(customer.language), opted_out=customer.opted_out)
+            if via is not None:
+                repo.bind_identity(session, customer_id, via.channel, via.address, now)
+                address: Address | None = via
+            else:
+                identity = repo.reachable_identity(session, customer_id)
+                address = Address(identity.channel, identity.address) if identity else None
+            new_state, actions = self.engine.step(state, inbound, now)
+            ctx = ApplyContext(session=session, customer=customer, address=address, now=now)
+            apply_actions(ctx, actions)
+            for hook in self.after_apply:
+                hook(ctx)
+            if within is not None:
+                within(session)
+            conversation.state = new_state.model_dump(mode="json")
+            conversation.version += 1
+            conversation.updated_at = now
+            session.add(conversation)
+            version = conversation.version
+        return FeedResult(actions=actions, state=new_state, version=version)
+
+    def state_of(self, customer_id: str) -> ConversationState | None:
+        """Return the customer's stored conversation state, or None when there is none."""
+        with self.db.read() as session:
+            row = session.get(Conversation, customer_id)
+            return ConversationState.model_validate(row.state) if row and row.state else None

@@ -1,0 +1,57 @@
+"""Settings from environment variables (prefix ``CXBOT_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """cxbot's configuration. Every field is the variable ``CXBOT_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CXBOT_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///./cxbot.db", description="SQLite file or PostgreSQL URL.")
+    journey: str | None = Field(
+        default=None, description="Journey YAML file; the shipped default when unset."
+    )
+    telegram_token: SecretStr | None = Field(default=None, description="Bot token from @BotFather.")
+    telegram_api_url: str = Field(default="https://api.telegram.org", description="Bot API server base URL.")
+    telegram_bot_username: str | None = Field(default=None, description="Bot username for deep links.")
+    agents_chat_id: int | None = Field(default=None, description="Telegram chat id of the agents' group.")
+    agent_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Telegram user ids allowed to act as agents."
+    )
+    manager_chat_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Chats receiving the weekly summary."
+    )
+    events_secret: SecretStr | None = Field(default=None, description="HMAC secret for POST /v1/events.")
+    webhook_secret: SecretStr | None = Field(default=None, description="Telegram webhook secret token.")
+    link_secret: SecretStr | None = Field(default=None, description="Secret signing deep links and buttons.")
+    public_url: str | None = Field(default=None, description="Public HTTPS base URL; enables webhook mode.")
+    http_host: str = Field(default="127.0.0.1", description="HTTP API bind address.")
+    http_port: int = Field(default=8080, ge=1, le=65535, description="HTTP API port.")
+    quiet_hours: str = Field(
+        default="default", description="Sending window: 'default' (CX_METHOD §5) or 'off'."
+    )
+    company_timezone: str = Field(default="Europe/Rome", description="Timezone of the weekly summary.")
+    report_language: str = Field(default="it", description="Language of the weekly summary (it|en).")
+    log_level: str = Field(default="INFO", description="Log level.")
+
+    @field_validator("agent_ids", "manager_chat_ids", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(v) for v in value.replace(";", ",").split(",") if v.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process's settings (read once)."""
+    return Settings()

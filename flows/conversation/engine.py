@@ -1,0 +1,476 @@
+"""The conversation state machine: ``Engine(journey).step(state, inbound, now)``.
+
+Pure: no I/O, no clock. Each inbound kind has one handler (see ``_HANDLERS``); stage
+differences come from the journey data, never from code branches per stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from flows.conversation.actions import (
+    Action,
+    MarkOptIn,
+    MarkOptOut,
+    MarkSurvey,
+    OpenEscalation,
+    ScheduleTimer,
+    Send,
+    SetLanguage,
+    StoreComment,
+    StoreResponse,
+    TimerKind,
+)
+from flows.conversation.inbound import (
+    ButtonPress,
+    Command,
+    CommandName,
+    CustomerText,
+    Inbound,
+    ReminderDue,
+    Started,
+    SurveyDue,
+    SurveyExpired,
+)
+from flows.conversation.render import fill, language_rows, reason_rows, score_rows
+from flows.conversation.state import ActiveSurvey, ConversationState, PendingSurvey, Phase, SurveyStatus
+from flows.escalation import escalation_priority
+from flows.journey import Journey, Texts
+from flows.scales import Lang, Metric
+from flows.topics import Topic
+from flows.understanding import Intent, ReaskReason, Understanding, analyse_comment, understand
+
+Result = tuple[ConversationState, list[Action]]
+
+
+class Engine:
+    """Runs conversations for one journey."""
+
+    def __init__(self, journey: Journey) -> None:
+        self.journey = journey
+
+    # -- entry point -------------------------------------------------------------------------
+
+    def step(self, state: ConversationState, inbound: Inbound, now: datetime) -> Result:
+        """Return the new state and the actions that ``inbound`` at ``now`` leads to."""
+        handler = _HANDLERS[type(inbound)]
+        return handler(self, state, inbound, now)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _say(self, texts: Texts, lang: Lang, placeholders: dict[str, str] | None = None) -> Send:
+        return Send(text=fill(self.journey, texts, lang, placeholders))
+
+    def _question(self, state: ConversationState, active: ActiveSurvey, *, prefix: str = "") -> Send:
+        stage = self.journey.stage(active.stage)
+        lang = state.language
+        if active.phase is Phase.REASON:
+            text = fill(self.journey, stage.follow_up, lang, active.placeholders)
+            rows = reason_rows(stage, self.journey.messages.skip_label, lang)
+        else:
+            text = fill(self.journey, stage.question, lang, active.placeholders)
+            rows = score_rows(stage.metric)
+        return Send(text=f"{prefix}\n{text}" if prefix else text, rows=rows, survey_id=active.survey_id)
+
+    def _ask(self, state: ConversationState, pending: PendingSurvey, now: datetime) -> Result:
+        stage = self.journey.stage(pending.stage)
+        active = ActiveSurvey(
+            survey_id=pending.survey_id,
+            stage=stage.id,
+            metric=stage.metric,
+            asked_at=now,
+            expires_at=now + stage.expiry,
+            placeholders=pending.placeholders,
+        )
+        state = state.model_copy(update={"active": active})
+        actions: list[Action] = [
+            self._question(state, active),
+            MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.SENT, at=now),
+            ScheduleTimer(timer=TimerKind.EXPIRY, survey_id=active.survey_id, at=active.expires_at),
+        ]
+        if stage.reminder is not None:
+            actions.append(
+                ScheduleTimer(timer=TimerKind.REMINDER, survey_id=active.survey_id, at=now + stage.reminder)
+            )
+        return state, actions
+
+    def _next(self, state: ConversationState, now: datetime) -> Result:
+        """Close the open survey and ask the next queued one, if any."""
+        if not state.queue:
+            return state.model_copy(update={"active": None}), []
+        head, rest = state.queue[0], state.queue[1:]
+        return self._ask(state.model_copy(update={"active": None, "queue": rest}), head, now)
+
+    def _finish(
+        self, state: ConversationState, active: ActiveSurvey, now: datetime, *, escalated: bool
+    ) -> Result:
+        """Thank the customer (with the review invitation where the stage has one) and move on."""
+        stage = self.journey.stage(active.stage)
+        lang = state.language
+        messages = self.journey.messages
+        actions: list[Action] = [self._say(messages.thanks_negative if escalated else messages.thanks, lang)]
+        if stage.review_invitation and active.score is not None and self.journey.review_link:
+            # Everyone is invited, whatever the score: inviting only promoters is review gating.
+            actions.append(self._say(messages.review_invitation, lang))
+            if active.score >= 9 and self.journey.referral_link:
+                actions.append(self._say(messages.referral_invitation, lang))
+        state, more = self._next(state, now)
+        return state, actions + more
+
+    def _escalate(
+        self,
+        active: ActiveSurvey | None,
+        *,
+        score: int | None,
+        text: str | None,
+        negative: bool,
+        topics: tuple[Topic, ...],
+        now: datetime,
+    ) -> list[Action]:
+        metric = active.metric if active is not None else None
+        priority = escalation_priority(metric, score, negative, topics)
+        if priority is None:
+            return []
+        return [
+            OpenEscalation(
+                survey_id=active.survey_id if active else None,
+                stage=active.stage if active else None,
+                priority=priority,
+                metric=metric,
+                score=score,
+                text=text,
+                topics=topics,
+                at=now,
+            )
+        ]
+
+    def _accept_score(
+        self,
+        state: ConversationState,
+        active: ActiveSurvey,
+        score: int,
+        u: Understanding | None,
+        now: datetime,
+    ) -> Result:
+        comment = u.comment if u is not None else None
+        negative = u.negative if u is not None else False
+        topics = u.topics if u is not None else ()
+        store = StoreResponse(
+            survey_id=active.survey_id,
+            stage=active.stage,
+            metric=active.metric,
+            score=score,
+            language=state.language,
+            comment=comment,
+            negative=negative,
+            topics=topics,
+            answered_at=now,
+        )
+        mark = MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.ANSWERED, at=now)
+        escalation = self._escalate(
+            active, score=score, text=comment, negative=negative, topics=topics, now=now
+        )
+        active = active.model_copy(update={"score": score, "phase": Phase.REASON})
+        state = state.model_copy(update={"active": active})
+        if comment:
+            # The reason came with the score: no follow-up question needed.
+            state, more = self._finish(state, active, now, escalated=bool(escalation))
+            return state, [store, mark, *escalation, *more]
+        return state, [store, mark, *escalation, self._question(state, active)]
+
+    def _opt_out(self, state: ConversationState, now: datetime) -> Result:
+        actions: list[Action] = [MarkOptOut(at=now)]
+        open_ids = [p.survey_id for p in state.queue]
+        if state.active is not None and state.active.phase is Phase.SCORE:
+            open_ids.insert(0, state.active.survey_id)
+        actions += [MarkSurvey(survey_id=i, status=SurveyStatus.SKIPPED, at=now) for i in open_ids]
+        state = state.model_copy(update={"opted_out": True, "active": None, "queue": ()})
+        actions.append(self._say(self.journey.messages.opted_out, state.language))
+        return state, actions
+
+    def _set_language(self, state: ConversationState, lang: Lang) -> Result:
+        state = state.model_copy(update={"language": lang})
+        actions: list[Action] = [
+            SetLanguage(language=lang),
+            self._say(self.journey.messages.language_set, lang),
+        ]
+        if state.active is not None:
+            actions.append(self._question(state, state.active))
+        return state, actions
+
+    def _expire_active(self, state: ConversationState, now: datetime) -> Result:
+        """Close an open survey whose answer window has passed."""
+        active = state.active
+        assert active is not None
+        actions: list[Action] = []
+        if active.phase is Phase.SCORE:
+            actions.append(MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.EXPIRED, at=now))
+        state, more = self._next(state, now)
+        return state, actions + more
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def _on_survey_due(self, state: ConversationState, event: SurveyDue, now: datetime) -> Result:
+        try:
+            stage = self.journey.stage(event.stage)
+        except KeyError:
+            return state, [MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.SKIPPED, at=now)]
+        if state.opted_out:
+            return state, [MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.SKIPPED, at=now)]
+        known = {p.survey_id for p in state.queue}
+        if state.active is not None:
+            known.add(state.active.survey_id)
+        if event.survey_id in known:
+            return state, []  # a repeated timer: already asked or queued
+        pending = PendingSurvey(
+            survey_id=event.survey_id,
+            stage=stage.id,
+            priority=stage.priority,
+            placeholders=event.placeholders,
+        )
+        if state.active is not None and now >= state.active.expires_at:
+            state, expired = self._expire_active(state, now)
+        else:
+            expired = []
+        if state.active is None:
+            state, actions = self._ask(state, pending, now)
+            return state, expired + actions
+        # Higher priority first; equal priorities keep arrival order.
+        queue = sorted((*state.queue, pending), key=lambda p: -p.priority)
+        state = state.model_copy(update={"queue": tuple(queue)})
+        return state, [*expired, MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.QUEUED, at=now)]
+
+    def _on_reminder(self, state: ConversationState, event: ReminderDue, now: datetime) -> Result:
+        active = state.active
+        if (
+            active is None
+            or active.survey_id != event.survey_id
+            or active.phase is not Phase.SCORE
+            or active.reminded
+            or now >= active.expires_at
+            or state.opted_out
+        ):
+            return state, []
+        active = active.model_copy(update={"reminded": True})
+        state = state.model_copy(update={"active": active})
+        prefix = self.journey.messages.reminder_prefix(state.language)
+        return state, [
+            self._question(state, active, prefix=prefix),
+            MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.SENT, at=now, reminded=True),
+        ]
+
+    def _on_expired(self, state: ConversationState, event: SurveyExpired, now: datetime) -> Result:
+        if state.active is not None and state.active.survey_id == event.survey_id:
+            return self._expire_active(state, now)
+        if any(p.survey_id == event.survey_id for p in state.queue):
+            queue = tuple(p for p in state.queue if p.survey_id != event.survey_id)
+            mark = MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.EXPIRED, at=now)
+            return state.model_copy(update={"queue": queue}), [mark]
+        return state, []
+
+    def _on_started(self, state: ConversationState, event: Started, now: datetime) -> Result:
+        actions: list[Action] = []
+        if event.language is not None and event.language is not state.language:
+            state = state.model_copy(update={"language": event.language})
+            actions.append(SetLanguage(language=event.language))
+        if state.opted_out:
+            state = state.model_copy(update={"opted_out": False})
+            actions += [MarkOptIn(at=now), self._say(self.journey.messages.opted_in, state.language)]
+        else:
+            actions.append(self._say(self.journey.messages.welcome, state.language))
+        if state.active is not None:
+            actions.append(self._question(state, state.active))
+        return state, actions
+
+    def _on_command(self, state: ConversationState, event: Command, now: datetime) -> Result:
+        if event.name is CommandName.STOP:
+            return self._opt_out(state, now)
+        if event.name is CommandName.LANGUAGE:
+            choice = event.argument.strip().lower()[:2]
+            if choice in {"it", "en"}:
+                return self._set_language(state, Lang(choice))
+            prompt = self._say(self.journey.messages.language_prompt, state.language)
+            return state, [prompt.model_copy(update={"rows": language_rows()})]
+        return state, [self._say(self.journey.messages.help, state.language)]
+
+    def _on_button(self, state: ConversationState, event: ButtonPress, now: datetime) -> Result:
+        kind, _, arg = event.value.partition(":")
+        if kind == "lang" and arg in {"it", "en"}:
+            return self._set_language(state, Lang(arg))
+        active = state.active
+        stale = self._say(self.journey.messages.stale_button, state.language)
+        if active is None or event.survey_id != active.survey_id:
+            return state, [stale]
+        if now >= active.expires_at:
+            state, actions = self._expire_active(state, now)
+            return state, [*actions, stale]
+        stage = self.journey.stage(active.stage)
+        if (
+            kind == "score"
+            and active.phase is Phase.SCORE
+            and arg.isdigit()
+            and active.metric.in_range(int(arg))
+        ):
+            return self._accept_score(state, active, int(arg), None, now)
+        if kind == "reason" and active.phase is Phase.REASON:
+            reason = next((r for r in stage.reasons if r.id == arg), None)
+            if reason is None:
+                return state, [stale]
+            store = StoreComment(
+                survey_id=active.survey_id,
+                stage=active.stage,
+                comment=reason.label(state.language),
+                reason=reason.id,
+                negative=False,
+                topics=(reason.topic,) if reason.topic else (),
+                language=state.language,
+                at=now,
+            )
+            state, more = self._finish(state, active, now, escalated=_was_negative(active))
+            return state, [store, *more]
+        if kind == "skip" and active.phase is Phase.REASON:
+            return self._finish(state, active, now, escalated=_was_negative(active))
+        return state, [stale]
+
+    def _on_text(self, state: ConversationState, event: CustomerText, now: datetime) -> Result:
+        text = event.text.strip()
+        active = state.active
+        lang = state.language
+        messages = self.journey.messages
+        if active is not None and now >= active.expires_at:
+            return self._late_text(state, text, now)
+        metric: Metric | None = active.metric if active is not None and active.phase is Phase.SCORE else None
+        u = understand(text, metric, lang)
+        if u.intent is Intent.OPT_OUT:
+            return self._opt_out(state, now)
+        if u.intent is Intent.HELP:
+            return state, [self._say(messages.help, lang)]
+        if u.intent is Intent.LANGUAGE and u.language is not None:
+            return self._set_language(state, u.language)
+        if active is None:
+            return self._idle_text(state, text, u, now)
+        if active.phase is Phase.REASON:
+            return self._reason_text(state, active, text, u, now)
+        return self._score_text(state, active, text, u, now)
+
+    # -- text in each situation --------------------------------------------------------------
+
+    def _idle_text(self, state: ConversationState, text: str, u: Understanding, now: datetime) -> Result:
+        lang = state.language
+        if u.intent is Intent.HUMAN or u.negative:
+            negative, topics = u.negative or u.intent is Intent.HUMAN, u.topics
+            store = StoreComment(
+                survey_id=None,
+                stage=None,
+                comment=text,
+                negative=negative,
+                topics=topics,
+                language=lang,
+                at=now,
+            )
+            escalation = self._escalate(None, score=None, text=text, negative=True, topics=topics, now=now)
+            return state, [store, *escalation, self._say(self.journey.messages.complaint_noted, lang)]
+        if u.intent is Intent.GREETING:
+            return state, [self._say(self.journey.messages.welcome, lang)]
+        return state, [self._say(self.journey.messages.nothing_pending, lang)]
+
+    def _reason_text(
+        self, state: ConversationState, active: ActiveSurvey, text: str, u: Understanding, now: datetime
+    ) -> Result:
+        if u.intent is Intent.REFUSE:
+            return self._finish(state, active, now, escalated=_was_negative(active))
+        negative, topics = analyse_comment(text, state.language)
+        store = StoreComment(
+            survey_id=active.survey_id,
+            stage=active.stage,
+            comment=text,
+            negative=negative,
+            topics=topics,
+            language=state.language,
+            at=now,
+        )
+        escalation = self._escalate(
+            active, score=active.score, text=text, negative=negative, topics=topics, now=now
+        )
+        state, more = self._finish(state, active, now, escalated=bool(escalation))
+        return state, [store, *escalation, *more]
+
+    def _score_text(
+        self, state: ConversationState, active: ActiveSurvey, text: str, u: Understanding, now: datetime
+    ) -> Result:
+        lang = state.language
+        messages = self.journey.messages
+        if u.intent is Intent.SCORE and u.score is not None and active.metric.in_range(u.score):
+            return self._accept_score(state, active, u.score, u, now)
+        if u.intent is Intent.REFUSE:
+            mark = MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.REFUSED, at=now)
+            state, more = self._next(state, now)
+            return state, [mark, self._say(messages.refused, lang), *more]
+        if u.intent is Intent.HUMAN or (u.intent is Intent.COMMENT and u.negative):
+            # No score, but words that need a human: keep them, escalate, do not insist.
+            return self._keep_as_comment(state, active, text, u, now)
+        if active.reasks >= 1:
+            # Re-ask once only; the second unclear reply is kept as a comment.
+            return self._keep_as_comment(state, active, text, u, now)
+        reask_text = messages.reask_contradiction if u.reason is ReaskReason.CONTRADICTION else messages.reask
+        active = active.model_copy(update={"reasks": active.reasks + 1})
+        state = state.model_copy(update={"active": active})
+        return state, [self._question(state, active, prefix=fill(self.journey, reask_text, lang))]
+
+    def _keep_as_comment(
+        self, state: ConversationState, active: ActiveSurvey, text: str, u: Understanding, now: datetime
+    ) -> Result:
+        negative = u.negative or u.intent is Intent.HUMAN
+        store = StoreComment(
+            survey_id=active.survey_id,
+            stage=active.stage,
+            comment=text,
+            negative=negative,
+            topics=u.topics,
+            language=state.language,
+            at=now,
+        )
+        mark = MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.COMMENTED, at=now)
+        escalation = self._escalate(
+            active, score=None, text=text, negative=negative, topics=u.topics, now=now
+        )
+        messages = self.journey.messages
+        reply = self._say(messages.complaint_noted if escalation else messages.thanks, state.language)
+        state, more = self._next(state, now)
+        return state, [store, mark, *escalation, reply, *more]
+
+    def _late_text(self, state: ConversationState, text: str, now: datetime) -> Result:
+        """An answer after expiry is kept as a comment, never re-asked (CX_METHOD §5)."""
+        active = state.active
+        assert active is not None
+        negative, topics = analyse_comment(text, state.language)
+        store = StoreComment(
+            survey_id=active.survey_id,
+            stage=active.stage,
+            comment=text,
+            negative=negative,
+            topics=topics,
+            language=state.language,
+            late=True,
+            at=now,
+        )
+        escalation = self._escalate(None, score=None, text=text, negative=negative, topics=topics, now=now)
+        state, expired = self._expire_active(state, now)
+        reply = self._say(self.journey.messages.expired_kept, state.language)
+        return state, [*expired, store, *escalation, reply]
+
+
+def _was_negative(active: ActiveSurvey) -> bool:
+    return active.score is not None and escalation_priority(active.metric, active.score, False) is not None
+
+
+_HANDLERS: dict[type, Callable[[Engine, ConversationState, object, datetime], Result]] = {
+    SurveyDue: Engine._on_survey_due,  # type: ignore[dict-item]
+    ReminderDue: Engine._on_reminder,  # type: ignore[dict-item]
+    SurveyExpired: Engine._on_expired,  # type: ignore[dict-item]
+    Started: Engine._on_started,  # type: ignore[dict-item]
+    Command: Engine._on_command,  # type: ignore[dict-item]
+    ButtonPress: Engine._on_button,  # type: ignore[dict-item]
+    CustomerText: Engine._on_text,  # type: ignore[dict-item]
+}

@@ -1,0 +1,82 @@
+"""What can happen to a conversation: customer input, commands and timers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.scales import Lang
+
+
+class _Inbound(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CustomerText(_Inbound):
+    """The customer typed something."""
+
+    kind: Literal["text"] = "text"
+    text: str = Field(max_length=4096)
+
+
+class ButtonPress(_Inbound):
+    """The customer tapped a choice; ``survey_id`` is None for choices outside a survey."""
+
+    kind: Literal["button"] = "button"
+    survey_id: int | None
+    value: str = Field(max_length=32)
+
+
+class Started(_Inbound):
+    """The customer started the bot (``/start``), bound or not to a known customer."""
+
+    kind: Literal["started"] = "started"
+    bound: bool = False
+    language: Lang | None = None
+
+
+class CommandName(StrEnum):
+    """Commands understood in both languages (/aiuto = /help, /lingua = /language)."""
+
+    HELP = "help"
+    LANGUAGE = "language"
+    STOP = "stop"
+
+
+class Command(_Inbound):
+    """A slash command."""
+
+    kind: Literal["command"] = "command"
+    name: CommandName
+    argument: str = ""
+
+
+class SurveyDue(_Inbound):
+    """Timer: a scheduled survey's time has come."""
+
+    kind: Literal["survey_due"] = "survey_due"
+    survey_id: int
+    stage: str
+    placeholders: dict[str, str] = Field(default_factory=dict)
+
+
+class ReminderDue(_Inbound):
+    """Timer: remind the customer of an unanswered question."""
+
+    kind: Literal["reminder_due"] = "reminder_due"
+    survey_id: int
+
+
+class SurveyExpired(_Inbound):
+    """Timer: the survey stops accepting answers."""
+
+    kind: Literal["survey_expired"] = "survey_expired"
+    survey_id: int
+
+
+Inbound = Annotated[
+    CustomerText | ButtonPress | Started | Command | SurveyDue | ReminderDue | SurveyExpired,
+    Field(discriminator="kind"),
+]

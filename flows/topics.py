@@ -1,0 +1,44 @@
+"""The complaint/praise themes a comment can be about.
+
+Reply understanding tags texts with these; escalation rules and the weekly summary's themes
+use the same names, so they live in one place.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Topic(StrEnum):
+    """A theme of a customer's words."""
+
+    NOT_RECEIVED = "not_received"  # delivered but not received, never arrived
+    LATE_DELIVERY = "late_delivery"
+    DELIVERY = "delivery"  # courier, parcel, shipping in general
+    DAMAGED = "damaged"  # damaged item or destroyed box
+    WRONG_ITEM = "wrong_item"
+    REFUND = "refund"  # refund not received / asked
+    PRODUCT_QUALITY = "product_quality"
+    STAFF = "staff"  # rude or unhelpful people
+    SUPPORT = "support"  # customer service in general
+    UNRESOLVED = "unresolved"  # the issue is still not fixed
+    PRICE = "price"
+    WEBSITE = "website"  # website, app, checkout, payment
+    COMMUNICATION = "communication"  # updates, tracking info, e-mails
+    LEGAL = "legal"  # lawyer, complaint to authorities
+    SAFETY = "safety"  # dangerous product, injury
+
+
+#: Themes that make any answer a P1 escalation, whatever the score (CX_METHOD §3).
+URGENT_TOPICS: frozenset[Topic] = frozenset(
+    {
+        Topic.NOT_RECEIVED,
+        Topic.REFUND,
+        Topic.DAMAGED,
+        Topic.WRONG_ITEM,
+        Topic.STAFF,
+        Topic.UNRESOLVED,
+        Topic.LEGAL,
+        Topic.SAFETY,
+    }
+)

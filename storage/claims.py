@@ -1,0 +1,181 @@
+"""Claiming work with a lease, safely across processes.
+
+PostgreSQL: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``; SQLite: the
+same statement inside ``BEGIN IMMEDIATE`` (one writer at a time, so nothing to skip).
+Expired leases are taken over, so a crashed worker's work is never lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+
+from storage.db import Database
+from storage.tables import DueWork, OutboxMessage
+
+
+@dataclass(frozen=True)
+class ClaimedWork:
+    """A due timer claimed by this worker until ``leased_until``."""
+
+    id: int
+    kind: str
+    customer_id: str
+    survey_id: int | None
+    attempts: int
+
+
+def claim_due_work(
+    db: Database, owner: str, now: datetime, *, limit: int = 100, lease: timedelta = timedelta(minutes=2)
+) -> list[ClaimedWork]:
+    """Return up to ``limit`` due timers, leased to ``owner`` (oldest first)."""
+    statement = _due_work_statement()
+    params = {"now": now, "lease_until": now + lease, "owner": owner, "limit": limit}
+    with db.write() as session:
+        rows = session.connection().execute(statement, params).all()
+    claimed = [ClaimedWork(r.id, r.kind, r.customer_id, r.survey_id, r.attempts) for r in rows]
+    return sorted(claimed, key=lambda w: w.id)
+
+
+@cache
+def _due_work_statement() -> Any:
+    # Built once: constructing SQLAlchemy statements costs more than running them on SQLite.
+    table = DueWork.__table__  # type: ignore[attr-defined]
+    now: Any = bindparam("now")
+    candidates = (
+        select(table.c.id)
+        .where(
+            table.c.status == "pending",
+            table.c.due_at <= now,
+            or_(table.c.leased_until.is_(None), table.c.leased_until < now),
+        )
+        .order_by(table.c.due_at, table.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(table)
+        .where(table.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            leased_until=bindparam("lease_until"),
+            lease_owner=bindparam("owner"),
+            attempts=table.c.attempts + 1,
+        )
+        .returning(table.c.id, table.c.kind, table.c.customer_id, table.c.survey_id, table.c.attempts)
+    )
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """An outbox message claimed for delivery."""
+
+    id: int
+    channel: str
+    address: str
+    kind: str
+    payload: dict[str, object]
+    attempts: int
+
+
+def claim_outbox(
+    db: Database,
+    owner: str,
+    now: datetime,
+    *,
+    channels: tuple[str, ...] | None = None,
+    limit: int = 50,
+    lease: timedelta = timedelta(seconds=60),
+) -> list[ClaimedMessage]:
+    """Return up to ``limit`` pending messages, leased to ``owner``.
+
+    Only the oldest undelivered message of each chat is claimable, so messages of one chat
+    are delivered in order even with several senders.
+    """
+    statement = _outbox_statement(channels)
+    params = {"now": now, "lease_until": now + lease, "owner": owner, "limit": limit}
+    with db.write() as session:
+        rows = session.connection().execute(statement, params).all()
+    claimed = [ClaimedMessage(r.id, r.channel, r.address, r.kind, dict(r.payload), r.attempts) for r in rows]
+    return sorted(claimed, key=lambda m: m.id)
+
+
+@cache
+def _outbox_statement(channels: tuple[str, ...] | None) -> Any:
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    now: Any = bindparam("now")
+    older = table.alias("older")
+    earlier_pending = (
+        select(older.c.id)
+        .where(
+            older.c.channel == table.c.channel,
+            older.c.address == table.c.address,
+            older.c.status == "pending",
+            older.c.id < table.c.id,
+        )
+        .exists()
+    )
+    conditions = [
+        table.c.status == "pending",
+        table.c.not_before <= now,
+        or_(table.c.leased_until.is_(None), table.c.leased_until < now),
+        ~earlier_pending,
+    ]
+    if channels is not None:
+        conditions.append(table.c.channel.in_(channels))
+    candidates = (
+        select(table.c.id)
+        .where(and_(*conditions))
+        .order_by(table.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(table)
+        .where(table.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            leased_until=bindparam("lease_until"),
+            lease_owner=bindparam("owner"),
+            attempts=table.c.attempts + 1,
+        )
+        .returning(
+            table.c.id, table.c.channel, table.c.address, table.c.kind, table.c.payload, table.c.attempts
+        )
+    )
+
+
+def finish_message(
+    db: Database,
+    message_id: int,
+    now: datetime,
+    *,
+    sent: bool,
+    error: str | None = None,
+    retry_at: datetime | None = None,
+) -> None:
+    """Record a delivery outcome: sent, retry at ``retry_at``, or failed for good."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    if sent:
+        values: dict[str, object] = {"status": "sent", "sent_at": now, "leased_until": None, "error": None}
+    elif retry_at is not None:
+        values = {"not_before": retry_at, "leased_until": None, "error": (error or "")[:500]}
+    else:
+        values = {"status": "failed", "leased_until": None, "error": (error or "")[:500]}
+    with db.write() as session:
+        session.connection().execute(update(table).where(table.c.id == message_id).values(**values))
+
+
+def finish_messages(db: Database, message_ids: list[int], now: datetime) -> None:
+    """Mark many delivered messages sent in one transaction."""
+    if not message_ids:
+        return
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    with db.write() as session:
+        session.connection().execute(
+            update(table)
+            .where(table.c.id.in_(message_ids))
+            .values(status="sent", sent_at=now, leased_until=None, error=None)
+        )

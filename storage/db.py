@@ -1,0 +1,126 @@
+"""Engines and transactions for SQLite (embedded default) and PostgreSQL (scale-out).
+
+Writes go through ``Database.write()``: on SQLite it opens ``BEGIN IMMEDIATE`` so two writers
+never deadlock upgrading a read lock; on PostgreSQL rows are locked explicitly where needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session
+
+from flows.errors import ConfigError, StorageError
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def normalise_url(url: str) -> str:
+    """Return ``url`` with the driver cxbot uses (psycopg 3 for PostgreSQL).
+
+    Raises:
+        ConfigError: when the URL is not SQLite or PostgreSQL.
+    """
+    try:
+        parsed = make_url(url)
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"CXBOT_DATABASE_URL is not a database URL: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend == "sqlite":
+        return url
+    raise ConfigError(
+        f"CXBOT_DATABASE_URL: unsupported database {backend!r} (use sqlite:// or postgresql://)"
+    )
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own BEGIN is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The application's database: a write engine and a read engine (the same on PostgreSQL)."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = normalise_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = _sqlite_engine(self.url, immediate=True)
+            self.read_engine = _sqlite_engine(self.url, immediate=False)
+        else:
+            self.engine = create_engine(self.url, pool_size=pool_size, pool_pre_ping=True)
+            self.read_engine = self.engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Return True on the embedded SQLite backend."""
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """Yield a session in one write transaction, committed on success, rolled back on error.
+
+        Raises:
+            StorageError: when the database fails (locked for too long, unreachable…).
+        """
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except OperationalError as exc:
+                session.rollback()
+                raise StorageError(f"database error: {exc.orig}") from exc
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """Yield a session for reading (no lock taken on SQLite).
+
+        Raises:
+            StorageError: when the database fails.
+        """
+        with Session(self.read_engine, expire_on_commit=False) as session:
+            try:
+                yield session
+            except OperationalError as exc:
+                raise StorageError(f"database error: {exc.orig}") from exc
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()

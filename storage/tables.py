@@ -1,0 +1,265 @@
+"""The database tables. Durable truth lives here, never in the scheduler or in memory."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+class Customer(SQLModel, table=True):
+    """A person who bought something. ``id`` is the shop's own customer id."""
+
+    __tablename__ = "customers"
+
+    id: str = Field(primary_key=True, max_length=128)
+    name: str | None = Field(default=None, max_length=200)
+    language: str = Field(default="it", max_length=2)
+    timezone: str = Field(default="Europe/Rome", max_length=64)
+    consent: bool | None = None
+    opted_out: bool = False
+    opted_out_at: datetime | None = _ts()
+    erased_at: datetime | None = _ts()
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class ChannelIdentity(SQLModel, table=True):
+    """Where a customer can be reached: a Telegram chat, a Rasa sender, a shell session."""
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=128)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=128)
+    blocked_at: datetime | None = _ts()
+    last_seen_at: datetime = _ts(nullable=False)
+    created_at: datetime = _ts(nullable=False)
+
+
+class BusinessEvent(SQLModel, table=True):
+    """An event from the shop (order placed, delivered…); ``event_id`` makes it idempotent."""
+
+    __tablename__ = "business_events"
+
+    event_id: str = Field(primary_key=True, max_length=200)
+    type: str = Field(max_length=64)
+    occurred_at: datetime = _ts(nullable=False)
+    received_at: datetime = _ts(nullable=False)
+    customer_id: str = Field(index=True, max_length=128)
+    order_id: str | None = Field(default=None, max_length=128)
+    payload: dict[str, Any] = _json(dict)
+
+
+class Order(SQLModel, table=True):
+    """An order, as far as the journey needs it."""
+
+    __tablename__ = "orders"
+
+    id: str = Field(primary_key=True, max_length=128)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=128)
+    items: list[Any] = _json(list)
+    status: str = Field(default="placed", max_length=32)
+    placed_at: datetime | None = _ts()
+    delivered_at: datetime | None = _ts()
+    updated_at: datetime = _ts(nullable=False)
+
+
+class Ticket(SQLModel, table=True):
+    """A support ticket; while one is open the customer gets no surveys."""
+
+    __tablename__ = "tickets"
+
+    id: str = Field(primary_key=True, max_length=128)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=128)
+    order_id: str | None = Field(default=None, max_length=128)
+    status: str = Field(default="open", max_length=16)
+    opened_at: datetime | None = _ts()
+    closed_at: datetime | None = _ts()
+
+
+class Conversation(SQLModel, table=True):
+    """One customer's serialised conversation state; ``version`` counts changes."""
+
+    __tablename__ = "conversations"
+
+    customer_id: str = Field(primary_key=True, foreign_key="customers.id", max_length=128)
+    state: dict[str, Any] = _json(dict)
+    version: int = 0
+    updated_at: datetime = _ts(nullable=False)
+
+
+class SurveyInstance(SQLModel, table=True):
+    """One question of one stage for one customer (and order or ticket)."""
+
+    __tablename__ = "survey_instances"
+    __table_args__ = (
+        UniqueConstraint("event_id", "stage"),
+        Index("ix_survey_customer_status", "customer_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str | None = Field(default=None, foreign_key="customers.id", max_length=128)
+    order_id: str | None = Field(default=None, index=True, max_length=128)
+    ticket_id: str | None = Field(default=None, max_length=128)
+    event_id: str = Field(max_length=200)
+    stage: str = Field(max_length=32)
+    metric: str = Field(max_length=8)
+    status: str = Field(default="scheduled", max_length=16)
+    channel: str | None = Field(default=None, max_length=16)
+    language: str | None = Field(default=None, max_length=2)
+    placeholders: dict[str, Any] = _json(dict)
+    reasks: int = 0
+    due_at: datetime = _ts(nullable=False, index=True)
+    sent_at: datetime | None = _ts()
+    delivered_at: datetime | None = _ts()
+    reminded_at: datetime | None = _ts()
+    answered_at: datetime | None = _ts()
+    closed_at: datetime | None = _ts()
+    created_at: datetime = _ts(nullable=False)
+
+
+class Response(SQLModel, table=True):
+    """A stored answer: a score and/or the customer's words. Kept anonymous after ``forget``."""
+
+    __tablename__ = "responses"
+    __table_args__ = (Index("ix_responses_answered_stage", "answered_at", "stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int | None = Field(default=None, foreign_key="survey_instances.id", unique=True)
+    customer_id: str | None = Field(default=None, index=True, max_length=128)
+    order_id: str | None = Field(default=None, max_length=128)
+    stage: str | None = Field(default=None, max_length=32)
+    metric: str | None = Field(default=None, max_length=8)
+    score: int | None = None
+    comment: str | None = None
+    reason: str | None = Field(default=None, max_length=16)
+    negative: bool = False
+    topics: list[str] = _json(list)
+    language: str = Field(default="it", max_length=2)
+    channel: str = Field(default="shell", max_length=16)
+    late: bool = False
+    answered_at: datetime = _ts(nullable=False)
+    commented_at: datetime | None = _ts()
+
+
+class Escalation(SQLModel, table=True):
+    """A negative answer handed to human agents. One open per customer and order."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_customer_status", "customer_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str | None = Field(default=None, max_length=128)
+    order_id: str | None = Field(default=None, max_length=128)
+    survey_id: int | None = None
+    stage: str | None = Field(default=None, max_length=32)
+    priority: str = Field(max_length=4)
+    status: str = Field(default="open", max_length=16, index=True)
+    metric: str | None = Field(default=None, max_length=8)
+    score: int | None = None
+    texts: list[str] = _json(list)
+    topics: list[str] = _json(list)
+    opened_at: datetime = _ts(nullable=False, index=True)
+    sla_due_at: datetime | None = _ts()
+    taken_at: datetime | None = _ts()
+    taken_by: str | None = Field(default=None, max_length=128)
+    resolved_at: datetime | None = _ts()
+    card_chat_id: str | None = Field(default=None, max_length=64)
+    card_message_id: int | None = None
+    thread_id: int | None = None
+    closing_answer: str | None = Field(default=None, max_length=16)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to deliver, written in the same transaction as the state that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "not_before"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str | None = Field(default=None, max_length=128)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=128)
+    kind: str = Field(default="message", max_length=16)
+    payload: dict[str, Any] = _json(dict)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    not_before: datetime = _ts(nullable=False)
+    leased_until: datetime | None = _ts()
+    lease_owner: str | None = Field(default=None, max_length=64)
+    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _ts(nullable=False)
+    sent_at: datetime | None = _ts()
+
+
+class InboxUpdate(SQLModel, table=True):
+    """An inbound update written before it is acknowledged, so no answer is ever lost."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_inbox_pending", "processed_at", "chat_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    chat_key: str = Field(max_length=64)
+    payload: dict[str, Any] = _json(dict)
+    received_at: datetime = _ts(nullable=False)
+    processed_at: datetime | None = _ts()
+    leased_until: datetime | None = _ts()
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=500)
+
+
+class DueWork(SQLModel, table=True):
+    """A timer: a survey, reminder or expiry that becomes due at ``due_at``; claimed with a lease."""
+
+    __tablename__ = "due_work"
+    __table_args__ = (
+        UniqueConstraint("kind", "survey_id"),
+        Index("ix_due_work_pending", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    customer_id: str = Field(max_length=128, index=True)
+    survey_id: int | None = None
+    status: str = Field(default="pending", max_length=16)
+    due_at: datetime = _ts(nullable=False)
+    leased_until: datetime | None = _ts()
+    lease_owner: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    done_at: datetime | None = _ts()
+    created_at: datetime = _ts(nullable=False)
+
+
+class JobRun(SQLModel, table=True):
+    """Once-per-period jobs: the worker that inserts ``(job, period)`` first runs it."""
+
+    __tablename__ = "job_runs"
+
+    job: str = Field(primary_key=True, max_length=64)
+    period: str = Field(primary_key=True, max_length=32)
+    worker: str = Field(max_length=64)
+    started_at: datetime = _ts(nullable=False)
+    finished_at: datetime | None = _ts()
+    detail: dict[str, Any] = _json(dict)

@@ -1,0 +1,62 @@
+"""The demo and the terminal shell run the real path end to end."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from bot.channels.shell import ShellSession
+from bot.cli.main import app
+from bot.demo.run import run_demo
+from bot.settings import Settings
+from bot.wiring import build_app
+from storage.tables import Escalation, Response
+
+
+def test_demo_simulates_customers_and_prints_a_summary(tmp_path: Path):
+    """A small demo stores answers in both languages, opens escalations and prints per-stage figures."""
+    out = io.StringIO()
+    db = run_demo(customers=25, seed=3, database=tmp_path / "demo.db", console=Console(file=out, width=120))
+    with db.read() as session:
+        responses = list(session.exec(select(Response)))
+        escalations = list(session.exec(select(Escalation)))
+    assert len(responses) > 25
+    assert {r.language for r in responses} == {"it", "en"}
+    assert {r.stage for r in responses} >= {"delivered", "first_use"}
+    assert escalations
+    text = out.getvalue()
+    assert "Delivery" in text and "CSAT" in text and "NPS" in text
+    assert "answers stored" in text
+
+
+def test_shell_conversation(tmp_path: Path):
+    """In the shell a customer triggers a delivery, answers in words, gives a reason and is thanked."""
+    out = io.StringIO()
+    application = build_app(Settings(database_url=f"sqlite:///{tmp_path / 's.db'}"))
+    session = ShellSession(application, "shell-1", "it", console=Console(file=out, width=200))
+    for line in ["/start", "/event delivered", "quattro", "/tap 1"]:
+        assert session.handle(line)
+    assert not session.handle("/quit")
+    text = out.getvalue()
+    assert "Quanto ti ha soddisfatto la consegna" in text
+    assert "Qual è il motivo principale" in text
+    assert "Grazie, ci aiuta molto!" in text
+    with application.db.read() as db_session:
+        (response,) = db_session.exec(select(Response))
+    assert (response.score, response.reason) == (4, "late")
+
+
+def test_shell_command_reads_stdin(tmp_path: Path):
+    """`cxbot shell` runs on piped input and ends cleanly at end of input."""
+    result = CliRunner().invoke(
+        app,
+        ["shell", "--lang", "en", "--database-url", f"sqlite:///{tmp_path / 'c.db'}"],
+        input="/event ticket\n6\n/quit\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "made it easy for me to handle my issue" in result.output
+    assert "main reason" in result.output
