@@ -87,11 +87,30 @@ def demo(
     run_demo(customers=customers, seed=seed, database=database)
 
 
-def _register_optional() -> None:
-    """Register commands whose modules are built by other parts of the code base."""
-    from bot.cli.nlu import nlu_command
+@app.command("serve")
+@handles_errors
+def serve() -> None:
+    """Run the service: HTTP API, Telegram, scheduler and senders in one process."""
+    import asyncio
 
-    app.command("nlu")(nlu_command)
+    from bot.runtime import build_runtime
+
+    asyncio.run(build_runtime(load_app()).run())
 
 
-_register_optional()
+def _register_plugins() -> None:
+    """Register the commands of the other bot.cli modules (each exposes ``register(app)``)."""
+    import importlib
+    import pkgutil
+
+    import bot.cli
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(bot.cli.__path__)):
+        if module in ("main", "common"):
+            continue
+        register = getattr(importlib.import_module(f"bot.cli.{module}"), "register", None)
+        if register is not None:
+            register(app)
+
+
+_register_plugins()

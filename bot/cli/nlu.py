@@ -110,3 +110,8 @@ def nlu_command(
             raise typer.Exit(2) from exc
     if code:
         raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``cxbot nlu`` to the CLI."""
+    app.command("nlu")(nlu_command)

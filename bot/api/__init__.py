@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): events in, Telegram webhook, health and metrics."""

@@ -1,0 +1,79 @@
+"""``cxbot serve``: one asyncio loop running the HTTP API, the scheduler's clock and the senders.
+
+APScheduler (``AsyncIOScheduler``, in-memory jobs only) is just the clock: each tick claims due
+work from the database with a lease. Durable truth stays in our tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import APIRouter
+
+from bot.api.app import create_api
+from bot.timers import run_due_work
+from bot.wiring import App
+
+log = structlog.get_logger(__name__)
+
+#: A long-running part of the service (a channel's poller, a sender…), started with the loop.
+Component = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Runtime:
+    """What ``cxbot serve`` runs; channels add routers, components and start-up hooks."""
+
+    app: App
+    routers: list[APIRouter] = field(default_factory=list)
+    components: list[Component] = field(default_factory=list)
+    due_work_interval: float = 5.0
+
+    async def _tick_due_work(self) -> None:
+        counts = await asyncio.to_thread(run_due_work, self.app.service, self.app.service.clock())
+        if counts:
+            log.info("due_work", **counts)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until ``stop`` is set (or SIGINT/SIGTERM)."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Not available off the main thread (tests run the runtime inside their own loop).
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        settings = self.app.settings
+        api = create_api(self.app, self.routers)
+        server = uvicorn.Server(
+            uvicorn.Config(api, host=settings.http_host, port=settings.http_port, log_level="warning")
+        )
+        # Signals are ours (they set ``stop``); uvicorn must not capture and re-raise them.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(
+            self._tick_due_work, "interval", seconds=self.due_work_interval, max_instances=1, coalesce=True
+        )
+        scheduler.start()
+        tasks = [asyncio.create_task(server.serve(), name="http")]
+        tasks += [asyncio.create_task(component(stop)) for component in self.components]
+        log.info("serving", port=settings.http_port, components=len(self.components))
+        try:
+            await stop.wait()
+        finally:
+            server.should_exit = True
+            scheduler.shutdown(wait=False)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.app.db.dispose()
+
+
+def build_runtime(app: App) -> Runtime:
+    """Return the runtime with every configured channel wired in."""
+    return Runtime(app=app)
