@@ -263,3 +263,16 @@ class JobRun(SQLModel, table=True):
     started_at: datetime = _ts(nullable=False)
     finished_at: datetime | None = _ts()
     detail: dict[str, Any] = _json(dict)
+
+
+class LinkToken(SQLModel, table=True):
+    """A deep-link start token: random, bound to one customer, usable until it expires."""
+
+    __tablename__ = "link_tokens"
+
+    token: str = Field(primary_key=True, max_length=64)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=128)
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    used_at: datetime | None = _ts()
+    used_by: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,50 @@
+"""Deep-link tokens, and migrations that match the models."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlmodel import SQLModel
+
+from storage import migrate, repo
+from storage.db import Database
+from storage.links import deep_link, issue_token, redeem_token
+
+
+def test_token_binds_only_its_customer(db: Database, clock):
+    """A token is long, URL-safe, redeemable by one chat only, and unknown or expired tokens bind nothing."""
+    with db.write() as session:
+        repo.ensure_customer(session, "c-1", clock.now)
+        token = issue_token(session, "c-1", clock.now)
+        assert issue_token(session, "c-1", clock.now) == token
+    assert len(token) == 32 and all(c.isalnum() or c in "-_" for c in token)
+    with db.write() as session:
+        assert redeem_token(session, token, "chat-1", clock.now) == "c-1"
+        assert redeem_token(session, token, "chat-1", clock.now) == "c-1"
+        assert redeem_token(session, token, "chat-2", clock.now) is None
+        forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+        assert redeem_token(session, forged, "chat-3", clock.now) is None
+        assert redeem_token(session, "bad token!", "chat-3", clock.now) is None
+        other = issue_token(session, "c-1", clock.now)
+    with db.write() as session:
+        assert redeem_token(session, other, "chat-9", clock.now + timedelta(days=61)) is None
+    assert deep_link("@shop_bot", token) == f"https://t.me/shop_bot?start={token}"
+    assert deep_link(None, token) is None
+
+
+def test_migrations_match_the_models(db: Database):
+    """After `db upgrade` the schema equals the SQLModel tables (no model change without a migration)."""
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        diff = compare_metadata(context, SQLModel.metadata)
+    assert diff == []
+
+
+def test_single_migration_head():
+    """The migration history has exactly one head."""
+    script = ScriptDirectory.from_config(migrate.alembic_config(Database("sqlite://")))
+    assert len(script.get_heads()) == 1
+    assert migrate.head_revision() == script.get_current_head()
