@@ -1,0 +1,1 @@
+"""Customers' rights: export one person's data, erase it, and retention of comments."""

@@ -1,0 +1,109 @@
+"""Exporting stored answers and escalations (``cxbot export``, ``cxbot escalations``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, TextIO
+
+from sqlmodel import col, select
+
+from storage.db import Database
+from storage.tables import ChannelIdentity, Customer, Escalation, Response, SurveyInstance
+
+ANSWER_FIELDS = (
+    "customer_id",
+    "order_id",
+    "stage",
+    "metric",
+    "score",
+    "comment",
+    "reason",
+    "negative",
+    "topics",
+    "language",
+    "channel",
+    "answered_at",
+    "late",
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def answer_rows(db: Database, customer_id: str | None = None, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Yield one dict per stored answer (oldest first), streaming in batches."""
+    last_id = 0
+    while True:
+        statement = select(Response).where(col(Response.id) > last_id).order_by(col(Response.id)).limit(batch)
+        if customer_id is not None:
+            statement = statement.where(col(Response.customer_id) == customer_id)
+        with db.read() as session:
+            rows = list(session.exec(statement))
+        if not rows:
+            return
+        for row in rows:
+            yield {
+                "customer_id": row.customer_id,
+                "order_id": row.order_id,
+                "stage": row.stage,
+                "metric": row.metric,
+                "score": row.score,
+                "comment": row.comment,
+                "reason": row.reason,
+                "negative": row.negative,
+                "topics": list(row.topics),
+                "language": row.language,
+                "channel": row.channel,
+                "answered_at": _iso(row.answered_at),
+                "late": row.late,
+            }
+        last_id = rows[-1].id or last_id
+
+
+def write_rows(rows: Iterator[dict[str, Any]], out: TextIO, fmt: str, fields: tuple[str, ...]) -> int:
+    """Write rows as JSON lines or CSV (lists joined with ';'); return how many were written."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()})
+            count += 1
+        return count
+    for row in rows:
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def customer_record(db: Database, customer_id: str) -> dict[str, Any] | None:
+    """Return everything stored about one customer (GDPR access request), or None if unknown."""
+    with db.read() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            return None
+        identities = session.exec(
+            select(ChannelIdentity).where(col(ChannelIdentity.customer_id) == customer_id)
+        )
+        surveys = session.exec(select(SurveyInstance).where(col(SurveyInstance.customer_id) == customer_id))
+        escalations = session.exec(select(Escalation).where(col(Escalation.customer_id) == customer_id))
+        record = {
+            "customer": customer.model_dump(mode="json"),
+            "channels": [i.model_dump(mode="json") for i in identities],
+            "surveys": [s.model_dump(mode="json") for s in surveys],
+            "escalations": [e.model_dump(mode="json") for e in escalations],
+        }
+    record["answers"] = list(answer_rows(db, customer_id))
+    return record
+
+
+def to_text(record: dict[str, Any]) -> str:
+    """Return a customer record as pretty JSON."""
+    buffer = io.StringIO()
+    json.dump(record, buffer, ensure_ascii=False, indent=2)
+    return buffer.getvalue()
