@@ -1,28 +1,46 @@
 """Feeding due timers (surveys, reminders, expiries) through the service's entry point.
 
 The scheduler (APScheduler in ``cxbot serve``, a simulated clock in the demo) only calls
-``run_due_work``; what is due lives in the ``due_work`` table and is claimed with a lease.
+``run_due_work``; what is due lives in the ``due_work`` table and is claimed with a lease, so
+several workers on one PostgreSQL never feed a timer twice, and a crashed worker's leases
+expire and are taken over. Whether a due survey is sent now is decided by the pure
+``flows.scheduling.decide``; this module only reads its inputs and records its outcome.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 import structlog
 from sqlmodel import Session
 
+from bot.events.facts import load_context
 from bot.service import Service
 from flows.conversation import Inbound, ReminderDue, SurveyDue, SurveyExpired
+from flows.scheduling import Postpone, QuietHours, Skip, decide, next_window_open, parse_quiet_hours
 from storage import repo
 from storage.claims import ClaimedWork, claim_due_work
-from storage.tables import SurveyInstance
+from storage.tables import Customer, SurveyInstance
 
 log = structlog.get_logger(__name__)
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 _MAX_ATTEMPTS = 5
+FROM_SETTINGS: Literal["settings"] = "settings"
+
+
+def configured_quiet_hours() -> QuietHours | None:
+    """Return the window ``CXBOT_QUIET_HOURS`` names (None when off).
+
+    Raises:
+        ConfigError: when the setting is not 'default' or 'off'.
+    """
+    from bot.settings import get_settings
+
+    return parse_quiet_hours(get_settings().quiet_hours)
 
 
 def _inbound_for(work: ClaimedWork, survey: SurveyInstance) -> Inbound:
@@ -34,14 +52,56 @@ def _inbound_for(work: ClaimedWork, survey: SurveyInstance) -> Inbound:
     return SurveyExpired(survey_id=survey.id)
 
 
-def _handle(service: Service, work: ClaimedWork, now: datetime) -> str:
+def _postpone(service: Service, work: ClaimedWork, until: datetime, reason: str | None, now: datetime) -> str:
+    with service.db.write() as session:
+        repo.schedule_work(
+            session,
+            kind=work.kind,
+            customer_id=work.customer_id,
+            survey_id=work.survey_id,
+            due_at=until,
+            now=now,
+        )
+        survey = session.get(SurveyInstance, work.survey_id) if reason is not None else None
+        if survey is not None:
+            survey.reason = reason
+            session.add(survey)
+    return "postponed"
+
+
+def _skip(service: Service, work: ClaimedWork, reason: str, now: datetime) -> str:
+    with service.db.write() as session:
+        survey = session.get(SurveyInstance, work.survey_id)
+        if survey is not None and survey.status == "scheduled":
+            survey.status, survey.reason, survey.closed_at = "skipped", reason, now
+            session.add(survey)
+        repo.finish_work(session, work.id, now)
+    return "skipped"
+
+
+def _handle(service: Service, work: ClaimedWork, now: datetime, quiet: QuietHours | None) -> str:
     with service.db.read() as session:
         survey = session.get(SurveyInstance, work.survey_id) if work.survey_id is not None else None
         reachable = repo.reachable_identity(session, work.customer_id) is not None
+        context = None
+        if survey is not None and work.kind == "survey_due" and survey.status == "scheduled":
+            context = load_context(session, service.journey, survey, now)
+        customer = session.get(Customer, work.customer_id)
     if survey is None or survey.status in ("cancelled", "skipped"):
         with service.db.write() as session:
             repo.finish_work(session, work.id, now)
         return "dropped"
+    if context is not None:
+        decision = decide(now, context.survey, context.facts, context.history, context.competing, quiet)
+        if isinstance(decision, Skip):
+            return _skip(service, work, decision.reason, now)
+        if isinstance(decision, Postpone):
+            return _postpone(service, work, decision.until, decision.reason, now)
+    if work.kind == "reminder" and customer is not None:
+        opens = next_window_open(now, customer.timezone, quiet)
+        if opens > now:
+            # A reminder waits for the window too; the engine ignores it after expiry.
+            return _postpone(service, work, opens, None, now)
     if work.kind == "survey_due" and not reachable:
         # The bot cannot write first: wait until the customer starts it (deep link), then release.
         with service.db.write() as session:
@@ -56,13 +116,26 @@ def _handle(service: Service, work: ClaimedWork, now: datetime) -> str:
 
 
 def run_due_work(
-    service: Service, now: datetime, *, limit: int = 200, owner: str = WORKER_ID
+    service: Service,
+    now: datetime,
+    *,
+    limit: int = 200,
+    owner: str = WORKER_ID,
+    quiet: QuietHours | Literal["settings"] | None = FROM_SETTINGS,
+    lease: timedelta = timedelta(minutes=2),
 ) -> dict[str, int]:
-    """Claim the timers due at ``now`` and feed each through the service; return counts by outcome."""
+    """Claim the timers due at ``now`` and feed each through the service; return counts by outcome.
+
+    Outcomes: ``fed``, ``postponed`` (quiet hours, caps, open ticket/escalation, collision),
+    ``skipped`` (opted out, or it would expire first), ``waiting`` (no channel yet), ``dropped``
+    (cancelled meanwhile), ``failed`` (retried when the lease expires, up to 5 attempts).
+    """
+    window = configured_quiet_hours() if quiet == FROM_SETTINGS else quiet
+    assert not isinstance(window, str)
     counts: dict[str, int] = {}
-    for work in claim_due_work(service.db, owner, now, limit=limit):
+    for work in claim_due_work(service.db, owner, now, limit=limit, lease=lease):
         try:
-            outcome = _handle(service, work, now)
+            outcome = _handle(service, work, now, window)
         except Exception:
             # The lease expires and another pass retries; give up after a few attempts.
             log.exception("due_work_failed", work_id=work.id, kind=work.kind, attempts=work.attempts)

@@ -1,12 +1,16 @@
-"""Which surveys a business event schedules or cancels, and when they are due. Pure."""
+"""Which surveys a business event schedules or cancels, when they are due, and whether a due one
+is sent now (quiet hours, frequency caps, suppression, collisions). Pure: ``now`` is an argument."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flows.journey import Journey, Stage
+from flows.errors import ConfigError
+from flows.journey import Journey, Stage, StageKind
 
 
 @dataclass(frozen=True)
@@ -42,3 +46,225 @@ def plan_surveys(
 def stages_cancelled_by(journey: Journey, event_type: str) -> tuple[str, ...]:
     """Return the ids of the stages whose pending surveys an event of ``event_type`` cancels."""
     return tuple(stage.id for stage in journey.cancelled_by(event_type))
+
+
+# -- quiet hours (CX_METHOD §5) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """The sending window per weekday (Monday = 0) as (first hour, end hour), None = closed.
+
+    ``holidays`` closes Italian public holidays and gives their eves Saturday's hours.
+    """
+
+    days: tuple[tuple[int, int] | None, ...] = ((9, 20), (9, 20), (9, 20), (9, 20), (9, 20), (10, 19), None)
+    eve_hours: tuple[int, int] = (10, 19)
+    holidays: bool = True
+
+
+DEFAULT_QUIET_HOURS = QuietHours()
+
+
+def parse_quiet_hours(value: str) -> QuietHours | None:
+    """Return the window named by ``CXBOT_QUIET_HOURS``: ``default`` (CX_METHOD §5) or None for ``off``.
+
+    Raises:
+        ConfigError: for any other value.
+    """
+    choice = value.strip().lower()
+    if choice in ("default", "on", ""):
+        return DEFAULT_QUIET_HOURS
+    if choice in ("off", "none", "false", "0"):
+        return None
+    raise ConfigError(f"CXBOT_QUIET_HOURS must be 'default' or 'off', not {value!r}")
+
+
+def _easter(year: int) -> date:
+    """Return Easter Sunday (Gregorian; anonymous algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    leap = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * leap) // 451
+    month, day = divmod(h + leap - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+_FIXED_HOLIDAYS = ((1, 1), (1, 6), (4, 25), (5, 1), (6, 2), (8, 15), (11, 1), (12, 8), (12, 25), (12, 26))
+
+
+def italian_holidays(year: int) -> frozenset[date]:
+    """Return Italy's national public holidays of ``year`` (Easter and Easter Monday included)."""
+    easter = _easter(year)
+    fixed = {date(year, month, day) for month, day in _FIXED_HOLIDAYS}
+    return frozenset({*fixed, easter, easter + timedelta(days=1)})
+
+
+def _hours_on(day: date, quiet: QuietHours) -> tuple[int, int] | None:
+    if quiet.holidays:
+        if day in italian_holidays(day.year):
+            return None
+        hours = quiet.days[day.weekday()]
+        tomorrow = day + timedelta(days=1)
+        if hours is not None and tomorrow in italian_holidays(tomorrow.year):
+            return (max(hours[0], quiet.eve_hours[0]), min(hours[1], quiet.eve_hours[1]))
+        return hours
+    return quiet.days[day.weekday()]
+
+
+def next_window_open(now: datetime, timezone: str, quiet: QuietHours | None) -> datetime:
+    """Return ``now`` when messages may be sent now in ``timezone``, else the window's next opening.
+
+    Returns an aware datetime in the same zone as ``now``; None ``quiet`` means always open.
+    An unknown time zone falls back to Europe/Rome.
+    """
+    if quiet is None:
+        return now
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("Europe/Rome")
+    local = now.astimezone(zone)
+    for offset in range(15):  # at most a closed weekend plus a holiday bridge
+        day = local.date() + timedelta(days=offset)
+        hours = _hours_on(day, quiet)
+        if hours is None:
+            continue
+        opens = datetime.combine(day, time(hours[0]), tzinfo=zone)
+        closes = datetime.combine(day, time(hours[1]), tzinfo=zone)
+        if local < opens:
+            return opens.astimezone(now.tzinfo)
+        if local < closes:
+            return now
+    return now  # a window that never opens would be a configuration mistake: do not block forever
+
+
+# -- whether a due survey is sent now (frequency caps, suppression, collisions) ------------------
+
+ANY_SURVEY_GAP = timedelta(hours=24)
+SAME_METRIC_GAP = timedelta(days=7)
+RELATIONSHIP_GAP = timedelta(days=90)
+HOLD_RECHECK = timedelta(hours=1)
+COLLISION_RETRY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    """What is known about the customer when a survey falls due."""
+
+    timezone: str = "Europe/Rome"
+    opted_out: bool = False
+    consent: bool | None = None  # None: not stated (allowed); False: refused
+    open_escalation: bool = False
+    open_ticket: bool = False
+
+
+@dataclass(frozen=True)
+class SentSurvey:
+    """A survey the customer was already asked (any channel)."""
+
+    stage: str
+    metric: str
+    kind: StageKind
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class DueSurvey:
+    """A survey of the customer that is due now: the one being decided or a competitor."""
+
+    survey_id: int
+    stage: Stage
+    due_at: datetime  # when it was planned (the deadline counts from here)
+
+
+@dataclass(frozen=True)
+class Send:
+    """Ask it now."""
+
+
+@dataclass(frozen=True)
+class Postpone:
+    """Try again at ``until``; ``reason`` says why (stored on the survey)."""
+
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Never ask it; ``reason`` says why."""
+
+    reason: str
+
+
+Decision = Send | Postpone | Skip
+
+
+def _caps(survey: DueSurvey, now: datetime, history: Sequence[SentSurvey]) -> Postpone | None:
+    """Return the latest postponement the frequency caps require, or None."""
+    until: datetime | None = None
+    reason = ""
+    for sent in history:
+        rules = [(ANY_SURVEY_GAP, "cap_24h")]
+        if sent.metric == survey.stage.metric.value:
+            if survey.stage.kind is StageKind.RELATIONSHIP and sent.kind is StageKind.RELATIONSHIP:
+                rules.append((RELATIONSHIP_GAP, "cap_relationship_90d"))
+            elif survey.stage.kind is StageKind.TRANSACTIONAL and sent.kind is StageKind.TRANSACTIONAL:
+                rules.append((SAME_METRIC_GAP, "cap_metric_7d"))
+        for gap, why in rules:
+            free_at = sent.sent_at + gap
+            if free_at > now and (until is None or free_at > until):
+                until, reason = free_at, why
+    return Postpone(until, reason) if until is not None else None
+
+
+def _outranked(survey: DueSurvey, competing: Sequence[DueSurvey]) -> bool:
+    """Return True when another due survey wins the collision (higher priority, then older)."""
+    mine = (-survey.stage.priority, survey.survey_id)
+    return any((-other.stage.priority, other.survey_id) < mine for other in competing)
+
+
+def decide(
+    now: datetime,
+    survey: DueSurvey,
+    facts: CustomerFacts,
+    history: Sequence[SentSurvey] = (),
+    competing: Sequence[DueSurvey] = (),
+    quiet: QuietHours | None = DEFAULT_QUIET_HOURS,
+) -> Decision:
+    """Return whether the due ``survey`` is sent now, postponed (until when, why) or skipped (why).
+
+    Rules (CX_METHOD §5): never to opted-out or non-consenting customers; held while an
+    escalation or support ticket is open; only inside the quiet-hours window of the customer's
+    time zone; at most one survey per 24 h, one of the same metric per 7 days (transactional),
+    one relationship NPS per 90 days; on collision the higher ``priority`` goes first. A survey
+    whose postponement reaches its deadline (planned due time + the stage's expiry) is skipped.
+    """
+    if facts.opted_out:
+        return Skip("opted_out")
+    if facts.consent is False:
+        return Skip("no_consent")
+    postpone: Postpone | None = None
+    if facts.open_escalation:
+        postpone = Postpone(now + HOLD_RECHECK, "escalation_open")
+    elif facts.open_ticket:
+        postpone = Postpone(now + HOLD_RECHECK, "ticket_open")
+    else:
+        postpone = _caps(survey, now, history)
+        if postpone is None and _outranked(survey, competing):
+            postpone = Postpone(now + COLLISION_RETRY, "collision")
+    if postpone is None:
+        opens = next_window_open(now, facts.timezone, quiet)
+        if opens > now:
+            postpone = Postpone(opens, "quiet_hours")
+    else:
+        postpone = Postpone(next_window_open(postpone.until, facts.timezone, quiet), postpone.reason)
+    if postpone is None:
+        return Send()
+    if postpone.until >= survey.due_at + survey.stage.expiry:
+        return Skip(postpone.reason)
+    return postpone

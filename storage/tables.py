@@ -120,6 +120,7 @@ class SurveyInstance(SQLModel, table=True):
     stage: str = Field(max_length=32)
     metric: str = Field(max_length=8)
     status: str = Field(default="scheduled", max_length=16)
+    reason: str | None = Field(default=None, max_length=64)  # why it was postponed or skipped
     channel: str | None = Field(default=None, max_length=16)
     language: str | None = Field(default=None, max_length=2)
     placeholders: dict[str, Any] = _json(dict)

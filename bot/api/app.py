@@ -55,6 +55,8 @@ def create_api(app: App, routers: Iterable[APIRouter] = ()) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for router in routers:
+    from bot.api.events import events_router  # here: bot.api.events imports this package
+
+    for router in (events_router(), *routers):
         api.include_router(router)
     return api

@@ -5,15 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from bot.events.schema import BusinessEventIn
 from flows.journey import Journey
-from flows.scheduling import plan_surveys, stages_cancelled_by
+from flows.scheduling import (
+    DEFAULT_QUIET_HOURS,
+    QuietHours,
+    next_window_open,
+    plan_surveys,
+    stages_cancelled_by,
+)
 from storage import repo
 from storage.db import Database
-from storage.tables import BusinessEvent, DueWork, Order, SurveyInstance, Ticket
+from storage.links import issue_token
+from storage.tables import BusinessEvent, Customer, DueWork, Order, SurveyInstance, Ticket
 
 TELEGRAM = "telegram"
 
@@ -27,6 +34,7 @@ class IngestResult:
     scheduled: list[tuple[str, datetime]] = field(default_factory=list)
     cancelled: int = 0
     reachable: bool = False
+    token: str | None = None  # deep-link start token, when asked for and the customer is unreachable
 
 
 def _record_order(session: Session, event: BusinessEventIn, now: datetime) -> None:
@@ -64,18 +72,37 @@ def _cancel(session: Session, journey: Journey, event: BusinessEventIn, now: dat
     stages = stages_cancelled_by(journey, event.type)
     if not stages:
         return 0
+    # Ticket stages match the ticket; order stages match the order (a ticket event naming no
+    # order suppresses every pending survey of those stages: the customer has an issue).
+    ticket_stages = [s for s in stages if journey.stage(s).trigger.startswith("ticket.")]
+    order_stages = [s for s in stages if s not in ticket_stages]
+    matches = []
+    if ticket_stages and event.ticket is not None:
+        matches.append(
+            and_(
+                col(SurveyInstance.stage).in_(ticket_stages), col(SurveyInstance.ticket_id) == event.ticket.id
+            )
+        )
+    if order_stages:
+        if event.order is not None:
+            matches.append(
+                and_(
+                    col(SurveyInstance.stage).in_(order_stages),
+                    col(SurveyInstance.order_id) == event.order.id,
+                )
+            )
+        elif event.type.startswith("ticket."):
+            matches.append(col(SurveyInstance.stage).in_(order_stages))
+    if not matches:
+        return 0
     statement = select(SurveyInstance).where(
         col(SurveyInstance.customer_id) == event.customer.id,
-        col(SurveyInstance.stage).in_(stages),
         col(SurveyInstance.status) == "scheduled",
+        or_(*matches),
     )
-    if event.type.startswith("ticket.") and event.ticket is not None:
-        statement = statement.where(col(SurveyInstance.ticket_id) == event.ticket.id)
-    elif event.order is not None:
-        statement = statement.where(col(SurveyInstance.order_id) == event.order.id)
     surveys = list(session.exec(statement))
     for survey in surveys:
-        survey.status, survey.closed_at = "cancelled", now
+        survey.status, survey.closed_at, survey.reason = "cancelled", now, event.type
         session.add(survey)
     if surveys:
         session.connection().execute(
@@ -89,15 +116,32 @@ def _cancel(session: Session, journey: Journey, event: BusinessEventIn, now: dat
     return len(surveys)
 
 
-def ingest_event(db: Database, journey: Journey, event: BusinessEventIn, now: datetime) -> IngestResult:
+def ingest_event(
+    db: Database,
+    journey: Journey,
+    event: BusinessEventIn,
+    now: datetime,
+    *,
+    quiet: QuietHours | None = DEFAULT_QUIET_HOURS,
+    link_token: bool = False,
+) -> IngestResult:
     """Store ``event`` and schedule or cancel the surveys it leads to; idempotent on ``event_id``.
+
+    Timers are set at the planned time moved into the customer's sending window (``quiet``);
+    the survey keeps its planned ``due_at`` (its deadline counts from there). With
+    ``link_token`` a deep-link start token is issued (same transaction) when the bot cannot
+    reach the customer yet.
 
     Raises:
         StorageError: when the database fails (nothing is written then).
     """
     with db.write() as session:
         if session.get(BusinessEvent, event.event_id) is not None:
-            return IngestResult(status="duplicate", customer_id=event.customer.id)
+            result = IngestResult(status="duplicate", customer_id=event.customer.id)
+            result.reachable = repo.reachable_identity(session, event.customer.id) is not None
+            if link_token and not result.reachable and session.get(Customer, event.customer.id) is not None:
+                result.token = issue_token(session, event.customer.id, now)
+            return result
         customer = repo.ensure_customer(
             session,
             event.customer.id,
@@ -141,14 +185,17 @@ def ingest_event(db: Database, journey: Journey, event: BusinessEventIn, now: da
             session.add(survey)
             session.flush()
             assert survey.id is not None
+            due_at = next_window_open(max(planned.due_at, now), customer.timezone, quiet)
             repo.schedule_work(
                 session,
                 kind="survey_due",
                 customer_id=customer.id,
                 survey_id=survey.id,
-                due_at=planned.due_at,
+                due_at=due_at,
                 now=now,
             )
-            result.scheduled.append((planned.stage.id, planned.due_at))
+            result.scheduled.append((planned.stage.id, due_at))
         result.reachable = repo.reachable_identity(session, customer.id) is not None
+        if link_token and not result.reachable:
+            result.token = issue_token(session, customer.id, now)
     return result

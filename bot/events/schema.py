@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from flows.journey import KNOWN_EVENTS
 
@@ -83,7 +91,15 @@ class BusinessEventIn(BaseModel):
                         "telegram_chat_id": 123456789,
                     },
                     "order": {"id": "1001", "items": [{"name": "Moka 6 tazze"}]},
-                }
+                },
+                {
+                    "event_id": "evt-T77-closed",
+                    "type": "ticket.closed",
+                    "occurred_at": "2026-11-21T15:30:00+01:00",
+                    "customer": {"id": "c-42", "language": "en", "timezone": "Europe/Rome", "consent": True},
+                    "order": {"id": "1001"},
+                    "ticket": {"id": "T-77"},
+                },
             ]
         },
     )
@@ -92,14 +108,28 @@ class BusinessEventIn(BaseModel):
     type: str
     occurred_at: AwareDatetime
     customer: EventCustomer
-    order: EventOrder | None = None
-    ticket: EventTicket | None = None
+    order: EventOrder | None = Field(default=None, validate_default=True)
+    ticket: EventTicket | None = Field(default=None, validate_default=True)
 
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
         if value not in KNOWN_EVENTS:
             raise ValueError(f"unknown event type {value!r}; known: {', '.join(sorted(KNOWN_EVENTS))}")
+        return value
+
+    @field_validator("order")
+    @classmethod
+    def _order_for_order_events(cls, value: EventOrder | None, info: ValidationInfo) -> EventOrder | None:
+        if value is None and str(info.data.get("type", "")).startswith("order."):
+            raise ValueError("order events need the order (at least its id)")
+        return value
+
+    @field_validator("ticket")
+    @classmethod
+    def _ticket_for_ticket_events(cls, value: EventTicket | None, info: ValidationInfo) -> EventTicket | None:
+        if value is None and str(info.data.get("type", "")).startswith("ticket."):
+            raise ValueError("ticket events need the ticket (at least its id)")
         return value
 
     @property

@@ -1,0 +1,265 @@
+"""``POST /v1/events``: business events in, signed with HMAC-SHA256 of the raw body.
+
+The body is read (bounded) and its signature checked before anything is parsed, so an
+unsigned or oversized request never reaches the JSON parser or the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from bot.events.ingest import ingest_event
+from bot.events.schema import BusinessEventIn
+from bot.wiring import App
+from flows.errors import AuthError, InputError
+from flows.scheduling import parse_quiet_hours
+from storage.links import deep_link
+
+MAX_BODY_BYTES = 64 * 1024
+SIGNATURE_HEADER = "X-Cxbot-Signature"
+
+
+class ScheduledSurvey(BaseModel):
+    """A survey the event scheduled: its stage and when it falls due (inside the sending window)."""
+
+    stage: str
+    due_at: datetime
+
+
+class EventAnswer(BaseModel):
+    """The outcome of an event."""
+
+    status: Literal["accepted", "duplicate"]
+    deep_link: str | None = None
+    scheduled: list[ScheduledSurvey] = []
+
+
+class ErrorAnswer(BaseModel):
+    """Every error answer: a code, a readable message and, for invalid input, the field."""
+
+    error: str
+    message: str
+    field: str | None = None
+
+
+def error_field(error: ValidationError) -> tuple[str, str]:
+    """Return (field path like ``customer.language``, message) of a validation error's first problem."""
+    first = error.errors()[0]
+    path = ""
+    for part in first["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "missing":
+        message = "required field is missing"
+    return path or "body", message
+
+
+def parse_event(body: bytes | str) -> BusinessEventIn:
+    """Return the event in JSON ``body``.
+
+    Raises:
+        InputError: naming the first invalid field (``body`` when it is not a JSON object).
+    """
+    try:
+        return BusinessEventIn.model_validate_json(body)
+    except ValidationError as exc:
+        field, message = error_field(exc)
+        raise InputError(f"{field}: {message}", field=field) from exc
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> None:
+    """Check ``header`` (``sha256=<hex>``) against the HMAC-SHA256 of ``body``, in constant time.
+
+    Raises:
+        AuthError: when the header is missing, malformed or wrong.
+    """
+    if not header:
+        raise AuthError(f"missing {SIGNATURE_HEADER} header (sha256=<hex HMAC-SHA256 of the body>)")
+    scheme, _, given = header.strip().partition("=")
+    if scheme.lower() != "sha256" or not given:
+        raise AuthError(f"{SIGNATURE_HEADER} must look like sha256=<hex>")
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
+        raise AuthError(f"{SIGNATURE_HEADER} does not match the body")
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Return the ``X-Cxbot-Signature`` value for ``body`` (for clients and tests)."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # also bounds chunked bodies, which declare no length
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """Return a JSON schema with its ``$defs`` references inlined (OpenAPI has no ``$defs``)."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    result: dict[str, Any] = resolve(schema)
+    return result
+
+
+def _request_body_doc() -> dict[str, Any]:
+    schema = _inline(BusinessEventIn.model_json_schema())
+    examples = schema.pop("examples", [])
+    return {
+        "requestBody": {
+            "required": True,
+            "description": (
+                f"A business event (JSON, at most {MAX_BODY_BYTES // 1024} KiB), signed: header "
+                f"`{SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body with CXBOT_EVENTS_SECRET>`."
+            ),
+            "content": {
+                "application/json": {
+                    "schema": schema,
+                    "examples": {e["type"].replace(".", "_"): {"value": e} for e in examples},
+                }
+            },
+        },
+        "parameters": [
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+                "description": "sha256=<hex HMAC-SHA256 of the raw body>",
+            }
+        ],
+    }
+
+
+def _error_doc(description: str, example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": ErrorAnswer,
+        "description": description,
+        "content": {"application/json": {"example": example}},
+    }
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Accepted, or a duplicate of an event already received (nothing written again).",
+        "content": {
+            "application/json": {
+                "examples": {
+                    "accepted": {
+                        "value": {
+                            "status": "accepted",
+                            "deep_link": "https://t.me/moka_bot?start=Q2hhbmdlTWVQbGVhc2VUb2tlbjEy",
+                            "scheduled": [
+                                {"stage": "delivered", "due_at": "2026-11-20T12:00:00Z"},
+                                {"stage": "first_use", "due_at": "2026-11-27T10:00:00Z"},
+                            ],
+                        }
+                    },
+                    "duplicate": {"value": {"status": "duplicate", "deep_link": None, "scheduled": []}},
+                }
+            }
+        },
+    },
+    401: _error_doc(
+        "Signature missing or wrong.",
+        {"error": "unauthorized", "message": "X-Cxbot-Signature does not match the body"},
+    ),
+    413: _error_doc(
+        "Body larger than 64 KiB.", {"error": "too_large", "message": "the body exceeds 65536 bytes"}
+    ),
+    422: _error_doc(
+        "Invalid event; `field` names the first invalid field.",
+        {
+            "error": "invalid",
+            "message": "customer.language: String should match pattern '^(it|en)([-_][A-Za-z]{2})?$'",
+            "field": "customer.language",
+        },
+    ),
+    503: _error_doc(
+        "No CXBOT_EVENTS_SECRET configured (unsigned events are never accepted), or the database is down.",
+        {"error": "not_configured", "message": "CXBOT_EVENTS_SECRET is not set: the events API is disabled"},
+    ),
+}
+
+
+def events_router() -> APIRouter:
+    """Return the router serving ``POST /v1/events`` (the app is read from ``request.app.state.cxbot``)."""
+    router = APIRouter(tags=["events"])
+
+    @router.post(
+        "/v1/events",
+        summary="Receive a business event (order, delivery, ticket…) and schedule its surveys.",
+        response_model=EventAnswer,
+        responses=_RESPONSES,
+        openapi_extra=_request_body_doc(),
+    )
+    async def post_event(request: Request) -> Any:
+        """Store a signed business event once (idempotent on ``event_id``) and schedule or cancel surveys.
+
+        `deep_link` is set when the bot cannot reach the customer yet: put it in the order e-mail
+        or page; pressing Start binds the chat and releases the pending surveys.
+        """
+        app: App = request.app.state.cxbot
+        settings = app.settings
+        if settings.events_secret is None or not settings.events_secret.get_secret_value():
+            return JSONResponse(
+                status_code=503,
+                content={
+                    "error": "not_configured",
+                    "message": "CXBOT_EVENTS_SECRET is not set: the events API refuses every request",
+                },
+            )
+        try:
+            body = await _read_bounded(request, MAX_BODY_BYTES)
+        except _TooLarge:
+            return JSONResponse(
+                status_code=413,
+                content={"error": "too_large", "message": f"the body exceeds {MAX_BODY_BYTES} bytes"},
+            )
+        verify_signature(
+            settings.events_secret.get_secret_value(), body, request.headers.get(SIGNATURE_HEADER)
+        )
+        event = parse_event(body)
+        quiet = parse_quiet_hours(settings.quiet_hours)
+        now = app.service.clock()
+        result = await asyncio.to_thread(
+            ingest_event, app.db, app.journey, event, now, quiet=quiet, link_token=True
+        )
+        link = deep_link(settings.telegram_bot_username, result.token) if result.token else None
+        return EventAnswer(
+            status="accepted" if result.status == "accepted" else "duplicate",
+            deep_link=link,
+            scheduled=[ScheduledSurvey(stage=stage, due_at=due) for stage, due in result.scheduled],
+        )
+
+    return router
