@@ -7,6 +7,7 @@ in one transaction, so a crash at any point loses nothing and sends nothing twic
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from sqlmodel import Session
 
 from bot.apply import Address, ApplyContext, apply_actions
 from bot.clock import Clock, utcnow
+from bot.observability import metrics
 from flows.conversation import Action, ConversationState, Engine, Inbound
 from flows.journey import Journey
 from flows.scales import Lang
@@ -64,6 +66,7 @@ class Service:
             StorageError: when the database fails; nothing is written then.
         """
         now = now or self.clock()
+        started = time.perf_counter()
         with self.db.write() as session:
             customer = repo.ensure_customer(session, customer_id, now)
             conversation = repo.lock_conversation(session, customer_id, now)
@@ -89,6 +92,9 @@ class Service:
             conversation.updated_at = now
             session.add(conversation)
             version = conversation.version
+        kind = inbound.kind
+        metrics.HANDLER_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        metrics.UPDATES.labels(kind, via.channel if via else "timer").inc()
         return FeedResult(actions=actions, state=new_state, version=version)
 
     def state_of(self, customer_id: str) -> ConversationState | None:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from bot.observability.http import ops_router
 from bot.wiring import App
 from flows.errors import AuthError, ConflictError, CxbotError, InputError, NotFoundError, StorageError
 
@@ -55,6 +56,7 @@ def create_api(app: App, routers: Iterable[APIRouter] = ()) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    api.include_router(ops_router())
     from bot.api.events import events_router  # here: bot.api.events imports this package
 
     for router in (events_router(), *routers):

@@ -93,8 +93,11 @@ def serve() -> None:
     """Run the service: HTTP API, Telegram, scheduler and senders in one process."""
     import asyncio
 
+    from bot.observability.logs import configure_logging
     from bot.runtime import build_runtime
 
+    settings = Settings()
+    configure_logging(settings.log_level)
     asyncio.run(build_runtime(load_app()).run())
 
 

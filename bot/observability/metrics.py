@@ -1,0 +1,93 @@
+"""Prometheus metrics. Counters are incremented where things happen; gauges read the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from storage.db import Database
+from storage.tables import Escalation, OutboxMessage, SurveyInstance
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+UPDATES = Counter(
+    "cxbot_updates_handled_total", "Inbound events fed to the engine.", ["kind", "channel"], registry=REGISTRY
+)
+ANSWERS = Counter("cxbot_answers_stored_total", "Scores stored.", ["stage", "metric"], registry=REGISTRY)
+SURVEYS = Counter(
+    "cxbot_surveys_total", "Survey status changes (sent, expired…).", ["status"], registry=REGISTRY
+)
+ESCALATIONS_OPENED = Counter(
+    "cxbot_escalations_opened_total", "Escalations opened or joined.", ["priority"], registry=REGISTRY
+)
+SEND_ERRORS = Counter(
+    "cxbot_send_errors_total",
+    "Failed deliveries by kind (retry_after, blocked, server, network, other).",
+    ["channel", "kind"],
+    registry=REGISTRY,
+)
+TELEGRAM_429 = Counter("cxbot_telegram_429_total", "Telegram 'Too Many Requests' answers.", registry=REGISTRY)
+MESSAGES_SENT = Counter("cxbot_messages_sent_total", "Messages delivered.", ["channel"], registry=REGISTRY)
+HANDLER_SECONDS = Histogram(
+    "cxbot_handler_seconds",
+    "Time to feed one inbound event (load, step, persist).",
+    ["kind"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+
+
+class DatabaseGauges(Collector):
+    """Gauges read from the database at scrape time: outbox depth, open escalations, due surveys."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield the current values (nothing when the database is unreachable)."""
+        outbox = GaugeMetricFamily("cxbot_outbox_depth", "Messages waiting to be sent.", labels=["channel"])
+        escalations = GaugeMetricFamily(
+            "cxbot_escalations_open", "Escalations open or taken.", labels=["priority"]
+        )
+        scheduled = GaugeMetricFamily("cxbot_surveys_scheduled", "Surveys waiting for their due time.")
+        try:
+            with self.db.read() as session:
+                c = session.connection()
+                o = OutboxMessage.__table__  # type: ignore[attr-defined]
+                for channel, count in c.execute(
+                    select(o.c.channel, func.count()).where(o.c.status == "pending").group_by(o.c.channel)
+                ):
+                    outbox.add_metric([channel], count)
+                e = Escalation.__table__  # type: ignore[attr-defined]
+                for priority, count in c.execute(
+                    select(e.c.priority, func.count())
+                    .where(e.c.status.in_(("open", "taken")))
+                    .group_by(e.c.priority)
+                ):
+                    escalations.add_metric([priority], count)
+                s = SurveyInstance.__table__  # type: ignore[attr-defined]
+                scheduled.add_metric(
+                    [], c.execute(select(func.count()).where(s.c.status == "scheduled")).scalar() or 0
+                )
+        except Exception:  # a scrape must not fail because the database is down
+            return
+        yield outbox
+        yield escalations
+        yield scheduled
+
+
+_gauges: DatabaseGauges | None = None
+
+
+def watch_database(db: Database) -> None:
+    """Expose the database gauges of ``db`` on the registry (once per process)."""
+    global _gauges
+    if _gauges is None:
+        _gauges = DatabaseGauges(db)
+        REGISTRY.register(_gauges)
+    else:
+        _gauges.db = db
