@@ -1,5 +1,5 @@
 # The README's commands. Each target sets up the virtual environment from uv.lock first.
-.PHONY: setup demo test lint typecheck unit bench fmt shell serve
+.PHONY: setup demo test lint typecheck unit bench fmt shell serve docs
 
 VENV := .venv/bin
 
@@ -33,3 +33,6 @@ fmt: setup
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
+
+docs: setup
+	$(VENV)/python scripts/gen_settings_doc.py

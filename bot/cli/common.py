@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 
-from bot.settings import Settings
+from bot.config_check import load_settings
 from bot.wiring import App, build_app
 from flows.errors import CxbotError, JourneyError
 
@@ -38,9 +38,7 @@ def cli_errors() -> Iterator[None]:
 
 def load_app(database_url: str | None = None) -> App:
     """Return the wired application from the environment's settings (optionally another database)."""
-    settings = Settings()
-    if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
+    settings = load_settings(**({"database_url": database_url} if database_url else {}))
     return build_app(settings)
 
 
