@@ -12,15 +12,19 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.escalations import records as desk_records
 from flows.conversation import (
     Action,
     MarkOptIn,
     MarkOptOut,
+    MarkReviewInvited,
     MarkSurvey,
     OpenEscalation,
+    RelayToAgent,
     ScheduleTimer,
     Send,
     SetLanguage,
+    StoreClosingAnswer,
     StoreComment,
     StoreResponse,
     SurveyStatus,
@@ -204,6 +208,23 @@ def _set_language(ctx: ApplyContext, action: SetLanguage) -> None:
     ctx.session.add(ctx.customer)
 
 
+def _relay_to_agent(ctx: ApplyContext, action: RelayToAgent) -> None:
+    desk_records.relay_to_agent(ctx.session, action.escalation_id, action.text, action.at)
+
+
+def _closing_answer(ctx: ApplyContext, action: StoreClosingAnswer) -> None:
+    escalation = desk_records.store_closing_answer(
+        ctx.session, action.escalation_id, action.solved, action.at
+    )
+    if escalation is not None:
+        ctx.escalations.append(escalation)  # its card changes (and "no" reopens it)
+
+
+def _review_invited(ctx: ApplyContext, action: MarkReviewInvited) -> None:
+    ctx.customer.review_invited_at = action.at
+    ctx.session.add(ctx.customer)
+
+
 APPLIERS: dict[type, Callable[[ApplyContext, Any], None]] = {
     Send: _send,
     StoreResponse: _store_response,
@@ -214,6 +235,9 @@ APPLIERS: dict[type, Callable[[ApplyContext, Any], None]] = {
     MarkOptOut: _opt_out,
     MarkOptIn: _opt_in,
     SetLanguage: _set_language,
+    RelayToAgent: _relay_to_agent,
+    StoreClosingAnswer: _closing_answer,
+    MarkReviewInvited: _review_invited,
 }
 
 

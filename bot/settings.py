@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     company_timezone: str = Field(default="Europe/Rome", description="Timezone of the weekly summary.")
     report_language: str = Field(default="it", description="Language of the weekly summary (it|en).")
     log_level: str = Field(default="INFO", description="Log level.")
+    rasa_url: str | None = Field(default=None, description="Rasa server base URL; enables Rasa delivery.")
+    rasa_token: SecretStr | None = Field(default=None, description="Rasa HTTP API token (?token=).")
+    rasa_output_channel: str = Field(default="latest", description="Rasa output_channel for triggers.")
+    rasa_actions_host: str = Field(default="127.0.0.1", description="Rasa action server bind address.")
+    rasa_actions_port: int = Field(default=5055, ge=1, le=65535, description="Rasa action server port.")
 
     @field_validator("agent_ids", "manager_chat_ids", mode="before")
     @classmethod

@@ -1,9 +1,16 @@
-"""When an answer needs a human, and how urgently (CX_METHOD §3)."""
+"""When an answer needs a human, how urgently, and by when (CX_METHOD §3).
+
+Pure: the thresholds come from the journey's optional ``escalation:`` section
+(``EscalationRules``); the defaults are CX_METHOD's.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.scales import Metric
 from flows.topics import URGENT_TOPICS, Topic
@@ -16,13 +23,46 @@ class Priority(StrEnum):
     P2 = "p2"
 
 
-# Highest score of each tier, per metric.
-_P1_MAX = {Metric.NPS: 4, Metric.CSAT: 1, Metric.CES: 2}
-_P2_MAX = {Metric.NPS: 6, Metric.CSAT: 2, Metric.CES: 3}
+class EscalationRules(BaseModel):
+    """Thresholds and service levels of escalations (the journey's ``escalation:`` section)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Highest score of each tier, per metric.
+    p1_max: dict[Metric, int] = Field(default_factory=lambda: {Metric.NPS: 4, Metric.CSAT: 1, Metric.CES: 2})
+    p2_max: dict[Metric, int] = Field(default_factory=lambda: {Metric.NPS: 6, Metric.CSAT: 2, Metric.CES: 3})
+    urgent_topics: frozenset[Topic] = URGENT_TOPICS
+    p1_business_hours: float = Field(default=4.0, gt=0, le=200)
+    p2_hours: float = Field(default=48.0, gt=0, le=2000)
+    business_start: time = time(9, 0)
+    business_end: time = time(18, 0)
+    business_days: frozenset[int] = frozenset({0, 1, 2, 3, 4})  # Monday = 0
+    warn_at: float = Field(default=0.75, gt=0, lt=1, description="share of the SLA window before a nudge")
+    review_every_days: int = Field(default=90, ge=1, le=3650, description="review invitations: once per")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EscalationRules:
+        for metric in Metric:
+            p1 = self.p1_max.get(metric, metric.low - 1)
+            p2 = self.p2_max.get(metric, p1)
+            if p2 < p1:
+                raise ValueError(f"p2_max for {metric.value} is below p1_max")
+        if self.business_end <= self.business_start:
+            raise ValueError("business_end must come after business_start")
+        if not self.business_days or not self.business_days <= set(range(7)):
+            raise ValueError("business_days must be weekday numbers 0 (Monday) to 6")
+        return self
+
+
+DEFAULT_RULES = EscalationRules()
 
 
 def escalation_priority(
-    metric: Metric | None, score: int | None, negative: bool, topics: Iterable[Topic] = ()
+    metric: Metric | None,
+    score: int | None,
+    negative: bool,
+    topics: Iterable[Topic] = (),
+    rules: EscalationRules = DEFAULT_RULES,
 ) -> Priority | None:
     """Return the priority with which an answer goes to a human, or None when it need not.
 
@@ -30,11 +70,44 @@ def escalation_priority(
     issue, legal, safety) are P1 whatever the score; otherwise the score decides, and a
     neutral or positive score escalates (P2) only with a negative comment.
     """
-    if negative and URGENT_TOPICS.intersection(topics):
+    if negative and rules.urgent_topics.intersection(topics):
         return Priority.P1
     if metric is not None and score is not None:
-        if score <= _P1_MAX[metric]:
+        if metric in rules.p1_max and score <= rules.p1_max[metric]:
             return Priority.P1
-        if score <= _P2_MAX[metric]:
+        if metric in rules.p2_max and score <= rules.p2_max[metric]:
             return Priority.P2
     return Priority.P2 if negative else None
+
+
+def _add_business_time(start: datetime, amount: timedelta, rules: EscalationRules, tz: tzinfo) -> datetime:
+    """Return ``start`` + ``amount`` counted only inside business hours (in ``tz``)."""
+    local = start.astimezone(tz)
+    left = amount
+    for _ in range(3700):  # bounded: at most ~10 years of days
+        day_open = datetime.combine(local.date(), rules.business_start, tzinfo=tz)
+        day_close = datetime.combine(local.date(), rules.business_end, tzinfo=tz)
+        if local.weekday() in rules.business_days and local < day_close:
+            begin = max(local, day_open)
+            if begin + left <= day_close:
+                return (begin + left).astimezone(start.tzinfo)
+            left -= day_close - begin
+        next_day = local.date() + timedelta(days=1)
+        local = datetime.combine(next_day, rules.business_start, tzinfo=tz)
+    raise ValueError("business hours never open")  # pragma: no cover - validated rules prevent it
+
+
+def sla_due_at(opened_at: datetime, priority: Priority, rules: EscalationRules, tz: tzinfo) -> datetime:
+    """Return when an escalation opened at ``opened_at`` must be resolved.
+
+    P1: ``p1_business_hours`` of business time (Mon–Fri 09–18 in ``tz`` by default);
+    P2: ``p2_hours`` of calendar time.
+    """
+    if priority is Priority.P1:
+        return _add_business_time(opened_at, timedelta(hours=rules.p1_business_hours), rules, tz)
+    return opened_at + timedelta(hours=rules.p2_hours)
+
+
+def warn_at(opened_at: datetime, due_at: datetime, rules: EscalationRules) -> datetime:
+    """Return when an unresolved escalation is nudged again (``warn_at`` of its window)."""
+    return opened_at + (due_at - opened_at) * rules.warn_at

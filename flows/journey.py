@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows.errors import JourneyError
+from flows.escalation import DEFAULT_RULES, EscalationRules
 from flows.scales import Lang, Metric
 from flows.topics import Topic
 
@@ -191,6 +192,7 @@ class Journey(BaseModel):
     referral_link: str = ""
     messages: Messages
     stages: tuple[Stage, ...] = Field(min_length=1)
+    escalation: EscalationRules = DEFAULT_RULES  # optional: thresholds and SLAs (CX_METHOD §3)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Journey:

@@ -32,6 +32,7 @@ class Customer(SQLModel, table=True):
     opted_out: bool = False
     opted_out_at: datetime | None = _ts()
     erased_at: datetime | None = _ts()
+    review_invited_at: datetime | None = _ts()  # public-review invitations: once per period
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
 
@@ -185,6 +186,10 @@ class Escalation(SQLModel, table=True):
     thread_id: int | None = None
     closing_answer: str | None = Field(default=None, max_length=16)
     updated_at: datetime = _ts(nullable=False)
+    card_version: int = 0  # bumped at each change of the agents' card (outbox dedupe key)
+    resolved_by: str | None = Field(default=None, max_length=128)
+    closing_answered_at: datetime | None = _ts()
+    sla_warned_at: datetime | None = _ts()  # the one "nearly due" nudge was posted
 
 
 class OutboxMessage(SQLModel, table=True):

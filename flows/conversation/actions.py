@@ -127,6 +127,31 @@ class SetLanguage(_Action):
     language: Lang
 
 
+class RelayToAgent(_Action):
+    """Pass the customer's words to the agent handling escalation ``escalation_id``."""
+
+    kind: Literal["relay_to_agent"] = "relay_to_agent"
+    escalation_id: int
+    text: str
+    at: datetime
+
+
+class StoreClosingAnswer(_Action):
+    """Keep the customer's "did we solve it?" answer; "no" reopens the escalation."""
+
+    kind: Literal["closing_answer"] = "closing_answer"
+    escalation_id: int
+    solved: bool
+    at: datetime
+
+
+class MarkReviewInvited(_Action):
+    """Remember that the customer was invited to a public review (once per period)."""
+
+    kind: Literal["review_invited"] = "review_invited"
+    at: datetime
+
+
 Action = (
     Send
     | StoreResponse
@@ -137,4 +162,7 @@ Action = (
     | MarkOptOut
     | MarkOptIn
     | SetLanguage
+    | RelayToAgent
+    | StoreClosingAnswer
+    | MarkReviewInvited
 )

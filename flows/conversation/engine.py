@@ -7,22 +7,28 @@ differences come from the journey data, never from code branches per stage.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flows.conversation import handoff as desk
 from flows.conversation.actions import (
     Action,
     MarkOptIn,
     MarkOptOut,
+    MarkReviewInvited,
     MarkSurvey,
     OpenEscalation,
+    RelayToAgent,
     ScheduleTimer,
     Send,
     SetLanguage,
+    StoreClosingAnswer,
     StoreComment,
     StoreResponse,
     TimerKind,
 )
 from flows.conversation.inbound import (
+    AgentAction,
+    AgentActionKind,
     ButtonPress,
     Command,
     CommandName,
@@ -96,8 +102,8 @@ class Engine:
         return state, actions
 
     def _next(self, state: ConversationState, now: datetime) -> Result:
-        """Close the open survey and ask the next queued one, if any."""
-        if not state.queue:
+        """Close the open survey and ask the next queued one, if any (not while with an agent)."""
+        if not state.queue or state.handoff is not None or state.closing is not None:
             return state.model_copy(update={"active": None}), []
         head, rest = state.queue[0], state.queue[1:]
         return self._ask(state.model_copy(update={"active": None, "queue": rest}), head, now)
@@ -109,14 +115,36 @@ class Engine:
         stage = self.journey.stage(active.stage)
         lang = state.language
         messages = self.journey.messages
-        actions: list[Action] = [self._say(messages.thanks_negative if escalated else messages.thanks, lang)]
-        if stage.review_invitation and active.score is not None and self.journey.review_link:
+        if escalated:
+            # A detractor can ask for a person straight away (joins the order's escalation).
+            thanks = self._say(messages.thanks_negative, lang).model_copy(
+                update={"rows": desk.human_rows(lang), "survey_id": active.survey_id}
+            )
+        else:
+            thanks = self._say(messages.thanks, lang)
+        actions: list[Action] = [thanks]
+        if stage.review_invitation and active.score is not None and self._may_invite(state, now):
             # Everyone is invited, whatever the score: inviting only promoters is review gating.
-            actions.append(self._say(messages.review_invitation, lang))
+            actions += [self._say(messages.review_invitation, lang), MarkReviewInvited(at=now)]
+            state = state.model_copy(update={"review_invited_at": now})
             if active.score >= 9 and self.journey.referral_link:
                 actions.append(self._say(messages.referral_invitation, lang))
         state, more = self._next(state, now)
         return state, actions + more
+
+    def _was_negative(self, active: ActiveSurvey) -> bool:
+        rules = self.journey.escalation
+        return (
+            active.score is not None
+            and escalation_priority(active.metric, active.score, False, (), rules) is not None
+        )
+
+    def _may_invite(self, state: ConversationState, now: datetime) -> bool:
+        """Return True when a review invitation may go out (a link, not opted out, once per period)."""
+        if not self.journey.review_link or state.opted_out:
+            return False
+        last = state.review_invited_at
+        return last is None or now - last >= timedelta(days=self.journey.escalation.review_every_days)
 
     def _escalate(
         self,
@@ -129,7 +157,7 @@ class Engine:
         now: datetime,
     ) -> list[Action]:
         metric = active.metric if active is not None else None
-        priority = escalation_priority(metric, score, negative, topics)
+        priority = escalation_priority(metric, score, negative, topics, self.journey.escalation)
         if priority is None:
             return []
         return [
@@ -233,7 +261,7 @@ class Engine:
             state, expired = self._expire_active(state, now)
         else:
             expired = []
-        if state.active is None:
+        if state.active is None and state.handoff is None and state.closing is None:
             state, actions = self._ask(state, pending, now)
             return state, expired + actions
         # Higher priority first; equal priorities keep arrival order.
@@ -292,12 +320,16 @@ class Engine:
                 return self._set_language(state, Lang(choice))
             prompt = self._say(self.journey.messages.language_prompt, state.language)
             return state, [prompt.model_copy(update={"rows": language_rows()})]
-        return state, [self._say(self.journey.messages.help, state.language)]
+        return state, [self._help(state)]
 
     def _on_button(self, state: ConversationState, event: ButtonPress, now: datetime) -> Result:
         kind, _, arg = event.value.partition(":")
         if kind == "lang" and arg in {"it", "en"}:
             return self._set_language(state, Lang(arg))
+        if event.value == desk.HUMAN:
+            return self._human(state, event.survey_id, now)
+        if kind == "solved" and arg in {"yes", "no"}:
+            return self._closing_answer(state, arg == "yes", now)
         active = state.active
         stale = self._say(self.journey.messages.stale_button, state.language)
         if active is None or event.survey_id != active.survey_id:
@@ -327,17 +359,19 @@ class Engine:
                 language=state.language,
                 at=now,
             )
-            state, more = self._finish(state, active, now, escalated=_was_negative(active))
+            state, more = self._finish(state, active, now, escalated=self._was_negative(active))
             return state, [store, *more]
         if kind == "skip" and active.phase is Phase.REASON:
-            return self._finish(state, active, now, escalated=_was_negative(active))
+            return self._finish(state, active, now, escalated=self._was_negative(active))
         return state, [stale]
 
     def _on_text(self, state: ConversationState, event: CustomerText, now: datetime) -> Result:
         text = event.text.strip()
+        if state.handoff is not None and text:
+            # A person is handling it: their words go to the agent, not to the survey.
+            return state, [RelayToAgent(escalation_id=state.handoff, text=text, at=now)]
         active = state.active
         lang = state.language
-        messages = self.journey.messages
         if active is not None and now >= active.expires_at:
             return self._late_text(state, text, now)
         metric: Metric | None = active.metric if active is not None and active.phase is Phase.SCORE else None
@@ -345,7 +379,7 @@ class Engine:
         if u.intent is Intent.OPT_OUT:
             return self._opt_out(state, now)
         if u.intent is Intent.HELP:
-            return state, [self._say(messages.help, lang)]
+            return state, [self._help(state)]
         if u.intent is Intent.LANGUAGE and u.language is not None:
             return self._set_language(state, u.language)
         if active is None:
@@ -353,6 +387,69 @@ class Engine:
         if active.phase is Phase.REASON:
             return self._reason_text(state, active, text, u, now)
         return self._score_text(state, active, text, u, now)
+
+    def _on_agent(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
+        handler = _AGENT_HANDLERS[event.action]
+        return handler(self, state, event, now)
+
+    # -- hand-off to a person ----------------------------------------------------------------
+
+    def _help(self, state: ConversationState) -> Send:
+        """Return the help text with a "talk to a person" button."""
+        help_text = self._say(self.journey.messages.help, state.language)
+        return help_text.model_copy(update={"rows": desk.human_rows(state.language)})
+
+    def _human(self, state: ConversationState, survey_id: int | None, now: datetime) -> Result:
+        """Open (or join) an escalation because the customer asked for a person."""
+        lang = state.language
+        if state.handoff is not None:
+            return state, [self._say(desk.ALREADY_WITH_AGENT, lang)]
+        priority = escalation_priority(None, None, True, (), self.journey.escalation)
+        assert priority is not None  # a negative flag always escalates
+        escalation = OpenEscalation(survey_id=survey_id, stage=None, priority=priority, at=now)
+        return state, [escalation, self._say(desk.HUMAN_REQUESTED, lang)]
+
+    def _closing_answer(self, state: ConversationState, solved: bool, now: datetime) -> Result:
+        if state.closing is None:
+            return state, [self._say(self.journey.messages.stale_button, state.language)]
+        store = StoreClosingAnswer(escalation_id=state.closing, solved=solved, at=now)
+        reply = self._say(desk.SOLVED_THANKS if solved else desk.NOT_SOLVED, state.language)
+        state = state.model_copy(update={"closing": None})
+        state, more = self._resume(state, now)
+        return state, [store, reply, *more]
+
+    def _resume(self, state: ConversationState, now: datetime) -> Result:
+        """Ask a survey that waited during the hand-off, when nothing else is open."""
+        if state.active is not None:
+            return state, []
+        return self._next(state, now)
+
+    def _agent_taken(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
+        if state.handoff == event.escalation_id:
+            return state, []
+        state = state.model_copy(update={"handoff": event.escalation_id, "closing": None})
+        return state, [self._say(desk.TAKEN, state.language)]
+
+    def _agent_replied(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
+        text = event.text.strip()
+        if not text:
+            return state, []
+        # Replying implies handling it: the customer's answer goes back to the agent.
+        state = state.model_copy(update={"handoff": event.escalation_id, "closing": None})
+        return state, [Send(text=text)]
+
+    def _agent_handed_back(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
+        if state.handoff != event.escalation_id:
+            return state, []
+        state = state.model_copy(update={"handoff": None})
+        state, more = self._resume(state, now)
+        return state, [self._say(desk.HANDED_BACK, state.language), *more]
+
+    def _agent_resolved(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
+        handoff = None if state.handoff == event.escalation_id else state.handoff
+        state = state.model_copy(update={"handoff": handoff, "closing": event.escalation_id})
+        question = self._say(desk.RESOLVED, state.language)
+        return state, [question.model_copy(update={"rows": desk.solved_rows(state.language)})]
 
     # -- text in each situation --------------------------------------------------------------
 
@@ -379,7 +476,7 @@ class Engine:
         self, state: ConversationState, active: ActiveSurvey, text: str, u: Understanding, now: datetime
     ) -> Result:
         if u.intent is Intent.REFUSE:
-            return self._finish(state, active, now, escalated=_was_negative(active))
+            return self._finish(state, active, now, escalated=self._was_negative(active))
         negative, topics = analyse_comment(text, state.language)
         store = StoreComment(
             survey_id=active.survey_id,
@@ -461,10 +558,6 @@ class Engine:
         return state, [*expired, store, *escalation, reply]
 
 
-def _was_negative(active: ActiveSurvey) -> bool:
-    return active.score is not None and escalation_priority(active.metric, active.score, False) is not None
-
-
 _HANDLERS: dict[type, Callable[[Engine, ConversationState, object, datetime], Result]] = {
     SurveyDue: Engine._on_survey_due,  # type: ignore[dict-item]
     ReminderDue: Engine._on_reminder,  # type: ignore[dict-item]
@@ -473,4 +566,14 @@ _HANDLERS: dict[type, Callable[[Engine, ConversationState, object, datetime], Re
     Command: Engine._on_command,  # type: ignore[dict-item]
     ButtonPress: Engine._on_button,  # type: ignore[dict-item]
     CustomerText: Engine._on_text,  # type: ignore[dict-item]
+    AgentAction: Engine._on_agent,  # type: ignore[dict-item]
+}
+
+_AGENT_HANDLERS: dict[
+    AgentActionKind, Callable[[Engine, ConversationState, AgentAction, datetime], Result]
+] = {
+    AgentActionKind.TAKEN: Engine._agent_taken,
+    AgentActionKind.REPLIED: Engine._agent_replied,
+    AgentActionKind.HANDED_BACK: Engine._agent_handed_back,
+    AgentActionKind.RESOLVED: Engine._agent_resolved,
 }

@@ -76,7 +76,25 @@ class SurveyExpired(_Inbound):
     survey_id: int
 
 
+class AgentActionKind(StrEnum):
+    """What a support agent did with the customer's escalation."""
+
+    TAKEN = "taken"
+    REPLIED = "replied"
+    HANDED_BACK = "handed_back"
+    RESOLVED = "resolved"
+
+
+class AgentAction(_Inbound):
+    """A support agent acted on escalation ``escalation_id`` (``text``: the reply, if any)."""
+
+    kind: Literal["agent"] = "agent"
+    action: AgentActionKind
+    escalation_id: int
+    text: str = Field(default="", max_length=4096)
+
+
 Inbound = Annotated[
-    CustomerText | ButtonPress | Started | Command | SurveyDue | ReminderDue | SurveyExpired,
+    CustomerText | ButtonPress | Started | Command | SurveyDue | ReminderDue | SurveyExpired | AgentAction,
     Field(discriminator="kind"),
 ]

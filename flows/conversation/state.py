@@ -68,3 +68,6 @@ class ConversationState(BaseModel):
     opted_out: bool = False
     active: ActiveSurvey | None = None
     queue: tuple[PendingSurvey, ...] = ()
+    handoff: int | None = None  # escalation an agent has taken: texts go to the agent
+    closing: int | None = None  # resolved escalation whose "did we solve it?" is open
+    review_invited_at: datetime | None = None  # last public-review invitation

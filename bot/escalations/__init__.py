@@ -1,0 +1,1 @@
+"""Escalations: the agents' desk, hand-off, SLA sweeps and other destinations."""

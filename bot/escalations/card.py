@@ -1,0 +1,194 @@
+"""What agents see: the escalation card (HTML, escaped, it/en) and its signed button data.
+
+Channel-agnostic text; Telegram renders it with ``parse_mode=HTML``. Button data is
+``e:<op>:<id>:<sig>`` (well under Telegram's 64 bytes), signed so a forged press is ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from html import escape
+from typing import Any
+
+from storage.tables import Customer, Escalation, Response
+
+OPS = {"t": "take", "r": "resolve", "h": "hand_back"}
+
+_L: dict[str, dict[str, str]] = {
+    "title": {"it": "Segnalazione", "en": "Escalation"},
+    "customer": {"it": "Cliente", "en": "Customer"},
+    "order": {"it": "Ordine", "en": "Order"},
+    "stage": {"it": "Fase", "en": "Stage"},
+    "words": {"it": "Le sue parole", "en": "Their words"},
+    "history": {"it": "Risposte precedenti", "en": "Earlier answers"},
+    "due": {"it": "Scadenza SLA", "en": "SLA due"},
+    "open": {"it": "aperta", "en": "open"},
+    "taken": {"it": "presa in carico da {who} alle {at}", "en": "taken by {who} at {at}"},
+    "resolved": {"it": "risolta da {who} alle {at}", "en": "resolved by {who} at {at}"},
+    "solved_yes": {"it": "Il cliente dice: risolto ✅", "en": "The customer says: solved ✅"},
+    "solved_no": {
+        "it": "Il cliente dice: non risolto ❌ (riaperta)",
+        "en": "The customer says: not solved ❌ (reopened)",
+    },
+    "take": {"it": "✋ Prendo io", "en": "✋ Take"},
+    "resolve": {"it": "✅ Risolta", "en": "✅ Resolve"},
+    "hand_back": {"it": "↩️ Restituisci al bot", "en": "↩️ Hand back"},
+    "reply_hint": {
+        "it": "Rispondi a questo messaggio per scrivere al cliente.",
+        "en": "Reply to this message to write to the customer.",
+    },
+    "nearly_due": {
+        "it": "⏰ Segnalazione #{id} ({prio}) quasi in scadenza: {due}. {mentions}",
+        "en": "⏰ Escalation #{id} ({prio}) is nearly due: {due}. {mentions}",
+    },
+    "human": {"it": "ha chiesto di parlare con una persona", "en": "asked to talk to a person"},
+}
+
+
+def label(key: str, lang: str, **values: str) -> str:
+    """Return the agents' text ``key`` in ``lang`` (it|en; others fall back to en)."""
+    texts = _L[key]
+    return texts.get(lang, texts["en"]).format(**values)
+
+
+# -- signed button data ------------------------------------------------------------------
+
+
+def _signature(secret: bytes, op: str, escalation_id: int) -> str:
+    digest = hmac.new(secret, f"{op}:{escalation_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:9]).decode()  # 72 bits: 12 characters
+
+
+def callback_data(secret: bytes, op: str, escalation_id: int) -> str:
+    """Return the signed button data for ``op`` (t|r|h) on an escalation."""
+    if op not in OPS:
+        raise ValueError(f"unknown desk operation {op!r}")
+    return f"e:{op}:{escalation_id}:{_signature(secret, op, escalation_id)}"
+
+
+@dataclass(frozen=True)
+class DeskPress:
+    """A verified press on a card button."""
+
+    op: str  # take | resolve | hand_back
+    escalation_id: int
+
+
+def parse_callback(secret: bytes, data: str) -> DeskPress | None:
+    """Return the press encoded in ``data``, or None when it is not ours or the signature is wrong."""
+    if len(data) > 64:
+        return None
+    parts = data.split(":")
+    if len(parts) != 4 or parts[0] != "e" or parts[1] not in OPS or not parts[2].isdigit():
+        return None
+    escalation_id = int(parts[2])
+    if not hmac.compare_digest(parts[3], _signature(secret, parts[1], escalation_id)):
+        return None
+    return DeskPress(op=OPS[parts[1]], escalation_id=escalation_id)
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+
+def _when(at: datetime | None, tz: tzinfo) -> str:
+    return at.astimezone(tz).strftime("%a %d %b %H:%M") if at else "—"
+
+
+def _who(customer: Customer | None, escalation: Escalation) -> str:
+    name = customer.name if customer and customer.name else None
+    ident = escalation.customer_id or "?"
+    return f"{escalation_html(name)} ({escalation_html(ident)})" if name else escalation_html(ident)
+
+
+def escalation_html(text: str | None) -> str:
+    """Return ``text`` escaped for Telegram's HTML parse mode ("—" for nothing)."""
+    return escape(text, quote=False) if text else "—"
+
+
+def render_card(
+    escalation: Escalation,
+    customer: Customer | None,
+    history: list[Response],
+    *,
+    lang: str,
+    tz: tzinfo,
+    secret: bytes,
+) -> tuple[str, list[list[dict[str, str]]]]:
+    """Return the card's HTML text and its button rows for the escalation's current state."""
+    assert escalation.id is not None
+    status = escalation.status
+    icon = {"open": "🔴" if escalation.priority == "p1" else "🟠", "taken": "🟡", "resolved": "🟢"}.get(
+        status, "⚪"
+    )
+    if status == "taken":
+        state = label(
+            "taken", lang, who=escalation_html(escalation.taken_by), at=_when(escalation.taken_at, tz)
+        )
+    elif status == "resolved":
+        state = label(
+            "resolved",
+            lang,
+            who=escalation_html(escalation.resolved_by),
+            at=_when(escalation.resolved_at, tz),
+        )
+    else:
+        state = label("open", lang)
+    language = escalation_html(customer.language if customer else None)
+    lines = [
+        f"{icon} <b>{escalation.priority.upper()} · {label('title', lang)} #{escalation.id}</b> — {state}",
+        f"{label('customer', lang)}: {_who(customer, escalation)} · {language}",
+        f"{label('order', lang)}: {escalation_html(escalation.order_id)} · "
+        f"{label('stage', lang)}: {escalation_html(escalation.stage)}",
+    ]
+    if escalation.metric and escalation.score is not None:
+        lines.append(f"<b>{escalation.metric.upper()} {escalation.score}</b>")
+    words = escalation.texts[-5:]
+    if words:
+        lines.append(f"{label('words', lang)}:")
+        lines += [f"<i>“{escalation_html(w[:600])}”</i>" for w in words]
+    elif escalation.score is None:
+        lines.append(f"<i>{label('human', lang)}</i>")
+    earlier = [r for r in history if r.survey_id != escalation.survey_id][:5]
+    if earlier:
+        items = [
+            f"{escalation_html(r.stage)} {escalation_html((r.metric or '').upper())} "
+            f"{r.score if r.score is not None else '—'} ({r.answered_at.astimezone(tz).strftime('%d/%m')})"
+            for r in earlier
+        ]
+        lines.append(f"{label('history', lang)}: " + "; ".join(items))
+    lines.append(f"{label('due', lang)}: {_when(escalation.sla_due_at, tz)}")
+    if escalation.closing_answer:
+        lines.append(label("solved_yes" if escalation.closing_answer == "yes" else "solved_no", lang))
+    if status != "resolved":
+        lines.append(f"<i>{label('reply_hint', lang)}</i>")
+    return "\n".join(lines), _buttons(escalation, lang, secret)
+
+
+def _buttons(escalation: Escalation, lang: str, secret: bytes) -> list[list[dict[str, str]]]:
+    assert escalation.id is not None
+    ops: list[tuple[str, str]] = []
+    if escalation.status == "open":
+        ops = [("t", "take"), ("r", "resolve")]
+    elif escalation.status == "taken":
+        ops = [("h", "hand_back"), ("r", "resolve")]
+    row = [
+        {"label": label(key, lang), "callback_data": callback_data(secret, op, escalation.id)}
+        for op, key in ops
+    ]
+    return [row] if row else []
+
+
+def render_relay(customer: Customer | None, escalation: Escalation, text: str) -> str:
+    """Return the HTML of a customer's message relayed to the agents (language-neutral)."""
+    return f"💬 <b>{_who(customer, escalation)}</b> · #{escalation.id}\n{escalation_html(text[:3500])}"
+
+
+def as_payload(
+    text: str, rows: list[list[dict[str, str]]], escalation: Escalation, **extra: Any
+) -> dict[str, Any]:
+    """Return the outbox payload of an agents' message."""
+    return {"text": text, "rows": rows, "escalation_id": escalation.id, "parse_mode": "HTML", **extra}

@@ -1,0 +1,170 @@
+"""The agents' desk, independent of any channel: take, reply, hand back, resolve.
+
+Each operation is one transaction: the escalation row (locked) changes, the customer's
+conversation steps with an ``AgentAction`` (hand-off on/off, the agent's words, the closing
+question) and the card's new version is queued, all together through ``Service.feed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bot.escalations.records import DeskConfig, post_card
+from bot.wiring import App
+from flows.conversation import AgentAction, AgentActionKind
+from flows.errors import ConflictError, InputError, NotFoundError
+from storage.tables import Escalation
+
+MAX_REPLY = 4000
+
+
+@dataclass(frozen=True)
+class DeskResult:
+    """An escalation after a desk operation."""
+
+    escalation_id: int
+    status: str
+    taken_by: str | None
+    customer_id: str
+
+
+#: Changes the locked escalation; returns True when its card must be updated. Raises ConflictError.
+Change = Callable[[Escalation], bool]
+
+
+def _act(
+    app: App,
+    config: DeskConfig,
+    escalation_id: int,
+    action: AgentActionKind,
+    change: Change,
+    now: datetime,
+    text: str = "",
+) -> DeskResult:
+    with app.db.read() as session:
+        found = session.get(Escalation, escalation_id)
+        customer_id = found.customer_id if found else None
+    if customer_id is None:
+        raise NotFoundError(f"no escalation #{escalation_id}")
+    result: list[DeskResult] = []
+
+    def within(session: Session) -> None:
+        row = session.exec(
+            select(Escalation).where(col(Escalation.id) == escalation_id).with_for_update()
+        ).one()
+        if change(row):
+            row.updated_at = now
+            post_card(session, row, config, now)
+        result.append(DeskResult(escalation_id, row.status, row.taken_by, customer_id))
+
+    inbound = AgentAction(action=action, escalation_id=escalation_id, text=text)
+    app.service.feed(customer_id, inbound, now=now, within=within)
+    return result[0]
+
+
+def take(app: App, config: DeskConfig, escalation_id: int, agent: str, now: datetime) -> DeskResult:
+    """The agent takes the escalation: the customer's messages now go to them.
+
+    Raises:
+        NotFoundError: no such escalation.
+        ConflictError: it is resolved, or another agent has it.
+    """
+
+    def change(row: Escalation) -> bool:
+        if row.status == "resolved":
+            raise ConflictError(f"escalation #{escalation_id} is already resolved")
+        if row.status == "taken":
+            if row.taken_by == agent:
+                return False
+            raise ConflictError(f"escalation #{escalation_id} is taken by {row.taken_by}")
+        row.status, row.taken_by, row.taken_at = "taken", agent, now
+        return True
+
+    return _act(app, config, escalation_id, AgentActionKind.TAKEN, change, now)
+
+
+def hand_back(app: App, config: DeskConfig, escalation_id: int, agent: str, now: datetime) -> DeskResult:
+    """The agent hands the conversation back to the bot; the escalation stays open (unclaimed).
+
+    Raises:
+        NotFoundError: no such escalation.
+        ConflictError: it is not taken.
+    """
+
+    def change(row: Escalation) -> bool:
+        if row.status != "taken":
+            raise ConflictError(f"escalation #{escalation_id} is not taken")
+        row.status = "open"
+        return True
+
+    return _act(app, config, escalation_id, AgentActionKind.HANDED_BACK, change, now)
+
+
+def resolve(app: App, config: DeskConfig, escalation_id: int, agent: str, now: datetime) -> DeskResult:
+    """Resolve: the customer gets a closing message and the "did we solve it?" question.
+
+    Raises:
+        NotFoundError: no such escalation.
+        ConflictError: it is already resolved.
+    """
+
+    def change(row: Escalation) -> bool:
+        if row.status == "resolved":
+            raise ConflictError(f"escalation #{escalation_id} is already resolved")
+        row.status, row.resolved_at, row.resolved_by = "resolved", now, agent
+        row.closing_answer = None
+        return True
+
+    return _act(app, config, escalation_id, AgentActionKind.RESOLVED, change, now)
+
+
+def relay_agent_reply(
+    app: App, config: DeskConfig, escalation_id: int, agent: str, text: str, now: datetime
+) -> DeskResult:
+    """Send the agent's words to the customer in the bot's voice (taking the escalation if open).
+
+    Raises:
+        InputError: empty or too long text.
+        NotFoundError: no such escalation.
+        ConflictError: it is resolved, or another agent has it.
+    """
+    text = text.strip()
+    if not text or len(text) > MAX_REPLY:
+        raise InputError(f"a reply must have 1 to {MAX_REPLY} characters", field="text")
+
+    def change(row: Escalation) -> bool:
+        if row.status == "resolved":
+            raise ConflictError(f"escalation #{escalation_id} is already resolved")
+        if row.status == "taken" and row.taken_by != agent:
+            raise ConflictError(f"escalation #{escalation_id} is taken by {row.taken_by}")
+        if row.status == "open":
+            row.status, row.taken_by, row.taken_at = "taken", agent, now
+            return True
+        return False
+
+    return _act(app, config, escalation_id, AgentActionKind.REPLIED, change, now, text=text)
+
+
+def find_by_message(
+    session: Session, chat_id: str, message_id: int | None, thread_id: int | None
+) -> Escalation | None:
+    """Return the escalation whose card is ``message_id`` (or whose forum topic is ``thread_id``)."""
+    if message_id is not None:
+        found = session.exec(
+            select(Escalation).where(
+                col(Escalation.card_chat_id) == chat_id, col(Escalation.card_message_id) == message_id
+            )
+        ).first()
+        if found is not None:
+            return found
+    if thread_id is not None:
+        return session.exec(
+            select(Escalation)
+            .where(col(Escalation.card_chat_id) == chat_id, col(Escalation.thread_id) == thread_id)
+            .order_by(col(Escalation.id).desc())
+        ).first()
+    return None

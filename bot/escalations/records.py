@@ -1,0 +1,156 @@
+"""Session-level writes of the agents' desk: card versions, relays, closing answers.
+
+Everything here runs inside the caller's transaction (a ``Service.feed`` or a desk operation),
+so an escalation and the outbox messages about it are stored together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlmodel import Session, col, select
+
+from bot.escalations import card
+from bot.settings import Settings
+from flows.errors import ConfigError
+from storage import repo
+from storage.tables import Customer, Escalation, Response
+
+CARD_KIND = "agent_card"  # outbox kind: send the card, or edit it once it has a message id
+NOTE_KIND = "agent_message"  # outbox kind: a message in the escalation's thread, replying to the card
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    """What the desk needs from the settings."""
+
+    agents_chat_id: int | None
+    agent_ids: frozenset[int]
+    forum: bool
+    lang: str
+    tz: tzinfo
+    secret: bytes
+    mentions: str
+    helpdesk: bool
+    email: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeskConfig:
+        """Return the desk configuration.
+
+        Raises:
+            ConfigError: when the company timezone is unknown.
+        """
+        try:
+            tz = ZoneInfo(settings.company_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"unknown timezone {settings.company_timezone!r}") from exc
+        secret_source = (
+            settings.link_secret or settings.telegram_token or settings.events_secret
+        )  # any configured secret; a fixed one only in development
+        raw = secret_source.get_secret_value() if secret_source else "cxbot-development-only"
+        lang = (settings.desk_language or settings.report_language or "it")[:2]
+        return cls(
+            agents_chat_id=settings.agents_chat_id,
+            agent_ids=frozenset(settings.agent_ids),
+            forum=settings.agents_forum,
+            lang=lang if lang in ("it", "en") else "en",
+            tz=tz,
+            secret=hashlib.sha256(b"cxbot-desk:" + raw.encode()).digest(),
+            mentions=settings.sla_mentions,
+            helpdesk=bool(settings.helpdesk_webhook_url),
+            email=bool(settings.smtp_host and settings.smtp_to),
+        )
+
+
+def history(session: Session, customer_id: str | None, limit: int = 6) -> list[Response]:
+    """Return the customer's latest stored answers, newest first."""
+    if customer_id is None:
+        return []
+    statement = (
+        select(Response)
+        .where(col(Response.customer_id) == customer_id, col(Response.score).is_not(None))
+        .order_by(col(Response.answered_at).desc())
+        .limit(limit)
+    )
+    return list(session.exec(statement))
+
+
+def post_card(session: Session, escalation: Escalation, config: DeskConfig, now: datetime) -> None:
+    """Bump the card's version and queue it (new card, or an edit of the posted one)."""
+    escalation.card_version += 1
+    escalation.updated_at = max(escalation.updated_at, now)
+    session.add(escalation)
+    session.flush()
+    if config.agents_chat_id is None:
+        return
+    assert escalation.id is not None
+    escalation.card_chat_id = str(config.agents_chat_id)
+    customer = session.get(Customer, escalation.customer_id) if escalation.customer_id else None
+    text, rows = card.render_card(
+        escalation,
+        customer,
+        history(session, escalation.customer_id),
+        lang=config.lang,
+        tz=config.tz,
+        secret=config.secret,
+    )
+    repo.enqueue_message(
+        session,
+        channel="telegram",
+        address=str(config.agents_chat_id),
+        kind=CARD_KIND,
+        payload=card.as_payload(text, rows, escalation, version=escalation.card_version),
+        now=now,
+        customer_id=escalation.customer_id,
+        dedupe_key=f"esc:{escalation.id}:v{escalation.card_version}",
+    )
+
+
+def post_note(session: Session, escalation: Escalation, text: str, now: datetime) -> None:
+    """Queue an HTML message in the escalation's thread (a relay, a nudge), replying to its card.
+
+    Goes to the chat the card was posted in; nothing when no card was posted (no agents' chat).
+    """
+    if escalation.card_chat_id is None or escalation.id is None:
+        return
+    repo.enqueue_message(
+        session,
+        channel="telegram",
+        address=escalation.card_chat_id,
+        kind=NOTE_KIND,
+        payload=card.as_payload(text, [], escalation),
+        now=now,
+        customer_id=escalation.customer_id,
+    )
+
+
+def relay_to_agent(session: Session, escalation_id: int, text: str, now: datetime) -> None:
+    """Queue the customer's words for the agents (nothing when the escalation is gone)."""
+    escalation = session.get(Escalation, escalation_id)
+    if escalation is None:
+        return
+    customer = session.get(Customer, escalation.customer_id) if escalation.customer_id else None
+    post_note(session, escalation, card.render_relay(customer, escalation, text), now)
+
+
+def store_closing_answer(
+    session: Session, escalation_id: int, solved: bool, now: datetime
+) -> Escalation | None:
+    """Keep the "did we solve it?" answer; "no" reopens the escalation. Return it (None if gone)."""
+    escalation = session.get(Escalation, escalation_id)
+    if escalation is None:
+        return None
+    escalation.closing_answer = "yes" if solved else "no"
+    escalation.closing_answered_at = now
+    if not solved and escalation.status == "resolved":
+        escalation.status = "open"
+        escalation.resolved_at = None
+        escalation.sla_warned_at = None
+    escalation.updated_at = now
+    session.add(escalation)
+    session.flush()
+    return escalation

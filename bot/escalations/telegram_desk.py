@@ -1,0 +1,276 @@
+"""The agents' Telegram group: button presses and replies in, cards and relays out.
+
+The Telegram adapter calls ``handle_agent_update`` for every update from the agents' chat and
+hands outbox messages of kinds ``agent_card`` / ``agent_message`` to ``deliver_agent_message``.
+Both take ``call``: an async function performing one Bot API method (``http_bot_call`` builds
+one on httpx; an adapter may pass its own, e.g. around aiogram's session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+import structlog
+
+from bot.clock import utcnow
+from bot.escalations import desk
+from bot.escalations.card import parse_callback
+from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
+from bot.settings import Settings
+from bot.wiring import App
+from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError
+from storage.claims import ClaimedMessage
+from storage.tables import Customer, Escalation
+
+log = structlog.get_logger(__name__)
+
+#: Performs one Bot API method with JSON parameters and returns its ``result``; raises ChannelError.
+BotCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+AGENT_KINDS = frozenset({CARD_KIND, NOTE_KIND})
+_MEMBER = {"creator", "administrator", "member"}
+_REFUSAL = "Solo gli agenti possono farlo · Only agents can do this"
+
+
+def http_bot_call(settings: Settings, client: httpx.AsyncClient) -> BotCall:
+    """Return a ``BotCall`` on ``client`` for the configured bot.
+
+    Raises:
+        ConfigError: when no bot token is configured.
+    """
+    if settings.telegram_token is None:
+        raise ConfigError("CXBOT_TELEGRAM_TOKEN is not set")
+    base = f"{settings.telegram_api_url.rstrip('/')}/bot{settings.telegram_token.get_secret_value()}"
+
+    async def call(method: str, params: dict[str, Any]) -> Any:
+        try:
+            response = await client.post(f"{base}/{method}", json=params, timeout=30.0)
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ChannelError(f"{method}: {type(exc).__name__}") from exc
+        if not body.get("ok"):
+            retry_after = (body.get("parameters") or {}).get("retry_after")
+            code = int(body.get("error_code") or response.status_code)
+            raise ChannelError(
+                f"{method}: {code} {str(body.get('description', ''))[:200]}",
+                retry_after=float(retry_after) if retry_after else None,
+                permanent=code in (400, 403),
+            )
+        return body.get("result")
+
+    return call
+
+
+async def is_agent(config: DeskConfig, call: BotCall, user_id: int) -> bool:
+    """Return True for a listed agent id or a member of the agents' chat (``getChatMember``)."""
+    if user_id in config.agent_ids:
+        return True
+    if config.agents_chat_id is None:
+        return False
+    try:
+        member = await call("getChatMember", {"chat_id": config.agents_chat_id, "user_id": user_id})
+    except ChannelError:
+        return False
+    status = member.get("status") if isinstance(member, dict) else None
+    return status in _MEMBER or (status == "restricted" and bool(member.get("is_member")))
+
+
+def _agent_name(user: dict[str, Any]) -> str:
+    username = user.get("username")
+    if username:
+        return f"@{str(username)[:60]}"
+    return f"{str(user.get('first_name') or 'agent')[:60]} ({int(user.get('id', 0))})"
+
+
+async def handle_agent_update(
+    app: App,
+    update: dict[str, Any],
+    *,
+    call: BotCall,
+    config: DeskConfig | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Handle one update from the agents' chat; return what happened (for logs and tests).
+
+    Outcomes: ``taken``/``resolved``/``handed_back``/``replied``, ``refused`` (not an agent),
+    ``conflict`` (e.g. taken by someone else), ``invalid`` (forged button), ``ignored``.
+    """
+    config = config or DeskConfig.from_settings(app.settings)
+    now = now or app.service.clock()
+    if config.agents_chat_id is None:
+        return "ignored"
+    if "callback_query" in update:
+        return await _on_press(app, config, call, update["callback_query"], now)
+    message = update.get("message")
+    if isinstance(message, dict):
+        return await _on_message(app, config, call, message, now)
+    return "ignored"
+
+
+_OPS = {"take": desk.take, "resolve": desk.resolve, "hand_back": desk.hand_back}
+_DONE = {"take": "taken", "resolve": "resolved", "hand_back": "handed_back"}
+
+
+async def _on_press(app: App, config: DeskConfig, call: BotCall, query: dict[str, Any], now: datetime) -> str:
+    query_id = str(query.get("id", ""))
+    chat_id = ((query.get("message") or {}).get("chat") or {}).get("id")
+    press = parse_callback(config.secret, str(query.get("data") or ""))
+    if press is None or chat_id != config.agents_chat_id:
+        return "ignored"
+    user = query.get("from") or {}
+    if not await is_agent(config, call, int(user.get("id", 0))):
+        await _answer(call, query_id, _REFUSAL, alert=True)
+        return "refused"
+    try:
+        await asyncio.to_thread(_OPS[press.op], app, config, press.escalation_id, _agent_name(user), now)
+    except ConflictError as exc:
+        await _answer(call, query_id, str(exc)[:190], alert=True)
+        return "conflict"
+    except CxbotError as exc:
+        await _answer(call, query_id, str(exc)[:190], alert=True)
+        return "invalid"
+    await _answer(call, query_id, "✓")
+    return _DONE[press.op]
+
+
+async def _answer(call: BotCall, query_id: str, text: str, *, alert: bool = False) -> None:
+    try:
+        await call("answerCallbackQuery", {"callback_query_id": query_id, "text": text, "show_alert": alert})
+    except ChannelError:
+        log.warning("answer_callback_failed")  # the press itself is handled; the spinner just times out
+
+
+async def _on_message(
+    app: App, config: DeskConfig, call: BotCall, message: dict[str, Any], now: datetime
+) -> str:
+    chat_id = (message.get("chat") or {}).get("id")
+    text = message.get("text")
+    user = message.get("from") or {}
+    if (
+        chat_id != config.agents_chat_id
+        or not isinstance(text, str)
+        or text.startswith("/")
+        or user.get("is_bot")
+    ):
+        return "ignored"
+    replied = (message.get("reply_to_message") or {}).get("message_id")
+    thread = message.get("message_thread_id") if message.get("is_topic_message") else None
+    with app.db.read() as session:
+        escalation = desk.find_by_message(session, str(chat_id), replied, thread)
+        escalation_id = escalation.id if escalation else None
+    if escalation_id is None:
+        return "ignored"  # ordinary chatter among agents
+    if not await is_agent(config, call, int(user.get("id", 0))):
+        return "refused"
+    try:
+        await asyncio.to_thread(
+            desk.relay_agent_reply, app, config, escalation_id, _agent_name(user), text, now
+        )
+    except CxbotError as exc:
+        await _notice(call, config, message, str(exc)[:300])
+        return "conflict" if isinstance(exc, ConflictError) else "invalid"
+    return "replied"
+
+
+async def _notice(call: BotCall, config: DeskConfig, message: dict[str, Any], text: str) -> None:
+    params: dict[str, Any] = {
+        "chat_id": config.agents_chat_id,
+        "text": text,
+        "reply_parameters": {"message_id": message.get("message_id"), "allow_sending_without_reply": True},
+    }
+    if message.get("is_topic_message"):
+        params["message_thread_id"] = message.get("message_thread_id")
+    try:
+        await call("sendMessage", params)
+    except ChannelError:
+        log.warning("desk_notice_failed")
+
+
+# -- outgoing ----------------------------------------------------------------------------
+
+
+def _load(app: App, escalation_id: int) -> tuple[Escalation | None, Customer | None]:
+    with app.db.read() as session:
+        escalation = session.get(Escalation, escalation_id)
+        customer = (
+            session.get(Customer, escalation.customer_id) if escalation and escalation.customer_id else None
+        )
+        return escalation, customer
+
+
+def _remember(app: App, escalation_id: int, **values: Any) -> None:
+    with app.db.write() as session:
+        row = session.get(Escalation, escalation_id)
+        if row is not None:
+            for key, value in values.items():
+                setattr(row, key, value)
+            session.add(row)
+
+
+def _markup(rows: Any) -> dict[str, Any]:
+    return {
+        "inline_keyboard": [
+            [{"text": b["label"], "callback_data": b["callback_data"]} for b in row] for row in rows
+        ]
+    }
+
+
+async def deliver_agent_message(app: App, config: DeskConfig, call: BotCall, message: ClaimedMessage) -> None:
+    """Deliver an ``agent_card`` (send, or edit the posted card) or ``agent_message`` outbox row.
+
+    In a forum group the escalation's topic is created before its first card.
+
+    Raises:
+        ChannelError: when Telegram refuses or fails (the caller retries or gives up).
+    """
+    payload = message.payload
+    escalation_id = int(str(payload.get("escalation_id")))
+    escalation, customer = await asyncio.to_thread(_load, app, escalation_id)
+    if escalation is None:
+        return
+    chat_id: Any = int(message.address) if message.address.lstrip("-").isdigit() else message.address
+    text = str(payload.get("text", ""))
+    params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": "HTML"}
+    if message.kind == CARD_KIND:
+        params["reply_markup"] = _markup(payload.get("rows", []))
+        if escalation.card_message_id is not None:
+            params["message_id"] = escalation.card_message_id
+            try:
+                await call("editMessageText", params)
+            except ChannelError as exc:
+                if "not modified" not in str(exc):
+                    raise
+            return
+        thread_id = escalation.thread_id
+        if config.forum and thread_id is None:
+            who = (customer.name if customer and customer.name else escalation.customer_id) or "?"
+            topic = await call(
+                "createForumTopic",
+                {"chat_id": chat_id, "name": f"#{escalation_id} {escalation.priority.upper()} {who}"[:128]},
+            )
+            thread_id = int(topic["message_thread_id"])
+            await asyncio.to_thread(_remember, app, escalation_id, thread_id=thread_id)
+        if thread_id is not None:
+            params["message_thread_id"] = thread_id
+        sent = await call("sendMessage", params)
+        await asyncio.to_thread(
+            _remember, app, escalation_id, card_message_id=int(sent["message_id"]), card_chat_id=str(chat_id)
+        )
+        return
+    if escalation.thread_id is not None:
+        params["message_thread_id"] = escalation.thread_id
+    if escalation.card_message_id is not None:
+        params["reply_parameters"] = {
+            "message_id": escalation.card_message_id,
+            "allow_sending_without_reply": True,
+        }
+    await call("sendMessage", params)
+
+
+def now_utc() -> datetime:
+    """Return the current time (UTC); the runtime's clock for desk handlers."""
+    return utcnow()
