@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import structlog
+from sqlalchemy import update
 from sqlmodel import Session
 
 from bot.events.facts import load_context
@@ -23,7 +24,7 @@ from flows.conversation import Inbound, ReminderDue, SurveyDue, SurveyExpired
 from flows.scheduling import Postpone, QuietHours, Skip, decide, next_window_open, parse_quiet_hours
 from storage import repo
 from storage.claims import ClaimedWork, claim_due_work
-from storage.tables import Customer, SurveyInstance
+from storage.tables import Customer, DueWork, SurveyInstance
 
 log = structlog.get_logger(__name__)
 
@@ -53,14 +54,13 @@ def _inbound_for(work: ClaimedWork, survey: SurveyInstance) -> Inbound:
 
 
 def _postpone(service: Service, work: ClaimedWork, until: datetime, reason: str | None, now: datetime) -> str:
+    table = DueWork.__table__  # type: ignore[attr-defined]
     with service.db.write() as session:
-        repo.schedule_work(
-            session,
-            kind=work.kind,
-            customer_id=work.customer_id,
-            survey_id=work.survey_id,
-            due_at=until,
-            now=now,
+        # Move this very timer (by id) and release its lease, so any worker picks it up then.
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == work.id)
+            .values(due_at=until, status="pending", leased_until=None)
         )
         survey = session.get(SurveyInstance, work.survey_id) if reason is not None else None
         if survey is not None:
