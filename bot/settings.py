@@ -40,6 +40,26 @@ class Settings(BaseSettings):
     company_timezone: str = Field(default="Europe/Rome", description="Timezone of the weekly summary.")
     report_language: str = Field(default="it", description="Language of the weekly summary (it|en).")
     log_level: str = Field(default="INFO", description="Log level.")
+    agents_forum: bool = Field(
+        default=False, description="The agents' group is a forum: a topic per escalation."
+    )
+    desk_language: str | None = Field(
+        default=None, description="Language of the agents' cards (it|en); the report language when unset."
+    )
+    sla_mentions: str = Field(
+        default="", description="Who is mentioned when an escalation is nearly due (@names)."
+    )
+    helpdesk_webhook_url: str | None = Field(default=None, description="Helpdesk webhook for escalations.")
+    helpdesk_webhook_secret: SecretStr | None = Field(default=None, description="HMAC secret of the webhook.")
+    smtp_host: str | None = Field(default=None, description="SMTP server for escalation e-mails.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    smtp_user: str | None = Field(default=None, description="SMTP user name.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=True, description="Use STARTTLS with the SMTP server.")
+    smtp_from: str | None = Field(default=None, description="Sender address of escalation e-mails.")
+    smtp_to: str | None = Field(
+        default=None, description="Recipients of escalation e-mails (comma-separated)."
+    )
     rasa_url: str | None = Field(default=None, description="Rasa server base URL; enables Rasa delivery.")
     rasa_token: SecretStr | None = Field(default=None, description="Rasa HTTP API token (?token=).")
     rasa_output_channel: str = Field(default="latest", description="Rasa output_channel for triggers.")
