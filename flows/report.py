@@ -161,7 +161,11 @@ def stage_refs(stages: Iterable[_JourneyStage]) -> list[StageRef]:
 
 
 class ScoreCount(_Frozen):
-    """How many answers had ``score`` for one week × stage × metric × language × channel."""
+    """How many answers had ``score`` for one week × stage × metric × language × channel.
+
+    Weeks before the report week's segments are needed may come with language and channel ""
+    (all languages / channels together): only the report week is broken down by segment.
+    """
 
     week: str
     stage: str
@@ -629,8 +633,9 @@ def build_report(
         if not row.metric.in_range(row.score):
             raise ValueError(f"score {row.score} is outside the {row.metric.value} scale ({row.stage})")
         hist[(row.stage, row.metric, row.week)][row.score] += row.count
-        if row.week == raw.week:
+        if row.week == raw.week and row.language:
             by_lang[(row.stage, row.metric, row.language)][row.score] += row.count
+        if row.week == raw.week and row.channel:
             by_channel[(row.stage, row.metric, row.channel)][row.score] += row.count
 
     def pooled(key: _Key, span: Iterable[str]) -> _Hist:
@@ -645,8 +650,8 @@ def build_report(
             return MetricCell(metric=metric, n=sum(counts.values()), hidden=True)
         return _cell(metric, counts, min_n)
 
-    languages = sorted({r.language for r in raw.scores if r.week == raw.week})
-    channels = sorted({r.channel for r in raw.scores if r.week == raw.week})
+    languages = sorted({r.language for r in raw.scores if r.week == raw.week and r.language})
+    channels = sorted({r.channel for r in raw.scores if r.week == raw.week and r.channel})
     stages: list[StageFigures] = []
     for position, ref in enumerate(_stage_order(raw)):
         key = (ref.key, ref.metric)

@@ -180,8 +180,9 @@ def _escalations(report: WeeklyReport, lang: str) -> list[str]:
             _e(f"⏰ {L.t(lang, 'overdue_list')}: {item.ref} · {labels.get(item.stage, item.stage)} · ")
             + f"{_e(item.priority)} · {_e(L.t(lang, 'since'))} {_e(since)}"
         )
-    if len(x.overdue_items) > 10:
-        lines.append(f"… +{len(x.overdue_items) - 10}")
+    shown = min(10, len(x.overdue_items))
+    if x.overdue > shown:
+        lines.append(f"… +{x.overdue - shown}")
     return lines
 
 

@@ -1,0 +1,263 @@
+"""Benchmark: the weekly report's cost against one plain aggregate pass over the same responses.
+
+    .venv/bin/python bench/report.py [--rows 1000000] [--weeks 11] [--backends sqlite,postgresql]
+
+Inserts ``--rows`` responses in time order, as a live table grows (bulk: executemany on SQLite,
+COPY on PostgreSQL), spread over the ``--weeks`` weeks ending with the report week (11 = every
+row is inside the span the report reads: the worst case; 52 = a year of history), plus 1 %
+escalations. Then times, in the same database:
+
+- plain:  SELECT stage, metric, count(*), avg(score) FROM responses GROUP BY 1, 2
+- report: storage.report_queries.load_report_inputs + flows.report.build_report
+
+and prints both (best of ``--repeat``) and their ratio (target ≤ 3×). SQLite runs in a temporary
+file; PostgreSQL (``CXBOT_BENCH_PG_URL``, default postgresql+psycopg://postgres@127.0.0.1:5432/test)
+in a private schema created and dropped here — no other table is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from flows.report import StageRef, build_report, week_bounds_utc, weeks_ending
+from flows.scales import Metric, Sentiment, sentiment
+from storage import tables
+from storage.report_queries import load_report_inputs
+
+WEEK = "2026-W47"
+TZ = "Europe/Rome"
+PG_URL = os.environ.get("CXBOT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+STAGES = [
+    StageRef(key="order_confirmed", metric=Metric.CES),
+    StageRef(key="delivered", metric=Metric.CSAT),
+    StageRef(key="first_use", metric=Metric.NPS),
+    StageRef(key="ticket_closed", metric=Metric.CES),
+    StageRef(key="repurchase", metric=Metric.NPS),
+]
+TOPICS = ["late_delivery", "damaged", "support", "price", "product_quality", "refund"]
+COLUMNS = (
+    "stage",
+    "metric",
+    "score",
+    "comment",
+    "negative",
+    "topics",
+    "language",
+    "channel",
+    "late",
+    "answered_at",
+)
+PLAIN = "SELECT stage, metric, count(*), avg(score) FROM responses GROUP BY 1, 2"
+
+
+def _rows(n: int, weeks: int, seed: int = 1) -> Iterator[tuple[Any, ...]]:
+    """Yield ``n`` plausible responses spread evenly over ``weeks`` weeks ending with WEEK."""
+    rnd = random.Random(seed)
+    start = week_bounds_utc(weeks_ending(WEEK, weeks)[0], TZ)[0]
+    span = (week_bounds_utc(WEEK, TZ)[1] - start).total_seconds()
+    # answers arrive in time order: rows are inserted by answered_at, as in a live table
+    offsets = sorted(rnd.random() * span for _ in range(n))
+    for i in range(n):
+        stage = STAGES[i % len(STAGES)]
+        metric = stage.metric
+        score = rnd.randint(metric.low, metric.high)
+        negative = sentiment(metric, score) is Sentiment.NEGATIVE
+        has_comment = rnd.random() < (0.6 if negative else 0.2)
+        topics = [rnd.choice(TOPICS)] if negative and has_comment else []
+        yield (
+            stage.key,
+            metric.value,
+            score,
+            f"comment {i}" if has_comment else None,
+            negative,
+            topics,
+            "it" if rnd.random() < 0.65 else "en",
+            "telegram" if rnd.random() < 0.9 else "rasa",
+            False,
+            start + timedelta(seconds=offsets[i]),
+        )
+
+
+def _escalations(n: int) -> list[dict[str, Any]]:
+    rnd = random.Random(2)
+    start, end = week_bounds_utc(WEEK, TZ)
+    out = []
+    for i in range(n):
+        opened = start - timedelta(days=7) + timedelta(seconds=rnd.random() * 14 * 86400)
+        taken = opened + timedelta(hours=rnd.random() * 30) if rnd.random() < 0.9 else None
+        resolved = taken + timedelta(hours=rnd.random() * 60) if taken and rnd.random() < 0.8 else None
+        out.append(
+            {
+                "stage": STAGES[i % len(STAGES)].key,
+                "priority": "P1" if i % 3 == 0 else "P2",
+                "status": "resolved" if resolved else "open",
+                "metric": "nps",
+                "score": rnd.randint(0, 6),
+                "texts": [],
+                "topics": [],
+                "opened_at": opened,
+                "sla_due_at": opened + timedelta(hours=24 if i % 3 == 0 else 48),
+                "taken_at": taken,
+                "resolved_at": resolved,
+                "closing_answer": rnd.choice(["resolved", "not_resolved", None]) if resolved else None,
+                "updated_at": end,
+            }
+        )
+    return out
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite format
+    if isinstance(value, list):
+        return json.dumps(value)
+    return value
+
+
+def _load_sqlite(conn: Connection, rows: Iterator[tuple[Any, ...]]) -> None:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    sql = f"INSERT INTO responses ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(tuple(_sqlite_value(v) for v in row))
+        if len(batch) >= 50_000:
+            cursor.executemany(sql, batch)
+            batch.clear()
+    if batch:
+        cursor.executemany(sql, batch)
+    cursor.close()
+
+
+def _load_postgres(conn: Connection, schema: str, rows: Iterator[tuple[Any, ...]]) -> None:
+    raw = conn.connection.driver_connection
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(  # type: ignore[union-attr]
+            f'COPY "{schema}".responses ({", ".join(COLUMNS)}) FROM STDIN'
+        ) as copy,
+    ):
+        for row in rows:
+            copy.write_row(tuple(json.dumps(v) if isinstance(v, list) else v for v in row))
+
+
+def _best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _measure(conn: Connection, label: str, repeat: int) -> tuple[float, float]:
+    def plain() -> object:
+        return conn.execute(text(PLAIN)).all()
+
+    def report() -> object:
+        return build_report(load_report_inputs(conn, WEEK, timezone=TZ, stages=STAGES))
+
+    report()  # warm caches and check it works
+    t_plain = _best(plain, repeat)
+    t_report = _best(report, repeat)
+    print(
+        f"{label:<11} plain aggregate {t_plain * 1000:8.1f} ms  "
+        f"build weekly report {t_report * 1000:8.1f} ms  ratio {t_report / t_plain:5.2f}×  (target ≤ 3×)"
+    )
+    return t_plain, t_report
+
+
+@contextmanager
+def _sqlite() -> Iterator[Connection]:
+    with tempfile.TemporaryDirectory(prefix="cxbot-bench-") as tmp:
+        engine = create_engine(f"sqlite:///{tmp}/bench.db")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            conn.exec_driver_sql("PRAGMA synchronous=OFF")
+            SQLModel.metadata.create_all(conn)
+            conn.commit()
+            yield conn
+        engine.dispose()
+
+
+@contextmanager
+def _postgres() -> Iterator[tuple[Connection, str]]:
+    schema = f"cxbot_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(PG_URL)
+    with engine.connect() as admin:
+        admin.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.commit()
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'SET search_path TO "{schema}"'))
+            SQLModel.metadata.create_all(conn)
+            conn.commit()
+            yield conn, schema
+    finally:
+        with engine.connect() as admin:
+            admin.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.commit()
+        engine.dispose()
+
+
+def run(backend: str, rows: int, weeks: int, repeat: int) -> tuple[float, float]:
+    """Load the data into ``backend`` and print the timings."""
+    t0 = time.perf_counter()
+    if backend == "sqlite":
+        with _sqlite() as conn:
+            _load_sqlite(conn, _rows(rows, weeks))
+            conn.execute(tables.Escalation.__table__.insert(), _escalations(rows // 100))  # type: ignore[attr-defined]
+            conn.commit()
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+            print(f"sqlite      inserted {rows:,} responses in {time.perf_counter() - t0:.1f} s")
+            return _measure(conn, "sqlite", repeat)
+    with _postgres() as (conn, schema):
+        _load_postgres(conn, schema, _rows(rows, weeks))
+        conn.execute(tables.Escalation.__table__.insert(), _escalations(rows // 100))  # type: ignore[attr-defined]
+        conn.commit()
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+        print(
+            f"postgresql  inserted {rows:,} responses in {time.perf_counter() - t0:.1f} s (schema {schema})"
+        )
+        return _measure(conn, "postgresql", repeat)
+
+
+def main() -> None:
+    """Parse arguments and run the benchmark on each backend."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--weeks", type=int, default=11, help="weeks the responses are spread over")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    ratios = []
+    for backend in args.backends.split(","):
+        plain, report = run(backend.strip(), args.rows, args.weeks, args.repeat)
+        ratios.append(report / plain)
+    print(f"worst ratio {max(ratios):.2f}× (median {statistics.median(ratios):.2f}×)")
+
+
+if __name__ == "__main__":
+    main()
