@@ -32,8 +32,14 @@ def _insert_ignore(session: Session, model: Any, values: dict[str, Any], index: 
         statement = sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=index)
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         statement = insert(table).values(**values)
-    result = session.connection().execute(statement)
-    return bool(result.rowcount)
+    # RETURNING tells reliably whether a row went in (rowcount is -1 with psycopg here).
+    returned = session.connection().execute(statement.returning(table.c[index[0]])).first()
+    return returned is not None
+
+
+def insert_or_ignore(session: Session, model: Any, values: dict[str, Any], index: list[str]) -> bool:
+    """Insert a row unless it conflicts on the unique columns ``index``; return True when inserted."""
+    return _insert_ignore(session, model, values, index)
 
 
 def ensure_customer(session: Session, customer_id: str, now: datetime, **fields: Any) -> Customer:

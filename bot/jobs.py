@@ -1,0 +1,96 @@
+"""Once-per-period jobs shared by several workers: the first to claim ``(job, period)`` runs it.
+
+The claim is an ``INSERT … ON CONFLICT DO NOTHING`` into ``job_runs``; only the inserting worker
+runs the job, so a weekly summary or a daily retention pass happens once however many workers
+there are, and a worker that was down catches up on its next tick (the period is still unclaimed).
+A worker that dies mid-job leaves ``finished_at`` empty; after ``stale_after`` another may retake it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import update
+
+from bot.timers import WORKER_ID
+from storage import repo
+from storage.db import Database
+from storage.tables import JobRun
+
+log = structlog.get_logger(__name__)
+
+
+def claim_period(
+    db: Database, job: str, period: str, now: datetime, *, worker: str = WORKER_ID, stale_after: timedelta
+) -> bool:
+    """Return True when this worker won ``(job, period)`` and must run it now."""
+    table = JobRun.__table__  # type: ignore[attr-defined]
+    with db.write() as session:
+        won = repo.insert_or_ignore(
+            session,
+            JobRun,
+            {"job": job, "period": period, "worker": worker, "started_at": now, "detail": {}},
+            ["job", "period"],
+        )
+        if won:
+            return True
+        # Retake a run whose worker died before finishing.
+        taken = session.connection().execute(
+            update(table)
+            .where(
+                table.c.job == job,
+                table.c.period == period,
+                table.c.finished_at.is_(None),
+                table.c.started_at < now - stale_after,
+            )
+            .values(worker=worker, started_at=now)
+        )
+        return bool(taken.rowcount)
+
+
+def finish_period(db: Database, job: str, period: str, now: datetime, detail: dict[str, Any]) -> None:
+    """Record that ``(job, period)`` finished, with a small JSON detail."""
+    table = JobRun.__table__  # type: ignore[attr-defined]
+    with db.write() as session:
+        session.connection().execute(
+            update(table)
+            .where(table.c.job == job, table.c.period == period)
+            .values(finished_at=now, detail=detail)
+        )
+
+
+def run_once(
+    db: Database,
+    job: str,
+    period: str,
+    now: datetime,
+    work: Callable[[], dict[str, Any]],
+    *,
+    stale_after: timedelta = timedelta(hours=1),
+) -> dict[str, Any] | None:
+    """Run ``work`` if this worker wins ``(job, period)``; return its detail, or None when not run."""
+    if not claim_period(db, job, period, now, stale_after=stale_after):
+        return None
+    detail = work()
+    finish_period(db, job, period, now, detail)
+    log.info("job_done", job=job, period=period, **{k: v for k, v in detail.items() if isinstance(v, int)})
+    return detail
+
+
+def retention_pass(db: Database, now: datetime, months: int) -> dict[str, Any] | None:
+    """Delete comments older than ``months`` (once per day across workers); None when not run here."""
+    from bot.privacy.erase import delete_old_comments
+
+    if months <= 0:
+        return None
+    cutoff = now - timedelta(days=round(months * 30.44))
+    return run_once(
+        db,
+        "retention",
+        now.date().isoformat(),
+        now,
+        lambda: {"comments_deleted": delete_old_comments(db, cutoff)},
+    )
