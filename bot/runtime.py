@@ -75,5 +75,17 @@ class Runtime:
 
 
 def build_runtime(app: App) -> Runtime:
-    """Return the runtime with every configured channel wired in."""
-    return Runtime(app=app)
+    """Return the runtime with every configured channel wired in.
+
+    Channels add themselves through ``Runtime.routers`` and ``Runtime.components``: Telegram when
+    CXBOT_TELEGRAM_TOKEN is set (others, e.g. Rasa, the same way).
+
+    Raises:
+        ConfigError: when a channel's settings are inconsistent.
+    """
+    runtime = Runtime(app=app)
+    if app.settings.telegram_token is not None:
+        from bot.channels.telegram.channel import TelegramChannel  # aiogram only when configured
+
+        TelegramChannel(app).attach(runtime)
+    return runtime

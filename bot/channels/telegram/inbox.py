@@ -1,0 +1,135 @@
+"""The durable inbox: updates are stored before they are acknowledged, then claimed with a lease.
+
+Only the oldest unprocessed update of each chat is claimable, so one chat's updates are
+processed one at a time and in order, even with several workers. A repeated ``update_id`` is
+dropped by the unique (channel, external_id) constraint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from storage.db import Database
+from storage.tables import InboxUpdate
+
+_TABLE: Any = InboxUpdate.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """An update to store: its id, the chat it belongs to (ordering key) and its JSON."""
+
+    external_id: str
+    chat_key: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClaimedUpdate:
+    """An inbox row claimed for processing."""
+
+    id: int
+    external_id: str
+    chat_key: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def store(db: Database, channel: str, updates: Iterable[Incoming], now: datetime) -> int:
+    """Write ``updates`` to the inbox in one transaction; return how many were new (not repeats).
+
+    Raises:
+        StorageError: when the database fails; then nothing is stored and nothing may be acknowledged.
+    """
+    inserted = 0
+    with db.write() as session:
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        for item in updates:
+            statement = (
+                insert(_TABLE)
+                .values(
+                    channel=channel,
+                    external_id=item.external_id[:64],
+                    chat_key=item.chat_key[:64],
+                    payload=item.payload,
+                    received_at=now,
+                    attempts=0,
+                )
+                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+            )
+            inserted += int(session.connection().execute(statement).rowcount or 0)
+    return inserted
+
+
+def claim(
+    db: Database, channel: str, now: datetime, *, limit: int = 50, lease: timedelta = timedelta(seconds=60)
+) -> list[ClaimedUpdate]:
+    """Return up to ``limit`` unprocessed updates (the oldest of each chat), leased until ``now + lease``."""
+    params = {"b_channel": channel, "now": now, "lease_until": now + lease, "limit": limit}
+    with db.write() as session:
+        rows = session.connection().execute(_claim_statement(), params).all()
+    claimed = [ClaimedUpdate(r.id, r.external_id, r.chat_key, dict(r.payload), r.attempts) for r in rows]
+    return sorted(claimed, key=lambda u: u.id)
+
+
+@cache
+def _claim_statement() -> Any:
+    now: Any = bindparam("now")
+    older = _TABLE.alias("older")
+    earlier_pending = (
+        select(older.c.id)
+        .where(
+            older.c.channel == _TABLE.c.channel,
+            older.c.chat_key == _TABLE.c.chat_key,
+            older.c.processed_at.is_(None),
+            older.c.id < _TABLE.c.id,
+        )
+        .exists()
+    )
+    candidates = (
+        select(_TABLE.c.id)
+        .where(
+            and_(
+                _TABLE.c.channel == bindparam("b_channel"),
+                _TABLE.c.processed_at.is_(None),
+                or_(_TABLE.c.leased_until.is_(None), _TABLE.c.leased_until < now),
+                ~earlier_pending,
+            )
+        )
+        .order_by(_TABLE.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(_TABLE)
+        .where(_TABLE.c.id.in_(candidates.scalar_subquery()))
+        .values(leased_until=bindparam("lease_until"), attempts=_TABLE.c.attempts + 1)
+        .returning(_TABLE.c.id, _TABLE.c.external_id, _TABLE.c.chat_key, _TABLE.c.payload, _TABLE.c.attempts)
+    )
+
+
+def mark_processed(session: Session, update_id: int, now: datetime, error: str | None = None) -> None:
+    """Mark an inbox row done inside the caller's transaction (the one that fed the service)."""
+    session.connection().execute(
+        update(_TABLE)
+        .where(_TABLE.c.id == update_id)
+        .values(processed_at=now, leased_until=None, error=error[:500] if error else None)
+    )
+
+
+def release(db: Database, update_id: int, error: str, retry_at: datetime) -> None:
+    """Record a failed attempt; the row is claimable again at ``retry_at``."""
+    with db.write() as session:
+        session.connection().execute(
+            update(_TABLE).where(_TABLE.c.id == update_id).values(leased_until=retry_at, error=error[:500])
+        )

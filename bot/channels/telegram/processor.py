@@ -1,0 +1,291 @@
+"""Processing the inbox: each stored update becomes one ``Service.feed`` (or a channel reply).
+
+The inbox row is marked processed in the same transaction as the feed (``within=``), so an
+update is answered exactly once even if the process dies half-way. Rows of one chat are claimed
+one at a time, in order (see ``inbox.claim``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from aiogram import Bot
+from sqlmodel import Session, col, select
+
+from bot.apply import Address
+from bot.channels.telegram import callbacks, inbox, texts
+from bot.channels.telegram.api import call
+from bot.channels.telegram.transport import CHANNEL, MAX_TEXT
+from bot.channels.telegram.updates import CallbackIn, TextIn, command, parse
+from bot.service import Service
+from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Send, Started
+from flows.errors import ChannelError, ConflictError
+from flows.scales import Lang
+from storage import links, repo
+from storage.tables import Customer, OutboxMessage
+
+log = structlog.get_logger(__name__)
+
+_COMMANDS = {
+    "help": CommandName.HELP,
+    "aiuto": CommandName.HELP,
+    "language": CommandName.LANGUAGE,
+    "lingua": CommandName.LANGUAGE,
+    "stop": CommandName.STOP,
+}
+
+
+@dataclass
+class ProcessorConfig:
+    """Processor tuning; tests shorten the intervals."""
+
+    batch: int = 50
+    idle_interval: float = 1.0
+    lease: timedelta = timedelta(seconds=60)
+    retry_delay: timedelta = timedelta(seconds=5)
+    max_attempts: int = 5
+
+
+class InboxProcessor:
+    """Feeds stored Telegram updates through the service; answers button presses at once."""
+
+    def __init__(
+        self, service: Service, bot: Bot, secret: bytes, *, config: ProcessorConfig | None = None
+    ) -> None:
+        self.service = service
+        self.db = service.db
+        self.bot = bot
+        self.secret = secret
+        self.config = config or ProcessorConfig()
+        self.wake = asyncio.Event()
+        #: Called after a batch was processed (the sender's wake-up: there may be replies to send).
+        self.on_change: Callable[[], None] = lambda: None
+
+    # -- loop --------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process until ``stop`` is set; idle passes wait ``idle_interval`` or a ``wake``."""
+        while not stop.is_set():
+            try:
+                handled = await self.process_once()
+            except Exception:
+                log.exception("inbox_pass_failed")
+                handled = 0
+            if handled:
+                continue
+            self.wake.clear()
+            waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self.wake.wait())]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait(waiters, timeout=self.config.idle_interval, return_when="FIRST_COMPLETED")
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def process_once(self) -> int:
+        """Claim one batch (the oldest update of each chat) and process it; return its size."""
+        now = self.service.clock()
+        claimed = await asyncio.to_thread(
+            inbox.claim, self.db, CHANNEL, now, limit=self.config.batch, lease=self.config.lease
+        )
+        for row in claimed:
+            try:
+                await self._process(row)
+            except Exception as exc:
+                log.exception("inbox_update_failed", inbox_id=row.id, attempts=row.attempts)
+                await asyncio.to_thread(self._give_up_or_retry, row, exc)
+        if claimed:
+            self.on_change()
+        return len(claimed)
+
+    def _give_up_or_retry(self, row: inbox.ClaimedUpdate, exc: Exception) -> None:
+        now = self.service.clock()
+        error = type(exc).__name__
+        if row.attempts >= self.config.max_attempts:
+            with self.db.write() as session:
+                inbox.mark_processed(session, row.id, now, error=f"gave up: {error}")
+        else:
+            inbox.release(self.db, row.id, error, now + self.config.retry_delay * row.attempts)
+
+    # -- one update --------------------------------------------------------------------------
+
+    async def _process(self, row: inbox.ClaimedUpdate) -> None:
+        update = parse(row.payload)
+        if isinstance(update, TextIn):
+            await asyncio.to_thread(self._text, row.id, update)
+        elif isinstance(update, CallbackIn):
+            await self._callback(row.id, update)
+        else:  # not something cxbot acts on
+            await asyncio.to_thread(self._mark, row.id)
+
+    def _mark(self, row_id: int, error: str | None = None) -> None:
+        with self.db.write() as session:
+            inbox.mark_processed(session, row_id, self.service.clock(), error=error)
+
+    def _done(self, row_id: int) -> Callable[[Session], None]:
+        now = self.service.clock()
+        return lambda session: inbox.mark_processed(session, row_id, now)
+
+    def _customer_for(self, chat_id: int, language_code: str | None) -> str:
+        """Return the customer this chat belongs to, creating ``tg-<chat_id>`` for a stranger."""
+        now = self.service.clock()
+        with self.db.write() as session:
+            identity = repo.find_identity(session, CHANNEL, str(chat_id))
+            if identity is not None:
+                return identity.customer_id
+            customer_id = f"tg-{chat_id}"
+            if session.get(Customer, customer_id) is None:
+                language = texts.language_of(language_code) or self.service.journey.default_language
+                repo.ensure_customer(session, customer_id, now, language=language.value)
+            return customer_id
+
+    def _language(self, chat_id: int, language_code: str | None) -> Lang:
+        with self.db.read() as session:
+            identity = repo.find_identity(session, CHANNEL, str(chat_id))
+            customer = session.get(Customer, identity.customer_id) if identity else None
+            if customer is not None:
+                return Lang(customer.language)
+        return texts.language_of(language_code) or self.service.journey.default_language
+
+    def _text(self, row_id: int, update: TextIn) -> None:
+        via = Address(CHANNEL, str(update.chat_id))
+        parsed = command(update.text)
+        if parsed is not None and parsed[0] == "start":
+            if parsed[1]:
+                self._start_with_token(row_id, update, parsed[1])
+                return
+            customer_id = self._customer_for(update.chat_id, update.language_code)
+            inbound: Inbound = Started(bound=not customer_id.startswith("tg-"))
+        elif parsed is not None and parsed[0] in _COMMANDS:
+            inbound = Command(name=_COMMANDS[parsed[0]], argument=parsed[1][:64])
+            customer_id = self._customer_for(update.chat_id, update.language_code)
+        else:
+            inbound = CustomerText(text=update.text[:MAX_TEXT])
+            customer_id = self._customer_for(update.chat_id, update.language_code)
+        self.service.feed(customer_id, inbound, via=via, within=self._done(row_id))
+
+    def _start_with_token(self, row_id: int, update: TextIn, token: str) -> None:
+        """Bind the chat to the token's customer and release the surveys waiting for a channel."""
+        chat = str(update.chat_id)
+        now = self.service.clock()
+        with self.db.read() as session:
+            customer_id = _peek_token(session, token, chat, now)
+        if customer_id is None:
+            self._bad_link(row_id, update)
+            return
+
+        def bind(session: Session) -> None:
+            if links.redeem_token(session, token, chat, now) != customer_id:
+                raise ConflictError("start token changed while binding")  # rolls the feed back; retried
+            repo.release_waiting_work(session, customer_id, now)
+            inbox.mark_processed(session, row_id, now)
+
+        self.service.feed(customer_id, Started(bound=True), via=Address(CHANNEL, chat), now=now, within=bind)
+        log.info("chat_bound", customer_id=customer_id)
+
+    def _bad_link(self, row_id: int, update: TextIn) -> None:
+        now = self.service.clock()
+        language = self._language(update.chat_id, update.language_code)
+        with self.db.write() as session:
+            identity = repo.find_identity(session, CHANNEL, str(update.chat_id))
+            repo.enqueue_message(
+                session,
+                channel=CHANNEL,
+                address=str(update.chat_id),
+                payload={"text": texts.text("bad_link", language), "rows": [], "language": language.value},
+                now=now,
+                customer_id=identity.customer_id if identity else None,
+            )
+            inbox.mark_processed(session, row_id, now, error="bad start token")
+        log.info("bad_start_token")
+
+    async def _callback(self, row_id: int, update: CallbackIn) -> None:
+        press = callbacks.verify(self.secret, str(update.chat_id), update.data)
+        if press is None:
+            language = await asyncio.to_thread(self._language, update.chat_id, update.language_code)
+            await self._answer(update.query_id, texts.text("bad_button", language))
+            await asyncio.to_thread(self._mark, row_id, "forged or malformed callback")
+            log.info("bad_callback")
+            return
+        accepted, language = await asyncio.to_thread(self._press, row_id, update, press)
+        await self._answer(update.query_id, None if accepted else texts.text("stale_button", language))
+
+    def _press(self, row_id: int, update: CallbackIn, press: callbacks.Press) -> tuple[bool, Lang]:
+        customer_id = self._customer_for(update.chat_id, update.language_code)
+        result = self.service.feed(
+            customer_id,
+            ButtonPress(survey_id=press.survey_id, value=press.value),
+            via=Address(CHANNEL, str(update.chat_id)),
+            within=self._done(row_id),
+        )
+        # Anything besides a reply (a stored score, a new status, a language) means it counted.
+        accepted = any(not isinstance(action, Send) for action in result.actions)
+        if accepted and update.message_id is not None:
+            self._enqueue_edit(update.chat_id, update.message_id, press, customer_id)
+        return accepted, result.state.language
+
+    def _enqueue_edit(self, chat_id: int, message_id: int, press: callbacks.Press, customer_id: str) -> None:
+        """Show the chosen value on the question and remove its buttons (through the outbox).
+
+        Written after the feed's transaction: a crash in between loses only this cosmetic edit.
+        """
+        now = self.service.clock()
+        with self.db.write() as session:
+            question = _sent_question(session, str(chat_id), message_id)
+            text: str | None = None
+            if question is not None:
+                label = _label(question.payload, press.value)
+                original = str(question.payload.get("text") or "")
+                text = f"{original}\n\n✅ {label}"[:MAX_TEXT] if label else None
+            repo.enqueue_message(
+                session,
+                channel=CHANNEL,
+                address=str(chat_id),
+                payload={"message_id": message_id, "text": text},
+                now=now,
+                customer_id=customer_id,
+                kind="edit",
+                dedupe_key=f"tg-edit:{chat_id}:{message_id}",
+            )
+
+    async def _answer(self, query_id: str, text: str | None) -> None:
+        try:
+            await call(self.bot.answer_callback_query(query_id, text=text), "answerCallbackQuery")
+        except ChannelError as exc:  # a late answer only leaves a spinner; never worth a retry
+            log.info("callback_answer_failed", error=str(exc))
+
+
+def _peek_token(session: Session, token: str, chat: str, now: datetime) -> str | None:
+    """Return the customer a token would bind, without consuming it (see ``links.redeem_token``).
+
+    Runs in a read session, which is never committed: the redemption is only tried.
+    """
+    return links.redeem_token(session, token, chat, now)
+
+
+def _sent_question(session: Session, address: str, message_id: int) -> OutboxMessage | None:
+    """Return the sent outbox row that became Telegram message ``message_id`` in this chat."""
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == CHANNEL,
+            col(OutboxMessage.address) == address,
+            col(OutboxMessage.kind) == "message",
+            col(OutboxMessage.status) == "sent",
+        )
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(50)
+    )
+    return next((row for row in rows if row.payload.get("message_id") == message_id), None)
+
+
+def _label(payload: dict[str, Any], value: str) -> str | None:
+    for row in payload.get("rows") or []:
+        for choice in row:
+            if choice.get("value") == value:
+                return str(choice.get("label"))
+    return None

@@ -1,0 +1,124 @@
+"""Rendering outbox messages for Telegram: inline keyboards, long texts in parts, edits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.channels.telegram import callbacks
+from bot.channels.telegram.api import call
+from bot.sender import PROGRESS
+from flows.errors import ChannelError
+from storage.claims import ClaimedMessage
+
+CHANNEL = "telegram"
+MAX_TEXT = 4096
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Return ``text`` in parts of at most ``limit`` characters, cut at line boundaries when possible."""
+    parts: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:  # a single overlong line: cut it hard
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            parts.append(current)
+            current = ""
+        current += line
+    if current or not parts:
+        parts.append(current)
+    return [p.rstrip("\n") or p for p in parts]
+
+
+def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    """Return the payload's ``rows`` as an inline keyboard with signed callback data, or None."""
+    rows = payload.get("rows") or []
+    survey_id = payload.get("survey_id")
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=str(choice["label"])[:64],
+                    callback_data=callbacks.sign(
+                        secret,
+                        chat_id,
+                        survey_id if isinstance(survey_id, int) else None,
+                        str(choice["value"]),
+                    ),
+                )
+                for choice in row
+            ]
+            for row in rows
+        ]
+    )
+
+
+class TelegramTransport:
+    """Delivers outbox rows of kind ``message`` (send) and ``edit`` (edit a sent message)."""
+
+    def __init__(self, bot: Bot, secret: bytes) -> None:
+        self.bot = bot
+        self.secret = secret
+
+    def is_group(self, address: str) -> bool:
+        """Group and channel chat ids are negative."""
+        return address.startswith("-")
+
+    async def deliver(self, message: ClaimedMessage) -> dict[str, Any]:
+        """Send or edit; return ``{"message_id": …}`` of the (last) message sent.
+
+        Raises:
+            ChatBlocked, ChannelError: see ``bot.channels.telegram.api.call``.
+        """
+        if message.kind == "edit":
+            return await self._edit(message)
+        if message.kind != "message":
+            raise ChannelError(f"unknown outbox kind {message.kind!r}", permanent=True)
+        payload = message.payload
+        chat_id = int(message.address)
+        parts = split_text(str(payload.get("text") or ""))
+        markup = keyboard(self.secret, message.address, payload)
+        done = int(payload.get(PROGRESS) or 0)  # type: ignore[call-overload]
+        sent_id: int | None = None
+        for index in range(done, len(parts)):
+            last = index == len(parts) - 1
+            sent = await call(
+                self.bot.send_message(chat_id, parts[index], reply_markup=markup if last else None),
+                "sendMessage",
+            )
+            sent_id = sent.message_id
+            payload[PROGRESS] = index + 1  # kept if a later part fails (see Sender._failed)
+        return {"message_id": sent_id, PROGRESS: len(parts)}
+
+    async def _edit(self, message: ClaimedMessage) -> dict[str, Any]:
+        payload = message.payload
+        chat_id = int(message.address)
+        message_id = int(payload["message_id"])  # type: ignore[call-overload]
+        text = payload.get("text")
+        try:
+            if text:
+                await call(
+                    self.bot.edit_message_text(
+                        text=str(text)[:MAX_TEXT], chat_id=chat_id, message_id=message_id, reply_markup=None
+                    ),
+                    "editMessageText",
+                )
+            else:
+                await call(
+                    self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id),
+                    "editMessageReplyMarkup",
+                )
+        except ChannelError as exc:
+            if "not modified" in str(exc):
+                return {}  # already shows what we want
+            raise
+        return {}

@@ -1,0 +1,58 @@
+"""``POST /telegram/webhook``: store the update in the inbox, then answer 200.
+
+Unlike aiogram's stock handler (answers first, processes in the background), the answer comes
+only after the update is durably stored, so Telegram retries whatever we did not keep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from bot.channels.telegram import inbox
+from bot.channels.telegram.transport import CHANNEL
+from bot.channels.telegram.updates import incoming
+from bot.clock import Clock
+from storage.db import Database
+
+PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+MAX_BODY = 1_000_000
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": code, "message": message})
+
+
+def webhook_router(db: Database, secret: str, clock: Clock, on_stored: Callable[[], None]) -> APIRouter:
+    """Return the router receiving Telegram's webhook calls, checked against ``secret``."""
+    router = APIRouter(tags=["telegram"])
+
+    @router.post(PATH, summary="Telegram webhook: stores the update, then answers 200.")
+    async def telegram_webhook(request: Request) -> JSONResponse:
+        given = request.headers.get(SECRET_HEADER)
+        if not given:
+            return _error(401, "unauthorized", "missing secret token header")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            return _error(403, "forbidden", "wrong secret token")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return _error(413, "too_large", "update too large")
+        try:
+            raw = json.loads(body)
+        except ValueError:
+            return _error(400, "invalid", "body is not JSON")
+        row = incoming(raw) if isinstance(raw, dict) else None
+        if row is None:
+            return _error(400, "invalid", "not a Telegram update")
+        # A StorageError here becomes 503 (see create_api), so Telegram delivers it again.
+        await asyncio.to_thread(inbox.store, db, CHANNEL, [row], clock())
+        on_stored()
+        return JSONResponse({"ok": True})
+
+    return router

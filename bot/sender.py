@@ -1,0 +1,278 @@
+"""The sender: claims outbox messages of one channel and delivers them within the channel's limits.
+
+* Order per chat holds: ``claim_outbox`` returns only the oldest pending message of each chat,
+  and a chat's next message is claimed only once the previous one is sent or failed.
+* Limits: a ``RateLimiter`` spaces sends (Telegram: ~30/s overall, 1/s per chat, 20/min per
+  group). Each message of a batch waits for its own chat's slot in its own task, so a slow chat
+  never holds up the others. ``MemoryRateLimiter`` is per process: with several workers, give
+  each a share of the global rate (``global_per_s / workers``) or plug in a limiter backed by
+  the database or Redis implementing the same protocol (a later step).
+* Errors (``ChannelError`` from the transport): ``retry_after`` (429) reschedules just that
+  message with ``not_before``; temporary ones (5xx, network) retry with exponential backoff;
+  ``ChatBlocked`` (403) marks the channel identity blocked and fails the message for good (data
+  kept); other permanent errors fail the message. Nothing is lost and nothing is sent twice: a
+  message is marked sent right after the channel accepted it.
+* Never logs message texts or tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import update
+
+from bot.clock import Clock, utcnow
+from flows.errors import ChannelError
+from storage.claims import ClaimedMessage, claim_outbox, finish_message
+from storage.db import Database
+from storage.tables import ChannelIdentity, OutboxMessage
+
+log = structlog.get_logger(__name__)
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:sender"
+#: Payload key a transport sets (in ``message.payload``) to the number of parts already delivered.
+PROGRESS = "parts_sent"
+
+
+class ChatBlocked(ChannelError):
+    """The recipient blocked the bot (Telegram 403): stop writing to this chat; keep its data."""
+
+    def __init__(self, message: str = "blocked by the user") -> None:
+        super().__init__(message, permanent=True)
+
+
+class Transport(Protocol):
+    """Delivers one outbox message on a channel."""
+
+    def is_group(self, address: str) -> bool:
+        """Return True when ``address`` is a group chat (stricter rate limit)."""
+        ...
+
+    async def deliver(self, message: ClaimedMessage) -> dict[str, Any]:
+        """Deliver ``message``; return fields to merge into its stored payload (e.g. message ids).
+
+        Raises:
+            ChatBlocked: the recipient blocked the bot.
+            ChannelError: ``retry_after`` set for flood control, ``permanent`` for requests that
+                can never succeed, neither for temporary failures (retried with backoff).
+        """
+        ...
+
+
+class RateLimiter(Protocol):
+    """Spaces sends; shared by every sender task of a process (or, later, of all workers)."""
+
+    async def acquire(self, address: str, *, group: bool) -> None:
+        """Wait until one more message may go to ``address``."""
+        ...
+
+    def pause(self, address: str, seconds: float) -> None:
+        """Send nothing to ``address`` for ``seconds`` (after a 429)."""
+        ...
+
+
+class MemoryRateLimiter:
+    """In-process limiter: global and per-chat spacing (a token bucket of burst 1) plus group windows.
+
+    Spacing rather than bursting keeps every sliding one-second window under the limit.
+    """
+
+    def __init__(
+        self,
+        *,
+        global_per_s: float = 30.0,
+        per_chat_interval: float = 1.0,
+        per_group_per_min: int = 20,
+        margin: float = 0.05,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.global_interval = (1.0 + margin) / global_per_s
+        self.per_chat_interval = per_chat_interval * (1.0 + margin)
+        self.group_limit = per_group_per_min
+        self.group_window = 60.0 * (1.0 + margin)
+        self._monotonic = monotonic
+        self._global_next = 0.0
+        self._chat_next: dict[str, float] = {}
+        self._groups: dict[str, deque[float]] = {}
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, address: str, *, group: bool) -> None:
+        """Reserve the next slot for ``address`` and sleep until it comes."""
+        async with self._lock:
+            now = self._monotonic()
+            at = max(now, self._chat_next.get(address, 0.0))
+            if group:
+                window = self._groups.setdefault(address, deque())
+                while window and at - window[0] >= self.group_window:
+                    window.popleft()
+                if len(window) >= self.group_limit:
+                    at = max(at, window[-self.group_limit] + self.group_window)
+            at = max(at, self._global_next)
+            self._global_next = at + self.global_interval
+            self._chat_next[address] = at + self.per_chat_interval
+            if group:
+                self._groups[address].append(at)
+            if len(self._chat_next) > 10_000:  # forget chats idle for long
+                self._chat_next = {a: t for a, t in self._chat_next.items() if t > now}
+        delay = at - self._monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def pause(self, address: str, seconds: float) -> None:
+        """Push the chat's next slot ``seconds`` ahead."""
+        until = self._monotonic() + seconds
+        self._chat_next[address] = max(self._chat_next.get(address, 0.0), until)
+
+
+@dataclass
+class SenderConfig:
+    """Sender tuning; tests shorten the intervals."""
+
+    batch: int = 50
+    concurrency: int = 30
+    idle_interval: float = 0.5
+    lease: timedelta = timedelta(seconds=60)
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
+    max_attempts: int = 12  # temporary failures only; flood control (429) never fails a message
+
+
+class Sender:
+    """Delivers one channel's outbox; run it with ``run(stop)`` or step it with ``send_once()``."""
+
+    def __init__(
+        self,
+        db: Database,
+        channel: str,
+        transport: Transport,
+        limiter: RateLimiter,
+        *,
+        clock: Clock = utcnow,
+        config: SenderConfig | None = None,
+        owner: str = WORKER_ID,
+    ) -> None:
+        self.db = db
+        self.channel = channel
+        self.transport = transport
+        self.limiter = limiter
+        self.clock = clock
+        self.config = config or SenderConfig()
+        self.owner = owner
+        self.wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.config.concurrency)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; sleeps ``idle_interval`` (or until woken) when idle."""
+        while not stop.is_set():
+            try:
+                handled = await self.send_once()
+            except Exception:
+                log.exception("sender_pass_failed", channel=self.channel)
+                handled = 0
+            if handled:
+                continue
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_first(stop, self.wake), self.config.idle_interval)
+
+    async def send_once(self) -> int:
+        """Claim one batch and deliver it (each chat in its own task); return how many were handled."""
+        claimed = await asyncio.to_thread(
+            claim_outbox,
+            self.db,
+            self.owner,
+            self.clock(),
+            channels=(self.channel,),
+            limit=self.config.batch,
+            lease=self.config.lease,
+        )
+        if claimed:
+            await asyncio.gather(*(self._deliver(message) for message in claimed))
+        return len(claimed)
+
+    async def _deliver(self, message: ClaimedMessage) -> None:
+        async with self._slots:
+            if message.kind == "message":  # edits and callback answers are not new messages
+                await self.limiter.acquire(message.address, group=self.transport.is_group(message.address))
+            try:
+                updates = await self.transport.deliver(message)
+            except ChatBlocked as exc:
+                await asyncio.to_thread(self._blocked, message, str(exc))
+                log.info("chat_blocked", channel=self.channel, message_id=message.id)
+                return
+            except ChannelError as exc:
+                await asyncio.to_thread(self._failed, message, exc)
+                return
+            await asyncio.to_thread(self._sent, message, updates)
+
+    def _sent(self, message: ClaimedMessage, updates: dict[str, Any]) -> None:
+        now = self.clock()
+        table: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+        values: dict[str, Any] = {"status": "sent", "sent_at": now, "leased_until": None, "error": None}
+        if updates:
+            values["payload"] = {**message.payload, **updates}
+        with self.db.write() as session:
+            session.connection().execute(update(table).where(table.c.id == message.id).values(**values))
+
+    def _save_progress(self, message: ClaimedMessage) -> None:
+        # A long text went out in parts: remember how many, so a retry never repeats one.
+        table: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+        with self.db.write() as session:
+            session.connection().execute(
+                update(table).where(table.c.id == message.id).values(payload=message.payload)
+            )
+
+    def _blocked(self, message: ClaimedMessage, error: str) -> None:
+        now = self.clock()
+        table: Any = ChannelIdentity.__table__  # type: ignore[attr-defined]
+        with self.db.write() as session:
+            session.connection().execute(
+                update(table)
+                .where(
+                    table.c.channel == self.channel,
+                    table.c.address == message.address,
+                    table.c.blocked_at.is_(None),
+                )
+                .values(blocked_at=now)
+            )
+        finish_message(self.db, message.id, now, sent=False, error=f"blocked: {error}")
+
+    def _failed(self, message: ClaimedMessage, exc: ChannelError) -> None:
+        now = self.clock()
+        error = f"{type(exc).__name__}: {exc}"
+        if message.payload.get(PROGRESS):
+            self._save_progress(message)
+        if exc.retry_after is not None:
+            self.limiter.pause(message.address, exc.retry_after)
+            retry_at = now + timedelta(seconds=exc.retry_after)
+            log.info("flood_wait", channel=self.channel, message_id=message.id, retry_after=exc.retry_after)
+            finish_message(self.db, message.id, now, sent=False, error=error, retry_at=retry_at)
+        elif exc.permanent or message.attempts >= self.config.max_attempts:
+            log.warning("message_failed", channel=self.channel, message_id=message.id, error=error)
+            finish_message(self.db, message.id, now, sent=False, error=error)
+        else:
+            delay = min(self.config.backoff_base * 2 ** (message.attempts - 1), self.config.backoff_max)
+            log.info("message_retry", channel=self.channel, message_id=message.id, delay=delay)
+            finish_message(
+                self.db, message.id, now, sent=False, error=error, retry_at=now + timedelta(seconds=delay)
+            )
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Return when any of ``events`` is set."""
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
