@@ -14,12 +14,13 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from bot.events.validation import parse_event
 from bot.wiring import App
-from flows.errors import AuthError, InputError
+from flows.errors import AuthError
 from flows.scheduling import parse_quiet_hours
 from storage.links import deep_link
 
@@ -48,31 +49,6 @@ class ErrorAnswer(BaseModel):
     error: str
     message: str
     field: str | None = None
-
-
-def error_field(error: ValidationError) -> tuple[str, str]:
-    """Return (field path like ``customer.language``, message) of a validation error's first problem."""
-    first = error.errors()[0]
-    path = ""
-    for part in first["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "missing":
-        message = "required field is missing"
-    return path or "body", message
-
-
-def parse_event(body: bytes | str) -> BusinessEventIn:
-    """Return the event in JSON ``body``.
-
-    Raises:
-        InputError: naming the first invalid field (``body`` when it is not a JSON object).
-    """
-    try:
-        return BusinessEventIn.model_validate_json(body)
-    except ValidationError as exc:
-        field, message = error_field(exc)
-        raise InputError(f"{field}: {message}", field=field) from exc
 
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> None:
