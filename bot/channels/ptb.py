@@ -1,0 +1,340 @@
+"""python-telegram-bot (v22) integration: give a shop's existing PTB bot cxbot's survey.
+
+``add_cxbot_handlers(application, app)`` adds handlers in their own group (default -1, before the
+shop's): /start with a deep-link token, /help /aiuto, /language /lingua, /stop, cxbot's inline
+buttons, and text replies while a survey question is open. Whatever cxbot handles stops there
+(``ApplicationHandlerStop``); everything else (a plain /start of an unknown chat, chat outside a
+survey) goes on to the shop's own handlers. Every update goes through ``Service.feed``; the
+replies are written to the outbox (channel "telegram") and delivered by ``deliver_outbox`` with
+PTB's bot, right after the update and periodically (proactive surveys) when the application has
+a JobQueue.
+
+Buttons carry signed callback data (``v1.<survey>.<value>.<mac>``, the same format and key as
+cxbot's own Telegram channel), so a forged or replayed press is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import re
+import warnings
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from bot.apply import Address
+from bot.timers import run_due_work
+from bot.wiring import App
+from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Started
+from flows.conversation.state import Phase
+from flows.scales import Lang
+from storage import repo
+from storage.claims import ClaimedMessage, claim_outbox, finish_message
+from storage.links import redeem_token
+from storage.tables import ChannelIdentity
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "telegram"
+OWNER = "ptb"
+MAX_TEXT = 4096
+_VALUE_RE = re.compile(r"^[A-Za-z0-9_:\-]{1,32}$")
+
+
+# -- signed callback data ---------------------------------------------------------------------
+
+
+def button_secret(app: App, bot_token: str) -> bytes:
+    """Return the key signing buttons: CXBOT_LINK_SECRET, else a key derived from the bot token."""
+    if app.settings.link_secret is not None:
+        return app.settings.link_secret.get_secret_value().encode()
+    return hmac.new(bot_token.encode(), b"cxbot/telegram/callback/v1", hashlib.sha256).digest()
+
+
+def _mac(secret: bytes, chat_id: str, survey: str, value: str) -> str:
+    return hmac.new(secret, f"v1|{chat_id}|{survey}|{value}".encode(), hashlib.sha256).hexdigest()[:8]
+
+
+def sign(secret: bytes, chat_id: str, survey_id: int | None, value: str) -> str:
+    """Return the callback data (≤ 64 bytes) of choice ``value`` shown in ``chat_id``."""
+    survey = "-" if survey_id is None else str(survey_id)
+    return f"v1.{survey}.{value}.{_mac(secret, chat_id, survey, value)}"
+
+
+def verify(secret: bytes, chat_id: str, data: str | None) -> ButtonPress | None:
+    """Return the press in ``data`` for ``chat_id``, or None when malformed or forged."""
+    if not data or len(data.encode()) > 64:
+        return None
+    parts = data.split(".")
+    if len(parts) != 4 or parts[0] != "v1":
+        return None
+    _, survey, value, mac = parts
+    if not _VALUE_RE.match(value) or not (survey == "-" or (survey.isdigit() and len(survey) <= 18)):
+        return None
+    if not hmac.compare_digest(mac, _mac(secret, chat_id, survey, value)):
+        return None
+    return ButtonPress(survey_id=None if survey == "-" else int(survey), value=value)
+
+
+def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    """Return the payload's answer choices as an inline keyboard, or None when there are none."""
+    rows = payload.get("rows") or []
+    if not rows:
+        return None
+    survey_id = payload.get("survey_id")
+    survey = survey_id if isinstance(survey_id, int) else None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    str(c["label"])[:64], callback_data=sign(secret, chat_id, survey, str(c["value"]))
+                )
+                for c in row
+            ]
+            for row in rows
+        ]
+    )
+
+
+# -- delivery ----------------------------------------------------------------------------------
+
+
+def _retry(attempts: int) -> timedelta:
+    return timedelta(seconds=min(600, 2 ** max(1, attempts)))
+
+
+def _block(app: App, address: str, now: datetime) -> None:
+    with app.db.write() as session:
+        session.connection().execute(
+            update(ChannelIdentity.__table__)  # type: ignore[attr-defined]
+            .where(
+                ChannelIdentity.__table__.c.channel == CHANNEL,  # type: ignore[attr-defined]
+                ChannelIdentity.__table__.c.address == address,  # type: ignore[attr-defined]
+            )
+            .values(blocked_at=now)
+        )
+
+
+async def _deliver_one(
+    application: Application[Any, Any, Any, Any, Any, Any],
+    app: App,
+    secret: bytes,
+    message: ClaimedMessage,
+    now: datetime,
+) -> bool:
+    """Send one outbox message; record the outcome; return True when sent."""
+    retry_at: datetime | None = None
+    error: str | None = None
+    if message.kind != "message":
+        error = f"kind {message.kind!r} is not delivered by the PTB integration"
+    else:
+        text = str(message.payload.get("text") or "")[:MAX_TEXT]
+        try:
+            await application.bot.send_message(
+                int(message.address), text, reply_markup=keyboard(secret, message.address, message.payload)
+            )
+        except RetryAfter as exc:
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            retry_at, error = now + timedelta(seconds=seconds), "429"
+        except Forbidden:
+            await asyncio.to_thread(_block, app, message.address, now)  # blocked: stop, keep the data
+            error = "403 blocked"
+        except BadRequest as exc:
+            error = f"400 {exc.message[:200]}"
+        except (NetworkError, TelegramError) as exc:  # timeouts, 5xx
+            retry_at, error = now + _retry(message.attempts), type(exc).__name__
+    sent = error is None
+    await asyncio.to_thread(
+        finish_message, app.db, message.id, now, sent=sent, error=error, retry_at=retry_at
+    )
+    return sent
+
+
+async def deliver_outbox(application: Application[Any, Any, Any, Any, Any, Any], app: App) -> int:
+    """Deliver every claimable "telegram" outbox message with PTB's bot; return how many were sent.
+
+    Claims return only the oldest pending message of each chat, so this loops until none is left;
+    a chat's messages stay in order.
+    """
+    secret = button_secret(app, application.bot.token)
+    sent = 0
+    while True:
+        now = app.service.clock()
+        batch = await asyncio.to_thread(claim_outbox, app.db, OWNER, now, channels=(CHANNEL,), limit=30)
+        if not batch:
+            return sent
+        results = await asyncio.gather(*(_deliver_one(application, app, secret, m, now) for m in batch))
+        sent += sum(results)
+        if not any(results):
+            return sent  # everything left is waiting for a retry
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+def _customer_of(app: App, chat_id: str) -> str | None:
+    with app.db.read() as session:
+        identity = repo.find_identity(session, CHANNEL, chat_id)
+    return identity.customer_id if identity is not None else None
+
+
+def _redeem(app: App, token: str, chat_id: str) -> str | None:
+    now = app.service.clock()
+    with app.db.write() as session:
+        customer_id = redeem_token(session, token, chat_id, now)
+        if customer_id is not None:
+            repo.bind_identity(session, customer_id, CHANNEL, chat_id, now)
+            repo.release_waiting_work(session, customer_id, now)  # surveys that waited for a chat
+    return customer_id
+
+
+def _survey_open(app: App, customer_id: str) -> bool:
+    state = app.service.state_of(customer_id)
+    return (
+        state is not None
+        and state.active is not None
+        and (state.active.phase is Phase.REASON or app.service.clock() < state.active.expires_at)
+    )
+
+
+class CxbotHandlers:
+    """The PTB callbacks, bound to one cxbot App."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def _feed(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        customer_id: str,
+        chat_id: str,
+        inbound: Inbound,
+    ) -> None:
+        await asyncio.to_thread(self.app.service.feed, customer_id, inbound, via=Address(CHANNEL, chat_id))
+        await deliver_outbox(application, self.app)
+        raise ApplicationHandlerStop
+
+    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start [token]: bind the chat to the customer (deep link) and greet; else pass it on."""
+        chat = update.effective_chat
+        if chat is None or chat.type != "private":
+            return
+        chat_id = str(chat.id)
+        args = context.args or []
+        token_bound = None
+        if args:
+            token_bound = await asyncio.to_thread(_redeem, self.app, args[0][:64], chat_id)
+        customer_id = token_bound or await asyncio.to_thread(_customer_of, self.app, chat_id)
+        if customer_id is None:
+            return  # not a cxbot customer: the shop's own /start answers
+        user = update.effective_user
+        code = (user.language_code or "")[:2] if user else ""
+        language = Lang(code) if code in ("it", "en") else None
+        started = Started(bound=True, language=language)
+        await asyncio.to_thread(self.app.service.feed, customer_id, started, via=Address(CHANNEL, chat_id))
+        if token_bound is not None:
+            # Surveys that waited for this chat are due now: ask them after the welcome.
+            await asyncio.to_thread(run_due_work, self.app.service, self.app.service.clock())
+        await deliver_outbox(context.application, self.app)
+        raise ApplicationHandlerStop
+
+    async def command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/help /aiuto /language /lingua /stop for cxbot's customers."""
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None or not message.text:
+            return
+        customer_id = await asyncio.to_thread(_customer_of, self.app, str(chat.id))
+        if customer_id is None:
+            return
+        word = message.text.split(maxsplit=1)[0].lstrip("/").split("@")[0].lower()
+        name = {
+            "help": CommandName.HELP,
+            "aiuto": CommandName.HELP,
+            "language": CommandName.LANGUAGE,
+            "lingua": CommandName.LANGUAGE,
+            "stop": CommandName.STOP,
+        }[word]
+        argument = " ".join(context.args or [])[:32]
+        await self._feed(
+            context.application, customer_id, str(chat.id), Command(name=name, argument=argument)
+        )
+
+    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A cxbot inline button: verified, answered, fed to the engine."""
+        query, chat = update.callback_query, update.effective_chat
+        if query is None or chat is None:
+            return
+        secret = button_secret(self.app, context.bot.token)
+        press = verify(secret, str(chat.id), query.data)
+        if press is None:
+            return  # not ours (or forged): the shop's handlers may know it
+        await query.answer()
+        customer_id = await asyncio.to_thread(_customer_of, self.app, str(chat.id))
+        if customer_id is None:
+            raise ApplicationHandlerStop
+        await self._feed(context.application, customer_id, str(chat.id), press)
+
+    async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A typed reply while a survey question is open; other chat goes on to the shop's bot."""
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None or not message.text:
+            return
+        customer_id = await asyncio.to_thread(_customer_of, self.app, str(chat.id))
+        if customer_id is None or not await asyncio.to_thread(_survey_open, self.app, customer_id):
+            return
+        text = CustomerText(text=message.text[:MAX_TEXT])
+        await self._feed(context.application, customer_id, str(chat.id), text)
+
+
+def add_cxbot_handlers(
+    application: Application[Any, Any, Any, Any, Any, Any],
+    app: App,
+    *,
+    group: int = -1,
+    poll_interval: float | None = 5.0,
+) -> CxbotHandlers:
+    """Add cxbot's survey handlers to a shop's PTB ``application`` in handler ``group``.
+
+    With a JobQueue (``python-telegram-bot[job-queue]``) and ``poll_interval`` set, a repeating job
+    runs cxbot's due timers and delivers the outbox every ``poll_interval`` seconds, so proactive
+    surveys go out without ``cxbot serve``. Returns the handlers object.
+    """
+    handlers = CxbotHandlers(app)
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("start", handlers.start, filters=private), group=group)
+    application.add_handler(
+        CommandHandler(["help", "aiuto", "language", "lingua", "stop"], handlers.command, filters=private),
+        group=group,
+    )
+    application.add_handler(CallbackQueryHandler(handlers.button, pattern=r"^v1\."), group=group)
+    application.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & private, handlers.text), group=group
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBUserWarning)  # "no JobQueue set up" is an answer here
+        job_queue = application.job_queue
+    if poll_interval is not None and job_queue is not None:
+
+        async def tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+            await asyncio.to_thread(run_due_work, app.service, app.service.clock())
+            await deliver_outbox(context.application, app)
+
+        job_queue.run_repeating(tick, interval=poll_interval, first=poll_interval, name="cxbot")
+    return handlers

@@ -1,0 +1,142 @@
+"""python-telegram-bot 22 integration, end to end against the fake Bot API on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+from bot.channels.ptb import add_cxbot_handlers, button_secret, sign, verify
+from bot.events.ingest import ingest_event
+from bot.events.schema import BusinessEventIn
+from bot.service import Service
+from bot.settings import Settings
+from bot.timers import run_due_work
+from bot.wiring import App
+from flows.journey import Journey
+from storage.db import Database
+from storage.links import issue_token
+from storage.tables import Escalation, Response
+from tests.fakes.bot_api import FakeBotAPI
+
+TOKEN = "123456:PTB-TEST-TOKEN"
+CHAT = 4242
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    """Yield a running fake Bot API."""
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def cx(db: Database, journey: Journey, clock: Any) -> App:
+    """Return the app on each database with the test clock."""
+    settings = Settings(database_url="sqlite://", _env_file=None)
+    return App(settings=settings, db=db, journey=journey, service=Service(db, journey, clock=clock))
+
+
+async def shop_echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The shop's own handler: answers any text."""
+    assert update.effective_chat is not None
+    await context.bot.send_message(update.effective_chat.id, "shop: how can I help?")
+
+
+@pytest.fixture
+async def ptb(
+    api: FakeBotAPI, cx: App, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
+    """Yield a polling PTB application (the shop's bot) with cxbot's handlers added."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    application = ApplicationBuilder().token(TOKEN).base_url(f"{api.url}/bot").build()
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, shop_echo))
+    add_cxbot_handlers(application, cx, poll_interval=None)
+    async with application:
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0.0, timeout=timedelta(seconds=1))
+        yield application
+        await application.updater.stop()
+        await application.stop()
+
+
+def waiting_survey(cx: App, clock: Any) -> str:
+    """Make a delivery survey due for a customer not yet on Telegram; return their start token."""
+    now = clock.now
+    event = BusinessEventIn.model_validate(
+        {
+            "event_id": "evt-2002-delivered",
+            "type": "order.delivered",
+            "occurred_at": (now - timedelta(hours=3)).isoformat(),
+            "customer": {"id": "c-7", "language": "it"},
+            "order": {"id": "2002", "items": [{"name": "Moka 6 tazze"}]},
+        }
+    )
+    ingest_event(cx.db, cx.journey, event, now, quiet=None)
+    assert run_due_work(cx.service, now) == {"waiting": 1}
+    with cx.db.write() as session:
+        return issue_token(session, "c-7", now)
+
+
+def buttons_of(call_params: dict[str, Any]) -> dict[str, str]:
+    """Return {label: callback_data} of a sendMessage's inline keyboard."""
+    markup = call_params["reply_markup"]
+    return {b["text"]: b["callback_data"] for row in markup["inline_keyboard"] for b in row}
+
+
+async def test_customer_answers_survey_in_ptb_app(
+    api: FakeBotAPI, ptb: Application[Any, Any, Any, Any, Any, Any], cx: App, clock: Any
+) -> None:
+    """Deep-link /start binds the chat, the due survey is asked, a tap and a typed reason are stored."""
+    token = waiting_survey(cx, clock)
+    api.push_message(CHAT, "/start " + token)
+    calls = await api.wait_for(lambda c: c.method == "sendMessage" and "reply_markup" in c.params)
+    question = calls[0]
+    assert "consegna" in question.params["text"]
+    score_buttons = buttons_of(question.params)
+    assert list(score_buttons) == ["1", "2", "3", "4", "5"]
+
+    api.push_callback(CHAT, question.result["message_id"], score_buttons["2"])
+    await api.wait_for("answerCallbackQuery")
+    follow_up = (await api.wait_for(lambda c: c.method == "sendMessage" and "reply_markup" in c.params, 2))[
+        -1
+    ]
+    assert "In ritardo" in buttons_of(follow_up.params)
+
+    api.push_message(CHAT, "il corriere ha lanciato il pacco oltre il cancello")
+    await api.wait_for("sendMessage", 4)  # welcome, question, follow-up, then the engine's reply
+    with cx.db.read() as session:
+        response = session.exec(select(Response)).one()
+        escalation = session.exec(select(Escalation)).one()
+    assert (response.customer_id, response.score, response.channel) == ("c-7", 2, "telegram")
+    assert response.comment == "il corriere ha lanciato il pacco oltre il cancello"
+    assert escalation.customer_id == "c-7"
+    # cxbot handled the survey replies: the shop's echo never answered them.
+    assert not [m for m in api.sent_messages(CHAT) if m["text"].startswith("shop:")]
+
+
+async def test_chat_outside_a_survey_reaches_the_shop_bot(
+    api: FakeBotAPI, ptb: Application[Any, Any, Any, Any, Any, Any]
+) -> None:
+    """A stranger's /start and small talk are left to the shop's own handlers."""
+    api.push_message(CHAT + 1, "/start")
+    api.push_message(CHAT + 1, "ciao, avete la moka da 3 tazze?")
+    await api.wait_for("sendMessage")
+    assert [m["text"] for m in api.sent_messages(CHAT + 1)] == ["shop: how can I help?"]
+
+
+def test_callback_data_is_signed_per_chat(cx: App) -> None:
+    """Buttons fit Telegram's 64 bytes and a press forged or replayed from another chat is refused."""
+    secret = button_secret(cx, TOKEN)
+    data = sign(secret, str(CHAT), 123456789, "reason:damaged")
+    assert len(data.encode()) <= 64
+    press = verify(secret, str(CHAT), data)
+    assert press is not None and (press.survey_id, press.value) == (123456789, "reason:damaged")
+    assert verify(secret, str(CHAT + 1), data) is None
+    assert verify(secret, str(CHAT), data.replace("damaged", "late")) is None
