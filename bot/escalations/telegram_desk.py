@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import structlog
 
-from bot.clock import utcnow
-from bot.escalations import desk
+from bot.escalations import desk, hooks
 from bot.escalations.card import parse_callback
 from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
 from bot.settings import Settings
@@ -271,6 +270,45 @@ async def deliver_agent_message(app: App, config: DeskConfig, call: BotCall, mes
     await call("sendMessage", params)
 
 
-def now_utc() -> datetime:
-    """Return the current time (UTC); the runtime's clock for desk handlers."""
-    return utcnow()
+class AgentDesk:
+    """The bridge the Telegram adapter uses: agents' updates in, agents' outbox rows out.
+
+    Creating it installs the card hook on the app's service.
+
+    Raises:
+        ConfigError: without a bot token, or with an unknown company timezone.
+    """
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.config = hooks.install(app)
+        self.client = httpx.AsyncClient()
+        self.call = http_bot_call(app.settings, self.client)
+
+    def owns_update(self, raw: dict[str, Any]) -> bool:
+        """Return True for an update from the agents' chat (a message or a button press)."""
+        if self.config.agents_chat_id is None:
+            return False
+        message = raw.get("message")
+        query = raw.get("callback_query")
+        if isinstance(query, dict):
+            message = query.get("message")
+        chat = message.get("chat") if isinstance(message, dict) else None
+        return isinstance(chat, dict) and chat.get("id") == self.config.agents_chat_id
+
+    async def handle(self, raw: dict[str, Any]) -> str:
+        """Handle an update from the agents' chat; return the outcome."""
+        return await handle_agent_update(self.app, raw, call=self.call, config=self.config)
+
+    def owns_message(self, message: ClaimedMessage) -> bool:
+        """Return True for an outbox row for the agents (card or note)."""
+        return message.kind in AGENT_KINDS
+
+    async def deliver(self, message: ClaimedMessage) -> dict[str, Any]:
+        """Deliver an agents' outbox row; return no payload updates."""
+        await deliver_agent_message(self.app, self.config, self.call, message)
+        return {}
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        await self.client.aclose()

@@ -16,6 +16,7 @@ from bot.channels.telegram.poller import ALLOWED_UPDATES, Poller
 from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.channels.telegram.webhook import PATH, webhook_router
+from bot.escalations.telegram_desk import AgentDesk
 from bot.sender import MemoryRateLimiter, RateLimiter, Sender, SenderConfig
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError
@@ -60,12 +61,16 @@ class TelegramChannel:
         self.sender = Sender(
             app.db,
             CHANNEL,
-            TelegramTransport(self.bot, secret),
+            transport := TelegramTransport(self.bot, secret),
             limiter or MemoryRateLimiter(),
             clock=service.clock,
             config=sender,
         )
         self.processor.on_change = self.sender.wake.set
+        # The agents' group: escalation cards out, Take/Resolve presses and replies in.
+        self.desk = AgentDesk(app) if settings.agents_chat_id is not None else None
+        self.processor.desk = self.desk
+        transport.desk = self.desk
         self.poller = (
             None
             if self.public_url
@@ -113,3 +118,6 @@ class TelegramChannel:
         finally:
             with contextlib.suppress(Exception):
                 await self.bot.session.close()
+            if self.desk is not None:
+                with contextlib.suppress(Exception):
+                    await self.desk.close()

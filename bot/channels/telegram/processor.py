@@ -66,6 +66,8 @@ class InboxProcessor:
         self.wake = asyncio.Event()
         #: Called after a batch was processed (the sender's wake-up: there may be replies to send).
         self.on_change: Callable[[], None] = lambda: None
+        #: The agents' desk (bot.escalations.telegram_desk.AgentDesk): updates of the agents' chat go there.
+        self.desk: Any = None
 
     # -- loop --------------------------------------------------------------------------------
 
@@ -114,6 +116,10 @@ class InboxProcessor:
     # -- one update --------------------------------------------------------------------------
 
     async def _process(self, row: inbox.ClaimedUpdate) -> None:
+        if self.desk is not None and self.desk.owns_update(row.payload):
+            await self.desk.handle(row.payload)
+            await asyncio.to_thread(self._mark, row.id)
+            return
         update = parse(row.payload)
         if isinstance(update, TextIn):
             await asyncio.to_thread(self._text, row.id, update)

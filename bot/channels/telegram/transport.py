@@ -68,6 +68,8 @@ class TelegramTransport:
     def __init__(self, bot: Bot, secret: bytes) -> None:
         self.bot = bot
         self.secret = secret
+        #: The agents' desk (bot.escalations.telegram_desk.AgentDesk): delivers cards and notes.
+        self.desk: Any = None
 
     def is_group(self, address: str) -> bool:
         """Group and channel chat ids are negative."""
@@ -79,6 +81,8 @@ class TelegramTransport:
         Raises:
             ChatBlocked, ChannelError: see ``bot.channels.telegram.api.call``.
         """
+        if self.desk is not None and self.desk.owns_message(message):
+            return dict(await self.desk.deliver(message))
         if message.kind == "edit":
             return await self._edit(message)
         if message.kind != "message":

@@ -1,0 +1,127 @@
+"""Service levels: the one "nearly due" nudge, overdue counts and the recovery rate.
+
+``sweep_sla`` is safe with several workers: each nudge is claimed by a conditional
+``UPDATE escalations SET sla_warned_at = now WHERE id = … AND sla_warned_at IS NULL`` in the
+same transaction as the nudge's outbox row, so exactly one worker posts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+
+from bot.escalations.card import label
+from bot.escalations.records import DeskConfig, post_note
+from bot.wiring import App
+from flows.escalation import warn_at
+from storage.db import Database
+from storage.tables import Escalation
+
+_OPEN = ("open", "taken")
+
+
+def _mentions(config: DeskConfig) -> str:
+    names = [n.strip() for n in config.mentions.replace(",", " ").split() if n.strip()]
+    return " ".join(n if n.startswith("@") else f"@{n}" for n in names[:10])
+
+
+def sweep_sla(app: App, now: datetime, config: DeskConfig | None = None) -> dict[str, int]:
+    """Re-post unresolved escalations that reached ``warn_at`` of their SLA window (once each).
+
+    Returns counts: ``nudged`` (posted by this call) and ``overdue`` (unresolved past due now).
+    """
+    config = config or DeskConfig.from_settings(app.settings)
+    rules = app.journey.escalation
+    table = Escalation.__table__  # type: ignore[attr-defined]
+    with app.db.read() as session:
+        candidates = list(
+            session.exec(
+                select(Escalation).where(
+                    col(Escalation.status).in_(_OPEN),
+                    col(Escalation.sla_warned_at).is_(None),
+                    col(Escalation.sla_due_at).is_not(None),
+                    col(Escalation.opened_at) <= now,
+                )
+            )
+        )
+    nudged = 0
+    for candidate in candidates:
+        assert candidate.sla_due_at is not None and candidate.id is not None
+        if now < warn_at(candidate.opened_at, candidate.sla_due_at, rules):
+            continue
+        with app.db.write() as session:
+            claimed = session.connection().execute(
+                update(table)
+                .where(table.c.id == candidate.id, table.c.sla_warned_at.is_(None), table.c.status.in_(_OPEN))
+                .values(sla_warned_at=now)
+            )
+            if claimed.rowcount != 1:
+                continue  # another worker nudged it, or it was resolved meanwhile
+            escalation = session.get(Escalation, candidate.id)
+            assert escalation is not None and escalation.sla_due_at is not None
+            text = label(
+                "nearly_due",
+                config.lang,
+                id=str(escalation.id),
+                prio=escalation.priority.upper(),
+                due=escalation.sla_due_at.astimezone(config.tz).strftime("%a %d %b %H:%M"),
+                mentions=_mentions(config),
+            ).strip()
+            post_note(session, escalation, text, now)
+            nudged += 1
+    return {"nudged": nudged, "overdue": overdue_count(app.db, now)}
+
+
+def overdue_count(
+    db: Database, now: datetime, since: datetime | None = None, until: datetime | None = None
+) -> int:
+    """Return how many escalations (opened in [since, until) if given) missed their SLA by ``now``.
+
+    An escalation is overdue when it was resolved after its due time, or is unresolved past it.
+    """
+    resolved_late = (col(Escalation.resolved_at).is_not(None)) & (
+        col(Escalation.resolved_at) > col(Escalation.sla_due_at)
+    )
+    open_late = col(Escalation.resolved_at).is_(None) & (col(Escalation.sla_due_at) < now)
+    statement = (
+        select(func.count())
+        .select_from(Escalation)
+        .where(col(Escalation.sla_due_at).is_not(None), resolved_late | open_late)
+    )
+    if since is not None:
+        statement = statement.where(col(Escalation.opened_at) >= since)
+    if until is not None:
+        statement = statement.where(col(Escalation.opened_at) < until)
+    with db.read() as session:
+        return int(session.exec(statement).one())
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """Closing the loop over a period: resolved escalations and how many customers said "solved"."""
+
+    resolved: int
+    answered: int
+    recovered: int
+
+    @property
+    def rate(self) -> float | None:
+        """Return recovered / resolved (None when nothing was resolved)."""
+        return self.recovered / self.resolved if self.resolved else None
+
+
+def recovery(db: Database, since: datetime, until: datetime) -> Recovery:
+    """Return the detractor recovery of escalations resolved in [since, until)."""
+    with db.read() as session:
+        rows = list(
+            session.exec(
+                select(Escalation.closing_answer).where(
+                    col(Escalation.resolved_at) >= since, col(Escalation.resolved_at) < until
+                )
+            )
+        )
+    answered = [a for a in rows if a is not None]
+    return Recovery(resolved=len(rows), answered=len(answered), recovered=sum(a == "yes" for a in answered))

@@ -1,0 +1,116 @@
+"""Fixtures of the escalation tests: an app with an agents' group, a fake Bot API, an outbox pump."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from bot.apply import Address
+from bot.escalations import hooks
+from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
+from bot.escalations.telegram_desk import BotCall, deliver_agent_message, http_bot_call
+from bot.events.ingest import ingest_event
+from bot.events.schema import BusinessEventIn
+from bot.service import Service
+from bot.settings import Settings
+from bot.timers import run_due_work
+from bot.wiring import App
+from flows.conversation import ButtonPress
+from storage.claims import claim_outbox, finish_message
+from storage.tables import SurveyInstance
+from tests.fakes.bot_api import FakeBotAPI
+
+AGENTS = -1001234
+AGENT = 77
+CHAT = Address("telegram", "4242")
+
+
+def make_settings(api_url: str = "http://127.0.0.1:9", **extra: Any) -> Settings:
+    """Return settings with an agents' group and one listed agent (no .env, no environment)."""
+    values: dict[str, Any] = {
+        "telegram_token": "123:TEST",
+        "telegram_api_url": api_url,
+        "agents_chat_id": AGENTS,
+        "agent_ids": [AGENT],
+        "link_secret": "s3cret",
+        "desk_language": "en",
+        **extra,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def make_app(service: Service, settings: Settings) -> tuple[App, DeskConfig]:
+    """Return the app on ``service`` with the card hook installed."""
+    app = App(settings=settings, db=service.db, journey=service.journey, service=service)
+    return app, hooks.install(app)
+
+
+def detractor(service: Service, clock, score: str = "score:1") -> int:
+    """Ask the delivery CSAT of order 1001 to customer c-42 and answer ``score``; return the survey id."""
+    event = BusinessEventIn.model_validate(
+        {
+            "event_id": "evt-1",
+            "type": "order.delivered",
+            "occurred_at": (clock.now - timedelta(hours=3)).isoformat(),
+            "customer": {"id": "c-42", "name": "Giulia", "language": "it", "telegram_chat_id": 4242},
+            "order": {"id": "1001", "items": [{"name": "Moka 6 tazze"}]},
+        }
+    )
+    ingest_event(service.db, service.journey, event, clock.now)
+    run_due_work(service, clock.now)
+    with service.db.read() as session:
+        survey = session.exec(select(SurveyInstance).where(col(SurveyInstance.stage) == "delivered")).one()
+    assert survey.id is not None
+    service.feed("c-42", ButtonPress(survey_id=survey.id, value=score), via=CHAT)
+    return survey.id
+
+
+class Pump:
+    """Delivers the telegram outbox: agents' rows through the desk, customers' into ``customer``."""
+
+    def __init__(self, app: App, config: DeskConfig, call: BotCall) -> None:
+        self.app, self.config, self.call = app, config, call
+        self.customer: list[dict[str, Any]] = []
+
+    async def __call__(self, now=None, *, crash_after_send: bool = False) -> int:
+        now = now or self.app.service.clock()
+        done = 0
+        while batch := claim_outbox(self.app.db, "test", now, channels=("telegram",)):
+            for message in batch:
+                if message.kind in (CARD_KIND, NOTE_KIND):
+                    await deliver_agent_message(self.app, self.config, self.call, message)
+                else:
+                    self.customer.append(dict(message.payload))
+                if crash_after_send:
+                    return done + 1  # the worker dies before recording the delivery
+                finish_message(self.app.db, message.id, now, sent=True)
+                done += 1
+        return done
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    """Yield a running fake Bot API on 127.0.0.1."""
+    async with FakeBotAPI(validate_markup=True) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """Yield an HTTP client for the Bot API calls."""
+    async with httpx.AsyncClient() as http:
+        yield http
+
+
+@pytest.fixture
+def desk_app(service: Service, api: FakeBotAPI, client: httpx.AsyncClient):
+    """Return (app, config, call, pump) wired to the fake Bot API."""
+    settings = make_settings(api.url)
+    app, config = make_app(service, settings)
+    call = http_bot_call(settings, client)
+    return app, config, call, Pump(app, config, call)
