@@ -86,8 +86,8 @@ class Pump:
                     await deliver_agent_message(self.app, self.config, self.call, message)
                 else:
                     self.customer.append(dict(message.payload))
-                if crash_after_send:
-                    return done + 1  # the worker dies before recording the delivery
+                if crash_after_send and message.kind == CARD_KIND:
+                    return done + 1  # the worker dies after sending the card, before recording it
                 finish_message(self.app.db, message.id, now, sent=True)
                 done += 1
         return done

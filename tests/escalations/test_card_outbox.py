@@ -1,0 +1,67 @@
+"""The card is written with the escalation: a crash loses nothing and the card is sent once."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from bot.service import Service
+from storage.tables import Escalation, OutboxMessage
+from tests.escalations.conftest import AGENTS, Pump, detractor, make_app, make_settings
+
+
+def _rows(db, model):
+    with db.read() as session:
+        return list(session.exec(select(model)))
+
+
+def test_card_is_in_the_same_transaction(service, clock):
+    """When anything fails after the escalation is applied, neither it nor its card is stored."""
+    app, _ = make_app(service, make_settings())
+
+    def crash(ctx):
+        raise RuntimeError("power cut")
+
+    app.service.after_apply.append(crash)
+    with pytest.raises(RuntimeError):
+        detractor(service, clock)
+    assert _rows(service.db, Escalation) == []
+    assert not [m for m in _rows(service.db, OutboxMessage) if m.kind == "agent_card"]
+
+
+async def test_card_sent_once_after_restart(service, clock, api, client):
+    """Escalation stored, process dies before sending: after restart the card goes out exactly once."""
+    from bot.escalations.telegram_desk import http_bot_call
+
+    settings = make_settings(api.url)
+    make_app(service, settings)
+    detractor(service, clock)  # stored with its card in the outbox; then the process "dies"
+    assert len([m for m in _rows(service.db, OutboxMessage) if m.kind == "agent_card"]) == 1
+
+    restarted = Service(service.db, service.journey, clock=clock)
+    app, config = make_app(restarted, settings)
+    pump = Pump(app, config, http_bot_call(settings, client))
+    # The first sender dies right after Telegram accepted the card, before recording it.
+    await pump(crash_after_send=True)
+    assert len(api.sent_messages(AGENTS)) == 1
+    clock.advance(minutes=5)  # the lease expires; another worker takes the row over
+    await pump()
+    await pump()
+    assert len(api.sent_messages(AGENTS)) == 1  # never a second card
+    [escalation] = _rows(service.db, Escalation)
+    assert escalation.card_message_id is not None
+    assert all(m.status == "sent" for m in _rows(service.db, OutboxMessage) if m.address == str(AGENTS))
+
+
+def test_new_bad_answers_join_the_open_escalation(service, clock):
+    """A second bad answer about the same order updates the one card (a new version), no new escalation."""
+    from flows.conversation import CustomerText
+    from tests.escalations.conftest import CHAT
+
+    make_app(service, make_settings())
+    detractor(service, clock)
+    service.feed("c-42", CustomerText(text="E il rimborso non è mai arrivato"), via=CHAT)
+    escalations = _rows(service.db, Escalation)
+    assert len(escalations) == 1 and escalations[0].card_version == 2
+    cards = [m for m in _rows(service.db, OutboxMessage) if m.kind == "agent_card"]
+    assert len(cards) == 2 and "rimborso" in cards[-1].payload["text"]

@@ -1,0 +1,125 @@
+"""Helpdesk webhook (signed JSON) and e-mail (SMTP) copies of escalations, through the outbox with retries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socketserver
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
+
+import pytest
+from sqlmodel import select
+
+from bot.escalations.destinations import deliver_destinations
+from storage.tables import OutboxMessage
+from tests.escalations.conftest import detractor, make_app, make_settings
+
+SECRET = "hd-secret"
+
+
+class _Hook(BaseHTTPRequestHandler):
+    statuses: ClassVar[list[int]] = []
+    received: ClassVar[list[tuple[dict, str]]] = []
+    last_body: ClassVar[bytes] = b""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((json.loads(body), self.headers.get("X-Cxbot-Signature", "")))
+        type(self).last_body = body
+        status = type(self).statuses.pop(0) if type(self).statuses else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, type[_Hook]]]:
+    """Yield the URL of a loopback webhook receiver that fails once with 503."""
+    handler = type("Hook", (_Hook,), {"statuses": [503], "received": []})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
+    server.shutdown()
+    server.server_close()
+
+
+class _Smtp(socketserver.StreamRequestHandler):
+    """Just enough SMTP to accept one message."""
+
+    mails: ClassVar[list[str]] = []
+
+    def _say(self, line: str) -> None:
+        self.wfile.write((line + "\r\n").encode())
+
+    def handle(self) -> None:
+        self._say("220 fake ESMTP")
+        while line := self.rfile.readline().decode():
+            verb = line.strip().split(" ")[0].upper()
+            if verb in ("EHLO", "HELO"):
+                self._say("250 fake")
+            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
+                self._say("250 OK")
+            elif verb == "DATA":
+                self._say("354 go on")
+                data = []
+                while (part := self.rfile.readline().decode()) not in (".\r\n", ""):
+                    data.append(part)
+                type(self).mails.append("".join(data))
+                self._say("250 queued")
+            elif verb == "QUIT":
+                self._say("221 bye")
+                return
+            else:
+                self._say("502 no")
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, type[_Smtp]]]:
+    """Yield the port of a loopback fake SMTP server."""
+    handler = type("Smtp", (_Smtp,), {"mails": []})
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_helpdesk_and_email_with_retry(service, clock, webhook, smtp):
+    """A new escalation is POSTed signed to the helpdesk (retried after a 503) and e-mailed once."""
+    url, hook = webhook
+    port, mail = smtp
+    settings = make_settings(
+        helpdesk_webhook_url=url,
+        helpdesk_webhook_secret=SECRET,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_starttls=False,
+        smtp_to="support@example.com",
+        smtp_from="cxbot@example.com",
+    )
+    make_app(service, settings)
+    detractor(service, clock)
+    first = deliver_destinations(service.db, settings, clock.now)
+    assert first == {"retry": 1, "sent": 1}
+    assert len(mail.mails) == 1 and "P1 escalation" in mail.mails[0] and "c-42" in mail.mails[0]
+    assert deliver_destinations(service.db, settings, clock.now) == {}  # not before the backoff
+    second = deliver_destinations(service.db, settings, clock.advance(minutes=2))
+    assert second == {"sent": 1}
+    payload, signature = hook.received[-1]
+    expected = "sha256=" + hmac.new(SECRET.encode(), hook.last_body, hashlib.sha256).hexdigest()
+    assert signature == expected
+    assert (payload["priority"], payload["order_id"], payload["score"]) == ("p1", "1001", 1)
+    with service.db.read() as session:
+        rows = [m for m in session.exec(select(OutboxMessage)) if m.channel in ("helpdesk", "email")]
+    assert sorted(m.status for m in rows) == ["sent", "sent"]
+    assert deliver_destinations(service.db, settings, clock.advance(hours=1)) == {}

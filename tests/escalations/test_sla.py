@@ -1,0 +1,44 @@
+"""SLA: business-hours due times, one nudge per escalation across workers, overdue counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import select
+
+from bot.escalations.sla import overdue_count, sweep_sla
+from storage.tables import Escalation, OutboxMessage
+from tests.escalations.conftest import detractor, make_app, make_settings
+
+
+def _notes(db):
+    with db.read() as session:
+        return [m for m in session.exec(select(OutboxMessage)) if m.kind == "agent_message"]
+
+
+def test_nudge_once_near_due_then_overdue(service, clock):
+    """P1 opened Tue 11:00 Rome is due 15:00; at 75% (14:00) it is re-posted once with the mentions."""
+    app, config = make_app(service, make_settings(sla_mentions="@anna, marco"))
+    detractor(service, clock)  # clock: Tue 17 Nov 10:00 UTC = 11:00 Rome
+    with service.db.read() as session:
+        escalation = session.exec(select(Escalation)).one()
+    assert escalation.sla_due_at == datetime(2026, 11, 17, 14, 0, tzinfo=UTC)
+    assert sweep_sla(app, clock.advance(hours=2), config)["nudged"] == 0  # 12:00 UTC: 50%
+    first = sweep_sla(app, clock.advance(hours=1, minutes=5), config)  # 13:05 UTC: past 75%
+    second = sweep_sla(app, clock.now, config)  # another worker, same moment
+    assert (first["nudged"], second["nudged"]) == (1, 0)
+    [note] = _notes(service.db)
+    assert "@anna @marco" in note.payload["text"] and "nearly due" in note.payload["text"]
+    assert overdue_count(service.db, clock.now) == 0
+    assert overdue_count(service.db, clock.advance(hours=1)) == 1
+    assert sweep_sla(app, clock.now, config)["nudged"] == 0  # still once
+
+
+def test_p1_on_friday_evening_is_due_monday(service, clock):
+    """A P1 opened Friday 17:30 Rome is due Monday 12:30 (business hours only)."""
+    make_app(service, make_settings())
+    clock.now = datetime(2026, 11, 20, 16, 30, tzinfo=UTC)  # Friday 17:30 in Rome
+    detractor(service, clock)
+    with service.db.read() as session:
+        escalation = session.exec(select(Escalation)).one()
+    assert escalation.sla_due_at == datetime(2026, 11, 23, 11, 30, tzinfo=UTC)
