@@ -42,3 +42,23 @@ def test_p1_on_friday_evening_is_due_monday(service, clock):
     with service.db.read() as session:
         escalation = session.exec(select(Escalation)).one()
     assert escalation.sla_due_at == datetime(2026, 11, 23, 11, 30, tzinfo=UTC)
+
+
+async def test_component_sweeps_and_stops(service, clock):
+    """The runtime component runs the SLA sweep and ends when asked to stop."""
+    import asyncio
+
+    from bot.escalations.jobs import escalation_component
+
+    app, _ = make_app(service, make_settings())
+    detractor(service, clock)
+    clock.advance(hours=3, minutes=30)  # past 75% of the P1 window
+    stop = asyncio.Event()
+    task = asyncio.create_task(escalation_component(app, sla_every=0.01, deliver_every=0.01)(stop))
+    for _ in range(200):
+        if _notes(service.db):
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert len(_notes(service.db)) == 1
