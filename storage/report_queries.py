@@ -2,9 +2,10 @@
 
 Week boundaries are computed in Python in the company's time zone and converted to UTC ranges;
 SQL only compares timestamps with those bounds (no time zone functions), so the same queries run
-on SQLite and PostgreSQL. Answers are aggregated in the database, in one pass over the weeks the
-report needs: score histograms per week × stage × metric × language × channel × score. Only small
-result sets reach Python: a few dozen verbatim candidates and the week's escalations.
+on SQLite and PostgreSQL. Answers are aggregated in the database, one range-filtered GROUP BY per
+week: score histograms per week × stage × metric × score (× language × channel for the report week
+and the one before). Only small result sets reach Python: a few dozen verbatim candidates and the
+week's escalations.
 
 Definitions (per week, all timestamps in [start, end) of the ISO week in the company time zone):
 - responses: answers with a score, by ``answered_at``; commented: those with non-blank text;
@@ -105,30 +106,21 @@ def _negative(table: Table) -> ColumnElement[bool]:
 # Answers
 
 
-def _time_column(conn: Connection, table: Table) -> ColumnElement[Any]:
-    """Return ``answered_at`` for range filters over many weeks.
-
-    On SQLite a range covering a large share of the table is faster as a plain scan than through
-    the (answered_at, stage) index plus a table lookup per row, but SQLite's planner picks the
-    index; wrapping the column (coalesce(x, x)) keeps the planner off it. PostgreSQL decides well.
-    """
-    column = table.c.answered_at
-    return func.coalesce(column, column) if conn.dialect.name == "sqlite" else column
-
-
 def score_counts(
     conn: Connection, weeks: Sequence[str], tz: str, *, segment_weeks: int = 2
 ) -> tuple[list[ScoreCount], dict[tuple[str, str, str, str], tuple[int, int]]]:
     """Return score histograms of ``weeks`` and, per (week, stage, language, channel), (responses, commented).
 
-    Two grouped passes, each row read once: the last ``segment_weeks`` weeks (the report week and
-    the one before) by stage × metric × language × channel × score × has-comment; the older weeks
-    only by stage × metric × score (language and channel "" = all), as the trend needs no more.
+    One grouped query per week with a range filter on ``answered_at`` (each row is read once; a
+    per-row week CASE costs more than the grouping itself). The last ``segment_weeks`` weeks (the
+    report week and the one before) are grouped by stage × metric × language × channel and
+    has-comment × 100 + score (one integer key: PostgreSQL then hashes instead of sorting text
+    keys); older weeks only by stage × metric × score (language and channel "" = all), as the trend
+    needs no more.
     """
     r = _RESPONSES
     edges = _edges(weeks, tz)
     split = max(0, len(weeks) - segment_weeks)
-    at = _time_column(conn, r)
     valid = {m.value for m in Metric}
     hist: dict[tuple[str, str, str, str, str, int], int] = {}
     answers: dict[tuple[str, str, str, str], tuple[int, int]] = {}
@@ -140,57 +132,34 @@ def score_counts(
         hist[key] = hist.get(key, 0) + count
         return True
 
-    if split > 0:
-        # week index × 100 + score as one integer key: fewer GROUP BY columns, cheaper sorting
-        index = case(*[(at < edges[i + 1], literal(i * 100)) for i in range(split)], else_=literal(-100))
-        inner = (
-            select(r.c.stage, r.c.metric, (index + r.c.score).label("k"))
-            .where(at >= edges[0], at < edges[split], r.c.score.is_not(None), r.c.stage.is_not(None))
-            .subquery()
-        )
-        older = select(inner.c.stage, inner.c.metric, inner.c.k, func.count()).group_by(
-            inner.c.stage, inner.c.metric, inner.c.k
-        )
-        for stage, metric, k, count in conn.execute(older):
-            i, score = divmod(int(k), 100)
-            if 0 <= i < split:
-                add(weeks[i], str(stage), str(metric), "", "", score, int(count))
-    # week index × 1000 + has-comment × 100 + score as one integer: PostgreSQL estimates few
-    # groups and hashes instead of sorting on text keys; SQLite sorts fewer columns
-    recent_index = case(
-        *[(r.c.answered_at < edges[i + 1], literal(i * 1000)) for i in range(split, len(weeks))],
-        else_=literal(-1000),
-    )
-    commented = case((_has_text(r.c.comment), 100), else_=0)
-    inner = (
-        select(
-            r.c.stage,
-            r.c.metric,
-            r.c.language,
-            r.c.channel,
-            (recent_index + commented + r.c.score).label("k"),
-        )
-        .where(
-            _in_range(r.c.answered_at, edges[split], edges[-1]),
+    def week_filter(i: int) -> tuple[ColumnElement[bool], ...]:
+        return (
+            _in_range(r.c.answered_at, edges[i], edges[i + 1]),
             r.c.score.is_not(None),
             r.c.stage.is_not(None),
         )
-        .subquery()
-    )
-    keys = (inner.c.stage, inner.c.metric, inner.c.language, inner.c.channel, inner.c.k)
-    for stage, metric, language, channel, k, count in conn.execute(
-        select(*keys, func.count()).group_by(*keys)
-    ):
-        i, rest = divmod(int(k), 1000)
-        with_text, score = divmod(rest, 100)
-        if not split <= i < len(weeks):
-            continue
-        wk = weeks[i]
-        if not add(wk, str(stage), str(metric), str(language), str(channel), score, int(count)):
-            continue
-        seg = (wk, str(stage), str(language), str(channel))
-        done, texts = answers.get(seg, (0, 0))
-        answers[seg] = (done + int(count), texts + (int(count) if with_text else 0))
+
+    for i in range(split):
+        older = select(r.c.stage, r.c.metric, r.c.score, func.count()).where(*week_filter(i))
+        for stage, metric, score, count in conn.execute(older.group_by(r.c.stage, r.c.metric, r.c.score)):
+            add(weeks[i], str(stage), str(metric), "", "", int(score), int(count))
+    commented = case((_has_text(r.c.comment), 100), else_=0)
+    for i in range(split, len(weeks)):
+        inner = (
+            select(r.c.stage, r.c.metric, r.c.language, r.c.channel, (commented + r.c.score).label("k"))
+            .where(*week_filter(i))
+            .subquery()
+        )
+        keys = (inner.c.stage, inner.c.metric, inner.c.language, inner.c.channel, inner.c.k)
+        for stage, metric, language, channel, k, count in conn.execute(
+            select(*keys, func.count()).group_by(*keys)
+        ):
+            with_text, score = divmod(int(k), 100)
+            if not add(weeks[i], str(stage), str(metric), str(language), str(channel), score, int(count)):
+                continue
+            seg = (weeks[i], str(stage), str(language), str(channel))
+            done, texts = answers.get(seg, (0, 0))
+            answers[seg] = (done + int(count), texts + (int(count) if with_text else 0))
     scores = [
         ScoreCount(week=w, stage=s, metric=Metric(m), language=lang, channel=ch, score=sc, count=n)
         for (w, s, m, lang, ch, sc), n in sorted(hist.items())

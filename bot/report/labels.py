@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from flows.report import MetricCell
 from flows.scales import Metric
 from flows.stats import Estimate
 
@@ -84,6 +85,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "week": "week",
         "continued": "(continued)",
         "mean": "mean",
+        "promoters": "promoters",
+        "passives": "passives",
+        "detractors": "detractors",
+        "details": "Details",
         "top_box": "top-box 5–7",
         "satisfied": "satisfied 4–5",
         "hours": "h",
@@ -167,6 +172,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "week": "settimana",
         "continued": "(segue)",
         "mean": "media",
+        "promoters": "promotori",
+        "passives": "passivi",
+        "detractors": "detrattori",
+        "details": "Dettagli",
         "top_box": "top-box 5–7",
         "satisfied": "soddisfatti 4–5",
         "hours": "h",
@@ -284,6 +293,21 @@ def headline(metric: Metric, estimate: Estimate, language: str) -> str:
     if estimate.low is not None and estimate.high is not None:
         text += f" ({num(estimate.low, language, digits)}–{num(estimate.high, language, digits)}{unit})"
     return text
+
+
+def details(cell: MetricCell, language: str) -> str:
+    """Return a cell's secondary figures: NPS groups, CSAT mean, CES top-box (empty when hidden)."""
+    if cell.nps is not None:
+        f = cell.nps
+        return (
+            f"{t(language, 'promoters')} {f.promoters} · {t(language, 'passives')} {f.passives} · "
+            f"{t(language, 'detractors')} {f.detractors}"
+        )
+    if cell.csat is not None:
+        return f"{t(language, 'mean')} {headline(Metric.CES, cell.csat.mean, language)}"
+    if cell.ces is not None:
+        return f"{t(language, 'top_box')} {pct_ci(cell.ces.top_box, language)}"
+    return ""
 
 
 def pct(value: float | None, language: str) -> str:

@@ -60,6 +60,7 @@ def _journey(report: WeeklyReport, lang: str) -> str:
         L.t(lang, "this_week"),
         "n",
         L.t(lang, "short_" + report.normalisation),
+        L.t(lang, "details"),
         L.t(lang, "vs_last_week"),
         L.t(lang, "vs_prev_4w"),
         L.t(lang, "rolling_4w"),
@@ -75,6 +76,7 @@ def _journey(report: WeeklyReport, lang: str) -> str:
             f"<td>{_e(L.metric_name(s.metric))}</td><td>{_cell(s.this_week, lang, report.min_n)}</td>"
             f'<td class="num">{s.this_week.n}</td>'
             f'<td class="num">{_e(L.common(report.normalisation, pos, lang)) if pos else ""}</td>'
+            f"<td><small>{_e(L.details(s.this_week, lang))}</small></td>"
             f"<td>{_change(s, s.change_week, lang)}</td><td>{_change(s, s.change_4w, lang)}</td>"
             f"<td>{rolling} <small>n={s.rolling_4w.n}</small></td></tr>"
         )

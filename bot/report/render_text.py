@@ -51,6 +51,9 @@ def _journey(report: WeeklyReport, lang: str) -> list[str]:
             f"{stage.position + 1}. <b>{_e(stage.label)}</b> · {L.metric_name(stage.metric)} "
             f"{_e(_cell_text(stage.this_week, lang, report.min_n, report.normalisation))}{mark}"
         )
+        extra = L.details(stage.this_week, lang)
+        if extra:
+            lines.append("    " + _e(extra))
         changes = [
             c
             for c in (

@@ -93,6 +93,9 @@ def test_text_fits_one_message_with_all_sections(report: WeeklyReport) -> None:
     ):
         assert needle in body
     assert "n &lt; 30: hidden" in body  # the small repurchase stage
+    assert "top-box 5–7" in body  # CES details
+    assert re.search(r"promoters \d+ · passives \d+ · detractors \d+", body)  # NPS groups
+    assert re.search(r"mean \d\.\d \(", body)  # CSAT mean with its interval
     assert "not significant" in body
     assert _balanced(body)
 
