@@ -28,7 +28,8 @@ th{background:#eaf0f5}td.num{text-align:right;white-space:nowrap}
 .alert{background:#fdecec;border-left:4px solid #d62728;padding:8px 12px;margin:.6em 0}
 blockquote{margin:.4em 0;padding:6px 12px;background:#fff;border-left:4px solid #8a8a8a}
 blockquote.negative{border-color:#d62728}blockquote.positive{border-color:#2ca02c}
-img{max-width:100%;height:auto;background:#fff}.scroll{overflow-x:auto}
+img{display:block;width:100%;max-width:660px;height:auto;margin:0 auto;background:#fff}
+.scroll{overflow-x:auto}
 @media (max-width:600px){body{font-size:15px}main{padding:8px}th,td{padding:4px 5px}}
 """
 
