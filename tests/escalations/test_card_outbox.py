@@ -65,3 +65,18 @@ def test_new_bad_answers_join_the_open_escalation(service, clock):
     assert len(escalations) == 1 and escalations[0].card_version == 2
     cards = [m for m in _rows(service.db, OutboxMessage) if m.kind == "agent_card"]
     assert len(cards) == 2 and "rimborso" in cards[-1].payload["text"]
+
+
+def test_talk_to_a_person_joins_the_order_escalation(service, clock):
+    """The detractor's "talk to a person" button joins the order's open escalation (no duplicate)."""
+    from flows.conversation import ButtonPress
+    from tests.escalations.conftest import CHAT
+
+    make_app(service, make_settings())
+    survey_id = detractor(service, clock)
+    result = service.feed("c-42", ButtonPress(survey_id=survey_id, value="skip"), via=CHAT)
+    [thanks] = [a for a in result.actions if getattr(a, "rows", ())]
+    assert thanks.rows[0][0].value == "human"
+    service.feed("c-42", ButtonPress(survey_id=survey_id, value="human"), via=CHAT)
+    escalations = _rows(service.db, Escalation)
+    assert len(escalations) == 1 and escalations[0].order_id == "1001"

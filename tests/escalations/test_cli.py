@@ -21,7 +21,8 @@ def test_escalations_json_and_open_filter(sqlite_db, journey, clock):
     runner = CliRunner()
     result = runner.invoke(cli, ["escalations", "--format", "json", "--database-url", url])
     assert result.exit_code == 0, result.output
-    [row] = [json.loads(line) for line in result.output.splitlines()]
+    # Only the JSON lines: log handlers left by earlier CLI tests may write noise.
+    [row] = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert (row["customer_id"], row["priority"], row["status"], row["order_id"]) == (
         "c-42",
         "p1",
@@ -29,4 +30,4 @@ def test_escalations_json_and_open_filter(sqlite_db, journey, clock):
         "1001",
     )
     table = runner.invoke(cli, ["escalations", "--open", "--database-url", url])
-    assert table.exit_code == 0 and "c-42" in table.output and "priority" in table.output
+    assert table.exit_code == 0 and "c-42" in table.stdout and "priority" in table.stdout
