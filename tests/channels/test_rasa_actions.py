@@ -268,3 +268,55 @@ async def test_forged_message_id_of_another_chat_is_not_disclosed(cx: App, clock
     with cx.db.read() as session:
         message = session.get(OutboxMessage, message_id)
     assert message is not None and message.status == "pending"
+
+
+async def test_typed_score_with_reason_fills_both_slots(cx: App, clock: Any) -> None:
+    """ "2, il pacco era rotto" typed to the score question fills the score and the comment at once."""
+    survey_id, message_id = due_delivery_survey(cx, clock)
+    mark_delivered(cx)
+    body = load("validate_score_unclear", survey_id=survey_id, message_id=message_id)
+    body["tracker"]["latest_message"]["text"] = "2, il pacco era rotto"
+    body["tracker"]["slots"]["cxbot_score"] = "2, il pacco era rotto"
+    body["tracker"]["events"][-1]["value"] = "2, il pacco era rotto"
+    async with asgi_client(create_action_server(cx)) as client:
+        reply = (await client.post("/webhook", json=body)).json()
+    slots = events_named(reply["events"], "slot")
+    assert slots["cxbot_score"] == 2
+    assert slots["cxbot_comment"] == "il pacco era rotto"
+    assert reply["responses"] == []
+
+
+async def test_feedback_with_nothing_pending(cx: App, clock: Any) -> None:
+    """Asking to leave feedback with no open survey ends the form and says there is nothing to answer."""
+    with cx.db.write() as session:
+        repo.ensure_customer(session, CUSTOMER, clock.now, language="en")
+        repo.bind_identity(session, CUSTOMER, "rasa", SENDER, clock.now)
+    empty = {"survey_id": 0, "message_id": 0}
+    submit = load("submit", **empty)
+    submit["tracker"]["slots"].update(cxbot_score=None, cxbot_comment=None)
+    async with asgi_client(create_action_server(cx)) as client:
+        activation = (await client.post("/webhook", json=load("validate_on_activation", **empty))).json()
+        submitted = (await client.post("/webhook", json=submit)).json()
+    assert {"event": "slot", "timestamp": None, "name": "requested_slot", "value": None} in activation[
+        "events"
+    ]
+    texts = [r["text"] for r in submitted["responses"]]
+    assert texts == [fill(cx.journey, cx.journey.messages.nothing_pending, Lang.EN)]
+
+
+async def test_language_button_outside_the_form(cx: App, clock: Any) -> None:
+    """A cxbot button pressed outside the form (language: English) is handled by the engine."""
+    survey_id, message_id = due_delivery_survey(cx, clock)
+    mark_delivered(cx)
+    body = load("validate_score_button", survey_id=survey_id, message_id=message_id)
+    body["next_action"] = "action_cxbot_answer"
+    body["tracker"]["active_loop"] = {}
+    body["tracker"]["latest_message"]["entities"] = [{"entity": "value", "value": "lang:en"}]
+    async with asgi_client(create_action_server(cx)) as client:
+        reply = (await client.post("/webhook", json=body)).json()
+    texts = [r["text"] for r in reply["responses"]]
+    assert texts[0] == fill(cx.journey, cx.journey.messages.language_set, Lang.EN)
+    assert "delivery" in texts[1]  # the open question again, now in English
+    with cx.db.read() as session:
+        customer = session.get(Customer, CUSTOMER)
+    assert customer is not None and customer.language == "en"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,8 +12,10 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlmodel import select
 
+import tests.channels.test_rasa_actions as rasa_actions
 from bot.apply import Address
 from bot.channels.rasa.delivery import rasa_sender
+from bot.channels.rasa.server import create_action_server
 from bot.service import Service
 from bot.settings import Settings
 from bot.wiring import App
@@ -32,19 +34,23 @@ class FakeRasa:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.statuses: list[int] = []
+        self.on_trigger: Callable[[dict[str, Any]], Awaitable[list[dict[str, Any]]]] | None = None
+        self.messages: list[dict[str, Any]] = []
         self.url = ""
         self._runner: web.AppRunner | None = None
 
     async def _trigger(self, request: web.Request) -> web.Response:
-        self.calls.append(
-            {
-                "conversation": request.match_info["conversation"],
-                "query": dict(request.query),
-                "body": await request.json(),
-            }
-        )
+        call = {
+            "conversation": request.match_info["conversation"],
+            "query": dict(request.query),
+            "body": await request.json(),
+        }
+        self.calls.append(call)
         status = self.statuses.pop(0) if self.statuses else 200
-        return web.json_response({"tracker": {}, "messages": []}, status=status)
+        if status == 200 and self.on_trigger is not None:
+            # Like Rasa: run the rule's actions on the action server, send their responses.
+            self.messages += await self.on_trigger(call)
+        return web.json_response({"tracker": {}, "messages": self.messages}, status=status)
 
     async def start(self) -> None:
         app = web.Application()
@@ -160,3 +166,37 @@ def test_sender_needs_a_rasa_url(sqlite_db: Database, journey: Journey, clock: A
     """Without CXBOT_RASA_URL the component refuses to start with a clear configuration error."""
     with pytest.raises(ConfigError, match="CXBOT_RASA_URL"):
         rasa_sender(make_app(sqlite_db, journey, clock, None))
+
+
+async def test_proactive_survey_round_trip_through_rasa(
+    sqlite_db: Database, journey: Journey, clock: Any, rasa: FakeRasa
+) -> None:
+    """A due survey goes out as trigger_intent; Rasa's form asks it via the action server, once."""
+    cx = make_app(sqlite_db, journey, clock, rasa.url)
+    survey_id, message_id = rasa_actions.due_delivery_survey(cx, clock)
+    async with rasa_actions.asgi_client(create_action_server(cx)) as actions:
+
+        async def run_form(call: dict[str, Any]) -> list[dict[str, Any]]:
+            entities = call["body"]["entities"]
+            body = rasa_actions.load(
+                "ask_score", message_id=entities["cxbot_message_id"], survey_id=entities["cxbot_survey_id"]
+            )
+            reply = await actions.post("/webhook", json=body)
+            assert reply.status_code == 200
+            responses: list[dict[str, Any]] = reply.json()["responses"]
+            return responses
+
+        rasa.on_trigger = run_form
+        stop = asyncio.Event()
+        task = asyncio.create_task(rasa_sender(cx, interval=0.02)(stop))
+        try:
+            await wait_until(lambda: statuses(cx) == [("sent", 1)])
+        finally:
+            stop.set()
+            await task
+    assert rasa.calls[0]["body"]["entities"] == {
+        "cxbot_message_id": str(message_id),
+        "cxbot_survey_id": str(survey_id),
+    }
+    (question,) = rasa.messages
+    assert "consegna" in question["text"] and len(question["buttons"]) == 5
