@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.escalations import records as desk_records
+from bot.observability import metrics
 from flows.conversation import (
     Action,
     MarkOptIn,
@@ -103,6 +104,7 @@ def _store_response(ctx: ApplyContext, action: StoreResponse) -> None:
         response.topics = [t.value for t in action.topics]
     ctx.session.add(response)
     ctx.session.flush()
+    metrics.ANSWERS.labels(action.stage, action.metric.value).inc()
 
 
 def _store_comment(ctx: ApplyContext, action: StoreComment) -> None:
@@ -133,6 +135,7 @@ def _mark_survey(ctx: ApplyContext, action: MarkSurvey) -> None:
     survey = repo.survey(ctx.session, action.survey_id)
     if survey is None:
         return
+    metrics.SURVEYS.labels("reminded" if action.reminded else action.status.value).inc()
     if action.reminded:
         survey.reminded_at = action.at
     else:
@@ -178,6 +181,7 @@ def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
     ctx.session.add(escalation)
     ctx.session.flush()
     ctx.escalations.append(escalation)
+    metrics.ESCALATIONS_OPENED.labels(escalation.priority).inc()
 
 
 def _schedule_timer(ctx: ApplyContext, action: ScheduleTimer) -> None:

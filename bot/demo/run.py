@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,6 +64,7 @@ class Simulation:
         self.seq = itertools.count()
         self.personas: dict[str, Persona] = {}
         self.unread = 0  # messages enqueued since the last delivery
+        self.desk: tuple[Any, Any] | None = None  # (DeskConfig, App) when agents are simulated
 
     def at(self, when: datetime, kind: str, data: Any) -> None:
         """Schedule a simulated happening."""
@@ -160,6 +162,9 @@ class Simulation:
             self.at(self.now + delay, "answer", (persona.id, survey_id, len(values) - 1))
         elif "skip" in values:
             self.at(self.now + delay / 3, "reason", (persona.id, survey_id, values))
+        elif "solved:yes" in values:
+            solved = "solved:yes" if rng.random() < 0.7 else "solved:no"
+            self.at(self.now + delay, "button", (persona.id, survey_id, solved))
 
     def _answer(self, customer_id: str, survey_id: int, top: int) -> None:
         persona = self.personas[customer_id]
@@ -209,6 +214,35 @@ class Simulation:
             self._reason(*data)
         elif kind == "text":
             self._feed(data[0], CustomerText(text=data[1]))
+        elif kind == "button":
+            self._feed(data[0], ButtonPress(survey_id=data[1], value=data[2]))
+        elif kind == "agents":
+            self._agents_shift()
+            if self.queue:
+                self.at(self.now + timedelta(hours=3), "agents", None)
+
+    def _agents_shift(self) -> None:
+        """Simulated support agents take fresh escalations and resolve taken ones within hours."""
+        if self.desk is None:
+            return
+        from sqlmodel import col
+        from sqlmodel import select as sm_select
+
+        from bot.escalations import desk
+
+        config, app = self.desk
+        with self.db.read() as session:
+            waiting = sm_select(Escalation).where(col(Escalation.status).in_(("open", "taken")))
+            rows = list(session.exec(waiting))
+        for row in rows:
+            assert row.id is not None
+            age = self.now - (row.taken_at or row.opened_at)
+            if row.status == "open" and age > timedelta(minutes=self.rng.uniform(15, 240)):
+                desk.take(app, config, row.id, "agent-demo", self.now)
+                self.unread += 1
+            elif row.status == "taken" and age > timedelta(hours=self.rng.uniform(1, 30)):
+                desk.resolve(app, config, row.id, "agent-demo", self.now)
+                self.unread += 1
 
     def run(self, progress: Progress, task: Any) -> None:
         """Run until nothing is left to happen."""
@@ -258,6 +292,48 @@ def _print_summary(console: Console, db: Database, service: Service, elapsed: fl
     )
 
 
+def _demo_desk(db: Database, journey: Any, service: Service, database: Path) -> tuple[Any, Any]:
+    """Return the desk configuration and app the simulated agents use (no Telegram group)."""
+    from bot.escalations.records import DeskConfig
+    from bot.settings import Settings
+    from bot.wiring import App
+
+    settings = Settings(
+        database_url=f"sqlite:///{database}", agents_chat_id=None, link_secret=secrets.token_hex(16)
+    )
+    return DeskConfig.from_settings(settings), App(settings=settings, db=db, journey=journey, service=service)
+
+
+def _print_weekly_report(
+    console: Console, db: Database, service: Service, now: datetime, database: Path
+) -> None:
+    """End with the managers' weekly summary: printed, and saved as HTML and PNG beside the database."""
+    import html
+    import re
+
+    from bot.report import render
+    from bot.report.render_text import render_text
+    from flows.report import stage_refs
+    from storage.report_queries import weekly_report
+
+    with db.read_engine.connect() as conn:
+        report = weekly_report(
+            conn,
+            now=now,
+            timezone="Europe/Rome",
+            stages=stage_refs(service.journey.stages),
+            language="en",
+            min_n=10,  # a demo week has tens of answers per stage; production hides n < 30
+        )
+    for chunk in render_text(report):
+        console.print(html.unescape(re.sub(r"<[^>]+>", "", chunk)), highlight=False)
+    stem = database.with_suffix("")
+    for fmt in ("html", "png"):
+        target = Path(f"{stem}-report.{fmt}")
+        target.write_bytes(render(report, fmt))
+    console.print(f"Weekly report also written to {stem}-report.html and {stem}-report.png")
+
+
 def run_demo(*, customers: int, seed: int, database: Path, console: Console | None = None) -> Database:
     """Simulate ``customers`` through the journey on a fresh SQLite file and print the summary."""
     import time
@@ -273,12 +349,15 @@ def run_demo(*, customers: int, seed: int, database: Path, console: Console | No
     service = Service(db, journey, clock=lambda: start)
     rng = Random(seed)
     simulation = Simulation(service, rng, start)
+    simulation.desk = _demo_desk(db, journey, service, database)
+    simulation.at(start, "agents", None)
     for index in range(customers):
-        simulation.add_customer(index, horizon=timedelta(days=21))
+        simulation.add_customer(index, horizon=timedelta(days=26))
     began = time.perf_counter()
     columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("demo", total=len(simulation.queue))
         simulation.run(progress, task)
     _print_summary(console, db, service, time.perf_counter() - began)
+    _print_weekly_report(console, db, service, today, database)
     return db
