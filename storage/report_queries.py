@@ -286,10 +286,21 @@ def topic_counts(conn: Connection, weeks: Sequence[str], tz: str) -> list[TopicC
     ]
 
 
+def _scale_position(table: Table) -> ColumnElement[Any]:
+    """Return the score's place on its scale, 0 (lowest) … 1 (highest), to rank across metrics."""
+    c = table.c
+    return case(
+        (c.metric == Metric.NPS.value, c.score / 10.0),
+        (c.metric == Metric.CSAT.value, (c.score - 1) / 4.0),
+        else_=(c.score - 1) / 6.0,
+    )
+
+
 def verbatim_candidates(
-    conn: Connection, week: str, tz: str, limit: int = VERBATIM_CANDIDATES
+    conn: Connection, week: str, tz: str, limit: int = VERBATIM_CANDIDATES, per_stage: int = 5
 ) -> list[VerbatimRow]:
-    """Return up to ``limit`` negative and positive commented answers of ``week``, worst/best first."""
+    """Return commented answers of ``week`` to quote: per sentiment the ``per_stage`` most extreme of
+    each stage (newest first among equals), at most ``limit``; so every stage can be heard."""
     r = _RESPONSES
     start, end = week_bounds_utc(week, tz)
     columns = (
@@ -308,16 +319,19 @@ def verbatim_candidates(
         r.c.stage.is_not(None),
         _has_text(r.c.comment),
     )
-    queries = [
-        select(*columns)
-        .where(base, _negative(r))
-        .order_by(r.c.score.asc(), r.c.answered_at.desc())
-        .limit(limit),
-        select(*columns)
-        .where(base, _positive(r))
-        .order_by(r.c.score.desc(), r.c.answered_at.desc())
-        .limit(limit),
-    ]
+    position = _scale_position(r)
+    queries = []
+    for band, worst_first in ((_negative(r), True), (_positive(r), False)):
+        extreme = position.asc() if worst_first else position.desc()
+        rank = func.row_number().over(partition_by=r.c.stage, order_by=(extreme, r.c.answered_at.desc()))
+        ranked = select(*columns, rank.label("rank"), position.label("position")).where(base, band).subquery()
+        again = ranked.c.position.asc() if worst_first else ranked.c.position.desc()
+        queries.append(
+            select(*(ranked.c[col.name] for col in columns))
+            .where(ranked.c.rank <= per_stage)
+            .order_by(ranked.c.rank, again, ranked.c.answered_at.desc())
+            .limit(limit)
+        )
     out: list[VerbatimRow] = []
     for statement in queries:
         for stage, metric, score, lang, channel, comment, answered_at, topics in conn.execute(statement):

@@ -173,8 +173,8 @@ def test_inputs_from_database_by_hand(conn: Connection) -> None:
     assert topics == {(W, "damaged"): 1, (W, "late_delivery"): 1, ("2026-W46", "late_delivery"): 1}
     assert [(v.score, v.text) for v in raw.verbatims] == [
         (1, "rotto"),
+        (5, "Ottimo, <b>veloce</b>"),  # CSAT 5 and NPS 10 both top their scale: newer first
         (10, "top"),
-        (5, "Ottimo, <b>veloce</b>"),
     ]
     esc = next(e for e in raw.escalations if e.week == W)
     assert (esc.opened, esc.taken, esc.resolved, esc.overdue) == (2, 1, 1, 0)
@@ -222,6 +222,22 @@ def test_empty_database(conn: Connection) -> None:
     assert report.total_answers == 0
     assert report.funnel.overall.response_rate is None
     assert report.escalations.opened == 0
+
+
+def test_verbatims_give_every_stage_a_voice(conn: Connection) -> None:
+    """Quote candidates are ranked per stage, so a busy stage cannot crowd out the others."""
+    rows = [
+        _response(MON + timedelta(minutes=i), "delivered", "csat", 1, comment=f"d{i}", negative=True)
+        for i in range(30)
+    ]
+    rows.append(_response(MON, "first_use", "nps", 6, comment="meh", negative=True))
+    conn.execute(Response.__table__.insert(), rows)  # type: ignore[attr-defined]
+    conn.commit()
+    raw = load_report_inputs(conn, W, timezone=TZ, stages=STAGES)
+    assert [v.text for v in raw.verbatims][:2] == ["d29", "meh"]  # newest CSAT 1, then the other stage
+    assert len(raw.verbatims) == 6  # 5 per stage
+    report = build_report(raw)
+    assert {q.stage for q in report.verbatims} == {"delivered", "first_use"}
 
 
 def test_latest_answer_week(conn: Connection) -> None:
