@@ -7,21 +7,23 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.channels.ptb import add_cxbot_handlers, button_secret, sign, verify
+from bot.channels.ptb import add_cxbot_handlers, button_secret, deliver_outbox, sign, verify
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.service import Service
 from bot.settings import Settings
 from bot.timers import run_due_work
 from bot.wiring import App
+from flows.conversation import Command, CommandName
 from flows.journey import Journey
+from storage import repo
 from storage.db import Database
 from storage.links import issue_token
-from storage.tables import Escalation, Response
+from storage.tables import Customer, Escalation, OutboxMessage, Response, SurveyInstance
 from tests.fakes.bot_api import FakeBotAPI
 
 TOKEN = "123456:PTB-TEST-TOKEN"
@@ -140,3 +142,44 @@ def test_callback_data_is_signed_per_chat(cx: App) -> None:
     assert press is not None and (press.survey_id, press.value) == (123456789, "reason:damaged")
     assert verify(secret, str(CHAT + 1), data) is None
     assert verify(secret, str(CHAT), data.replace("damaged", "late")) is None
+
+
+async def test_stop_command_opts_out(
+    api: FakeBotAPI, ptb: Application[Any, Any, Any, Any, Any, Any], cx: App, clock: Any
+) -> None:
+    """/stop from a bound customer opts them out and skips the open survey; the reply is in Italian."""
+    token = waiting_survey(cx, clock)
+    api.push_message(CHAT, "/start " + token)
+    await api.wait_for("sendMessage", 2)
+    api.push_message(CHAT, "/stop")
+    (reply,) = [c for c in await api.wait_for("sendMessage", 3)][2:]
+    assert "sondaggi" in reply.params["text"]
+    with cx.db.read() as session:
+        customer = session.get(Customer, "c-7")
+        survey = session.exec(select(SurveyInstance).where(col(SurveyInstance.stage) == "delivered")).one()
+    assert customer is not None and customer.opted_out
+    assert survey.status == "skipped"
+
+
+async def test_delivery_retries_429_and_blocks_on_403(
+    api: FakeBotAPI, ptb: Application[Any, Any, Any, Any, Any, Any], cx: App, clock: Any
+) -> None:
+    """A 429 keeps the message pending until retry_after; a 403 fails it and marks the chat blocked."""
+    with cx.db.write() as session:
+        repo.ensure_customer(session, "c-9", clock.now)
+        repo.bind_identity(session, "c-9", "telegram", str(CHAT), clock.now)
+    api.add_chat(CHAT, "private")
+    cx.service.feed("c-9", Command(name=CommandName.HELP))
+    api.fail_next("sendMessage", 429, retry_after=3)
+    assert await deliver_outbox(ptb, cx) == 0
+    with cx.db.read() as session:
+        pending = session.exec(select(OutboxMessage).where(col(OutboxMessage.status) == "pending")).one()
+    assert pending.not_before.replace(tzinfo=None) == (clock.now + timedelta(seconds=3)).replace(tzinfo=None)
+    clock.advance(seconds=3)
+    api.block_chat(CHAT)
+    assert await deliver_outbox(ptb, cx) == 0
+    with cx.db.read() as session:
+        message = session.get(OutboxMessage, pending.id)
+        identity = repo.find_identity(session, "telegram", str(CHAT))
+    assert message is not None and message.status == "failed"
+    assert identity is not None and identity.blocked_at is not None
