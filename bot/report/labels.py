@@ -223,8 +223,20 @@ _TOPICS: dict[str, dict[str, str]] = {
 }
 
 _CLOSING: dict[str, dict[str, str]] = {
-    "en": {"resolved": "solved", "not_resolved": "not solved", "no_answer": "no answer"},
-    "it": {"resolved": "risolto", "not_resolved": "non risolto", "no_answer": "nessuna risposta"},
+    "en": {
+        "yes": "solved",
+        "no": "not solved",
+        "resolved": "solved",
+        "not_resolved": "not solved",
+        "no_answer": "no answer",
+    },
+    "it": {
+        "yes": "risolto",
+        "no": "non risolto",
+        "resolved": "risolto",
+        "not_resolved": "non risolto",
+        "no_answer": "nessuna risposta",
+    },
 }
 
 _MONTHS = {

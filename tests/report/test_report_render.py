@@ -244,3 +244,11 @@ def test_scores_only_stage_counts_are_rendered() -> None:
     )
     body = "\n".join(render_text(build_report(raw)))
     assert "<b>odd</b>" in body
+
+
+def test_closing_answers_are_named() -> None:
+    """The escalation desk's closing answers (yes/no) read as solved / not solved, in both languages."""
+    from bot.report import labels as L
+
+    assert (L.closing("en", "yes"), L.closing("en", "no")) == ("solved", "not solved")
+    assert (L.closing("it", "yes"), L.closing("it", "no_answer")) == ("risolto", "nessuna risposta")
