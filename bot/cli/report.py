@@ -1,0 +1,5 @@
+"""``cxbot report``: the weekly summary for managers (see bot.report.cli)."""
+
+from bot.report.cli import register
+
+__all__ = ["register"]
