@@ -94,3 +94,73 @@ def retention_pass(db: Database, now: datetime, months: int) -> dict[str, Any] |
         now,
         lambda: {"comments_deleted": delete_old_comments(db, cutoff)},
     )
+
+
+def summary_due(now: datetime, timezone: str, weekday: int = 0, at_hour: int = 9) -> bool:
+    """Return True once this week's sending time (default Monday 09:00 company time) has passed.
+
+    Catching up after downtime is automatic: the whole rest of the week counts as due, and the
+    ``(weekly_report, week)`` claim makes sure it is sent once.
+    """
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(timezone))
+    return (local.weekday(), local.hour) >= (weekday, at_hour)
+
+
+def weekly_summary_job(app: Any, now: datetime) -> dict[str, Any] | None:
+    """Send last week's summary to CXBOT_MANAGER_CHAT_IDS once per week across workers.
+
+    The text goes as Telegram HTML messages and the chart as a photo, through the outbox (so
+    retries, rate limits and crash safety are the sender's). Returns the job detail, or None
+    when it was not this worker's turn (or nothing is due).
+    """
+    import base64
+
+    from bot.report import render
+    from bot.report.render_text import render_text
+    from flows.report import stage_refs
+    from storage.report_queries import last_complete_week, weekly_report
+
+    settings = app.settings
+    tz = settings.company_timezone
+    if not settings.manager_chat_ids or not summary_due(now, tz):
+        return None
+    week = last_complete_week(now, tz)
+
+    def send() -> dict[str, Any]:
+        with app.db.read_engine.connect() as conn:
+            report = weekly_report(
+                conn,
+                now=now,
+                timezone=tz,
+                stages=stage_refs(app.journey.stages),
+                week=week,
+                language=settings.report_language,
+            )
+        chunks = render_text(report)
+        chart = base64.b64encode(render(report, "png")).decode()
+        with app.db.write() as session:
+            for chat in settings.manager_chat_ids:
+                for index, chunk in enumerate(chunks):
+                    repo.enqueue_message(
+                        session,
+                        channel="telegram",
+                        address=str(chat),
+                        kind="html",
+                        payload={"text": chunk},
+                        now=now,
+                        dedupe_key=f"weekly:{week}:{chat}:{index}",
+                    )
+                repo.enqueue_message(
+                    session,
+                    channel="telegram",
+                    address=str(chat),
+                    kind="photo",
+                    payload={"png": chart, "caption": f"cxbot {week}", "filename": f"cxbot-{week}.png"},
+                    now=now,
+                    dedupe_key=f"weekly:{week}:{chat}:chart",
+                )
+        return {"week": week, "chats": len(settings.manager_chat_ids), "messages": len(chunks) + 1}
+
+    return run_once(app.db, "weekly_report", week, now, send, stale_after=timedelta(minutes=30))

@@ -41,3 +41,32 @@ def test_run_once_runs_work_once(db: Database, clock):
     assert run_once(db, "job", "p1", clock.now, work) == {"sent": 3}
     assert run_once(db, "job", "p1", clock.now, work) is None
     assert calls == [1]
+
+
+def test_weekly_summary_sent_once_per_week_to_each_manager(db: Database, journey, clock):
+    """After Monday 09:00 the last week's summary (HTML text and chart) is queued once for each manager."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from bot.jobs import summary_due, weekly_summary_job
+    from bot.service import Service
+    from bot.settings import Settings
+    from bot.wiring import App
+    from storage.tables import OutboxMessage
+
+    settings = Settings(manager_chat_ids=[111, 222], report_language="en")
+    app = App(settings=settings, db=db, journey=journey, service=Service(db, journey, clock=clock))
+    monday_early = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)  # 08:30 in Rome
+    assert not summary_due(monday_early, "Europe/Rome")
+    assert weekly_summary_job(app, monday_early) is None
+    detail = weekly_summary_job(app, clock.now)
+    assert detail is not None and detail["week"] == "2026-W46" and detail["chats"] == 2
+    assert weekly_summary_job(app, clock.now) is None  # once, even if a second worker ticks
+    with db.read() as session:
+        queued = list(session.exec(select(OutboxMessage)))
+    assert {m.address for m in queued} == {"111", "222"}
+    kinds = sorted(m.kind for m in queued if m.address == "111")
+    assert kinds.count("photo") == 1 and "html" in kinds
+    text = next(m.payload["text"] for m in queued if m.kind == "html")
+    assert "2026-W46" in text
