@@ -88,4 +88,33 @@ def build_runtime(app: App) -> Runtime:
         from bot.channels.telegram.channel import TelegramChannel  # aiogram only when configured
 
         TelegramChannel(app).attach(runtime)
+    if app.settings.rasa_url:
+        from bot.channels.rasa.delivery import rasa_sender
+
+        runtime.components.append(rasa_sender(app))
+    from bot.escalations.jobs import escalation_component
+
+    runtime.components.append(escalation_component(app))
+    runtime.components.append(housekeeping(app))
     return runtime
+
+
+def housekeeping(app: App, every: float = 300.0) -> Component:
+    """Return the component running the periodic jobs: weekly summary, comment retention.
+
+    Each job claims its period in ``job_runs``, so with several workers it runs once.
+    """
+    from bot.jobs import retention_pass, weekly_summary_job
+
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            now = app.service.clock()
+            try:
+                await asyncio.to_thread(weekly_summary_job, app, now)
+                await asyncio.to_thread(retention_pass, app.db, now, app.settings.comment_retention_months)
+            except Exception:
+                log.exception("housekeeping_failed")  # retried on the next tick
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
+
+    return run

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     )
     company_timezone: str = Field(default="Europe/Rome", description="Timezone of the weekly summary.")
     report_language: str = Field(default="it", description="Language of the weekly summary (it|en).")
+    comment_retention_months: int = Field(
+        default=0, ge=0, description="Delete customers' comments older than this many months (0 keeps them)."
+    )
     log_level: str = Field(default="INFO", description="Log level.")
     agents_forum: bool = Field(
         default=False, description="The agents' group is a forum: a topic per escalation."

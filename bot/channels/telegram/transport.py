@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from aiogram import Bot
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.channels.telegram import callbacks
 from bot.channels.telegram.api import call
@@ -85,6 +86,10 @@ class TelegramTransport:
             return dict(await self.desk.deliver(message))
         if message.kind == "edit":
             return await self._edit(message)
+        if message.kind == "html":
+            return await self._html(message)
+        if message.kind == "photo":
+            return await self._photo(message)
         if message.kind != "message":
             raise ChannelError(f"unknown outbox kind {message.kind!r}", permanent=True)
         payload = message.payload
@@ -102,6 +107,26 @@ class TelegramTransport:
             sent_id = sent.message_id
             payload[PROGRESS] = index + 1  # kept if a later part fails (see Sender._failed)
         return {"message_id": sent_id, PROGRESS: len(parts)}
+
+    async def _html(self, message: ClaimedMessage) -> dict[str, Any]:
+        """Send our own HTML text (the managers' summary; already escaped and within the limit)."""
+        text = str(message.payload.get("text") or "")[:MAX_TEXT]
+        sent = await call(
+            self.bot.send_message(
+                int(message.address), text, parse_mode="HTML", disable_web_page_preview=True
+            ),
+            "sendMessage",
+        )
+        return {"message_id": sent.message_id}
+
+    async def _photo(self, message: ClaimedMessage) -> dict[str, Any]:
+        """Send a PNG carried base64-encoded in the payload (the summary's chart)."""
+        payload = message.payload
+        data = base64.b64decode(str(payload.get("png") or ""))
+        photo = BufferedInputFile(data, filename=str(payload.get("filename") or "chart.png"))
+        caption = str(payload.get("caption") or "")[:1024] or None
+        sent = await call(self.bot.send_photo(int(message.address), photo, caption=caption), "sendPhoto")
+        return {"message_id": sent.message_id}
 
     async def _edit(self, message: ClaimedMessage) -> dict[str, Any]:
         payload = message.payload
