@@ -53,7 +53,7 @@ def _inbound_for(work: ClaimedWork, survey: SurveyInstance) -> Inbound:
     return SurveyExpired(survey_id=survey.id)
 
 
-def _postpone(service: Service, work: ClaimedWork, until: datetime, reason: str | None, now: datetime) -> str:
+def _postpone(service: Service, work: ClaimedWork, until: datetime, reason: str | None) -> str:
     table = DueWork.__table__  # type: ignore[attr-defined]
     with service.db.write() as session:
         # Move this very timer (by id) and release its lease, so any worker picks it up then.
@@ -96,12 +96,12 @@ def _handle(service: Service, work: ClaimedWork, now: datetime, quiet: QuietHour
         if isinstance(decision, Skip):
             return _skip(service, work, decision.reason, now)
         if isinstance(decision, Postpone):
-            return _postpone(service, work, decision.until, decision.reason, now)
+            return _postpone(service, work, decision.until, decision.reason)
     if work.kind == "reminder" and customer is not None:
         opens = next_window_open(now, customer.timezone, quiet)
         if opens > now:
             # A reminder waits for the window too; the engine ignores it after expiry.
-            return _postpone(service, work, opens, None, now)
+            return _postpone(service, work, opens, None)
     if work.kind == "survey_due" and not reachable:
         # The bot cannot write first: wait until the customer starts it (deep link), then release.
         with service.db.write() as session:
