@@ -85,6 +85,12 @@ class Simulation:
         self.at(
             placed, "event", self._event(f"{order}-placed", "order.placed", placed, customer, order, items)
         )
+        if rng.random() < 0.3:
+            # A returning customer: the relationship NPS comes from the repurchase stage (asked a day
+            # later); the first-use NPS then falls under the 90-day cap and is skipped.
+            again = placed + timedelta(minutes=5)
+            event = self._event(f"{order}-rep", "order.repurchased", again, customer, order, items)
+            self.at(again, "event", event)
         delivered = placed + timedelta(days=rng.uniform(1, 4))
         if rng.random() < 0.04:
             returned = delivered + timedelta(hours=rng.uniform(1, 20))
@@ -109,13 +115,6 @@ class Simulation:
             event = self._event(f"{order}-tkt", "ticket.closed", closed, customer, order, items)
             event["ticket"] = {"id": f"T-{order}"}
             self.at(closed, "event", event)
-        if rng.random() < 0.3:
-            again = delivered + timedelta(days=rng.uniform(10, 20))
-            self.at(
-                again,
-                "event",
-                self._event(f"{order}-rep", "order.repurchased", again, customer, order, items),
-            )
 
     @staticmethod
     def _event(
