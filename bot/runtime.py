@@ -21,6 +21,7 @@ from fastapi import APIRouter
 from bot.api.app import create_api
 from bot.timers import run_due_work
 from bot.wiring import App
+from flows.scheduling import parse_quiet_hours
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +39,10 @@ class Runtime:
     due_work_interval: float = 5.0
 
     async def _tick_due_work(self) -> None:
-        counts = await asyncio.to_thread(run_due_work, self.app.service, self.app.service.clock())
+        quiet = parse_quiet_hours(self.app.settings.quiet_hours)
+        counts = await asyncio.to_thread(
+            run_due_work, self.app.service, self.app.service.clock(), quiet=quiet
+        )
         if counts:
             log.info("due_work", **counts)
 

@@ -64,7 +64,8 @@ class ShellSession:
     def flush(self) -> None:
         """Run due timers, then print what the bot sent."""
         now = utcnow()
-        run_due_work(self.app.service, now)
+        # Trying flows in the terminal: no quiet hours, the survey comes at once.
+        run_due_work(self.app.service, now, quiet=None)
         deliver_local(self.app.db, CHANNEL, now, self.show)
 
     def feed(self, inbound: Inbound) -> None:
@@ -98,7 +99,7 @@ class ShellSession:
                 "ticket": {"id": f"T-{self.order_seq}"} if event_type.startswith("ticket.") else None,
             }
         )
-        result = ingest_event(self.app.db, self.app.journey, event, utcnow())
+        result = ingest_event(self.app.db, self.app.journey, event, utcnow(), quiet=None)
         if not result.scheduled:
             self.console.print(
                 f"[dim]({event_type}: no survey for this event; sampled out or none designed)[/]"
