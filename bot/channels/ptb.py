@@ -16,9 +16,6 @@ cxbot's own Telegram channel), so a forged or replayed press is ignored.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import re
 import warnings
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +36,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.apply import Address
+from bot.channels.telegram import callbacks
 from bot.timers import run_due_work
 from bot.wiring import App
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Started
@@ -54,42 +52,24 @@ log = structlog.get_logger(__name__)
 CHANNEL = "telegram"
 OWNER = "ptb"
 MAX_TEXT = 4096
-_VALUE_RE = re.compile(r"^[A-Za-z0-9_:\-]{1,32}$")
 
 
 # -- signed callback data ---------------------------------------------------------------------
 
 
 def button_secret(app: App, bot_token: str) -> bytes:
-    """Return the key signing buttons: CXBOT_LINK_SECRET, else a key derived from the bot token."""
-    if app.settings.link_secret is not None:
-        return app.settings.link_secret.get_secret_value().encode()
-    return hmac.new(bot_token.encode(), b"cxbot/telegram/callback/v1", hashlib.sha256).digest()
+    """Return the key signing buttons, the same as the aiogram channel's (one format, one key)."""
+    link = app.settings.link_secret.get_secret_value() if app.settings.link_secret else None
+    return callbacks.derive_secret(link, bot_token)
 
 
-def _mac(secret: bytes, chat_id: str, survey: str, value: str) -> str:
-    return hmac.new(secret, f"v1|{chat_id}|{survey}|{value}".encode(), hashlib.sha256).hexdigest()[:8]
-
-
-def sign(secret: bytes, chat_id: str, survey_id: int | None, value: str) -> str:
-    """Return the callback data (≤ 64 bytes) of choice ``value`` shown in ``chat_id``."""
-    survey = "-" if survey_id is None else str(survey_id)
-    return f"v1.{survey}.{value}.{_mac(secret, chat_id, survey, value)}"
+sign = callbacks.sign
 
 
 def verify(secret: bytes, chat_id: str, data: str | None) -> ButtonPress | None:
     """Return the press in ``data`` for ``chat_id``, or None when malformed or forged."""
-    if not data or len(data.encode()) > 64:
-        return None
-    parts = data.split(".")
-    if len(parts) != 4 or parts[0] != "v1":
-        return None
-    _, survey, value, mac = parts
-    if not _VALUE_RE.match(value) or not (survey == "-" or (survey.isdigit() and len(survey) <= 18)):
-        return None
-    if not hmac.compare_digest(mac, _mac(secret, chat_id, survey, value)):
-        return None
-    return ButtonPress(survey_id=None if survey == "-" else int(survey), value=value)
+    press = callbacks.verify(secret, chat_id, data)
+    return None if press is None else ButtonPress(survey_id=press.survey_id, value=press.value)
 
 
 def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
