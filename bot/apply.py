@@ -14,8 +14,10 @@ from sqlmodel import Session
 
 from bot.escalations import records as desk_records
 from bot.observability import metrics
+from bot.privacy.erase import erase_personal_data
 from flows.conversation import (
     Action,
+    EraseCustomer,
     MarkOptIn,
     MarkOptOut,
     MarkReviewInvited,
@@ -207,6 +209,11 @@ def _opt_in(ctx: ApplyContext, action: MarkOptIn) -> None:
     ctx.session.add(ctx.customer)
 
 
+def _erase_customer(ctx: ApplyContext, action: EraseCustomer) -> None:
+    # The conversation row stays: the service saves the engine's fresh state right after.
+    erase_personal_data(ctx.session, ctx.customer, action.at, keep_conversation=True)
+
+
 def _set_language(ctx: ApplyContext, action: SetLanguage) -> None:
     ctx.customer.language = action.language.value
     ctx.session.add(ctx.customer)
@@ -239,6 +246,7 @@ APPLIERS: dict[type, Callable[[ApplyContext, Any], None]] = {
     MarkOptOut: _opt_out,
     MarkOptIn: _opt_in,
     SetLanguage: _set_language,
+    EraseCustomer: _erase_customer,
     RelayToAgent: _relay_to_agent,
     StoreClosingAnswer: _closing_answer,
     MarkReviewInvited: _review_invited,

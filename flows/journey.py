@@ -179,6 +179,32 @@ class Messages(BaseModel):
     complaint_noted: Texts
     review_invitation: Texts
     referral_invitation: Texts
+    # Privacy texts have defaults so journeys written before them stay valid.
+    privacy_info: Texts = Texts(
+        it=(
+            "Conserviamo il tuo nome, la chat da cui ci scrivi, i tuoi ordini e le tue risposte ai "
+            "sondaggi, solo per migliorare il servizio. Puoi chiederne una copia al servizio clienti, "
+            "oppure cancellare subito i tuoi dati personali con il pulsante qui sotto: i voti restano "
+            "solo in forma anonima e non riceverai più sondaggi."
+        ),
+        en=(
+            "We keep your name, the chat you write from, your orders and your survey answers, only to "
+            "improve our service. You can ask customer service for a copy, or erase your personal data "
+            "now with the button below: scores are kept only anonymously and you won't receive any "
+            "more surveys."
+        ),
+    )
+    privacy_erase_label: Texts = Texts(it="Cancella i miei dati", en="Erase my data")
+    privacy_erased: Texts = Texts(
+        it=(
+            "Fatto: abbiamo cancellato i tuoi dati personali e non riceverai più sondaggi. "
+            "Grazie di essere stato con noi."
+        ),
+        en=(
+            "Done: your personal data has been erased and you won't receive any more surveys. "
+            "Thank you for having been with us."
+        ),
+    )
 
 
 class Journey(BaseModel):

@@ -130,6 +130,8 @@ class ShellSession:
             self.feed(Command(name=CommandName.HELP))
         elif lowered in ("/lang", "/language", "/lingua"):
             self.feed(Command(name=CommandName.LANGUAGE, argument=arg))
+        elif lowered == "/privacy":
+            self.feed(Command(name=CommandName.PRIVACY))
         elif lowered == "/stop":
             self.feed(Command(name=CommandName.STOP))
         elif lowered == "/start":

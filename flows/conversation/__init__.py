@@ -3,6 +3,7 @@
 from flows.conversation.actions import (
     Action,
     Choice,
+    EraseCustomer,
     MarkOptIn,
     MarkOptOut,
     MarkReviewInvited,
@@ -45,6 +46,7 @@ __all__ = [
     "ConversationState",
     "CustomerText",
     "Engine",
+    "EraseCustomer",
     "Inbound",
     "MarkOptIn",
     "MarkOptOut",

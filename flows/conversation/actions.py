@@ -120,6 +120,13 @@ class ScheduleTimer(_Action):
     at: datetime
 
 
+class EraseCustomer(_Action):
+    """The customer asked, in the chat, to erase their personal data (anonymous scores stay)."""
+
+    kind: Literal["erase_customer"] = "erase_customer"
+    at: datetime
+
+
 class SetLanguage(_Action):
     """Remember the customer's language."""
 
@@ -160,6 +167,7 @@ Action = (
     | OpenEscalation
     | ScheduleTimer
     | MarkOptOut
+    | EraseCustomer
     | MarkOptIn
     | SetLanguage
     | RelayToAgent

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from flows.conversation import handoff as desk
 from flows.conversation.actions import (
     Action,
+    Choice,
+    EraseCustomer,
     MarkOptIn,
     MarkOptOut,
     MarkReviewInvited,
@@ -48,6 +50,9 @@ from flows.topics import Topic
 from flows.understanding import Intent, ReaskReason, Understanding, analyse_comment, understand
 
 Result = tuple[ConversationState, list[Action]]
+
+#: The choice value of the "erase my data" button.
+PRIVACY_ERASE = "privacy:erase"
 
 
 class Engine:
@@ -311,9 +316,29 @@ class Engine:
             actions.append(self._question(state, state.active))
         return state, actions
 
+    def _privacy(self, state: ConversationState) -> Result:
+        """Say what is kept and offer the one-tap erasure."""
+        messages = self.journey.messages
+        info = self._say(messages.privacy_info, state.language)
+        erase = Choice(label=messages.privacy_erase_label(state.language), value=PRIVACY_ERASE)
+        return state, [info.model_copy(update={"rows": ((erase,),)})]
+
+    def _erase(self, state: ConversationState, now: datetime) -> Result:
+        """Erase the customer's personal data; the conversation starts over, opted out."""
+        open_ids = [p.survey_id for p in state.queue]
+        if state.active is not None and state.active.phase is Phase.SCORE:
+            open_ids.insert(0, state.active.survey_id)
+        actions: list[Action] = [
+            MarkSurvey(survey_id=i, status=SurveyStatus.SKIPPED, at=now) for i in open_ids
+        ]
+        actions += [EraseCustomer(at=now), self._say(self.journey.messages.privacy_erased, state.language)]
+        return ConversationState(language=state.language, opted_out=True), actions
+
     def _on_command(self, state: ConversationState, event: Command, now: datetime) -> Result:
         if event.name is CommandName.STOP:
             return self._opt_out(state, now)
+        if event.name is CommandName.PRIVACY:
+            return self._privacy(state)
         if event.name is CommandName.LANGUAGE:
             choice = event.argument.strip().lower()[:2]
             if choice in {"it", "en"}:
@@ -326,6 +351,8 @@ class Engine:
         kind, _, arg = event.value.partition(":")
         if kind == "lang" and arg in {"it", "en"}:
             return self._set_language(state, Lang(arg))
+        if event.value == PRIVACY_ERASE:
+            return self._erase(state, now)
         if event.value == desk.HUMAN:
             return self._human(state, event.survey_id, now)
         if kind == "solved" and arg in {"yes", "no"}:
@@ -376,6 +403,8 @@ class Engine:
             return self._late_text(state, text, now)
         metric: Metric | None = active.metric if active is not None and active.phase is Phase.SCORE else None
         u = understand(text, metric, lang)
+        if u.intent is Intent.PRIVACY:
+            return self._privacy(state)
         if u.intent is Intent.OPT_OUT:
             return self._opt_out(state, now)
         if u.intent is Intent.HELP:

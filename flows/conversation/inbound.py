@@ -43,6 +43,7 @@ class CommandName(StrEnum):
     HELP = "help"
     LANGUAGE = "language"
     STOP = "stop"
+    PRIVACY = "privacy"
 
 
 class Command(_Inbound):

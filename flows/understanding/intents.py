@@ -110,6 +110,19 @@ _LANGUAGE: tuple[tuple[re.Pattern[str], Lang], ...] = (
 _WORDS = re.compile(r"[\w']+")
 
 
+_PRIVACY = re.compile(
+    r"\b(?:privacy|gdpr|(?:cancella|cancellate|elimina|eliminate|rimuovi|rimuovete)\w* (?:tutti )?i miei dati"
+    r"|(?:delete|erase|remove|wipe) (?:all )?(?:of )?my (?:personal )?data|i miei dati personali"
+    r"|(?:che|quali) dati (?:avete|hai|tenete|conservate)|what (?:personal )?data do you (?:have|keep|store)"
+    r"|right to be forgotten|diritto all'?oblio)\b"
+)
+
+
+def is_privacy(folded: str) -> bool:
+    """Return True when the customer asks about their data or to erase it."""
+    return _PRIVACY.search(folded) is not None
+
+
 def is_opt_out(folded: str) -> bool:
     """Return True when the customer asks to stop receiving surveys."""
     return bool(_OPT_OUT_WHOLE.match(folded) or _OPT_OUT_ANY.search(folded))

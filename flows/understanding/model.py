@@ -22,6 +22,7 @@ class Intent(StrEnum):
     HELP = "help"
     GREETING = "greeting"
     HUMAN = "human"  # asks to talk to a person
+    PRIVACY = "privacy"  # asks what data is kept, or to erase it
 
 
 class ReaskReason(StrEnum):

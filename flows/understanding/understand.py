@@ -69,6 +69,8 @@ def understand(text: str, metric: Metric | None, lang: Lang) -> Understanding:
     """
     text = text[:MAX_CHARS]
     norm = normalize(text)
+    if intents.is_privacy(norm.text):
+        return Understanding(intent=Intent.PRIVACY)
     if intents.is_opt_out(norm.text):
         return Understanding(intent=Intent.OPT_OUT)
     if metric is None:

@@ -119,3 +119,24 @@ def test_retention_deletes_only_older_comments(service, clock):
     assert delete_old_comments(service.db, clock.now - timedelta(days=180)) == 1
     comments = sorted((r["score"], r["comment"]) for r in answer_rows(service.db))
     assert comments == [(4, None), (5, "commento recente")]
+
+
+def test_customer_erases_own_data_from_the_chat(service, clock):
+    """A customer's chat erasure removes their personal data at once and confirms in their language."""
+    from flows.conversation import ButtonPress, Command, CommandName
+
+    _answer(service, clock, "c-1", "111", "4", "Via Roma 5, consegna veloce")
+    chat = Address("telegram", "111")
+    service.feed("c-1", Command(name=CommandName.PRIVACY), via=chat)
+    service.feed("c-1", ButtonPress(survey_id=None, value="privacy:erase"), via=chat)
+    with service.db.read() as session:
+        customer = session.get(Customer, "c-1")
+        assert customer.name is None and customer.erased_at is not None and customer.opted_out
+        assert list(session.exec(select(ChannelIdentity))) == []
+        from storage.tables import OutboxMessage
+
+        pending = [m.payload["text"] for m in session.exec(select(OutboxMessage))]
+    assert any("abbiamo cancellato i tuoi dati personali" in t for t in pending)
+    assert [(r["score"], r["comment"], r["customer_id"]) for r in answer_rows(service.db)] == [
+        (4, None, None)
+    ]

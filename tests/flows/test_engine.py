@@ -329,3 +329,28 @@ def test_state_round_trips_through_json():
     state, _ = run(asked(), due(2, "ticket_closed"), CustomerText(text="4"))
     restored = ConversationState.model_validate_json(state.model_dump_json())
     assert restored == state
+
+
+@pytest.mark.parametrize(
+    "event", [Command(name=CommandName.PRIVACY), CustomerText(text="cancella i miei dati per favore")]
+)
+def test_privacy_request_explains_and_offers_erasure(event):
+    """/privacy or 'cancella i miei dati' explains what is kept and offers erasure; the survey stays open."""
+    state, actions = run(asked(), event)
+    (send,) = sends(actions)
+    assert "Conserviamo il tuo nome" in send.text
+    assert [c.value for c in send.rows[0]] == ["privacy:erase"]
+    assert state.active is not None
+
+
+def test_erase_button_erases_and_stops_surveys():
+    """Tapping 'erase my data' erases, skips open surveys, confirms, and later surveys are skipped."""
+    from flows.conversation import EraseCustomer
+
+    state, actions = run(asked(lang=Lang.EN), ButtonPress(survey_id=None, value="privacy:erase"))
+    assert of(actions, EraseCustomer)
+    assert of(actions, MarkSurvey)[0].status is SurveyStatus.SKIPPED
+    assert "personal data has been erased" in sends(actions)[0].text
+    assert state.opted_out and state.active is None
+    _, later = run(state, due(5, "first_use"))
+    assert sends(later) == []

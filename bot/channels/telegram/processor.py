@@ -38,6 +38,7 @@ _COMMANDS = {
     "language": CommandName.LANGUAGE,
     "lingua": CommandName.LANGUAGE,
     "stop": CommandName.STOP,
+    "privacy": CommandName.PRIVACY,
 }
 
 

@@ -32,12 +32,14 @@ COMMANDS: dict[Lang, list[tuple[str, str]]] = {
         ("aiuto", "Cosa posso fare"),
         ("lingua", "Cambia lingua"),
         ("stop", "Non ricevere più sondaggi"),
+        ("privacy", "I tuoi dati"),
     ],
     Lang.EN: [
         ("start", "Start"),
         ("help", "What I can do"),
         ("language", "Change language"),
         ("stop", "Stop the surveys"),
+        ("privacy", "Your data"),
     ],
 }
 
