@@ -90,10 +90,10 @@ class MemoryRateLimiter:
     def __init__(
         self,
         *,
-        global_per_s: float = 30.0,
+        global_per_s: float = 25.0,  # Telegram's ~30/s, less headroom for network jitter
         per_chat_interval: float = 1.0,
         per_group_per_min: int = 20,
-        margin: float = 0.05,
+        margin: float = 0.1,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.global_interval = (1.0 + margin) / global_per_s
@@ -169,40 +169,57 @@ class Sender:
         self.config = config or SenderConfig()
         self.owner = owner
         self.wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(self.config.concurrency)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set; sleeps ``idle_interval`` (or until woken) when idle."""
-        while not stop.is_set():
-            try:
-                handled = await self.send_once()
-            except Exception:
-                log.exception("sender_pass_failed", channel=self.channel)
-                handled = 0
-            if handled:
-                continue
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(stop, self.wake), self.config.idle_interval)
+        """Deliver until ``stop`` is set.
 
-    async def send_once(self) -> int:
-        """Claim one batch and deliver it (each chat in its own task); return how many were handled."""
-        claimed = await asyncio.to_thread(
+        Claims as many messages as there are free slots, each delivered in its own task; when one
+        finishes, that chat's next message becomes claimable at once (no waiting for a whole batch).
+        """
+        inflight: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                self.wake.clear()
+                free = min(self.config.batch, self.config.concurrency - len(inflight))
+                claimed: list[ClaimedMessage] = []
+                if free > 0:
+                    try:
+                        claimed = await self._claim(free)
+                    except Exception:
+                        log.exception("sender_claim_failed", channel=self.channel)
+                for message in claimed:
+                    task = asyncio.create_task(self._deliver(message))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                if claimed and free == len(claimed):
+                    continue  # maybe more waiting
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_first(stop, self.wake), self.config.idle_interval)
+        finally:
+            if inflight:  # let deliveries under way finish and record their outcome
+                await asyncio.wait(inflight, timeout=self.config.lease.total_seconds())
+
+    async def _claim(self, limit: int) -> list[ClaimedMessage]:
+        return await asyncio.to_thread(
             claim_outbox,
             self.db,
             self.owner,
             self.clock(),
             channels=(self.channel,),
-            limit=self.config.batch,
+            limit=limit,
             lease=self.config.lease,
         )
+
+    async def send_once(self) -> int:
+        """Claim one batch, deliver it and wait for the outcome; return how many were handled."""
+        claimed = await self._claim(self.config.batch)
         if claimed:
             await asyncio.gather(*(self._deliver(message) for message in claimed))
         return len(claimed)
 
     async def _deliver(self, message: ClaimedMessage) -> None:
-        async with self._slots:
-            if message.kind == "message":  # edits and callback answers are not new messages
+        try:
+            if not message.kind.startswith("edit"):  # edits are not new messages; all else is
                 await self.limiter.acquire(message.address, group=self.transport.is_group(message.address))
             try:
                 updates = await self.transport.deliver(message)
@@ -214,6 +231,10 @@ class Sender:
                 await asyncio.to_thread(self._failed, message, exc)
                 return
             await asyncio.to_thread(self._sent, message, updates)
+        except Exception:  # the lease runs out and the message is claimed again
+            log.exception("delivery_failed", channel=self.channel, message_id=message.id)
+        finally:
+            self.wake.set()  # this chat's next message may be claimable now
 
     def _sent(self, message: ClaimedMessage, updates: dict[str, Any]) -> None:
         now = self.clock()
@@ -245,7 +266,17 @@ class Sender:
                 )
                 .values(blocked_at=now)
             )
-        finish_message(self.db, message.id, now, sent=False, error=f"blocked: {error}")
+            # Stop writing to this chat: its other pending messages fail too (kept, not deleted).
+            outbox: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+            session.connection().execute(
+                update(outbox)
+                .where(
+                    outbox.c.channel == self.channel,
+                    outbox.c.address == message.address,
+                    outbox.c.status == "pending",
+                )
+                .values(status="failed", leased_until=None, error=f"blocked: {error}"[:500])
+            )
 
     def _failed(self, message: ClaimedMessage, exc: ChannelError) -> None:
         now = self.clock()

@@ -66,8 +66,9 @@ def store(db: Database, channel: str, updates: Iterable[Incoming], now: datetime
                     attempts=0,
                 )
                 .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+                .returning(_TABLE.c.id)  # rowcount is -1 on PostgreSQL with psycopg
             )
-            inserted += int(session.connection().execute(statement).rowcount or 0)
+            inserted += len(session.connection().execute(statement).all())
     return inserted
 
 
