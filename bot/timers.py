@@ -104,9 +104,11 @@ def _handle(service: Service, work: ClaimedWork, now: datetime, quiet: QuietHour
             return _postpone(service, work, opens, None)
     if work.kind == "survey_due" and not reachable:
         # The bot cannot write first: wait until the customer starts it (deep link), then release.
+        # Checked again inside the write: a Start committed since the read must not be overwritten.
         with service.db.write() as session:
-            repo.finish_work(session, work.id, now, status="waiting")
-        return "waiting"
+            if repo.reachable_identity(session, work.customer_id) is None:
+                repo.finish_work(session, work.id, now, status="waiting")
+                return "waiting"
 
     def mark_done(session: Session) -> None:
         repo.finish_work(session, work.id, now)

@@ -153,3 +153,29 @@ def test_outbox_claims_one_message_per_chat_in_order(service: Service, clock):
     batch = claim_outbox(service.db, "s1", clock.now)
     assert sorted(m.address for m in batch) == ["4242", "7"]
     assert claim_outbox(service.db, "s2", clock.now) == []
+
+
+def test_start_just_before_waiting_is_not_lost(service: Service, clock, monkeypatch):
+    """A Start committed after the timer's first look but before it parks the survey still gets it asked."""
+    from storage import repo
+
+    event = BusinessEventIn.model_validate(
+        {
+            "event_id": "evt-race",
+            "type": "ticket.closed",
+            "occurred_at": (clock.now - timedelta(hours=2)).isoformat(),
+            "customer": {"id": "c-race", "language": "en"},
+            "ticket": {"id": "T-1"},
+        }
+    )
+    ingest_event(service.db, service.journey, event, clock.now, quiet=None)
+    service.feed("c-race", Started(bound=True), via=Address("telegram", "31"))
+    real = repo.reachable_identity
+    looks = []
+
+    def stale_first_look(session, customer_id):
+        looks.append(customer_id)
+        return None if len(looks) == 1 else real(session, customer_id)
+
+    monkeypatch.setattr(repo, "reachable_identity", stale_first_look)
+    assert run_due_work(service, clock.now, quiet=None) == {"fed": 1}
