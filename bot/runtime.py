@@ -37,6 +37,8 @@ class Runtime:
     routers: list[APIRouter] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
     due_work_interval: float = 5.0
+    #: Readiness checks shown by /readyz (e.g. "telegram": getMe), each returning "ok" or why not.
+    probes: dict[str, Callable[[], Coroutine[Any, Any, str]]] = field(default_factory=dict)
 
     async def _tick_due_work(self) -> None:
         quiet = parse_quiet_hours(self.app.settings.quiet_hours)
@@ -56,6 +58,7 @@ class Runtime:
                 loop.add_signal_handler(sig, stop.set)
         settings = self.app.settings
         api = create_api(self.app, self.routers)
+        api.state.probes = self.probes
         server = uvicorn.Server(
             uvicorn.Config(api, host=settings.http_host, port=settings.http_port, log_level="warning")
         )

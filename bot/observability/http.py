@@ -40,9 +40,8 @@ def ops_router() -> APIRouter:
     async def readyz(request: Request) -> JSONResponse:
         app: App = request.app.state.cxbot
         checks = await asyncio.to_thread(_checks, app)
-        probe = getattr(request.app.state, "telegram_probe", None)
-        if probe is not None:
-            checks["telegram"] = await probe()
+        for name, probe in getattr(request.app.state, "probes", {}).items():
+            checks[name] = await probe()
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
 

@@ -38,3 +38,34 @@ async def test_html_and_photo_kinds_are_delivered():
         (sent_photo,) = api.calls_of("sendPhoto")
         assert sent_photo.params["caption"] == "cxbot 2026-W46"
         assert sent_photo.params["photo"].data.startswith(b"\x89PNG")
+
+
+async def test_readyz_reports_telegram_reachability(tmp_path):
+    """/readyz includes the Telegram probe: ok while getMe answers, 503 with the reason during an outage."""
+    import httpx
+
+    from bot.api.app import create_api
+    from bot.channels.telegram.channel import TelegramChannel
+    from bot.settings import Settings
+    from bot.wiring import build_app
+
+    async with FakeBotAPI() as api:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'r.db'}",
+            telegram_token="123456:" + "A" * 35,
+            telegram_api_url=api.url,
+        )
+        app = build_app(settings)
+        channel = TelegramChannel(app)
+        web = create_api(app)
+        web.state.probes = {"telegram": channel.probe}
+        transport = httpx.ASGITransport(app=web)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://cxbot") as client:
+                ready = await client.get("/readyz")
+                api.set_outage(5)
+                down = await client.get("/readyz")
+        finally:
+            await channel.bot.session.close()
+        assert ready.status_code == 200 and ready.json()["checks"]["telegram"] == "ok"
+        assert down.status_code == 503 and down.json()["checks"]["telegram"].startswith("unreachable")

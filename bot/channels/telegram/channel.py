@@ -86,6 +86,15 @@ class TelegramChannel:
                 )
             )
         runtime.components.append(self.run)
+        runtime.probes["telegram"] = self.probe
+
+    async def probe(self) -> str:
+        """Return "ok" when the Bot API answers getMe (for /readyz), else why not."""
+        try:
+            await call(self.bot.get_me(), "getMe")
+        except ChannelError as exc:
+            return f"unreachable: {exc}"[:200]
+        return "ok"
 
     async def start(self) -> None:
         """Set the command menus (it, en, default) and the webhook (or delete it to poll)."""
