@@ -43,11 +43,28 @@ def _answer(service, clock, customer: str, chat: str, reply: str, reason: str) -
     service.feed(customer, CustomerText(text=reason), via=Address("telegram", chat))
 
 
+def _weekly(service, clock):
+    """Return the weekly report of the clock's week, every cell shown."""
+    from flows.report import stage_refs, week_of
+    from storage.report_queries import weekly_report
+
+    with service.db.read_engine.connect() as conn:
+        return weekly_report(
+            conn,
+            now=clock.now,
+            timezone="Europe/Rome",
+            stages=stage_refs(service.journey.stages),
+            week=week_of(clock.now, "Europe/Rome"),
+            min_n=1,
+        )
+
+
 def test_forget_erases_personal_data_and_keeps_scores(service, clock):
     """forget removes name, chats, comments and events; anonymous scores and the figures stay."""
     _answer(service, clock, "c-1", "111", "1", "Il pacco è arrivato distrutto, Via Roma 5")
     _answer(service, clock, "c-2", "222", "5", "tutto perfetto")
     before = stage_summaries(service.db)
+    weekly_before = _weekly(service, clock)
     result = forget_customer(service.db, "c-1", clock.now)
     assert result.answers_anonymised == 1 and result.identities_removed == 1
     with service.db.read() as session:
@@ -61,6 +78,8 @@ def test_forget_erases_personal_data_and_keeps_scores(service, clock):
         for escalation in session.exec(select(Escalation)):
             assert escalation.customer_id != "c-1" and "Via Roma" not in " ".join(escalation.texts)
     assert stage_summaries(service.db) == before
+    weekly_after = _weekly(service, clock)
+    assert weekly_after.stages == weekly_before.stages and weekly_after.total_answers == 2
     dumped = json.dumps(list(answer_rows(service.db)))
     assert "Via Roma" not in dumped and "c-1" not in dumped
 
