@@ -25,6 +25,16 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_BODY = 1_000_000
 
 
+# Documented in the OpenAPI schema (every answer the route can give, as the schema promises).
+_ERRORS = {
+    400: "Not JSON, or not a Telegram update.",
+    401: "The secret token header is missing.",
+    403: "The secret token is wrong.",
+    413: "The update is too large.",
+    503: "The database is unavailable; Telegram delivers the update again.",
+}
+
+
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": code, "message": message})
 
@@ -33,7 +43,11 @@ def webhook_router(db: Database, secret: str, clock: Clock, on_stored: Callable[
     """Return the router receiving Telegram's webhook calls, checked against ``secret``."""
     router = APIRouter(tags=["telegram"])
 
-    @router.post(PATH, summary="Telegram webhook: stores the update, then answers 200.")
+    @router.post(
+        PATH,
+        summary="Telegram webhook: stores the update, then answers 200.",
+        responses={status: {"description": text} for status, text in _ERRORS.items()},
+    )
     async def telegram_webhook(request: Request) -> JSONResponse:
         given = request.headers.get(SECRET_HEADER)
         if not given:
