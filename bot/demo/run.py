@@ -351,7 +351,7 @@ def run_demo(*, customers: int, seed: int, database: Path, console: Console | No
     simulation.desk = _demo_desk(db, journey, service, database)
     simulation.at(start, "agents", None)
     for index in range(customers):
-        simulation.add_customer(index, horizon=timedelta(days=26))
+        simulation.add_customer(index, horizon=timedelta(days=32))
     began = time.perf_counter()
     columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
