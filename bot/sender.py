@@ -35,7 +35,7 @@ from bot.clock import Clock, utcnow
 from flows.errors import ChannelError
 from storage.claims import ClaimedMessage, claim_outbox, finish_message
 from storage.db import Database
-from storage.tables import ChannelIdentity, OutboxMessage
+from storage.tables import ChannelIdentity, OutboxMessage, SurveyInstance
 
 log = structlog.get_logger(__name__)
 
@@ -242,8 +242,17 @@ class Sender:
         values: dict[str, Any] = {"status": "sent", "sent_at": now, "leased_until": None, "error": None}
         if updates:
             values["payload"] = {**message.payload, **updates}
+        survey_id = message.payload.get("survey_id")
         with self.db.write() as session:
             session.connection().execute(update(table).where(table.c.id == message.id).values(**values))
+            if isinstance(survey_id, int) and message.kind == "message":
+                # The first question delivered to the chat counts as the invitation's delivery.
+                surveys: Any = SurveyInstance.__table__  # type: ignore[attr-defined]
+                session.connection().execute(
+                    update(surveys)
+                    .where(surveys.c.id == survey_id, surveys.c.delivered_at.is_(None))
+                    .values(delivered_at=now)
+                )
 
     def _save_progress(self, message: ClaimedMessage) -> None:
         # A long text went out in parts: remember how many, so a retry never repeats one.

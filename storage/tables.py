@@ -127,8 +127,8 @@ class SurveyInstance(SQLModel, table=True):
     placeholders: dict[str, Any] = _json(dict)
     reasks: int = 0
     due_at: datetime = _ts(nullable=False, index=True)
-    sent_at: datetime | None = _ts()
-    delivered_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts(index=True)  # the weekly funnel filters on it
+    delivered_at: datetime | None = _ts(index=True)
     reminded_at: datetime | None = _ts()
     answered_at: datetime | None = _ts()
     closed_at: datetime | None = _ts()

@@ -155,3 +155,29 @@ async def test_long_text_split_at_lines_with_buttons_on_the_last_part(sqlite_db:
     assert len(first["text"]) <= 4096 and first["text"].endswith("a")
     assert first["text"] + "\n" + second["text"] == text.rstrip("\n")
     assert "reply_markup" not in first and second["reply_markup"]["inline_keyboard"][0][0]["text"] == "1"
+
+
+async def test_delivered_question_marks_the_survey_delivered(db: Database, api: FakeBotAPI):
+    """A survey question accepted by Telegram sets the survey's delivered_at (the funnel's 'delivered')."""
+    from storage.tables import SurveyInstance
+
+    now = datetime.now(UTC)
+    with db.write() as session:
+        repo.ensure_customer(session, "tg-77", now)
+        repo.bind_identity(session, "tg-77", CHANNEL, "77", now)
+        survey = SurveyInstance(
+            customer_id="tg-77", event_id="e-77", stage="delivered", metric="csat", due_at=now, created_at=now
+        )
+        session.add(survey)
+        session.flush()
+        survey_id = survey.id
+        repo.enqueue_message(
+            session,
+            channel=CHANNEL,
+            address="77",
+            payload={"text": "Q?", "rows": [], "survey_id": survey_id},
+            now=now,
+        )
+    await _run_until(_sender(db, api, MemoryRateLimiter(per_chat_interval=0.05)), _settled(db))
+    with db.read() as session:
+        assert session.get(SurveyInstance, survey_id).delivered_at is not None
