@@ -106,6 +106,12 @@ async def _served(app: App) -> AsyncIterator[TelegramChannel]:
         await asyncio.wait_for(task, 10)
 
 
+def _pending(app: App) -> int:
+    with app.db.read() as session:
+        statement = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+        return int(session.exec(statement).one())
+
+
 def _responses(app: App) -> int:
     with app.db.read() as session:
         return int(session.exec(select(func.count()).select_from(Response)).one())
@@ -139,6 +145,7 @@ async def test_postgres_away_briefly_service_recovers(pg_server: str):
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     proxy.start()
     proxied = url.replace(f"{parts.hostname}:{parts.port or 5432}", f"127.0.0.1:{proxy.port}")
+    app: App | None = None
     try:
         async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
             app = build_app(
@@ -147,7 +154,9 @@ async def test_postgres_away_briefly_service_recovers(pg_server: str):
             chats = list(range(7001, 7021))
             assert seed(app.service, chats, _now()) == 20
             async for _ in _served(app):
-                await api.wait_for(lambda c: c.method == "sendMessage", 20, timeout=10)  # questions out
+                # Questions out and recorded as sent (a send whose record the cut interrupts is only
+                # retried after its lease: that is the kill -9 case, tested in test_kill9.py).
+                await _until(lambda: _pending(app) == 0, 10, "the questions recorded as sent")
                 proxy.stop()
                 for chat in chats:
                     api.push_message(chat, "5", language_code="en")
@@ -160,8 +169,9 @@ async def test_postgres_away_briefly_service_recovers(pg_server: str):
                     20,
                     timeout=15,
                 )
-            app.db.dispose()
     finally:
+        if app is not None:
+            app.db.dispose()
         proxy.close()
         drop_pg_database(pg_server, name)
 
