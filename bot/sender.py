@@ -90,10 +90,10 @@ class MemoryRateLimiter:
     def __init__(
         self,
         *,
-        global_per_s: float = 25.0,  # Telegram's ~30/s, less headroom for network jitter
+        global_per_s: float = 30.0,  # Telegram's ~30/s; spacing (not bursts) plus the margin keeps us under
         per_chat_interval: float = 1.0,
         per_group_per_min: int = 20,
-        margin: float = 0.1,
+        margin: float = 0.05,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.global_interval = (1.0 + margin) / global_per_s
