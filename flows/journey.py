@@ -8,6 +8,7 @@ System messages (help, thanks, re-ask…) live in the same file so a company can
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -43,6 +44,14 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PLACEHOLDERS = frozenset({"brand", "order", "product", "ticket", "name", "link", "referral"})
 
 
+def _bounded(make: Callable[[], timedelta], value: object) -> timedelta:
+    """Return ``make()``; timedelta's OverflowError (past 999,999,999 days) becomes a ValueError."""
+    try:
+        return make()
+    except OverflowError:
+        raise ValueError(f"duration {value!r} is too long") from None
+
+
 def parse_duration(value: object) -> timedelta:
     """Return the timedelta of ``"90m"``, ``"24h"``, ``"7d"``, ``"2w"`` or a number of seconds.
 
@@ -54,9 +63,9 @@ def parse_duration(value: object) -> timedelta:
     elif isinstance(value, bool):
         raise ValueError("expected a duration like 30m, 24h or 7d")
     elif isinstance(value, int | float):
-        result = timedelta(seconds=value)
+        result = _bounded(lambda: timedelta(seconds=value), value)
     elif isinstance(value, str) and (m := _DURATION.match(value)):
-        result = timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        result = _bounded(lambda: timedelta(**{_UNITS[m.group(2)]: int(m.group(1))}), value)
     elif isinstance(value, str) and value.strip().startswith("-"):
         raise ValueError(f"negative duration {value!r}: delays count forward from the event")
     else:

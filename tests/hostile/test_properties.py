@@ -109,3 +109,12 @@ def test_random_updates_never_raise(raw: dict[str, Any]) -> None:
     """Random update JSON is stored or ignored, and parsed or ignored, without raising."""
     incoming(raw)
     parse(raw)
+
+
+def test_absurd_durations_are_journey_errors() -> None:
+    """Durations past timedelta's range (found by the fuzz above) are a JourneyError, not an OverflowError."""
+    for delay in ("1000000000d", "999999999999w", 10**20):
+        stage = {"id": "s", "trigger": "order.delivered", "metric": "csat", "delay": delay}
+        exc = _raised(parse_journey, yaml.safe_dump({"brand": "B", "stages": [stage]}))
+        assert isinstance(exc, JourneyError), repr(exc)
+        assert any("too long" in problem for problem in exc.problems)
