@@ -32,7 +32,7 @@ fmt: setup
 	$(VENV)/ruff check --fix .
 
 bench: setup
-	@for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
 
 docs: setup
 	$(VENV)/python scripts/gen_settings_doc.py
