@@ -12,14 +12,12 @@ from sqlalchemy import func, select
 from bot.cli.common import handles_errors, load_app
 from bot.config_check import describe, load_settings, settings_reference
 from storage import migrate
+from storage.db import Database
 from storage.tables import DueWork, Escalation, JobRun, OutboxMessage
 
 
-def _pending(app_db: object) -> list[tuple[str, str]]:
-    from storage.db import Database
-
-    assert isinstance(app_db, Database)
-    with app_db.read() as session:
+def _pending(db: Database) -> list[tuple[str, str]]:
+    with db.read() as session:
         c = session.connection()
         d = DueWork.__table__  # type: ignore[attr-defined]
         o = OutboxMessage.__table__  # type: ignore[attr-defined]

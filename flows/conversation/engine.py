@@ -213,11 +213,7 @@ class Engine:
         return state, [store, mark, *escalation, self._question(state, active)]
 
     def _opt_out(self, state: ConversationState, now: datetime) -> Result:
-        actions: list[Action] = [MarkOptOut(at=now)]
-        open_ids = [p.survey_id for p in state.queue]
-        if state.active is not None and state.active.phase is Phase.SCORE:
-            open_ids.insert(0, state.active.survey_id)
-        actions += [MarkSurvey(survey_id=i, status=SurveyStatus.SKIPPED, at=now) for i in open_ids]
+        actions: list[Action] = [MarkOptOut(at=now), *_skip_open_surveys(state, now)]
         state = state.model_copy(update={"opted_out": True, "active": None, "queue": ()})
         actions.append(self._say(self.journey.messages.opted_out, state.language))
         return state, actions
@@ -325,13 +321,11 @@ class Engine:
 
     def _erase(self, state: ConversationState, now: datetime) -> Result:
         """Erase the customer's personal data; the conversation starts over, opted out."""
-        open_ids = [p.survey_id for p in state.queue]
-        if state.active is not None and state.active.phase is Phase.SCORE:
-            open_ids.insert(0, state.active.survey_id)
         actions: list[Action] = [
-            MarkSurvey(survey_id=i, status=SurveyStatus.SKIPPED, at=now) for i in open_ids
+            *_skip_open_surveys(state, now),
+            EraseCustomer(at=now),
+            self._say(self.journey.messages.privacy_erased, state.language),
         ]
-        actions += [EraseCustomer(at=now), self._say(self.journey.messages.privacy_erased, state.language)]
         return ConversationState(language=state.language, opted_out=True), actions
 
     def _on_command(self, state: ConversationState, event: Command, now: datetime) -> Result:
@@ -585,6 +579,14 @@ class Engine:
         state, expired = self._expire_active(state, now)
         reply = self._say(self.journey.messages.expired_kept, state.language)
         return state, [*expired, store, *escalation, reply]
+
+
+def _skip_open_surveys(state: ConversationState, now: datetime) -> list[Action]:
+    """Return the marks that skip the unanswered open question and every queued survey."""
+    open_ids = [p.survey_id for p in state.queue]
+    if state.active is not None and state.active.phase is Phase.SCORE:
+        open_ids.insert(0, state.active.survey_id)
+    return [MarkSurvey(survey_id=i, status=SurveyStatus.SKIPPED, at=now) for i in open_ids]
 
 
 _HANDLERS: dict[type, Callable[[Engine, ConversationState, object, datetime], Result]] = {
