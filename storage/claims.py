@@ -41,6 +41,20 @@ def claim_due_work(
     return sorted(claimed, key=lambda w: w.id)
 
 
+def _lease(table: Any, candidates: Any, *columns: str) -> Any:
+    """Return the UPDATE that leases the ``candidates`` rows and returns id, ``columns``, attempts."""
+    return (
+        update(table)
+        .where(table.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            leased_until=bindparam("lease_until"),
+            lease_owner=bindparam("owner"),
+            attempts=table.c.attempts + 1,
+        )
+        .returning(table.c.id, *(table.c[name] for name in columns), table.c.attempts)
+    )
+
+
 @cache
 def _due_work_statement() -> Any:
     # Built once: constructing SQLAlchemy statements costs more than running them on SQLite.
@@ -57,16 +71,7 @@ def _due_work_statement() -> Any:
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
     )
-    return (
-        update(table)
-        .where(table.c.id.in_(candidates.scalar_subquery()))
-        .values(
-            leased_until=bindparam("lease_until"),
-            lease_owner=bindparam("owner"),
-            attempts=table.c.attempts + 1,
-        )
-        .returning(table.c.id, table.c.kind, table.c.customer_id, table.c.survey_id, table.c.attempts)
-    )
+    return _lease(table, candidates, "kind", "customer_id", "survey_id")
 
 
 @dataclass(frozen=True)
@@ -133,18 +138,7 @@ def _outbox_statement(channels: tuple[str, ...] | None) -> Any:
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
     )
-    return (
-        update(table)
-        .where(table.c.id.in_(candidates.scalar_subquery()))
-        .values(
-            leased_until=bindparam("lease_until"),
-            lease_owner=bindparam("owner"),
-            attempts=table.c.attempts + 1,
-        )
-        .returning(
-            table.c.id, table.c.channel, table.c.address, table.c.kind, table.c.payload, table.c.attempts
-        )
-    )
+    return _lease(table, candidates, "channel", "address", "kind", "payload")
 
 
 def finish_message(
