@@ -33,7 +33,7 @@ from flows.conversation import (
     SurveyStatus,
 )
 from storage import repo
-from storage.tables import Customer, Escalation, Response
+from storage.tables import Customer, Escalation
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,16 @@ class ApplyContext:
     """What the appliers need besides the action."""
 
     session: Session
-    customer: Customer
+    customer: repo.CustomerView
     address: Address | None
     now: datetime
     escalations: list[Escalation] = field(default_factory=list)  # opened or updated in this step
     sent: int = 0
+
+    @property
+    def channel(self) -> str:
+        """Return the channel the customer is on in this step ("unknown" when none)."""
+        return self.address.channel if self.address else "unknown"
 
 
 _CLOSED = {
@@ -87,75 +92,86 @@ def _send(ctx: ApplyContext, action: Send) -> None:
 
 
 def _store_response(ctx: ApplyContext, action: StoreResponse) -> None:
-    survey = repo.survey(ctx.session, action.survey_id)
-    response = repo.response_for(ctx.session, action.survey_id) or Response(
-        survey_id=action.survey_id, answered_at=action.answered_at
-    )
-    response.customer_id = ctx.customer.id
-    response.order_id = survey.order_id if survey else None
-    response.stage = action.stage
-    response.metric = action.metric.value
-    response.score = action.score
-    response.language = action.language.value
-    response.channel = ctx.address.channel if ctx.address else "unknown"
-    response.answered_at = action.answered_at
+    values: dict[str, Any] = {
+        "survey_id": action.survey_id,
+        "customer_id": ctx.customer.id,
+        "stage": action.stage,
+        "metric": action.metric.value,
+        "score": action.score,
+        "language": action.language.value,
+        "channel": ctx.channel,
+        "answered_at": action.answered_at,
+    }
     if action.comment:
-        response.comment = action.comment
-        response.commented_at = action.answered_at
-        response.negative = action.negative
-        response.topics = [t.value for t in action.topics]
-    ctx.session.add(response)
-    ctx.session.flush()
+        values |= {
+            "comment": action.comment,
+            "commented_at": action.answered_at,
+            "negative": action.negative,
+            "topics": [t.value for t in action.topics],
+        }
+    repo.store_score(ctx.session, values)
     metrics.ANSWERS.labels(action.stage, action.metric.value).inc()
 
 
 def _store_comment(ctx: ApplyContext, action: StoreComment) -> None:
-    response = repo.response_for(ctx.session, action.survey_id) if action.survey_id is not None else None
-    if response is None:
-        survey = repo.survey(ctx.session, action.survey_id) if action.survey_id is not None else None
-        response = Response(
-            survey_id=action.survey_id,
-            customer_id=ctx.customer.id,
-            order_id=survey.order_id if survey else None,
-            stage=action.stage,
-            metric=survey.metric if survey else None,
-            language=action.language.value,
-            channel=ctx.address.channel if ctx.address else "unknown",
-            answered_at=action.at,
+    topics = [t.value for t in action.topics]
+    earlier = repo.comment_target(ctx.session, action.survey_id)
+    if earlier is None:
+        order_id, metric = repo.survey_facts(ctx.session, action.survey_id)
+        repo.insert_response(
+            ctx.session,
+            {
+                "survey_id": action.survey_id,
+                "customer_id": ctx.customer.id,
+                "order_id": order_id,
+                "stage": action.stage,
+                "metric": metric,
+                "language": action.language.value,
+                "channel": ctx.channel,
+                "answered_at": action.at,
+                "comment": action.comment,
+                "reason": action.reason,
+                "negative": action.negative,
+                "topics": sorted(set(topics)),
+                "late": action.late,
+                "commented_at": action.at,
+            },
         )
-    response.comment = action.comment if not response.comment else f"{response.comment}\n{action.comment}"
-    response.reason = action.reason or response.reason
-    response.negative = response.negative or action.negative
-    response.topics = sorted({*response.topics, *(t.value for t in action.topics)})
-    response.late = response.late or action.late
-    response.commented_at = action.at
-    ctx.session.add(response)
-    ctx.session.flush()
+        return
+    comment = earlier["comment"]
+    repo.update_response(
+        ctx.session,
+        earlier["id"],
+        {
+            "comment": action.comment if not comment else f"{comment}\n{action.comment}",
+            "reason": action.reason or earlier["reason"],
+            "negative": bool(earlier["negative"]) or action.negative,
+            "topics": sorted({*(earlier["topics"] or []), *topics}),
+            "late": bool(earlier["late"]) or action.late,
+            "commented_at": action.at,
+        },
+    )
 
 
 def _mark_survey(ctx: ApplyContext, action: MarkSurvey) -> None:
-    survey = repo.survey(ctx.session, action.survey_id)
-    if survey is None:
-        return
-    metrics.SURVEYS.labels("reminded" if action.reminded else action.status.value).inc()
+    values: dict[str, Any]
     if action.reminded:
-        survey.reminded_at = action.at
+        values = {"reminded_at": action.at}
     else:
-        survey.status = action.status.value
+        values = {"status": action.status.value}
         if action.status is SurveyStatus.SENT:
-            survey.sent_at = action.at
-            survey.channel = ctx.address.channel if ctx.address else None
-            survey.language = ctx.customer.language
+            values |= {"sent_at": action.at, "channel": ctx.address.channel if ctx.address else None}
+            values["language"] = ctx.customer.language
         if action.status in (SurveyStatus.ANSWERED, SurveyStatus.COMMENTED):
-            survey.answered_at = action.at
+            values["answered_at"] = action.at
         if action.status in _CLOSED:
-            survey.closed_at = action.at
-    ctx.session.add(survey)
+            values["closed_at"] = action.at
+    if repo.update_survey(ctx.session, action.survey_id, values):
+        metrics.SURVEYS.labels("reminded" if action.reminded else action.status.value).inc()
 
 
 def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
-    survey = repo.survey(ctx.session, action.survey_id) if action.survey_id is not None else None
-    order_id = survey.order_id if survey else None
+    order_id, _ = repo.survey_facts(ctx.session, action.survey_id)
     escalation = repo.open_escalation(ctx.session, ctx.customer.id, order_id)
     if escalation is None:
         escalation = Escalation(
@@ -198,25 +214,27 @@ def _schedule_timer(ctx: ApplyContext, action: ScheduleTimer) -> None:
 
 
 def _opt_out(ctx: ApplyContext, action: MarkOptOut) -> None:
+    repo.update_customer(ctx.session, ctx.customer.id, ctx.now, opted_out=True, opted_out_at=action.at)
     ctx.customer.opted_out = True
-    ctx.customer.opted_out_at = action.at
-    ctx.session.add(ctx.customer)
 
 
 def _opt_in(ctx: ApplyContext, action: MarkOptIn) -> None:
+    repo.update_customer(ctx.session, ctx.customer.id, ctx.now, opted_out=False, opted_out_at=None)
     ctx.customer.opted_out = False
-    ctx.customer.opted_out_at = None
-    ctx.session.add(ctx.customer)
 
 
 def _erase_customer(ctx: ApplyContext, action: EraseCustomer) -> None:
     # The conversation row stays: the service saves the engine's fresh state right after.
-    erase_personal_data(ctx.session, ctx.customer, action.at, keep_conversation=True)
+    customer = ctx.session.get(Customer, ctx.customer.id)
+    if customer is not None:
+        erase_personal_data(ctx.session, customer, action.at, keep_conversation=True)
+        ctx.session.flush()
+    ctx.customer.opted_out = True
 
 
 def _set_language(ctx: ApplyContext, action: SetLanguage) -> None:
+    repo.update_customer(ctx.session, ctx.customer.id, ctx.now, language=action.language.value)
     ctx.customer.language = action.language.value
-    ctx.session.add(ctx.customer)
 
 
 def _relay_to_agent(ctx: ApplyContext, action: RelayToAgent) -> None:
@@ -232,8 +250,7 @@ def _closing_answer(ctx: ApplyContext, action: StoreClosingAnswer) -> None:
 
 
 def _review_invited(ctx: ApplyContext, action: MarkReviewInvited) -> None:
-    ctx.customer.review_invited_at = action.at
-    ctx.session.add(ctx.customer)
+    repo.update_customer(ctx.session, ctx.customer.id, ctx.now, review_invited_at=action.at)
 
 
 APPLIERS: dict[type, Callable[[ApplyContext, Any], None]] = {

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot.apply import Address, ApplyContext, apply_actions
 from bot.clock import Clock, utcnow
 from bot.observability import metrics
 from flows.conversation import Action, ConversationState, Engine, Inbound
+from flows.errors import CxbotError
 from flows.journey import Journey
 from flows.scales import Lang
 from storage import repo
@@ -35,6 +37,25 @@ class FeedResult:
     actions: list[Action]
     state: ConversationState
     version: int
+    customer_id: str
+
+
+#: Who an inbound is from: a customer id, or a function finding it inside the feed's transaction.
+CustomerRef = str | Callable[[Session], str]
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One inbound for ``Service.feed_many``.
+
+    ``then`` runs inside the same transaction once the step is persisted, with its result (e.g.
+    to mark the inbox row done, or to queue an edit that depends on what the step did).
+    """
+
+    customer: CustomerRef
+    inbound: Inbound
+    via: Address | None = None
+    then: Callable[[Session, FeedResult], None] | None = None
 
 
 class Service:
@@ -66,36 +87,66 @@ class Service:
             StorageError: when the database fails; nothing is written then.
         """
         now = now or self.clock()
-        started = time.perf_counter()
+        then = (lambda session, _result: within(session)) if within is not None else None
         with self.db.write() as session:
-            customer = repo.ensure_customer(session, customer_id, now)
-            conversation = repo.lock_conversation(session, customer_id, now)
-            if conversation.state:
-                state = ConversationState.model_validate(conversation.state)
-            else:
-                state = ConversationState(language=Lang(customer.language), opted_out=customer.opted_out)
-            if via is not None:
-                repo.bind_identity(session, customer_id, via.channel, via.address, now)
-                address: Address | None = via
-            else:
-                identity = repo.reachable_identity(session, customer_id)
-                address = Address(identity.channel, identity.address) if identity else None
-            new_state, actions = self.engine.step(state, inbound, now)
-            ctx = ApplyContext(session=session, customer=customer, address=address, now=now)
-            apply_actions(ctx, actions)
-            for hook in self.after_apply:
-                hook(ctx)
-            if within is not None:
-                within(session)
-            conversation.state = new_state.model_dump(mode="json")
-            conversation.version += 1
-            conversation.updated_at = now
-            session.add(conversation)
-            version = conversation.version
-        kind = inbound.kind
+            return self._step(session, FeedItem(customer_id, inbound, via, then), now)
+
+    def feed_many(
+        self, items: list[FeedItem], *, now: datetime | None = None
+    ) -> list[FeedResult | Exception]:
+        """Feed ``items`` in one transaction, each in its own savepoint; return a result or error each.
+
+        One commit for a whole batch is what makes a busy inbox fast (a commit costs more than a
+        step). Items are stepped in order; one that raises is rolled back alone (a savepoint) and its
+        error returned in its place, for the caller to retry.
+
+        Raises:
+            StorageError: when the database fails; nothing of the batch is written then.
+        """
+        now = now or self.clock()
+        results: list[FeedResult | Exception] = []
+        with self.db.write() as session:
+            for item in items:
+                savepoint = session.begin_nested()
+                try:
+                    results.append(self._step(session, item, now))
+                except (CxbotError, SQLAlchemyError, ValueError, KeyError, TypeError) as exc:
+                    savepoint.rollback()
+                    results.append(exc)
+                else:
+                    savepoint.commit()
+        return results
+
+    def _step(self, session: Session, item: FeedItem, now: datetime) -> FeedResult:
+        started = time.perf_counter()
+        via = item.via
+        customer_id = item.customer if isinstance(item.customer, str) else item.customer(session)
+        customer = repo.customer_view(session, customer_id, now)
+        conversation = repo.lock_conversation(session, customer_id, now)
+        if conversation.state:
+            state = ConversationState.model_validate(conversation.state)
+        else:
+            state = ConversationState(language=Lang(customer.language), opted_out=customer.opted_out)
+        if via is not None:
+            repo.bind_identity(session, customer_id, via.channel, via.address, now)
+            address: Address | None = via
+        else:
+            identity = repo.reachable_identity(session, customer_id)
+            address = Address(identity.channel, identity.address) if identity else None
+        new_state, actions = self.engine.step(state, item.inbound, now)
+        ctx = ApplyContext(session=session, customer=customer, address=address, now=now)
+        apply_actions(ctx, actions)
+        for hook in self.after_apply:
+            hook(ctx)
+        version = conversation.version + 1
+        repo.save_conversation(session, customer_id, new_state.model_dump(mode="json"), version, now)
+        result = FeedResult(actions=actions, state=new_state, version=version, customer_id=customer_id)
+        if item.then is not None:
+            item.then(session, result)
+        kind = item.inbound.kind
         metrics.HANDLER_SECONDS.labels(kind).observe(time.perf_counter() - started)
         metrics.UPDATES.labels(kind, via.channel if via else "timer").inc()
-        return FeedResult(actions=actions, state=new_state, version=version)
+        return result
 
     def state_of(self, customer_id: str) -> ConversationState | None:
         """Return the customer's stored conversation state, or None when there is none."""

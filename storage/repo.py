@@ -1,11 +1,19 @@
-"""Repository functions: small, explicit reads and writes inside a caller's transaction."""
+"""Repository functions: small, explicit reads and writes inside a caller's transaction.
+
+The conversation's hot path (customer, conversation, identity, response, survey, outbox, timer)
+runs Core statements built once and executed with parameters: building a statement costs more
+than running it on SQLite, and the ORM's unit of work more still (bench/inbound.py).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -21,25 +29,60 @@ from storage.tables import (
     SurveyInstance,
 )
 
+_CUSTOMERS: Any = Customer.__table__  # type: ignore[attr-defined]
+_CONVERSATIONS: Any = Conversation.__table__  # type: ignore[attr-defined]
+_IDENTITIES: Any = ChannelIdentity.__table__  # type: ignore[attr-defined]
+_SURVEYS: Any = SurveyInstance.__table__  # type: ignore[attr-defined]
+_RESPONSES: Any = Response.__table__  # type: ignore[attr-defined]
+_OUTBOX: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+_DUE_WORK: Any = DueWork.__table__  # type: ignore[attr-defined]
 
-def _insert_ignore(session: Session, model: Any, values: dict[str, Any], index: list[str]) -> bool:
-    """Insert a row unless it conflicts on ``index``; return True when it was inserted."""
-    table = model.__table__
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement: Any = pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=index)
-    elif dialect == "sqlite":
-        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=index)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        statement = insert(table).values(**values)
-    # RETURNING tells reliably whether a row went in (rowcount is -1 with psycopg here).
-    returned = session.connection().execute(statement.returning(table.c[index[0]])).first()
-    return returned is not None
+
+def _dialect_insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+@cache
+def _insert_ignore_statement(dialect_insert: Any, table: Any, index: tuple[str, ...]) -> Any:
+    # Columns come from the parameters at execution; RETURNING tells reliably whether a row went
+    # in (rowcount is -1 with psycopg here).
+    return (
+        dialect_insert(table).on_conflict_do_nothing(index_elements=list(index)).returning(table.c[index[0]])
+    )
+
+
+def _insert_ignore(session: Session, table: Any, values: dict[str, Any], index: tuple[str, ...]) -> bool:
+    statement = _insert_ignore_statement(_dialect_insert(session), table, index)
+    return session.connection().execute(statement, values).first() is not None
 
 
 def insert_or_ignore(session: Session, model: Any, values: dict[str, Any], index: list[str]) -> bool:
     """Insert a row unless it conflicts on the unique columns ``index``; return True when inserted."""
-    return _insert_ignore(session, model, values, index)
+    return _insert_ignore(session, model.__table__, values, tuple(index))
+
+
+@cache
+def _update_by(table: Any, key: str) -> Any:
+    # SET takes the columns of the parameters given at execution.
+    return update(table).where(table.c[key] == bindparam("b_key"))
+
+
+def _update(session: Session, table: Any, key: str, value: Any, values: dict[str, Any]) -> int:
+    result = session.connection().execute(_update_by(table, key), {"b_key": value, **values})
+    return int(result.rowcount or 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Customers
+
+
+@dataclass
+class CustomerView:
+    """What a conversation step needs of its customer (read with one Core statement)."""
+
+    id: str
+    language: str
+    opted_out: bool
 
 
 def ensure_customer(session: Session, customer_id: str, now: datetime, **fields: Any) -> Customer:
@@ -59,69 +102,162 @@ def ensure_customer(session: Session, customer_id: str, now: datetime, **fields:
     return customer
 
 
-def lock_conversation(session: Session, customer_id: str, now: datetime) -> Conversation:
+@cache
+def _customer_select() -> Any:
+    c = _CUSTOMERS.c
+    return sa_select(c.id, c.language, c.opted_out).where(c.id == bindparam("b_id"))
+
+
+def customer_view(
+    session: Session, customer_id: str, now: datetime, *, language: str | None = None
+) -> CustomerView:
+    """Return the customer's language and opt-out, creating the customer (in ``language``) if missing."""
+    params = {"b_id": customer_id}
+    row = session.connection().execute(_customer_select(), params).first()
+    if row is None:
+        new = Customer(id=customer_id, created_at=now, updated_at=now)
+        if language:
+            new.language = language
+        _insert_ignore(session, _CUSTOMERS, new.model_dump(), ("id",))
+        row = session.connection().execute(_customer_select(), params).one()
+    return CustomerView(id=row.id, language=row.language, opted_out=bool(row.opted_out))
+
+
+def update_customer(session: Session, customer_id: str, now: datetime, **values: Any) -> None:
+    """Set ``values`` on the customer (and ``updated_at``) inside the caller's transaction."""
+    _update(session, _CUSTOMERS, "id", customer_id, {**values, "updated_at": now})
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversations
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    """A conversation row locked for the current transaction."""
+
+    customer_id: str
+    state: dict[str, Any]
+    version: int
+
+
+@cache
+def _conversation_lock() -> Any:
+    c = _CONVERSATIONS.c
+    return (
+        sa_select(c.customer_id, c.state, c.version)
+        .where(c.customer_id == bindparam("b_id"))
+        .with_for_update()
+    )
+
+
+def lock_conversation(session: Session, customer_id: str, now: datetime) -> ConversationRow:
     """Return the customer's conversation row, created if missing and locked for this transaction.
 
     On PostgreSQL the row is locked with ``SELECT … FOR UPDATE`` so updates of one customer are
     serialised across workers; SQLite's ``BEGIN IMMEDIATE`` already serialises writers.
     """
-    statement = select(Conversation).where(col(Conversation.customer_id) == customer_id).with_for_update()
-    conversation = session.exec(statement).first()
-    if conversation is not None:
-        return conversation
-    _insert_ignore(
+    params = {"b_id": customer_id}
+    row = session.connection().execute(_conversation_lock(), params).first()
+    if row is None:
+        values = {"customer_id": customer_id, "state": {}, "version": 0, "updated_at": now}
+        _insert_ignore(session, _CONVERSATIONS, values, ("customer_id",))
+        row = session.connection().execute(_conversation_lock(), params).one()
+    return ConversationRow(customer_id=row.customer_id, state=dict(row.state or {}), version=int(row.version))
+
+
+def save_conversation(
+    session: Session, customer_id: str, state: dict[str, Any], version: int, now: datetime
+) -> None:
+    """Store the conversation's new ``state`` as ``version`` (the row is locked by ``lock_conversation``)."""
+    _update(
         session,
-        Conversation,
-        {"customer_id": customer_id, "state": {}, "version": 0, "updated_at": now},
-        ["customer_id"],
+        _CONVERSATIONS,
+        "customer_id",
+        customer_id,
+        {"state": state, "version": version, "updated_at": now},
     )
-    return session.exec(statement).one()
+
+
+# ---------------------------------------------------------------------------------------------
+# Channel identities
+
+
+@dataclass(frozen=True)
+class IdentityRow:
+    """A channel identity: where a customer can be reached."""
+
+    id: int
+    customer_id: str
+    channel: str
+    address: str
+    blocked_at: datetime | None
+    last_seen_at: datetime
 
 
 _SEEN_RESOLUTION = timedelta(minutes=10)
 
 
-def bind_identity(
-    session: Session, customer_id: str, channel: str, address: str, now: datetime
-) -> ChannelIdentity:
-    """Return the identity (channel, address), bound to ``customer_id`` and marked seen now."""
+def bind_identity(session: Session, customer_id: str, channel: str, address: str, now: datetime) -> None:
+    """Bind the identity (channel, address) to ``customer_id``, unblocked and marked seen now."""
     identity = find_identity(session, channel, address)
+    if identity is None:
+        values = {"customer_id": customer_id, "channel": channel, "address": address}
+        if _insert_ignore(
+            session, _IDENTITIES, {**values, "last_seen_at": now, "created_at": now}, ("channel", "address")
+        ):
+            return
+        identity = find_identity(session, channel, address)  # created meanwhile by another worker
+        if identity is None:  # pragma: no cover - only a concurrent erasure gets here
+            return
     if (
-        identity is not None
-        and identity.customer_id == customer_id
+        identity.customer_id == customer_id
         and identity.blocked_at is None
         and now - identity.last_seen_at < _SEEN_RESOLUTION
     ):
-        return identity  # nothing worth a write
-    if identity is None:
-        identity = ChannelIdentity(
-            customer_id=customer_id, channel=channel, address=address, last_seen_at=now, created_at=now
+        return  # nothing worth a write
+    _update(
+        session,
+        _IDENTITIES,
+        "id",
+        identity.id,
+        {"customer_id": customer_id, "last_seen_at": now, "blocked_at": None},
+    )
+
+
+@cache
+def _identity_select(by_customer: bool) -> Any:
+    i = _IDENTITIES.c
+    statement = sa_select(i.id, i.customer_id, i.channel, i.address, i.blocked_at, i.last_seen_at)
+    if by_customer:
+        return (
+            statement.where(i.customer_id == bindparam("b_customer"), i.blocked_at.is_(None))
+            .order_by(i.last_seen_at.desc(), i.id.desc())
+            .limit(1)
         )
-    else:
-        identity.customer_id = customer_id
-        identity.last_seen_at = now
-        identity.blocked_at = None
-    session.add(identity)
-    session.flush()
-    return identity
+    return statement.where(i.channel == bindparam("b_channel"), i.address == bindparam("b_address"))
 
 
-def find_identity(session: Session, channel: str, address: str) -> ChannelIdentity | None:
+def find_identity(session: Session, channel: str, address: str) -> IdentityRow | None:
     """Return the identity for (channel, address), or None."""
-    return session.exec(
-        select(ChannelIdentity).where(
-            col(ChannelIdentity.channel) == channel, col(ChannelIdentity.address) == address
-        )
-    ).first()
+    params = {"b_channel": channel, "b_address": address}
+    row = session.connection().execute(_identity_select(False), params).first()
+    return IdentityRow(*row) if row is not None else None
 
 
-def reachable_identity(session: Session, customer_id: str) -> ChannelIdentity | None:
+def reachable_identity(session: Session, customer_id: str) -> IdentityRow | None:
     """Return where to reach the customer: the most recently seen identity that is not blocked."""
-    return session.exec(
-        select(ChannelIdentity)
-        .where(col(ChannelIdentity.customer_id) == customer_id, col(ChannelIdentity.blocked_at).is_(None))
-        .order_by(col(ChannelIdentity.last_seen_at).desc(), col(ChannelIdentity.id).desc())
-    ).first()
+    row = session.connection().execute(_identity_select(True), {"b_customer": customer_id}).first()
+    return IdentityRow(*row) if row is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Outbox and timers
+
+
+@cache
+def _outbox_insert() -> Any:
+    return insert(_OUTBOX)
 
 
 def enqueue_message(
@@ -150,69 +286,140 @@ def enqueue_message(
         "created_at": now,
     }
     if dedupe_key is None:
-        session.connection().execute(insert(OutboxMessage.__table__).values(**values))  # type: ignore[attr-defined]
+        session.connection().execute(_outbox_insert(), values)
     else:
-        _insert_ignore(session, OutboxMessage, values, ["dedupe_key"])
+        _insert_ignore(session, _OUTBOX, values, ("dedupe_key",))
+
+
+@cache
+def _move_timer() -> Any:
+    w = _DUE_WORK.c
+    return (
+        update(_DUE_WORK)
+        .where(
+            w.kind == bindparam("b_kind"),
+            w.survey_id == bindparam("b_survey"),
+            w.status.in_(("pending", "waiting")),
+        )
+        .values(status="pending", leased_until=None)
+    )
 
 
 def schedule_work(
     session: Session, *, kind: str, customer_id: str, survey_id: int | None, due_at: datetime, now: datetime
 ) -> None:
     """Create the timer (kind, survey) due at ``due_at``, or move an existing pending one."""
-    inserted = _insert_ignore(
-        session,
-        DueWork,
-        {
-            "kind": kind,
-            "customer_id": customer_id,
-            "survey_id": survey_id,
-            "status": "pending",
-            "due_at": due_at,
-            "attempts": 0,
-            "created_at": now,
-        },
-        ["kind", "survey_id"],
-    )
-    if not inserted:
-        session.connection().execute(
-            update(DueWork.__table__)  # type: ignore[attr-defined]
-            .where(
-                DueWork.__table__.c.kind == kind,  # type: ignore[attr-defined]
-                DueWork.__table__.c.survey_id == survey_id,  # type: ignore[attr-defined]
-                DueWork.__table__.c.status.in_(("pending", "waiting")),  # type: ignore[attr-defined]
-            )
-            .values(due_at=due_at, status="pending", leased_until=None)
-        )
+    values = {
+        "kind": kind,
+        "customer_id": customer_id,
+        "survey_id": survey_id,
+        "status": "pending",
+        "due_at": due_at,
+        "attempts": 0,
+        "created_at": now,
+    }
+    if not _insert_ignore(session, _DUE_WORK, values, ("kind", "survey_id")):
+        session.connection().execute(_move_timer(), {"b_kind": kind, "b_survey": survey_id, "due_at": due_at})
 
 
 def finish_work(session: Session, work_id: int, now: datetime, status: str = "done") -> None:
     """Mark a claimed timer done (or ``waiting`` for a channel)."""
-    table = DueWork.__table__  # type: ignore[attr-defined]
     values: dict[str, Any] = {"status": status, "leased_until": None}
     if status == "done":
         values["done_at"] = now
-    session.connection().execute(update(table).where(table.c.id == work_id).values(**values))
+    _update(session, _DUE_WORK, "id", work_id, values)
 
 
 def release_waiting_work(session: Session, customer_id: str, now: datetime) -> int:
     """Make a customer's surveys that waited for a channel due now; return how many."""
-    table = DueWork.__table__  # type: ignore[attr-defined]
     result = session.connection().execute(
-        update(table)
-        .where(table.c.customer_id == customer_id, table.c.status == "waiting")
+        update(_DUE_WORK)
+        .where(_DUE_WORK.c.customer_id == customer_id, _DUE_WORK.c.status == "waiting")
         .values(status="pending", due_at=now, leased_until=None)
     )
     return int(result.rowcount or 0)
 
 
-def survey(session: Session, survey_id: int) -> SurveyInstance | None:
-    """Return the survey instance, or None."""
-    return session.get(SurveyInstance, survey_id)
+# ---------------------------------------------------------------------------------------------
+# Surveys and responses
 
 
-def response_for(session: Session, survey_id: int) -> Response | None:
-    """Return the response stored for a survey, or None."""
-    return session.exec(select(Response).where(col(Response.survey_id) == survey_id)).first()
+def update_survey(session: Session, survey_id: int, values: dict[str, Any]) -> bool:
+    """Set ``values`` on the survey; return False when there is no such survey."""
+    return _update(session, _SURVEYS, "id", survey_id, values) > 0
+
+
+@cache
+def _survey_facts() -> Any:
+    s = _SURVEYS.c
+    return sa_select(s.order_id, s.metric).where(s.id == bindparam("b_id"))
+
+
+def survey_facts(session: Session, survey_id: int | None) -> tuple[str | None, str | None]:
+    """Return the survey's (order id, metric), or (None, None) when there is no such survey."""
+    if survey_id is None:
+        return None, None
+    row = session.connection().execute(_survey_facts(), {"b_id": survey_id}).first()
+    return (row.order_id, row.metric) if row is not None else (None, None)
+
+
+@cache
+def _score_upsert(dialect_insert: Any, keys: tuple[str, ...], keep: tuple[str, ...]) -> Any:
+    order = sa_select(_SURVEYS.c.order_id).where(_SURVEYS.c.id == bindparam("v_survey_id")).scalar_subquery()
+    statement = dialect_insert(_RESPONSES).values(
+        **{key: bindparam(f"v_{key}") for key in keys}, order_id=order
+    )
+    changes = [key for key in keys if key not in ("survey_id", *keep)] + ["order_id"]
+    return statement.on_conflict_do_update(
+        index_elements=["survey_id"], set_={key: statement.excluded[key] for key in changes}
+    )
+
+
+def store_score(session: Session, values: dict[str, Any]) -> None:
+    """Store the score of ``values["survey_id"]`` (a new response, or over an earlier one).
+
+    The response's order comes from its survey. Comment columns are written only when given, so a
+    comment stored earlier (a late one) keeps its topics.
+    """
+    keep: tuple[str, ...] = () if "topics" in values else ("topics",)
+    values = {"topics": [], **values}
+    statement = _score_upsert(_dialect_insert(session), tuple(values), keep)
+    session.connection().execute(statement, {f"v_{key}": value for key, value in values.items()})
+
+
+@cache
+def _comment_target() -> Any:
+    r = _RESPONSES.c
+    return sa_select(r.id, r.comment, r.reason, r.negative, r.topics, r.late).where(
+        r.survey_id == bindparam("b_id")
+    )
+
+
+def comment_target(session: Session, survey_id: int | None) -> dict[str, Any] | None:
+    """Return the response a comment on ``survey_id`` adds to (its id and comment columns), or None."""
+    if survey_id is None:
+        return None
+    row = session.connection().execute(_comment_target(), {"b_id": survey_id}).first()
+    return dict(row._mapping) if row is not None else None
+
+
+@cache
+def _response_insert() -> Any:
+    return insert(_RESPONSES)
+
+
+def insert_response(session: Session, values: dict[str, Any]) -> None:
+    """Insert a response row (a comment without a stored score)."""
+    session.connection().execute(_response_insert(), values)
+
+
+def update_response(session: Session, response_id: int, values: dict[str, Any]) -> None:
+    """Update the response ``response_id`` with ``values``."""
+    _update(session, _RESPONSES, "id", response_id, values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Escalations
 
 
 def open_escalation(session: Session, customer_id: str, order_id: str | None) -> Escalation | None:

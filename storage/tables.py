@@ -196,7 +196,11 @@ class OutboxMessage(SQLModel, table=True):
     """A message to deliver, written in the same transaction as the state that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "not_before"),
+        # a chat's earlier pending message holds the later ones back (storage/claims.py)
+        Index("ix_outbox_chat_status", "channel", "address", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: str | None = Field(default=None, max_length=128)

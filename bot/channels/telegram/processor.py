@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from bot.channels.telegram import callbacks, inbox, texts
 from bot.channels.telegram.api import call
 from bot.channels.telegram.transport import CHANNEL, MAX_TEXT
 from bot.channels.telegram.updates import CallbackIn, TextIn, command, parse
-from bot.service import Service
+from bot.service import FeedItem, FeedResult, Service
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Send, Started
 from flows.errors import ChannelError, ConflictError
 from flows.scales import Lang
@@ -90,20 +90,53 @@ class InboxProcessor:
                 waiter.cancel()
 
     async def process_once(self) -> int:
-        """Claim one batch (the oldest update of each chat) and process it; return its size."""
+        """Claim one batch (the oldest update of each chat) and process it; return its size.
+
+        Customer messages and button presses are fed in one transaction (``Service.feed_many``);
+        the rest (agents' chat, /start, forged buttons, other updates) one by one.
+        """
         now = self.service.clock()
         claimed = await asyncio.to_thread(
             inbox.claim, self.db, CHANNEL, now, limit=self.config.batch, lease=self.config.lease
         )
+        planned: list[tuple[inbox.ClaimedUpdate, FeedItem]] = []
+        single: list[inbox.ClaimedUpdate] = []
+        presses: dict[int, _PressOutcome] = {}
         for row in claimed:
             try:
-                await self._process(row)
-            except Exception as exc:
-                log.exception("inbox_update_failed", inbox_id=row.id, attempts=row.attempts)
-                await asyncio.to_thread(self._give_up_or_retry, row, exc)
+                item = self._plan(row, now, presses)
+            except Exception:  # processed alone below, where its failure is recorded
+                item = None
+            if item is None:
+                single.append(row)
+            else:
+                planned.append((row, item))
+        if planned:
+            await self._feed_batch(planned, now)
+        for row in single:
+            await self._safely(row, self._process(row))
+        await asyncio.gather(*(self._answer_press(outcome) for outcome in presses.values()))
         if claimed:
             self.on_change()
         return len(claimed)
+
+    async def _feed_batch(self, planned: list[tuple[inbox.ClaimedUpdate, FeedItem]], now: datetime) -> None:
+        try:
+            results = await asyncio.to_thread(self.service.feed_many, [item for _, item in planned], now=now)
+        except Exception as exc:  # the whole transaction failed: every row is retried
+            log.exception("inbox_batch_failed", size=len(planned))
+            results = [exc] * len(planned)
+        for (row, _), result in zip(planned, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("inbox_update_failed", inbox_id=row.id, attempts=row.attempts, error=repr(result))
+                await asyncio.to_thread(self._give_up_or_retry, row, result)
+
+    async def _safely(self, row: inbox.ClaimedUpdate, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception as exc:
+            log.exception("inbox_update_failed", inbox_id=row.id, attempts=row.attempts)
+            await asyncio.to_thread(self._give_up_or_retry, row, exc)
 
     def _give_up_or_retry(self, row: inbox.ClaimedUpdate, exc: Exception) -> None:
         now = self.service.clock()
@@ -114,6 +147,70 @@ class InboxProcessor:
         else:
             inbox.release(self.db, row.id, error, now + self.config.retry_delay * row.attempts)
 
+    # -- batched updates ----------------------------------------------------------------------
+
+    def _plan(
+        self, row: inbox.ClaimedUpdate, now: datetime, presses: dict[int, _PressOutcome]
+    ) -> FeedItem | None:
+        """Return the feed for a customer's message or genuine button press; None for the rest."""
+        if self.desk is not None and self.desk.owns_update(row.payload):
+            return None
+        update = parse(row.payload)
+        if isinstance(update, TextIn):
+            parsed = command(update.text)
+            if parsed is not None and parsed[0] == "start":
+                return None
+            inbound: Inbound = CustomerText(text=update.text[:MAX_TEXT])
+            if parsed is not None and parsed[0] in _COMMANDS:
+                inbound = Command(name=_COMMANDS[parsed[0]], argument=parsed[1][:64])
+            resolve = self._resolver(update.chat_id, update.language_code, now)
+            return FeedItem(
+                resolve, inbound, Address(CHANNEL, str(update.chat_id)), self._then_done(row.id, now)
+            )
+        if isinstance(update, CallbackIn):
+            press = callbacks.verify(self.secret, str(update.chat_id), update.data)
+            if press is None:
+                return None
+            outcome = presses[row.id] = _PressOutcome(update.query_id)
+            resolve = self._resolver(update.chat_id, update.language_code, now)
+            inbound = ButtonPress(survey_id=press.survey_id, value=press.value)
+            return FeedItem(
+                resolve,
+                inbound,
+                Address(CHANNEL, str(update.chat_id)),
+                self._then_pressed(row.id, update, press, outcome, now),
+            )
+        return None
+
+    def _resolver(self, chat_id: int, language_code: str | None, now: datetime) -> Callable[[Session], str]:
+        def resolve(session: Session) -> str:
+            return self._customer_in(session, chat_id, language_code, now)
+
+        return resolve
+
+    def _then_done(self, row_id: int, now: datetime) -> Callable[[Session, FeedResult], None]:
+        return lambda session, _result: inbox.mark_processed(session, row_id, now)
+
+    def _then_pressed(
+        self, row_id: int, update: CallbackIn, press: callbacks.Press, outcome: _PressOutcome, now: datetime
+    ) -> Callable[[Session, FeedResult], None]:
+        def then(session: Session, result: FeedResult) -> None:
+            inbox.mark_processed(session, row_id, now)
+            # Anything besides a reply (a stored score, a new status, a language) means it counted.
+            outcome.accepted = any(not isinstance(action, Send) for action in result.actions)
+            outcome.language = result.state.language
+            if outcome.accepted and update.message_id is not None:
+                _enqueue_edit(session, update.chat_id, update.message_id, press, result.customer_id, now)
+
+        return then
+
+    async def _answer_press(self, outcome: _PressOutcome) -> None:
+        if outcome.language is None:  # not fed (retried later): the spinner stays until then
+            return
+        await self._answer(
+            outcome.query_id, None if outcome.accepted else texts.text("stale_button", outcome.language)
+        )
+
     # -- one update --------------------------------------------------------------------------
 
     async def _process(self, row: inbox.ClaimedUpdate) -> None:
@@ -122,10 +219,10 @@ class InboxProcessor:
             await asyncio.to_thread(self._mark, row.id)
             return
         update = parse(row.payload)
-        if isinstance(update, TextIn):
-            await asyncio.to_thread(self._text, row.id, update)
-        elif isinstance(update, CallbackIn):
-            await self._callback(row.id, update)
+        if isinstance(update, TextIn):  # other texts are fed in batches (``_plan``)
+            await asyncio.to_thread(self._start, row.id, update)
+        elif isinstance(update, CallbackIn):  # genuine presses are fed in batches (``_plan``)
+            await self._bad_press(row.id, update)
         else:  # not something cxbot acts on
             await asyncio.to_thread(self._mark, row.id)
 
@@ -137,18 +234,19 @@ class InboxProcessor:
         now = self.service.clock()
         return lambda session: inbox.mark_processed(session, row_id, now)
 
-    def _customer_for(self, chat_id: int, language_code: str | None) -> str:
+    def _customer_in(self, session: Session, chat_id: int, language_code: str | None, now: datetime) -> str:
         """Return the customer this chat belongs to, creating ``tg-<chat_id>`` for a stranger."""
-        now = self.service.clock()
+        identity = repo.find_identity(session, CHANNEL, str(chat_id))
+        if identity is not None:
+            return identity.customer_id
+        customer_id = f"tg-{chat_id}"
+        language = texts.language_of(language_code) or self.service.journey.default_language
+        repo.customer_view(session, customer_id, now, language=language.value)
+        return customer_id
+
+    def _customer_for(self, chat_id: int, language_code: str | None) -> str:
         with self.db.write() as session:
-            identity = repo.find_identity(session, CHANNEL, str(chat_id))
-            if identity is not None:
-                return identity.customer_id
-            customer_id = f"tg-{chat_id}"
-            if session.get(Customer, customer_id) is None:
-                language = texts.language_of(language_code) or self.service.journey.default_language
-                repo.ensure_customer(session, customer_id, now, language=language.value)
-            return customer_id
+            return self._customer_in(session, chat_id, language_code, self.service.clock())
 
     def _language(self, chat_id: int, language_code: str | None) -> Lang:
         with self.db.read() as session:
@@ -158,22 +256,17 @@ class InboxProcessor:
                 return Lang(customer.language)
         return texts.language_of(language_code) or self.service.journey.default_language
 
-    def _text(self, row_id: int, update: TextIn) -> None:
-        via = Address(CHANNEL, str(update.chat_id))
+    def _start(self, row_id: int, update: TextIn) -> None:
+        """/start: from a deep link, bind the chat; otherwise greet (a known or a new customer)."""
         parsed = command(update.text)
-        if parsed is not None and parsed[0] == "start":
-            if parsed[1]:
-                self._start_with_token(row_id, update, parsed[1])
-                return
-            customer_id = self._customer_for(update.chat_id, update.language_code)
-            inbound: Inbound = Started(bound=not customer_id.startswith("tg-"))
-        elif parsed is not None and parsed[0] in _COMMANDS:
-            inbound = Command(name=_COMMANDS[parsed[0]], argument=parsed[1][:64])
-            customer_id = self._customer_for(update.chat_id, update.language_code)
-        else:
-            inbound = CustomerText(text=update.text[:MAX_TEXT])
-            customer_id = self._customer_for(update.chat_id, update.language_code)
-        self.service.feed(customer_id, inbound, via=via, within=self._done(row_id))
+        if parsed is not None and parsed[1]:
+            self._start_with_token(row_id, update, parsed[1])
+            return
+        customer_id = self._customer_for(update.chat_id, update.language_code)
+        inbound = Started(bound=not customer_id.startswith("tg-"))
+        self.service.feed(
+            customer_id, inbound, via=Address(CHANNEL, str(update.chat_id)), within=self._done(row_id)
+        )
 
     def _start_with_token(self, row_id: int, update: TextIn, token: str) -> None:
         """Bind the chat to the token's customer and release the surveys waiting for a channel."""
@@ -210,60 +303,49 @@ class InboxProcessor:
             inbox.mark_processed(session, row_id, now, error="bad start token")
         log.info("bad_start_token")
 
-    async def _callback(self, row_id: int, update: CallbackIn) -> None:
-        press = callbacks.verify(self.secret, str(update.chat_id), update.data)
-        if press is None:
-            language = await asyncio.to_thread(self._language, update.chat_id, update.language_code)
-            await self._answer(update.query_id, texts.text("bad_button", language))
-            await asyncio.to_thread(self._mark, row_id, "forged or malformed callback")
-            log.info("bad_callback")
-            return
-        accepted, language = await asyncio.to_thread(self._press, row_id, update, press)
-        await self._answer(update.query_id, None if accepted else texts.text("stale_button", language))
-
-    def _press(self, row_id: int, update: CallbackIn, press: callbacks.Press) -> tuple[bool, Lang]:
-        customer_id = self._customer_for(update.chat_id, update.language_code)
-        result = self.service.feed(
-            customer_id,
-            ButtonPress(survey_id=press.survey_id, value=press.value),
-            via=Address(CHANNEL, str(update.chat_id)),
-            within=self._done(row_id),
-        )
-        # Anything besides a reply (a stored score, a new status, a language) means it counted.
-        accepted = any(not isinstance(action, Send) for action in result.actions)
-        if accepted and update.message_id is not None:
-            self._enqueue_edit(update.chat_id, update.message_id, press, customer_id)
-        return accepted, result.state.language
-
-    def _enqueue_edit(self, chat_id: int, message_id: int, press: callbacks.Press, customer_id: str) -> None:
-        """Show the chosen value on the question and remove its buttons (through the outbox).
-
-        Written after the feed's transaction: a crash in between loses only this cosmetic edit.
-        """
-        now = self.service.clock()
-        with self.db.write() as session:
-            question = _sent_question(session, str(chat_id), message_id)
-            text: str | None = None
-            if question is not None:
-                label = _label(question.payload, press.value)
-                original = str(question.payload.get("text") or "")
-                text = f"{original}\n\n✅ {label}"[:MAX_TEXT] if label else None
-            repo.enqueue_message(
-                session,
-                channel=CHANNEL,
-                address=str(chat_id),
-                payload={"message_id": message_id, "text": text},
-                now=now,
-                customer_id=customer_id,
-                kind="edit",
-                dedupe_key=f"tg-edit:{chat_id}:{message_id}",
-            )
+    async def _bad_press(self, row_id: int, update: CallbackIn) -> None:
+        """A button press whose signature does not hold (forged, or for another chat): refuse it."""
+        language = await asyncio.to_thread(self._language, update.chat_id, update.language_code)
+        await self._answer(update.query_id, texts.text("bad_button", language))
+        await asyncio.to_thread(self._mark, row_id, "forged or malformed callback")
+        log.info("bad_callback")
 
     async def _answer(self, query_id: str, text: str | None) -> None:
         try:
             await call(self.bot.answer_callback_query(query_id, text=text), "answerCallbackQuery")
         except ChannelError as exc:  # a late answer only leaves a spinner; never worth a retry
             log.info("callback_answer_failed", error=str(exc))
+
+
+@dataclass
+class _PressOutcome:
+    """What a batched button press did, for answering its callback query after the commit."""
+
+    query_id: str
+    accepted: bool = False
+    language: Lang | None = None
+
+
+def _enqueue_edit(
+    session: Session, chat_id: int, message_id: int, press: callbacks.Press, customer_id: str, now: datetime
+) -> None:
+    """Show the chosen value on the question and remove its buttons (through the outbox)."""
+    question = _sent_question(session, str(chat_id), message_id)
+    text: str | None = None
+    if question is not None:
+        label = _label(question.payload, press.value)
+        original = str(question.payload.get("text") or "")
+        text = f"{original}\n\n✅ {label}"[:MAX_TEXT] if label else None
+    repo.enqueue_message(
+        session,
+        channel=CHANNEL,
+        address=str(chat_id),
+        payload={"message_id": message_id, "text": text},
+        now=now,
+        customer_id=customer_id,
+        kind="edit",
+        dedupe_key=f"tg-edit:{chat_id}:{message_id}",
+    )
 
 
 def _peek_token(session: Session, token: str, chat: str, now: datetime) -> str | None:

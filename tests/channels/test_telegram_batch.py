@@ -1,0 +1,80 @@
+"""The inbox processor feeds a batch of chats in one transaction and answers their presses after it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event
+from sqlmodel import col, select
+
+from bot.channels.telegram import callbacks, inbox
+from bot.channels.telegram.api import make_bot
+from bot.channels.telegram.processor import InboxProcessor
+from bot.channels.telegram.transport import CHANNEL
+from bot.channels.telegram.updates import incoming
+from bot.events.ingest import ingest_event
+from bot.events.schema import BusinessEventIn
+from bot.service import Service
+from bot.timers import run_due_work
+from storage.tables import InboxUpdate, OutboxMessage, Response
+from tests.fakes.bot_api import FakeBotAPI
+
+TOKEN = "123456:TEST-token"
+SECRET = b"k" * 32
+CHATS = [810, 811, 812, 813]
+
+
+def _ask(service: Service, clock) -> dict[int, int]:
+    """Ask each chat the delivery CSAT; return chat → survey id."""
+    for chat in CHATS:
+        event = BusinessEventIn.model_validate(
+            {
+                "event_id": f"evt-{chat}",
+                "type": "order.delivered",
+                "occurred_at": (clock.now - timedelta(hours=3)).isoformat(),
+                "customer": {"id": f"c-{chat}", "language": "en", "telegram_chat_id": chat},
+                "order": {"id": f"o-{chat}"},
+            }
+        )
+        ingest_event(service.db, service.journey, event, clock.now, quiet=None)
+    run_due_work(service, clock.now, quiet=None)
+    with service.db.read() as session:
+        rows = session.exec(select(OutboxMessage)).all()
+    return {int(row.address): int(row.payload["survey_id"]) for row in rows}
+
+
+async def test_batch_of_chats_is_fed_in_one_transaction(service: Service, clock):
+    """Typed scores, a genuine tap and a forged tap of four chats: two commits feed them all."""
+    surveys = _ask(service, clock)
+    async with FakeBotAPI(require_token=TOKEN) as api:
+        bot = make_bot(TOKEN, api.url)
+        updates = [
+            api.push_message(810, "4", language_code="en"),
+            api.push_message(811, "5", language_code="en"),
+            api.push_callback(812, 1, callbacks.sign(SECRET, "812", surveys[812], "score:2")),
+            api.push_callback(813, 1, callbacks.sign(b"x" * 32, "813", surveys[813], "score:5")),
+        ]
+        stored = inbox.store(service.db, CHANNEL, [item for u in updates if (item := incoming(u))], clock.now)
+        assert stored == 4
+        commits: list[int] = []
+        event.listen(service.db.engine, "commit", lambda _conn: commits.append(1))
+        processor = InboxProcessor(service, bot, SECRET)
+        try:
+            assert await processor.process_once() == 4
+        finally:
+            await bot.session.close()
+        answers = [call for call in api.calls if call.method == "answerCallbackQuery"]
+    # the claim, the batch of three feeds, and the forged press's own mark
+    assert len(commits) == 3
+    with service.db.read() as session:
+        scores = {r.customer_id: r.score for r in session.exec(select(Response))}
+        edits = session.exec(select(OutboxMessage).where(col(OutboxMessage.kind) == "edit")).all()
+        pending = session.exec(select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None))).all()
+    assert scores == {"c-810": 4, "c-811": 5, "c-812": 2}
+    assert [e.address for e in edits] == ["812"]
+    assert pending == []
+    by_query = {call.params["callback_query_id"]: call.params.get("text") for call in answers}
+    genuine, forged = (u["callback_query"]["id"] for u in updates[2:])
+    assert set(by_query) == {genuine, forged}
+    assert by_query[genuine] is None  # counted: the question is edited to show the choice
+    assert by_query[forged]  # refused with an explanation

@@ -1,0 +1,141 @@
+"""A batch of inbounds fed in one transaction: one commit, each item isolated by a savepoint."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event
+from sqlmodel import Session, col, select
+
+from bot.apply import Address
+from bot.events.ingest import ingest_event
+from bot.events.schema import BusinessEventIn
+from bot.service import FeedItem, FeedResult, Service
+from bot.timers import run_due_work
+from flows.conversation import CustomerText
+from flows.errors import ConflictError
+from storage import repo
+from storage.tables import Conversation, Customer, Response, SurveyInstance
+
+CHATS = [501, 502, 503]
+
+
+def _ask_csat(service: Service, clock, chats: list[int]) -> None:
+    for chat in chats:
+        event = BusinessEventIn.model_validate(
+            {
+                "event_id": f"evt-{chat}",
+                "type": "order.delivered",
+                "occurred_at": (clock.now - timedelta(hours=3)).isoformat(),
+                "customer": {"id": f"c-{chat}", "language": "en", "telegram_chat_id": chat},
+                "order": {"id": f"o-{chat}"},
+            }
+        )
+        ingest_event(service.db, service.journey, event, clock.now, quiet=None)
+    assert run_due_work(service, clock.now, quiet=None) == {"fed": len(chats)}
+
+
+def _commits(service: Service) -> list[int]:
+    commits: list[int] = []
+    event.listen(service.db.engine, "commit", lambda _conn: commits.append(1))
+    return commits
+
+
+def test_batch_stores_every_answer_in_one_commit(service: Service, clock):
+    """Three customers' scores fed as one batch are all stored, with their orders, in one commit."""
+    _ask_csat(service, clock, CHATS)
+    commits = _commits(service)
+    items = [FeedItem(f"c-{chat}", CustomerText(text="4"), Address("telegram", str(chat))) for chat in CHATS]
+    results = service.feed_many(items, now=clock.now)
+    assert all(isinstance(r, FeedResult) for r in results)
+    assert [r.customer_id for r in results if isinstance(r, FeedResult)] == [f"c-{c}" for c in CHATS]
+    assert len(commits) == 1
+    with service.db.read() as session:
+        stored = session.exec(select(Response).order_by(col(Response.customer_id))).all()
+    assert [(r.customer_id, r.order_id, r.score, r.channel) for r in stored] == [
+        (f"c-{c}", f"o-{c}", 4, "telegram") for c in CHATS
+    ]
+
+
+def test_failing_item_is_rolled_back_alone(service: Service, clock):
+    """An item that raises comes back as its error; its writes are undone and the others are kept."""
+    _ask_csat(service, clock, CHATS)
+
+    def broken(session: Session, _result: FeedResult) -> None:
+        raise ConflictError("lost a race")
+
+    items = [
+        FeedItem("c-501", CustomerText(text="4"), Address("telegram", "501")),
+        FeedItem("c-502", CustomerText(text="1"), Address("telegram", "502"), then=broken),
+        FeedItem("c-503", CustomerText(text="5"), Address("telegram", "503")),
+    ]
+    with service.db.read() as session:
+        before = session.get(Conversation, "c-502")
+        assert before is not None
+        version_before = before.version
+    results = service.feed_many(items, now=clock.now)
+    assert isinstance(results[1], ConflictError)
+    assert isinstance(results[0], FeedResult) and isinstance(results[2], FeedResult)
+    with service.db.read() as session:
+        scores = {r.customer_id: r.score for r in session.exec(select(Response))}
+        after = session.get(Conversation, "c-502")
+    assert scores == {"c-501": 4, "c-503": 5}
+    assert after is not None and after.version == version_before
+
+
+def test_resolver_creates_a_stranger_in_the_batch(service: Service, clock):
+    """A customer found by a resolver inside the transaction is created there, in its language."""
+
+    def stranger(session: Session) -> str:
+        repo.customer_view(session, "tg-77", clock.now, language="en")
+        return "tg-77"
+
+    [result] = service.feed_many([FeedItem(stranger, CustomerText(text="hello"), Address("telegram", "77"))])
+    assert isinstance(result, FeedResult) and result.customer_id == "tg-77"
+    with service.db.read() as session:
+        customer = session.get(Customer, "tg-77")
+    assert customer is not None and customer.language == "en"
+
+
+def test_score_after_a_comment_keeps_the_comment(service: Service, clock):
+    """A score stored over a comment-only response keeps the comment's words, flag and topics."""
+    _ask_csat(service, clock, [601])
+    with service.db.write() as session:
+        survey = session.exec(select(SurveyInstance).where(col(SurveyInstance.stage) == "delivered")).one()
+        repo.insert_response(
+            session,
+            {
+                "survey_id": survey.id,
+                "customer_id": "c-601",
+                "stage": "delivered",
+                "language": "en",
+                "channel": "telegram",
+                "answered_at": clock.now,
+                "comment": "box was crushed",
+                "negative": True,
+                "topics": ["damaged"],
+                "late": False,
+            },
+        )
+        repo.store_score(
+            session,
+            {
+                "survey_id": survey.id,
+                "customer_id": "c-601",
+                "stage": "delivered",
+                "metric": "csat",
+                "score": 2,
+                "language": "en",
+                "channel": "telegram",
+                "answered_at": clock.now,
+            },
+        )
+    with service.db.read() as session:
+        [response] = session.exec(select(Response)).all()
+    assert (response.score, response.comment, response.negative, response.topics) == (
+        2,
+        "box was crushed",
+        True,
+        ["damaged"],
+    )
+    assert response.order_id == "o-601"
