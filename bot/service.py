@@ -121,8 +121,7 @@ class Service:
         started = time.perf_counter()
         via = item.via
         customer_id = item.customer if isinstance(item.customer, str) else item.customer(session)
-        customer = repo.customer_view(session, customer_id, now)
-        conversation = repo.lock_conversation(session, customer_id, now)
+        customer, conversation = repo.lock_customer_conversation(session, customer_id, now)
         if conversation.state:
             state = ConversationState.model_validate(conversation.state)
         else:

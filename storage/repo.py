@@ -166,6 +166,31 @@ def lock_conversation(session: Session, customer_id: str, now: datetime) -> Conv
     return ConversationRow(customer_id=row.customer_id, state=dict(row.state or {}), version=int(row.version))
 
 
+@cache
+def _customer_and_conversation() -> Any:
+    c, v = _CUSTOMERS.c, _CONVERSATIONS.c
+    return (
+        sa_select(c.language, c.opted_out, v.state, v.version)
+        .select_from(_CONVERSATIONS.join(_CUSTOMERS, c.id == v.customer_id))
+        .where(v.customer_id == bindparam("b_id"))
+        .with_for_update(of=_CONVERSATIONS)
+    )
+
+
+def lock_customer_conversation(
+    session: Session, customer_id: str, now: datetime
+) -> tuple[CustomerView, ConversationRow]:
+    """Return the customer and their locked conversation (see ``lock_conversation``), created if missing.
+
+    One round trip when both exist, which is every message but a customer's first.
+    """
+    row = session.connection().execute(_customer_and_conversation(), {"b_id": customer_id}).first()
+    if row is None:
+        return customer_view(session, customer_id, now), lock_conversation(session, customer_id, now)
+    customer = CustomerView(id=customer_id, language=row.language, opted_out=bool(row.opted_out))
+    return customer, ConversationRow(customer_id, dict(row.state or {}), int(row.version))
+
+
 def save_conversation(
     session: Session, customer_id: str, state: dict[str, Any], version: int, now: datetime
 ) -> None:

@@ -47,6 +47,9 @@ class ProcessorConfig:
     """Processor tuning; tests shorten the intervals."""
 
     batch: int = 50
+    #: Batches fed at once on PostgreSQL, each in its own transaction (their database round trips
+    #: overlap); SQLite has one writer, so one.
+    parallel: int = 3
     idle_interval: float = 1.0
     lease: timedelta = timedelta(seconds=60)
     retry_delay: timedelta = timedelta(seconds=5)
@@ -121,6 +124,10 @@ class InboxProcessor:
         return len(claimed)
 
     async def _feed_batch(self, planned: list[tuple[inbox.ClaimedUpdate, FeedItem]], now: datetime) -> None:
+        ways = 1 if self.db.is_sqlite else max(1, min(self.config.parallel, len(planned)))
+        await asyncio.gather(*(self._feed_part(planned[i::ways], now) for i in range(ways)))
+
+    async def _feed_part(self, planned: list[tuple[inbox.ClaimedUpdate, FeedItem]], now: datetime) -> None:
         try:
             results = await asyncio.to_thread(self.service.feed_many, [item for _, item in planned], now=now)
         except Exception as exc:  # the whole transaction failed: every row is retried
