@@ -276,8 +276,8 @@ class Sender:
         log.info("message_retry", channel=self.channel, message_id=message.id, delay=delay)
         return Outcome(message.id, now, "retry", progress, error, retry_at=now + timedelta(seconds=delay))
 
-    async def _record(self, outcome: Outcome) -> None:
-        """Queue ``outcome`` for the next group commit; return once it is written (or failed to be).
+    async def _record(self, outcome: Outcome) -> bool:
+        """Queue ``outcome`` for the next group commit; return, once tried, whether it was written.
 
         Until then the message stays leased: if the process dies first, it is sent again after
         its lease, so a crash repeats at most the messages in flight.
@@ -286,7 +286,7 @@ class Sender:
         self._outcomes.append((outcome, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name=f"sender-outcomes-{self.channel}")
-        await done
+        return await done
 
     async def _flush(self) -> None:
         """Write the queued outcomes, one transaction per pass, until none is left.
@@ -303,7 +303,7 @@ class Sender:
                         done.set_result(ok)
                 batch = []
                 self.wake.set()  # these chats' next messages are claimable now
-        finally:  # cancelled (loop shutting down): release whoever still waits
+        finally:  # cancelled (loop shutting down): release whoever still waits; a later pass may still write
             for _, done in batch + self._outcomes:
                 if not done.done():
                     done.set_result(False)
