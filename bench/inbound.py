@@ -1,13 +1,23 @@
 """Benchmark: customers answering an open survey through the real Telegram channel vs a bare echo bot.
 
-    .venv/bin/python bench/inbound.py [--customers 200] [--backends sqlite,postgresql] [--full]
+    .venv/bin/python bench/inbound.py [--customers 200] [--backends sqlite,postgresql]
+                                      [--modes polling,webhook] [--full]
 
-N customers, each with an open CSAT survey, type their score at once through the loopback fake
-Bot API (tests/fakes/bot_api.py). The cxbot side is the real channel in polling mode: poller →
-durable inbox → processor (Service.feed, score stored) → outbox → sender → sendMessage. The
-baseline is a bare aiogram Dispatcher with one handler echoing each message, polling the same
-fake in the same process. Printed: answers/s of both and their ratio (target ≥ 0.5), p50/p99
-latency (update pushed → reply recorded at the fake) and the process's peak RSS.
+N customers, each with an open CSAT survey, type their score at once; the replies are recorded by
+the loopback fake Bot API (tests/fakes/bot_api.py). Two ways in (``--modes``):
+
+* polling: the updates wait in the fake; cxbot's real channel polls them: poller → durable
+  inbox → processor (Service.feed, score stored) → outbox → sender → sendMessage. The baseline
+  is a bare aiogram Dispatcher with one handler echoing each message, polling the same fake.
+* webhook: the bench plays Telegram and POSTs the updates (secret header, 40 connections, see
+  bench/_webhook.py) over HTTP on 127.0.0.1 to cxbot served the way ``cxbot serve`` runs it
+  (bot.runtime.Runtime: uvicorn, the API with /telegram/webhook, which answers 200 once the
+  update is in the inbox; then processor → outbox → sender as above). The baseline is the same
+  echo Dispatcher behind aiogram's stock SimpleRequestHandler (answers 200 first, handles later).
+
+Printed per mode: answers/s of both and their ratio (target ≥ 0.5), p50/p99 latency (update
+handed over → reply recorded at the fake) and the process's peak RSS. With several modes each
+runs in its own process, so each peak RSS is that mode's own; webhook lines start "webhook: ".
 
 The sender's rate limiter is lifted here (the fake does not enforce limits in this bench): this
 measures processing; Telegram's 30 messages/s are measured by bench/dispatch.py.
@@ -17,6 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -29,6 +42,7 @@ from _common import (
     percentile,
     seed_surveys,
 )
+from _webhook import SECRET, Deliver, echo_webhook_server, free_port, poster, wait_http
 from aiogram import Dispatcher
 from aiogram.types import Message
 from sqlmodel import func, select
@@ -36,34 +50,55 @@ from sqlmodel import func, select
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
+from bot.channels.telegram.webhook import PATH
+from bot.runtime import Runtime
 from bot.sender import MemoryRateLimiter, SenderConfig
 from bot.settings import Settings
 from bot.wiring import build_app
 from storage.tables import Response
 from tests.fakes.bot_api import FakeBotAPI
 
+MODES = ("polling", "webhook")
 FIRST_CHAT = 700_000
 
 
-async def _push_and_wait(api: FakeBotAPI, chats: list[int], text: str, wait_s: float) -> dict[str, Any]:
-    """Push one message per chat at once; wait for a reply to each; return rate and latencies."""
-    pushed: dict[int, float] = {}
+def pusher(api: FakeBotAPI) -> Deliver:
+    """Return a ``Deliver`` queueing one message per chat in the fake, for the bot to poll."""
+
+    async def deliver(chats: list[int], text: str) -> dict[int, float]:
+        handed: dict[int, float] = {}
+        for chat in chats:
+            handed[chat] = time.monotonic()
+            api.push_message(chat, text, language_code="en")
+        return handed
+
+    return deliver
+
+
+async def _push_and_wait(
+    api: FakeBotAPI, chats: list[int], text: str, wait_s: float, deliver: Deliver
+) -> dict[str, Any]:
+    """Hand one message per chat to the bot at once; wait for a reply to each; return rate and latencies."""
     start = time.monotonic()
-    for chat in chats:
-        pushed[chat] = time.monotonic()
-        api.push_message(chat, text, language_code="en")
     wanted = set(chats)
 
     def replied(call: Any) -> bool:
         return call.method == "sendMessage" and call.ok and call.chat_id in wanted and call.at >= start
 
-    await api.wait_for(replied, len(chats), timeout=wait_s)
+    handing = asyncio.create_task(deliver(chats, text))
+    waiting = asyncio.create_task(api.wait_for(replied, len(chats), timeout=wait_s))
+    try:
+        await asyncio.wait({handing, waiting}, return_when=asyncio.FIRST_EXCEPTION)
+        handed = await handing  # a refused webhook POST ends the run here, not at the timeout
+        await waiting
+    finally:
+        waiting.cancel()
     first: dict[int, float] = {}
     for call in api.calls:
         if replied(call) and call.chat_id not in first:
             first[call.chat_id] = call.at
     elapsed = max(first.values()) - start
-    latencies = [(first[c] - pushed[c]) * 1000 for c in chats]
+    latencies = [(first[c] - handed[c]) * 1000 for c in chats]
     return {
         "rate": len(chats) / elapsed,
         "p50": percentile(latencies, 0.5),
@@ -71,7 +106,7 @@ async def _push_and_wait(api: FakeBotAPI, chats: list[int], text: str, wait_s: f
     }
 
 
-async def echo_bot(n: int, wait_s: float) -> dict[str, Any]:
+async def echo_bot(mode: str, n: int, wait_s: float) -> dict[str, Any]:
     """The baseline: a bare aiogram Dispatcher answering each message with its text."""
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
         bot = make_bot(TOKEN, api.url)
@@ -81,24 +116,39 @@ async def echo_bot(n: int, wait_s: float) -> dict[str, Any]:
         async def echo(message: Message) -> None:
             await message.answer(message.text or "")
 
+        chats = list(range(FIRST_CHAT, FIRST_CHAT + n))
+        if mode == "webhook":
+            try:
+                async with echo_webhook_server(dp, bot) as url:
+                    return await _push_and_wait(api, chats, "4", wait_s, poster(api, url))
+            finally:
+                await bot.session.close()
         task = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
         await api.wait_for("getUpdates", 1, timeout=10)
-        chats = list(range(FIRST_CHAT, FIRST_CHAT + n))
         try:
-            return await _push_and_wait(api, chats, "4", wait_s)
+            return await _push_and_wait(api, chats, "4", wait_s, pusher(api))
         finally:
             await dp.stop_polling()
             await asyncio.wait_for(task, 10)
             await bot.session.close()
 
 
-async def cxbot(backend: str, n: int, wait_s: float) -> dict[str, Any]:
+async def cxbot(backend: str, mode: str, n: int, wait_s: float) -> dict[str, Any]:
     """The real channel on ``backend``: every answer stored, a follow-up question sent back."""
     with database_url(backend) as url:
         async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
             clock = RunningClock()
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            webhook: dict[str, Any] = (
+                {"webhook_secret": SECRET, "public_url": base, "http_port": port} if mode == "webhook" else {}
+            )
             settings = Settings(
-                database_url=url, telegram_token=TOKEN, telegram_api_url=api.url, link_secret="bench"
+                database_url=url,
+                telegram_token=TOKEN,
+                telegram_api_url=api.url,
+                link_secret="bench",
+                **webhook,
             )
             app = build_app(settings, clock=clock)
             chats = list(range(FIRST_CHAT, FIRST_CHAT + n))
@@ -112,13 +162,24 @@ async def cxbot(backend: str, n: int, wait_s: float) -> dict[str, Any]:
                 poll_timeout=1,
             )
             stop = asyncio.Event()
-            task = asyncio.create_task(channel.run(stop))
-            await api.wait_for("getUpdates", 1, timeout=10)
+            if mode == "webhook":
+                # As `cxbot serve` runs it; the surveys are seeded, so no due work to tick meanwhile.
+                runtime = Runtime(app=app, due_work_interval=3600.0)
+                channel.attach(runtime)
+                task = asyncio.create_task(runtime.run(stop))
+                await api.wait_for("setWebhook", 1, timeout=10)
+                await wait_http(f"{base}/healthz")
+                deliver = poster(api, base + PATH)
+            else:
+                task = asyncio.create_task(channel.run(stop))
+                await api.wait_for("getUpdates", 1, timeout=10)
+                deliver = pusher(api)
             try:
-                result = await _push_and_wait(api, chats, "4", wait_s)
+                result = await _push_and_wait(api, chats, "4", wait_s, deliver)
             finally:
                 stop.set()
                 await asyncio.wait_for(task, 30)
+                _default_signals()
             with app.db.read() as session:
                 stored = session.exec(select(func.count()).select_from(Response)).one()
             app.db.dispose()
@@ -126,33 +187,56 @@ async def cxbot(backend: str, n: int, wait_s: float) -> dict[str, Any]:
             return result
 
 
+def _default_signals() -> None:
+    """Give Ctrl-C back to Python after a Runtime took it (it sets its stop event)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+
+
+def run_mode(mode: str, n: int, requested: str) -> None:
+    """Run the baseline and cxbot on each backend in ``mode``; print the figures."""
+    prefix = "" if mode == "polling" else f"{mode}: "  # the polling lines read as they always did
+    timeout = max(60.0, n / 2)
+    base = asyncio.run(echo_bot(mode, n, timeout))
+    print(f"{prefix}customers: {n}")
+    print(
+        f"{prefix}bare aiogram echo bot   {base['rate']:8.1f} answers/s   "
+        f"p50 {base['p50']:7.1f} ms   p99 {base['p99']:7.1f} ms"
+    )
+    for backend in backends(requested):
+        r = asyncio.run(cxbot(backend, mode, n, timeout))
+        ratio = r["rate"] / base["rate"]
+        verdict = "ok" if ratio >= 0.5 else "MISSED"
+        print(
+            f"{prefix}cxbot on {backend:<14} {r['rate']:8.1f} answers/s   "
+            f"p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms   "
+            f"ratio {ratio:.2f} (target ≥ 0.5: {verdict})   stored {r['stored']}/{n}"
+        )
+    print(f"{prefix}peak RSS of the process: {peak_rss_mb():.0f} MiB", flush=True)
+
+
 def main() -> None:
-    """Run the baseline and cxbot on each backend; print the figures."""
+    """Run each requested mode (in its own process when several); print the figures."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--modes", default=",".join(MODES), help="polling, webhook or both")
     parser.add_argument("--full", action="store_true", help="2,000 customers")
     args = parser.parse_args()
     n = 2000 if args.full else args.customers
-    timeout = max(60.0, n / 2)
-    base = asyncio.run(echo_bot(n, timeout))
-    print(f"customers: {n}")
-    print(
-        f"bare aiogram echo bot   {base['rate']:8.1f} answers/s   "
-        f"p50 {base['p50']:7.1f} ms   p99 {base['p99']:7.1f} ms"
-    )
-    for backend in backends(args.backends):
-        r = asyncio.run(cxbot(backend, n, timeout))
-        ratio = r["rate"] / base["rate"]
-        verdict = "ok" if ratio >= 0.5 else "MISSED"
-        print(
-            f"cxbot on {backend:<14} {r['rate']:8.1f} answers/s   "
-            f"p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms   "
-            f"ratio {ratio:.2f} (target ≥ 0.5: {verdict})   stored {r['stored']}/{n}"
-        )
-    print(f"peak RSS of the process: {peak_rss_mb():.0f} MiB")
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = set(modes) - set(MODES)
+    if unknown or not modes:
+        parser.error(f"--modes: choose among {', '.join(MODES)}")
+    if len(modes) == 1:
+        run_mode(modes[0], n, args.backends)
+        return
+    for mode in modes:  # a fresh process each, so peak RSS is per mode
+        command = [sys.executable, __file__, "--modes", mode, "--customers", str(n)]
+        subprocess.run([*command, "--backends", args.backends], check=True)
 
 
 if __name__ == "__main__":

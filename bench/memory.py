@@ -1,13 +1,15 @@
 """Benchmark: resident memory must not grow with the number of stored conversations.
 
-    .venv/bin/python bench/memory.py [--answers 3000] [--backend sqlite|postgresql] [--full]
+    .venv/bin/python bench/memory.py [--answers 3000] [--backends sqlite,postgresql] [--full]
 
 One customer's open CSAT survey is created through the real service, then copied in bulk
 (customers, channel identities, survey instances, conversations) to 1,000 customers
 mid-conversation. The real inbox processor (bot.channels.telegram.processor, Service.feed per
 answer, replies into the outbox) processes ``--answers`` typed scores; RSS is read. Then the
 store grows to 100,000 conversations (``--full``: 1,000,000) and as many other customers answer;
-RSS is read again. Printed: both readings and their ratio (target ≈ 1: flat).
+RSS is read again. Printed: both readings and their ratio (target ≈ 1: flat), per backend.
+With several backends each runs in its own process, so one backend's readings never start from
+another's heap.
 """
 
 from __future__ import annotations
@@ -15,10 +17,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import subprocess
+import sys
 import time
 from typing import Any
 
-from _common import TOKEN, RunningClock, current_rss_mb, database_url, peak_rss_mb, seed_surveys
+from _common import (
+    TOKEN,
+    RunningClock,
+    backends,
+    current_rss_mb,
+    database_url,
+    peak_rss_mb,
+    seed_surveys,
+)
 from sqlalchemy import insert, select
 
 from bot.channels.telegram import inbox
@@ -127,17 +139,24 @@ async def bench(backend: str, answers: int, small: int, large: int) -> None:
 
 
 def main() -> None:
-    """Run the bench; print the figures."""
+    """Run the bench on each backend (in its own process when several); print the figures."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--answers", type=int, default=3000)
-    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
+    parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--full", action="store_true", help="1,000,000 conversations")
     args = parser.parse_args()
+    chosen = backends(args.backends)
+    if len(chosen) > 1:
+        for backend in chosen:  # a fresh process each: RSS readings of one backend only
+            command = [sys.executable, __file__, "--answers", str(args.answers), "--backends", backend]
+            subprocess.run(command + (["--full"] if args.full else []), check=True)
+        return
     large = 1_000_000 if args.full else 100_000
-    asyncio.run(bench(args.backend, args.answers, 1_000, large))
-    print(f"peak RSS of the process: {peak_rss_mb():.0f} MiB")
+    for backend in chosen:
+        asyncio.run(bench(backend, args.answers, 1_000, large))
+        print(f"{backend}: peak RSS of the process: {peak_rss_mb():.0f} MiB", flush=True)
 
 
 if __name__ == "__main__":

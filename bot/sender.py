@@ -12,6 +12,10 @@
   ``ChatBlocked`` (403) marks the channel identity blocked and fails the message for good (data
   kept); other permanent errors fail the message. Nothing is lost and nothing is sent twice: a
   message is marked sent right after the channel accepted it.
+* Outcomes are written by group commit (``storage.outcomes``): the outcomes of the deliveries
+  that finish while a write is under way go together in the next transaction, so on SQLite the
+  senders take the single write lock once per batch, not once per message. A message stays
+  leased until its outcome is written, and its chat's next message is claimable only then.
 * Never logs message texts or tokens.
 """
 
@@ -29,13 +33,12 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import update
 
 from bot.clock import Clock, utcnow
-from flows.errors import ChannelError
-from storage.claims import ClaimedMessage, claim_outbox, finish_message
+from flows.errors import ChannelError, StorageError
+from storage.claims import ClaimedMessage, claim_outbox
 from storage.db import Database
-from storage.tables import ChannelIdentity, OutboxMessage, SurveyInstance
+from storage.outcomes import Outcome, record_outcomes
 
 log = structlog.get_logger(__name__)
 
@@ -169,6 +172,9 @@ class Sender:
         self.config = config or SenderConfig()
         self.owner = owner
         self.wake = asyncio.Event()
+        #: Outcomes waiting for the next group commit, each with the future its delivery awaits.
+        self._outcomes: list[tuple[Outcome, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set.
@@ -224,88 +230,96 @@ class Sender:
             try:
                 updates = await self.transport.deliver(message)
             except ChatBlocked as exc:
-                await asyncio.to_thread(self._blocked, message, str(exc))
                 log.info("chat_blocked", channel=self.channel, message_id=message.id)
-                return
+                outcome = Outcome(
+                    message.id,
+                    self.clock(),
+                    "blocked",
+                    error=f"blocked: {exc}",
+                    channel=self.channel,
+                    address=message.address,
+                )
             except ChannelError as exc:
-                await asyncio.to_thread(self._failed, message, exc)
-                return
-            await asyncio.to_thread(self._sent, message, updates)
+                outcome = self._unsent(message, exc)
+            else:
+                outcome = self._sent(message, updates)
+            await self._record(outcome)
         except Exception:  # the lease runs out and the message is claimed again
             log.exception("delivery_failed", channel=self.channel, message_id=message.id)
         finally:
-            self.wake.set()  # this chat's next message may be claimable now
+            self.wake.set()  # a delivery slot is free
 
-    def _sent(self, message: ClaimedMessage, updates: dict[str, Any]) -> None:
-        now = self.clock()
-        table: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
-        values: dict[str, Any] = {"status": "sent", "sent_at": now, "leased_until": None, "error": None}
-        if updates:
-            values["payload"] = {**message.payload, **updates}
+    def _sent(self, message: ClaimedMessage, updates: dict[str, Any]) -> Outcome:
         survey_id = message.payload.get("survey_id")
-        with self.db.write() as session:
-            session.connection().execute(update(table).where(table.c.id == message.id).values(**values))
-            if isinstance(survey_id, int) and message.kind == "message":
-                # The first question delivered to the chat counts as the invitation's delivery.
-                surveys: Any = SurveyInstance.__table__  # type: ignore[attr-defined]
-                session.connection().execute(
-                    update(surveys)
-                    .where(surveys.c.id == survey_id, surveys.c.delivered_at.is_(None))
-                    .values(delivered_at=now)
-                )
+        return Outcome(
+            message.id,
+            self.clock(),
+            "sent",
+            payload={**message.payload, **updates} if updates else None,
+            survey_id=survey_id if isinstance(survey_id, int) and message.kind == "message" else None,
+        )
 
-    def _save_progress(self, message: ClaimedMessage) -> None:
-        # A long text went out in parts: remember how many, so a retry never repeats one.
-        table: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
-        with self.db.write() as session:
-            session.connection().execute(
-                update(table).where(table.c.id == message.id).values(payload=message.payload)
-            )
-
-    def _blocked(self, message: ClaimedMessage, error: str) -> None:
-        now = self.clock()
-        table: Any = ChannelIdentity.__table__  # type: ignore[attr-defined]
-        with self.db.write() as session:
-            session.connection().execute(
-                update(table)
-                .where(
-                    table.c.channel == self.channel,
-                    table.c.address == message.address,
-                    table.c.blocked_at.is_(None),
-                )
-                .values(blocked_at=now)
-            )
-            # Stop writing to this chat: its other pending messages fail too (kept, not deleted).
-            outbox: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
-            session.connection().execute(
-                update(outbox)
-                .where(
-                    outbox.c.channel == self.channel,
-                    outbox.c.address == message.address,
-                    outbox.c.status == "pending",
-                )
-                .values(status="failed", leased_until=None, error=f"blocked: {error}"[:500])
-            )
-
-    def _failed(self, message: ClaimedMessage, exc: ChannelError) -> None:
+    def _unsent(self, message: ClaimedMessage, exc: ChannelError) -> Outcome:
         now = self.clock()
         error = f"{type(exc).__name__}: {exc}"
-        if message.payload.get(PROGRESS):
-            self._save_progress(message)
+        # A long text that went out in part keeps its count of parts sent (see the transport).
+        progress = dict(message.payload) if message.payload.get(PROGRESS) else None
         if exc.retry_after is not None:
-            self.limiter.pause(message.address, exc.retry_after)
-            retry_at = now + timedelta(seconds=exc.retry_after)
+            self.limiter.pause(message.address, exc.retry_after)  # at once, not after the write
             log.info("flood_wait", channel=self.channel, message_id=message.id, retry_after=exc.retry_after)
-            finish_message(self.db, message.id, now, sent=False, error=error, retry_at=retry_at)
-        elif exc.permanent or message.attempts >= self.config.max_attempts:
+            retry_at = now + timedelta(seconds=exc.retry_after)
+            return Outcome(message.id, now, "retry", progress, error, retry_at=retry_at)
+        if exc.permanent or message.attempts >= self.config.max_attempts:
             log.warning("message_failed", channel=self.channel, message_id=message.id, error=error)
-            finish_message(self.db, message.id, now, sent=False, error=error)
-        else:
-            delay = min(self.config.backoff_base * 2 ** (message.attempts - 1), self.config.backoff_max)
-            log.info("message_retry", channel=self.channel, message_id=message.id, delay=delay)
-            finish_message(
-                self.db, message.id, now, sent=False, error=error, retry_at=now + timedelta(seconds=delay)
-            )
+            return Outcome(message.id, now, "failed", progress, error)
+        delay = min(self.config.backoff_base * 2 ** (message.attempts - 1), self.config.backoff_max)
+        log.info("message_retry", channel=self.channel, message_id=message.id, delay=delay)
+        return Outcome(message.id, now, "retry", progress, error, retry_at=now + timedelta(seconds=delay))
+
+    async def _record(self, outcome: Outcome) -> bool:
+        """Queue ``outcome`` for the next group commit; return, once tried, whether it was written.
+
+        Until then the message stays leased: if the process dies first, it is sent again after
+        its lease, so a crash repeats at most the messages in flight.
+        """
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((outcome, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name=f"sender-outcomes-{self.channel}")
+        return await done
+
+    async def _flush(self) -> None:
+        """Write the queued outcomes, one transaction per pass, until none is left.
+
+        Group commit: no timer; whatever finished while a write was under way goes in the next.
+        """
+        batch: list[tuple[Outcome, asyncio.Future[bool]]] = []
+        try:
+            while self._outcomes:
+                batch, self._outcomes = self._outcomes, []
+                recorded = await asyncio.to_thread(self._write, [outcome for outcome, _ in batch])
+                for (_, done), ok in zip(batch, recorded, strict=True):
+                    if not done.done():
+                        done.set_result(ok)
+                batch = []
+                self.wake.set()  # these chats' next messages are claimable now
+        finally:  # cancelled (loop shutting down): release whoever still waits; a later pass may still write
+            for _, done in batch + self._outcomes:
+                if not done.done():
+                    done.set_result(False)
+
+    def _write(self, outcomes: list[Outcome]) -> list[bool]:
+        """Record ``outcomes`` in one transaction; return, for each, whether it was recorded."""
+        try:
+            record_outcomes(self.db, outcomes)
+            return [True] * len(outcomes)
+        except Exception as exc:
+            if isinstance(exc, StorageError) or len(outcomes) == 1:
+                log.exception("outcomes_not_recorded", channel=self.channel, count=len(outcomes))
+                return [False] * len(outcomes)
+        # Not the database failing but one row (say, a payload JSON cannot hold): record the
+        # others alone, so they are not sent again when their leases run out.
+        return [self._write([outcome])[0] for outcome in outcomes]
 
 
 async def _first(*events: asyncio.Event) -> None:
