@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import structlog
 
 from bot.clock import Clock, utcnow
+from bot.group_commit import GroupCommit
 from flows.errors import ChannelError, StorageError
 from storage.claims import ClaimedMessage, claim_outbox
 from storage.db import Database
@@ -173,8 +174,9 @@ class Sender:
         self.owner = owner
         self.wake = asyncio.Event()
         #: Outcomes waiting for the next group commit, each with the future its delivery awaits.
-        self._outcomes: list[tuple[Outcome, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        # Until its outcome is written a message stays leased: if the process dies first, it is
+        # sent again after its lease, so a crash repeats at most the messages in flight.
+        self._outcomes = GroupCommit(self._write, name=f"sender-outcomes-{channel}", on_written=self.wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set.
@@ -243,7 +245,7 @@ class Sender:
                 outcome = self._unsent(message, exc)
             else:
                 outcome = self._sent(message, updates)
-            await self._record(outcome)
+            await self._outcomes.submit(outcome)
         except Exception:  # the lease runs out and the message is claimed again
             log.exception("delivery_failed", channel=self.channel, message_id=message.id)
         finally:
@@ -275,38 +277,6 @@ class Sender:
         delay = min(self.config.backoff_base * 2 ** (message.attempts - 1), self.config.backoff_max)
         log.info("message_retry", channel=self.channel, message_id=message.id, delay=delay)
         return Outcome(message.id, now, "retry", progress, error, retry_at=now + timedelta(seconds=delay))
-
-    async def _record(self, outcome: Outcome) -> bool:
-        """Queue ``outcome`` for the next group commit; return, once tried, whether it was written.
-
-        Until then the message stays leased: if the process dies first, it is sent again after
-        its lease, so a crash repeats at most the messages in flight.
-        """
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._outcomes.append((outcome, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name=f"sender-outcomes-{self.channel}")
-        return await done
-
-    async def _flush(self) -> None:
-        """Write the queued outcomes, one transaction per pass, until none is left.
-
-        Group commit: no timer; whatever finished while a write was under way goes in the next.
-        """
-        batch: list[tuple[Outcome, asyncio.Future[bool]]] = []
-        try:
-            while self._outcomes:
-                batch, self._outcomes = self._outcomes, []
-                recorded = await asyncio.to_thread(self._write, [outcome for outcome, _ in batch])
-                for (_, done), ok in zip(batch, recorded, strict=True):
-                    if not done.done():
-                        done.set_result(ok)
-                batch = []
-                self.wake.set()  # these chats' next messages are claimable now
-        finally:  # cancelled (loop shutting down): release whoever still waits; a later pass may still write
-            for _, done in batch + self._outcomes:
-                if not done.done():
-                    done.set_result(False)
 
     def _write(self, outcomes: list[Outcome]) -> list[bool]:
         """Record ``outcomes`` in one transaction; return, for each, whether it was recorded."""

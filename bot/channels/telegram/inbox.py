@@ -52,24 +52,28 @@ def store(db: Database, channel: str, updates: Iterable[Incoming], now: datetime
     """
     inserted = 0
     with db.write() as session:
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = _store_statement(session.get_bind().dialect.name)
         for item in updates:
-            statement = (
-                insert(_TABLE)
-                .values(
-                    channel=channel,
-                    external_id=item.external_id[:64],
-                    chat_key=item.chat_key[:64],
-                    payload=item.payload,
-                    received_at=now,
-                    attempts=0,
-                )
-                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-                .returning(_TABLE.c.id)  # rowcount is -1 on PostgreSQL with psycopg
-            )
-            inserted += len(session.connection().execute(statement).all())
+            values = {
+                "channel": channel,
+                "external_id": item.external_id[:64],
+                "chat_key": item.chat_key[:64],
+                "payload": item.payload,
+                "received_at": now,
+                "attempts": 0,
+            }
+            inserted += len(session.connection().execute(statement, values).all())
     return inserted
+
+
+@cache
+def _store_statement(dialect: str) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(_TABLE)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(_TABLE.c.id)  # rowcount is -1 on PostgreSQL with psycopg
+    )
 
 
 def claim(
@@ -121,11 +125,19 @@ def _claim_statement() -> Any:
 
 def mark_processed(session: Session, update_id: int, now: datetime, error: str | None = None) -> None:
     """Mark an inbox row done inside the caller's transaction (the one that fed the service)."""
-    session.connection().execute(
-        update(_TABLE)
-        .where(_TABLE.c.id == update_id)
-        .values(processed_at=now, leased_until=None, error=error[:500] if error else None)
-    )
+    values = {
+        "b_id": update_id,
+        "processed_at": now,
+        "leased_until": None,
+        "error": error[:500] if error else None,
+    }
+    session.connection().execute(_mark_statement(), values)
+
+
+@cache
+def _mark_statement() -> Any:
+    # SET takes the columns of the parameters; built once (building costs more than running).
+    return update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
 
 
 def release(db: Database, update_id: int, error: str, retry_at: datetime) -> None:

@@ -6,7 +6,6 @@ only after the update is durably stored, so Telegram retries whatever we did not
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from bot.channels.telegram import inbox
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
 from bot.clock import Clock
+from bot.group_commit import GroupCommit
 from storage.db import Database
 
 PATH = "/telegram/webhook"
@@ -43,6 +43,13 @@ def webhook_router(db: Database, secret: str, clock: Clock, on_stored: Callable[
     """Return the router receiving Telegram's webhook calls, checked against ``secret``."""
     router = APIRouter(tags=["telegram"])
 
+    def write(rows: list[inbox.Incoming]) -> list[None]:
+        inbox.store(db, CHANNEL, rows, clock())
+        return [None] * len(rows)
+
+    # Concurrent calls are stored together (one transaction), each answered once its update is in.
+    updates: GroupCommit[inbox.Incoming, None] = GroupCommit(write, name="telegram-webhook-store")
+
     @router.post(
         PATH,
         summary="Telegram webhook: stores the update, then answers 200.",
@@ -65,7 +72,7 @@ def webhook_router(db: Database, secret: str, clock: Clock, on_stored: Callable[
         if row is None:
             return _error(400, "invalid", "not a Telegram update")
         # A StorageError here becomes 503 (see create_api), so Telegram delivers it again.
-        await asyncio.to_thread(inbox.store, db, CHANNEL, [row], clock())
+        await updates.submit(row)
         on_stored()
         return JSONResponse({"ok": True})
 
