@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 
 from bot.apply import Address, ApplyContext, apply_actions
 from bot.clock import Clock, utcnow
 from bot.observability import metrics
 from flows.conversation import Action, ConversationState, Engine, Inbound
-from flows.errors import CxbotError
+from flows.errors import CxbotError, StorageError
 from flows.journey import Journey
 from flows.scales import Lang
 from storage import repo
@@ -40,8 +40,9 @@ class FeedResult:
     customer_id: str
 
 
-#: Who an inbound is from: a customer id, or a function finding it inside the feed's transaction.
-CustomerRef = str | Callable[[Session], str]
+#: Who an inbound is from: a customer id, or a function finding it inside the feed's transaction
+#: (returning the identity it found, when it looked one up, saves the step looking again).
+CustomerRef = str | Callable[[Session], str | repo.IdentityRow]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ class FeedItem:
     inbound: Inbound
     via: Address | None = None
     then: Callable[[Session, FeedResult], None] | None = None
+
+
+class _ItemFailed(Exception):
+    """One item of a batch failed: the batch is rolled back and fed again without it."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(f"item {index} failed: {error!r}")
+        self.index = index
+        self.error = error
 
 
 class Service:
@@ -94,40 +104,53 @@ class Service:
     def feed_many(
         self, items: list[FeedItem], *, now: datetime | None = None
     ) -> list[FeedResult | Exception]:
-        """Feed ``items`` in one transaction, each in its own savepoint; return a result or error each.
+        """Feed ``items`` in order in one transaction; return a result, or the item's error, for each.
 
         One commit for a whole batch is what makes a busy inbox fast (a commit costs more than a
-        step). Items are stepped in order; one that raises is rolled back alone (a savepoint) and its
-        error returned in its place, for the caller to retry.
+        step). An item that raises is set aside with its error, for the caller to retry, and the
+        batch is rolled back and fed again without it: rarer than a savepoint per item is costly.
 
         Raises:
             StorageError: when the database fails; nothing of the batch is written then.
         """
         now = now or self.clock()
-        results: list[FeedResult | Exception] = []
-        with self.db.write() as session:
-            for item in items:
-                savepoint = session.begin_nested()
-                try:
-                    results.append(self._step(session, item, now))
-                except (CxbotError, SQLAlchemyError, ValueError, KeyError, TypeError) as exc:
-                    savepoint.rollback()
-                    results.append(exc)
-                else:
-                    savepoint.commit()
-        return results
+        results: dict[int, FeedResult | Exception] = {}
+        pending = list(enumerate(items))
+        while pending:
+            try:
+                with self.db.write() as session:
+                    done = [(index, self._step(session, item, now, index)) for index, item in pending]
+            except _ItemFailed as failed:
+                results[failed.index] = failed.error
+                pending = [(index, item) for index, item in pending if index != failed.index]
+                continue
+            results.update(done)
+            break
+        return [results[index] for index in range(len(items))]
 
-    def _step(self, session: Session, item: FeedItem, now: datetime) -> FeedResult:
+    def _step(self, session: Session, item: FeedItem, now: datetime, index: int | None = None) -> FeedResult:
+        if index is None:
+            return self._step_one(session, item, now)
+        try:
+            return self._step_one(session, item, now)
+        except StorageError:
+            raise
+        except (CxbotError, IntegrityError, DataError, ValueError, KeyError, TypeError) as exc:
+            raise _ItemFailed(index, exc) from exc
+
+    def _step_one(self, session: Session, item: FeedItem, now: datetime) -> FeedResult:
         started = time.perf_counter()
         via = item.via
-        customer_id = item.customer if isinstance(item.customer, str) else item.customer(session)
+        found = item.customer if isinstance(item.customer, str) else item.customer(session)
+        known = found if isinstance(found, repo.IdentityRow) else None
+        customer_id = known.customer_id if known else str(found)
         customer, conversation = repo.lock_customer_conversation(session, customer_id, now)
         if conversation.state:
             state = ConversationState.model_validate(conversation.state)
         else:
             state = ConversationState(language=Lang(customer.language), opted_out=customer.opted_out)
         if via is not None:
-            repo.bind_identity(session, customer_id, via.channel, via.address, now)
+            repo.bind_identity(session, customer_id, via.channel, via.address, now, known=known)
             address: Address | None = via
         else:
             identity = repo.reachable_identity(session, customer_id)

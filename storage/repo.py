@@ -223,9 +223,21 @@ class IdentityRow:
 _SEEN_RESOLUTION = timedelta(minutes=10)
 
 
-def bind_identity(session: Session, customer_id: str, channel: str, address: str, now: datetime) -> None:
-    """Bind the identity (channel, address) to ``customer_id``, unblocked and marked seen now."""
-    identity = find_identity(session, channel, address)
+def bind_identity(
+    session: Session,
+    customer_id: str,
+    channel: str,
+    address: str,
+    now: datetime,
+    *,
+    known: IdentityRow | None = None,
+) -> None:
+    """Bind the identity (channel, address) to ``customer_id``, unblocked and marked seen now.
+
+    ``known`` is the identity as just read in this transaction, if the caller has it.
+    """
+    fresh = known is not None and (known.channel, known.address) == (channel, address)
+    identity = known if fresh else find_identity(session, channel, address)
     if identity is None:
         values = {"customer_id": customer_id, "channel": channel, "address": address}
         if _insert_ignore(

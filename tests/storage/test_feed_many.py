@@ -1,4 +1,4 @@
-"""A batch of inbounds fed in one transaction: one commit, each item isolated by a savepoint."""
+"""A batch of inbounds fed in one transaction: one commit; a failing item is set aside alone."""
 
 from __future__ import annotations
 

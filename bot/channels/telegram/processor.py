@@ -115,7 +115,7 @@ class InboxProcessor:
             else:
                 planned.append((row, item))
         if planned:
-            await self._feed_batch(planned, now)
+            await self._feed_batch(planned, now, presses)
         for row in single:
             await self._safely(row, self._process(row))
         await asyncio.gather(*(self._answer_press(outcome) for outcome in presses.values()))
@@ -123,11 +123,21 @@ class InboxProcessor:
             self.on_change()
         return len(claimed)
 
-    async def _feed_batch(self, planned: list[tuple[inbox.ClaimedUpdate, FeedItem]], now: datetime) -> None:
+    async def _feed_batch(
+        self,
+        planned: list[tuple[inbox.ClaimedUpdate, FeedItem]],
+        now: datetime,
+        presses: dict[int, _PressOutcome],
+    ) -> None:
         ways = 1 if self.db.is_sqlite else max(1, min(self.config.parallel, len(planned)))
-        await asyncio.gather(*(self._feed_part(planned[i::ways], now) for i in range(ways)))
+        await asyncio.gather(*(self._feed_part(planned[i::ways], now, presses) for i in range(ways)))
 
-    async def _feed_part(self, planned: list[tuple[inbox.ClaimedUpdate, FeedItem]], now: datetime) -> None:
+    async def _feed_part(
+        self,
+        planned: list[tuple[inbox.ClaimedUpdate, FeedItem]],
+        now: datetime,
+        presses: dict[int, _PressOutcome],
+    ) -> None:
         try:
             results = await asyncio.to_thread(self.service.feed_many, [item for _, item in planned], now=now)
         except Exception as exc:  # the whole transaction failed: every row is retried
@@ -135,6 +145,7 @@ class InboxProcessor:
             results = [exc] * len(planned)
         for (row, _), result in zip(planned, results, strict=True):
             if isinstance(result, Exception):
+                presses.pop(row.id, None)  # not fed: its button keeps spinning until the retry
                 log.error("inbox_update_failed", inbox_id=row.id, attempts=row.attempts, error=repr(result))
                 await asyncio.to_thread(self._give_up_or_retry, row, result)
 
@@ -189,9 +200,12 @@ class InboxProcessor:
             )
         return None
 
-    def _resolver(self, chat_id: int, language_code: str | None, now: datetime) -> Callable[[Session], str]:
-        def resolve(session: Session) -> str:
-            return self._customer_in(session, chat_id, language_code, now)
+    def _resolver(
+        self, chat_id: int, language_code: str | None, now: datetime
+    ) -> Callable[[Session], str | repo.IdentityRow]:
+        def resolve(session: Session) -> str | repo.IdentityRow:
+            identity = repo.find_identity(session, CHANNEL, str(chat_id))
+            return identity or self._customer_in(session, chat_id, language_code, now)
 
         return resolve
 
