@@ -194,24 +194,39 @@ def _default_signals() -> None:
         loop.remove_signal_handler(sig)
 
 
-def run_mode(mode: str, n: int, requested: str) -> None:
-    """Run the baseline and cxbot on each backend in ``mode``; print the figures."""
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the fastest of repeated runs (the one least disturbed by the rest of the machine)."""
+    return max(runs, key=lambda r: r["rate"])
+
+
+def run_mode(mode: str, n: int, requested: str, repeat: int = 3) -> None:
+    """Run the baseline and cxbot on each backend in ``mode``, best of ``repeat``; print the figures.
+
+    The runs alternate (echo, each backend, echo, …) so a busy spell of the machine hits both.
+    """
     prefix = "" if mode == "polling" else f"{mode}: "  # the polling lines read as they always did
     timeout = max(60.0, n / 2)
-    base = asyncio.run(echo_bot(mode, n, timeout))
-    print(f"{prefix}customers: {n}")
+    chosen = backends(requested)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ["echo", *chosen]}
+    for _ in range(repeat):
+        runs["echo"].append(asyncio.run(echo_bot(mode, n, timeout)))
+        for backend in chosen:
+            runs[backend].append(asyncio.run(cxbot(backend, mode, n, timeout)))
+    base = _best(runs["echo"])
+    print(f"{prefix}customers: {n} (best of {repeat} alternating runs)")
     print(
         f"{prefix}bare aiogram echo bot   {base['rate']:8.1f} answers/s   "
         f"p50 {base['p50']:7.1f} ms   p99 {base['p99']:7.1f} ms"
     )
-    for backend in backends(requested):
-        r = asyncio.run(cxbot(backend, mode, n, timeout))
+    for backend in chosen:
+        r = _best(runs[backend])
+        stored = min(run["stored"] for run in runs[backend])  # every run must have stored every answer
         ratio = r["rate"] / base["rate"]
         verdict = "ok" if ratio >= 0.5 else "MISSED"
         print(
             f"{prefix}cxbot on {backend:<14} {r['rate']:8.1f} answers/s   "
             f"p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms   "
-            f"ratio {ratio:.2f} (target ≥ 0.5: {verdict})   stored {r['stored']}/{n}"
+            f"ratio {ratio:.2f} (target ≥ 0.5: {verdict})   stored {stored}/{n} in each run"
         )
     print(f"{prefix}peak RSS of the process: {peak_rss_mb():.0f} MiB", flush=True)
 
@@ -225,6 +240,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--modes", default=",".join(MODES), help="polling, webhook or both")
     parser.add_argument("--full", action="store_true", help="2,000 customers")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs; the best of each is kept")
     args = parser.parse_args()
     n = 2000 if args.full else args.customers
     modes = [m for m in args.modes.split(",") if m]
@@ -232,10 +248,19 @@ def main() -> None:
     if unknown or not modes:
         parser.error(f"--modes: choose among {', '.join(MODES)}")
     if len(modes) == 1:
-        run_mode(modes[0], n, args.backends)
+        run_mode(modes[0], n, args.backends, args.repeat)
         return
     for mode in modes:  # a fresh process each, so peak RSS is per mode
-        command = [sys.executable, __file__, "--modes", mode, "--customers", str(n)]
+        command = [
+            sys.executable,
+            __file__,
+            "--modes",
+            mode,
+            "--customers",
+            str(n),
+            "--repeat",
+            str(args.repeat),
+        ]
         subprocess.run([*command, "--backends", args.backends], check=True)
 
 
