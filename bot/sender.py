@@ -97,7 +97,7 @@ class MemoryRateLimiter:
         global_per_s: float = 30.0,  # Telegram's ~30/s; spacing (not bursts) plus the margin keeps us under
         per_chat_interval: float = 1.0,
         per_group_per_min: int = 20,
-        margin: float = 0.05,
+        margin: float = 0.03,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.global_interval = (1.0 + margin) / global_per_s
@@ -107,6 +107,8 @@ class MemoryRateLimiter:
         self._monotonic = monotonic
         self._global_next = 0.0
         self._chat_next: dict[str, float] = {}
+        self._last_start = 0.0  # when a send last actually went (see ``_space``)
+        self._chat_last_start: dict[str, float] = {}
         self._groups: dict[str, deque[float]] = {}
         self._lock = asyncio.Lock()
 
@@ -131,6 +133,31 @@ class MemoryRateLimiter:
         delay = at - self._monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        await self._space(address)
+
+    async def _space(self, address: str) -> None:
+        """Keep the sends that actually go spaced, not only their reserved slots.
+
+        A busy event loop wakes sleepers late, and late ones then go out together with those on
+        time: Telegram counts what arrives, so the gap since the last real send is checked too.
+        """
+        while True:
+            async with self._lock:
+                now = self._monotonic()
+                wait = max(
+                    self._last_start + self.global_interval - now,
+                    self._chat_last_start.get(address, -1e9) + self.per_chat_interval - now,
+                )
+                if wait <= 0:
+                    self._last_start = now
+                    self._chat_last_start[address] = now
+                    if len(self._chat_last_start) > 10_000:  # forget chats idle for long
+                        horizon = now - self.per_chat_interval
+                        self._chat_last_start = {
+                            a: t for a, t in self._chat_last_start.items() if t > horizon
+                        }
+                    return
+            await asyncio.sleep(wait)
 
     def pause(self, address: str, seconds: float) -> None:
         """Push the chat's next slot ``seconds`` ahead."""

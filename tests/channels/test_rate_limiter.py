@@ -1,0 +1,42 @@
+"""The in-process rate limiter keeps the sends that actually go spaced, even after a stalled loop."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+from bot.sender import MemoryRateLimiter
+
+
+async def test_sends_woken_late_by_a_busy_loop_still_go_spaced():
+    """Slots reserved before a 300 ms stall of the event loop do not all go at once after it."""
+    limiter = MemoryRateLimiter(global_per_s=10, per_chat_interval=0.0, margin=0.0)
+    started: list[float] = []
+
+    async def send(chat: str) -> None:
+        await limiter.acquire(chat, group=False)
+        started.append(time.monotonic())
+
+    tasks = [asyncio.create_task(send(f"chat-{i}")) for i in range(4)]
+    await asyncio.sleep(0)  # every slot is reserved: 0, 100, 200, 300 ms
+    time.sleep(0.3)  # noqa: ASYNC251 - the loop is blocked (a long synchronous step): the sleepers all wake late
+    await asyncio.gather(*tasks)
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    assert len(gaps) == 3 and min(gaps) >= 0.095
+
+
+async def test_one_chat_is_spaced_by_its_interval_after_a_stall():
+    """Two messages to one chat go at least the per-chat interval apart, whatever the loop did."""
+    limiter = MemoryRateLimiter(global_per_s=1000, per_chat_interval=0.2, margin=0.0)
+    started: list[float] = []
+
+    async def send() -> None:
+        await limiter.acquire("42", group=False)
+        started.append(time.monotonic())
+
+    tasks = [asyncio.create_task(send()) for _ in range(3)]
+    await asyncio.sleep(0)  # slots at 0, 200 and 400 ms
+    time.sleep(0.45)  # noqa: ASYNC251 - the second and third wake together
+    await asyncio.gather(*tasks)
+    assert started[2] - started[1] >= 0.19
