@@ -429,43 +429,41 @@ def verbatim_candidates(
 # Escalations
 
 
-def _durations(
-    conn: Connection, since: Any, until: Any, where: ColumnElement[bool], *extra: Any
-) -> list[tuple[Any, ...]]:
-    """Return ``(seconds from since to until, *extra)`` of the rows ``where`` (None when either is unset).
+def _seconds(conn: Connection, since: Any, until: Any, where: ColumnElement[bool]) -> list[float]:
+    """Return the seconds from ``since`` to ``until`` of the rows ``where`` (both set).
 
-    PostgreSQL subtracts (``extract`` of an interval is exact, microseconds, as ``timedelta``), so
-    no timestamps cross the wire; on SQLite, which stores text, Python subtracts.
+    PostgreSQL subtracts and hands one array back (``extract`` of an interval is exact to the
+    microsecond, as ``timedelta`` is), so no timestamps cross the wire; on SQLite, which stores
+    text, Python subtracts.
     """
+    both = and_(where, since.is_not(None), until.is_not(None))
     if conn.dialect.name == "postgresql":
         seconds = cast(extract("epoch", until - since), Float)
-        return [tuple(row) for row in conn.execute(select(seconds, *extra).where(where)).all()]
-    rows = conn.execute(select(since, until, *extra).where(where)).all()
-    return [(None if a is None or b is None else (b - a).total_seconds(), *rest) for a, b, *rest in rows]
+        values = conn.execute(select(func.array_agg(seconds)).where(both)).scalar_one()
+        return [float(v) for v in values or ()]
+    return [(b - a).total_seconds() for a, b in conn.execute(select(since, until).where(both)).all()]
 
 
 def escalation_counts(conn: Connection, week: str, tz: str, *, overdue_limit: int = 20) -> EscalationCounts:
-    """Return the closing-the-loop figures of ``week`` (escalation rows are few; durations come back)."""
+    """Return the closing-the-loop figures of ``week`` (counted in SQL; durations and the overdue
+    list come back)."""
     e = _ESCALATIONS
     start, end = week_bounds_utc(week, tz)
-    taken = _durations(conn, e.c.opened_at, e.c.taken_at, _in_range(e.c.taken_at, start, end))
-    resolved = _durations(
-        conn,
-        e.c.opened_at,
-        e.c.resolved_at,
-        _in_range(e.c.resolved_at, start, end),
-        e.c.closing_answer,
-        e.c.metric,
-        e.c.score,
-    )
+    taken_in_week = _in_range(e.c.taken_at, start, end)
+    resolved_in_week = _in_range(e.c.resolved_at, start, end)
+    detractor = and_(e.c.metric == Metric.NPS.value, e.c.score.is_not(None), e.c.score <= 6)
     closing: dict[str, int] = {}
     detractors = recovered = 0
-    for _, answer, metric, score in resolved:
+    by_answer = (
+        select(e.c.closing_answer, func.count(), func.count().filter(detractor))
+        .where(resolved_in_week)
+        .group_by(e.c.closing_answer)
+    )
+    for answer, n, closed in conn.execute(by_answer):
         name = str(answer) if answer else "no_answer"
-        closing[name] = closing.get(name, 0) + 1
-        if metric == Metric.NPS.value and score is not None and int(score) <= 6:
-            detractors += 1
-            recovered += 1 if answer in RECOVERED_ANSWERS else 0
+        closing[name] = closing.get(name, 0) + int(n)
+        detractors += int(closed)
+        recovered += int(closed) if answer in RECOVERED_ANSWERS else 0
     open_at_end = and_(
         e.c.opened_at < end,
         or_(e.c.resolved_at.is_(None), e.c.resolved_at >= end),
@@ -481,19 +479,21 @@ def escalation_counts(conn: Connection, week: str, tz: str, *, overdue_limit: in
     sla_in_week = _in_range(e.c.sla_due_at, start, end)
     counts = select(
         func.count().filter(_in_range(e.c.opened_at, start, end)),
+        func.count().filter(taken_in_week),
+        func.count().filter(resolved_in_week),
         func.count().filter(open_at_end),
         func.count().filter(sla_in_week, e.c.taken_at.is_not(None), e.c.taken_at <= e.c.sla_due_at),
         func.count().filter(sla_in_week),
     )
-    opened, overdue, within_sla, sla_total = (int(n) for n in conn.execute(counts).one())
+    opened, taken, resolved, overdue, within_sla, sla_total = (int(n) for n in conn.execute(counts).one())
     return EscalationCounts(
         week=week,
         opened=opened,
-        taken=len(taken),
-        resolved=len(resolved),
+        taken=taken,
+        resolved=resolved,
         overdue=overdue,
-        take_seconds=[row[0] for row in taken if row[0] is not None],
-        resolve_seconds=[row[0] for row in resolved if row[0] is not None],
+        take_seconds=_seconds(conn, e.c.opened_at, e.c.taken_at, taken_in_week),
+        resolve_seconds=_seconds(conn, e.c.opened_at, e.c.resolved_at, resolved_in_week),
         within_sla=within_sla,
         sla_total=sla_total,
         closing=closing,
