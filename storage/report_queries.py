@@ -429,18 +429,17 @@ def verbatim_candidates(
 # Escalations
 
 
-def _seconds(conn: Connection, since: Any, until: Any, where: ColumnElement[bool]) -> list[float]:
-    """Return the seconds from ``since`` to ``until`` of the rows ``where`` (both set).
+def _seconds_array(since: Any, until: Any, where: ColumnElement[bool]) -> Any:
+    """Return PostgreSQL's array of the seconds from ``since`` to ``until`` of the rows ``where``
+    (both set); ``extract`` of an interval is exact to the microsecond, as ``timedelta`` is."""
+    seconds = cast(extract("epoch", until - since), Float)
+    return func.array_agg(seconds).filter(where, since.is_not(None), until.is_not(None))
 
-    PostgreSQL subtracts and hands one array back (``extract`` of an interval is exact to the
-    microsecond, as ``timedelta`` is), so no timestamps cross the wire; on SQLite, which stores
-    text, Python subtracts.
-    """
+
+def _durations(conn: Connection, since: Any, until: Any, where: ColumnElement[bool]) -> list[float]:
+    """Return the seconds from ``since`` to ``until`` of the rows ``where`` (both set), subtracted
+    by Python (SQLite stores text timestamps)."""
     both = and_(where, since.is_not(None), until.is_not(None))
-    if conn.dialect.name == "postgresql":
-        seconds = cast(extract("epoch", until - since), Float)
-        values = conn.execute(select(func.array_agg(seconds)).where(both)).scalar_one()
-        return [float(v) for v in values or ()]
     return [(b - a).total_seconds() for a, b in conn.execute(select(since, until).where(both)).all()]
 
 
@@ -477,23 +476,36 @@ def escalation_counts(conn: Connection, week: str, tz: str, *, overdue_limit: in
         .limit(overdue_limit)
     ).all()
     sla_in_week = _in_range(e.c.sla_due_at, start, end)
-    counts = select(
+    counts: list[Any] = [
         func.count().filter(_in_range(e.c.opened_at, start, end)),
         func.count().filter(taken_in_week),
         func.count().filter(resolved_in_week),
         func.count().filter(open_at_end),
         func.count().filter(sla_in_week, e.c.taken_at.is_not(None), e.c.taken_at <= e.c.sla_due_at),
         func.count().filter(sla_in_week),
-    )
-    opened, taken, resolved, overdue, within_sla, sla_total = (int(n) for n in conn.execute(counts).one())
+    ]
+    in_database = conn.dialect.name == "postgresql"  # durations too, as two arrays: no timestamps sent
+    if in_database:
+        counts += [
+            _seconds_array(e.c.opened_at, e.c.taken_at, taken_in_week),
+            _seconds_array(e.c.opened_at, e.c.resolved_at, resolved_in_week),
+        ]
+    row = conn.execute(select(*counts)).one()
+    opened, taken, resolved, overdue, within_sla, sla_total = (int(n) for n in row[:6])
+    if in_database:
+        take_seconds = [float(v) for v in row[6] or ()]
+        resolve_seconds = [float(v) for v in row[7] or ()]
+    else:
+        take_seconds = _durations(conn, e.c.opened_at, e.c.taken_at, taken_in_week)
+        resolve_seconds = _durations(conn, e.c.opened_at, e.c.resolved_at, resolved_in_week)
     return EscalationCounts(
         week=week,
         opened=opened,
         taken=taken,
         resolved=resolved,
         overdue=overdue,
-        take_seconds=_seconds(conn, e.c.opened_at, e.c.taken_at, taken_in_week),
-        resolve_seconds=_seconds(conn, e.c.opened_at, e.c.resolved_at, resolved_in_week),
+        take_seconds=take_seconds,
+        resolve_seconds=resolve_seconds,
         within_sla=within_sla,
         sla_total=sla_total,
         closing=closing,
