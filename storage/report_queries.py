@@ -3,9 +3,11 @@
 Week boundaries are computed in Python in the company's time zone and converted to UTC ranges;
 SQL only compares timestamps with those bounds (no time zone functions), so the same queries run
 on SQLite and PostgreSQL. Answers are aggregated in the database, one range-filtered GROUP BY per
-week: score histograms per week × stage × metric × score (× language × channel for the report week
-and the one before). Only small result sets reach Python: a few dozen verbatim candidates and the
-week's escalations.
+week, the weeks joined by UNION ALL into one statement: score histograms per week × stage × metric
+× score (× language × channel for the report week and the one before). Funnel, themes and
+escalation counts are counted per week inside one grouped statement each (``count(*) FILTER``).
+Only small result sets reach Python: a few dozen verbatim candidates, the week's escalation
+durations (computed by PostgreSQL; by Python on SQLite) and the overdue list.
 
 Definitions (per week, all timestamps in [start, end) of the ISO week in the company time zone):
 - responses: answers with a score, by ``answered_at``; commented: those with non-blank text;
@@ -24,11 +26,26 @@ Definitions (per week, all timestamps in [start, end) of the ISO week in the com
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+import json
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, literal, or_, select, true
+from sqlalchemy import (
+    Float,
+    Table,
+    Text,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -70,12 +87,6 @@ def _edges(weeks: Sequence[str], tz: str) -> list[datetime]:
     return [start for start, _ in bounds] + [bounds[-1][1]]
 
 
-def _bucket(column: Any, weeks: Sequence[str], edges: Sequence[datetime]) -> ColumnElement[Any]:
-    """Return a CASE naming the week of ``column`` (callers filter to [edges[0], edges[-1]))."""
-    whens = [(column < edges[i + 1], literal(week)) for i, week in enumerate(weeks)]
-    return case(*whens, else_=literal(""))
-
-
 def _in_range(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(column >= start, column < end)
 
@@ -106,60 +117,90 @@ def _negative(table: Table) -> ColumnElement[bool]:
 # Answers
 
 
+def _week_counts(column: Any, edges: Sequence[datetime]) -> list[Any]:
+    """Return ``count(*)`` of the rows before each inner edge: week i holds ``before[i + 1] - before[i]``.
+
+    Counting per week inside one grouped pass (instead of a GROUP BY on a per-row week number)
+    keeps the planner's group estimate right: a key computed from ``answered_at`` inherits its
+    million distinct values, which rules out PostgreSQL's parallel partial aggregation.
+    """
+    return [func.count().filter(column < edge) for edge in edges[1:-1]]
+
+
+def _split_weeks(total: int, before: Sequence[int]) -> list[int]:
+    """Return the per-week counts from a group's total and its cumulative counts before each edge."""
+    bounds = [0, *before, total]
+    return [int(bounds[i + 1]) - int(bounds[i]) for i in range(len(bounds) - 1)]
+
+
+def _histograms(
+    conn: Connection, edges: Sequence[datetime], first: int, last: int, *, segmented: bool
+) -> Iterator[tuple[int, str, str, str, str, int, int, int]]:
+    """Yield (week index, stage, metric, language, channel, score, answers, commented) of weeks
+    ``first`` … ``last - 1``: one statement, a UNION ALL of one range-filtered GROUP BY per week.
+
+    Language, channel and the commented count only when ``segmented`` (else "", "" and 0). Each
+    week's rows are found through the ``answered_at`` index and read once; on PostgreSQL a
+    Parallel Append hands whole weeks to the workers. (Grouping by a week number computed per
+    row instead, e.g. ``width_bucket(answered_at, edges)``, makes the planner expect a group per
+    distinct ``answered_at`` — a million — and aggregate in one process, 2–3× slower.)
+    """
+    r = _RESPONSES
+    keys: list[Any] = [r.c.stage, r.c.metric, r.c.score]
+    if segmented:
+        keys += [r.c.language, r.c.channel]
+    weeks = []
+    for i in range(first, last):
+        counts: list[Any] = [func.count()]
+        if segmented:
+            counts.append(func.count().filter(_has_text(r.c.comment)))
+        weeks.append(
+            select(literal(i).label("week"), *keys, *counts)
+            .where(
+                _in_range(r.c.answered_at, edges[i], edges[i + 1]),
+                r.c.score.is_not(None),
+                r.c.stage.is_not(None),
+            )
+            .group_by(*keys)
+        )
+    if not weeks:
+        return
+    for row in conn.execute(union_all(*weeks)):
+        week, stage, metric, score = int(row[0]), str(row[1]), str(row[2]), int(row[3])
+        if segmented:
+            yield week, stage, metric, str(row[4]), str(row[5]), score, int(row[6]), int(row[7])
+        else:
+            yield week, stage, metric, "", "", score, int(row[4]), 0
+
+
 def score_counts(
     conn: Connection, weeks: Sequence[str], tz: str, *, segment_weeks: int = 2
 ) -> tuple[list[ScoreCount], dict[tuple[str, str, str, str], tuple[int, int]]]:
     """Return score histograms of ``weeks`` and, per (week, stage, language, channel), (responses, commented).
 
-    One grouped query per week with a range filter on ``answered_at`` (each row is read once; a
-    per-row week CASE costs more than the grouping itself). The last ``segment_weeks`` weeks (the
-    report week and the one before) are grouped by stage × metric × language × channel and
-    has-comment × 100 + score (one integer key: PostgreSQL then hashes instead of sorting text
-    keys); older weeks only by stage × metric × score (language and channel "" = all), as the trend
-    needs no more.
+    Two statements, each a range-filtered GROUP BY per week (each row read once): the last
+    ``segment_weeks`` weeks (the report week and the one before) by stage × metric × language ×
+    channel × score, with the commented answers; older weeks only by stage × metric × score
+    (language and channel "" = all), as the trend needs no more and each key costs on every row.
     """
-    r = _RESPONSES
     edges = _edges(weeks, tz)
     split = max(0, len(weeks) - segment_weeks)
     valid = {m.value for m in Metric}
     hist: dict[tuple[str, str, str, str, str, int], int] = {}
     answers: dict[tuple[str, str, str, str], tuple[int, int]] = {}
-
-    def add(wk: str, stage: str, metric: str, language: str, channel: str, score: int, count: int) -> bool:
+    rows = itertools.chain(
+        _histograms(conn, edges, 0, split, segmented=False),
+        _histograms(conn, edges, split, len(weeks), segmented=True),
+    )
+    for i, stage, metric, language, channel, score, count, commented in rows:
         if metric not in valid or not Metric(metric).in_range(score):
-            return False
-        key = (wk, stage, metric, language, channel, score)
+            continue
+        key = (weeks[i], stage, metric, language, channel, score)
         hist[key] = hist.get(key, 0) + count
-        return True
-
-    def week_filter(i: int) -> tuple[ColumnElement[bool], ...]:
-        return (
-            _in_range(r.c.answered_at, edges[i], edges[i + 1]),
-            r.c.score.is_not(None),
-            r.c.stage.is_not(None),
-        )
-
-    for i in range(split):
-        older = select(r.c.stage, r.c.metric, r.c.score, func.count()).where(*week_filter(i))
-        for stage, metric, score, count in conn.execute(older.group_by(r.c.stage, r.c.metric, r.c.score)):
-            add(weeks[i], str(stage), str(metric), "", "", int(score), int(count))
-    commented = case((_has_text(r.c.comment), 100), else_=0)
-    for i in range(split, len(weeks)):
-        inner = (
-            select(r.c.stage, r.c.metric, r.c.language, r.c.channel, (commented + r.c.score).label("k"))
-            .where(*week_filter(i))
-            .subquery()
-        )
-        keys = (inner.c.stage, inner.c.metric, inner.c.language, inner.c.channel, inner.c.k)
-        for stage, metric, language, channel, k, count in conn.execute(
-            select(*keys, func.count()).group_by(*keys)
-        ):
-            with_text, score = divmod(int(k), 100)
-            if not add(weeks[i], str(stage), str(metric), str(language), str(channel), score, int(count)):
-                continue
-            seg = (weeks[i], str(stage), str(language), str(channel))
-            done, texts = answers.get(seg, (0, 0))
-            answers[seg] = (done + int(count), texts + (int(count) if with_text else 0))
+        if i >= split:
+            seg = (weeks[i], stage, language, channel)
+            done, with_text = answers.get(seg, (0, 0))
+            answers[seg] = (done + count, with_text + commented)
     scores = [
         ScoreCount(week=w, stage=s, metric=Metric(m), language=lang, channel=ch, score=sc, count=n)
         for (w, s, m, lang, ch, sc), n in sorted(hist.items())
@@ -172,40 +213,33 @@ def score_counts(
 
 
 def _survey_counts(
-    conn: Connection, column: str | ColumnElement[Any], week: str, tz: str
-) -> dict[tuple[str, str, str], list[int]]:
-    """Return [count, reasks, unreachable, answered] per (stage, language, channel), surveys by ``column``."""
+    conn: Connection, column: Any, weeks: Sequence[str], edges: Sequence[datetime], found: ColumnElement[bool]
+) -> dict[tuple[str, str, str, str], list[int]]:
+    """Return [count, reasks, unreachable, answered] per (week, stage, language, channel) of the
+    surveys whose ``column`` falls in one of ``weeks``: one grouped statement, each week counted
+    inside it. ``found`` selects the rows of [edges[0], edges[-1]) so that an index can serve it."""
     s = _SURVEYS
-    start, end = week_bounds_utc(week, tz)
-    unreachable = case(
-        (
-            and_(
-                or_(s.c.sent_at.is_(None), s.c.sent_at >= end),
-                s.c.status.not_in(_NOT_SENDABLE),
-            ),
-            1,
-        ),
-        else_=0,
-    )
     lang = func.coalesce(s.c.language, "")
     channel = func.coalesce(s.c.channel, "")
-    statement = (
-        select(
-            s.c.stage,
-            lang,
-            channel,
-            func.count(),
-            func.coalesce(func.sum(s.c.reasks), 0),
-            func.coalesce(func.sum(unreachable), 0),
-            func.coalesce(func.sum(case((s.c.answered_at.is_not(None), 1), else_=0)), 0),
-        )
-        .where(_in_range(s.c[column] if isinstance(column, str) else column, start, end))
-        .group_by(s.c.stage, lang, channel)
-    )
-    return {
-        (str(stage), str(la), str(ch)): [int(n), int(re), int(un), int(ans)]
-        for stage, la, ch, n, re, un, ans in conn.execute(statement)
-    }
+    sendable = s.c.status.not_in(_NOT_SENDABLE)
+    per_week: list[Any] = []
+    for i in range(len(weeks)):
+        in_week = _in_range(column, edges[i], edges[i + 1])
+        not_sent = or_(s.c.sent_at.is_(None), s.c.sent_at >= edges[i + 1])
+        per_week += [
+            func.count().filter(in_week),
+            func.coalesce(func.sum(s.c.reasks).filter(in_week), 0),
+            func.count().filter(in_week, not_sent, sendable),
+            func.count().filter(in_week, s.c.answered_at.is_not(None)),
+        ]
+    statement = select(s.c.stage, lang, channel, *per_week).where(found).group_by(s.c.stage, lang, channel)
+    out: dict[tuple[str, str, str, str], list[int]] = {}
+    for stage, la, ch, *counts in conn.execute(statement):
+        for i, week in enumerate(weeks):
+            n, reasks, unreachable, answered = (int(v) for v in counts[4 * i : 4 * i + 4])
+            if n:
+                out[(week, str(stage), str(la), str(ch))] = [n, reasks, unreachable, answered]
+    return out
 
 
 def funnel_counts(
@@ -215,18 +249,43 @@ def funnel_counts(
     answers: dict[tuple[str, str, str, str], tuple[int, int]],
 ) -> list[FunnelCount]:
     """Return funnel rows for ``weeks`` (the report week and the one before)."""
-    rows: list[FunnelCount] = []
+    s = _SURVEYS
     c = _CUSTOMERS
-    for week in weeks:
-        due = _survey_counts(conn, "due_at", week, tz)
-        sent = _survey_counts(conn, "sent_at", week, tz)
-        # a channel without delivery receipts: accepted by the platform counts as delivered
-        delivered = _survey_counts(conn, func.coalesce(_SURVEYS.c.delivered_at, _SURVEYS.c.sent_at), week, tz)
-        answered = {(s, la, ch): v for (w, s, la, ch), v in answers.items() if w == week}
-        keys = set(due) | set(sent) | set(delivered) | set(answered)
-        zero = [0, 0, 0, 0]
-        for key in sorted(keys):
-            stage, lang, channel = key
+    edges = _edges(weeks, tz)
+    start, end = edges[0], edges[-1]
+    due = _survey_counts(conn, s.c.due_at, weeks, edges, _in_range(s.c.due_at, start, end))
+    sent = _survey_counts(conn, s.c.sent_at, weeks, edges, _in_range(s.c.sent_at, start, end))
+    # a channel without delivery receipts: accepted by the platform counts as delivered; the
+    # range is spelt out per column so the delivered_at and sent_at indexes serve it
+    delivered = _survey_counts(
+        conn,
+        func.coalesce(s.c.delivered_at, s.c.sent_at),
+        weeks,
+        edges,
+        or_(
+            _in_range(s.c.delivered_at, start, end),
+            and_(s.c.delivered_at.is_(None), _in_range(s.c.sent_at, start, end)),
+        ),
+    )
+    opt_outs = (
+        select(
+            c.c.language,
+            *(
+                func.count().filter(_in_range(c.c.opted_out_at, edges[i], edges[i + 1]))
+                for i in range(len(weeks))
+            ),
+        )
+        .where(_in_range(c.c.opted_out_at, start, end))
+        .group_by(c.c.language)
+    )
+    opted: dict[str, list[int]] = {str(lang): [int(n) for n in ns] for lang, *ns in conn.execute(opt_outs)}
+    rows: list[FunnelCount] = []
+    zero = [0, 0, 0, 0]
+    for i, week in enumerate(weeks):
+        keys = {key[1:] for key in (*due, *sent, *delivered) if key[0] == week}
+        keys |= {(st, la, ch) for (w, st, la, ch) in answers if w == week}
+        for stage, lang, channel in sorted(keys):
+            key = (week, stage, lang, channel)
             rows.append(
                 FunnelCount(
                     week=week,
@@ -237,21 +296,16 @@ def funnel_counts(
                     sent=sent.get(key, zero)[0],
                     delivered=delivered.get(key, zero)[0],
                     answered=delivered.get(key, zero)[3],
-                    responses=answered.get(key, (0, 0))[0],
-                    commented=answered.get(key, (0, 0))[1],
+                    responses=answers.get(key, (0, 0))[0],
+                    commented=answers.get(key, (0, 0))[1],
                     reasked=sent.get(key, zero)[1],
                     unreachable=due.get(key, zero)[2],
                 )
             )
-        start, end = week_bounds_utc(week, tz)
-        opt_outs = (
-            select(c.c.language, func.count())
-            .where(_in_range(c.c.opted_out_at, start, end))
-            .group_by(c.c.language)
-        )
         rows += [
-            FunnelCount(week=week, stage="", language=str(lang), channel="", opted_out=int(n))
-            for lang, n in conn.execute(opt_outs)
+            FunnelCount(week=week, stage="", language=lang, channel="", opted_out=ns[i])
+            for lang, ns in opted.items()
+            if ns[i]
         ]
     return rows
 
@@ -260,30 +314,41 @@ def funnel_counts(
 # Comments
 
 
+def _topic_names(listed: object) -> list[str]:
+    """Return the topics of a stored JSON array (text); anything but an array names none."""
+    value = json.loads(listed) if isinstance(listed, str) else listed
+    if not isinstance(value, list):
+        return []
+    return [item if isinstance(item, str) else json.dumps(item) for item in value if item is not None]
+
+
 def topic_counts(conn: Connection, weeks: Sequence[str], tz: str) -> list[TopicCount]:
-    """Return how many negative comments of each week mention each topic (JSON array expanded in SQL)."""
+    """Return how many negative comments of each week mention each topic.
+
+    The database groups the comments by their topic list as stored (few distinct lists), with each
+    week's count; Python splits the lists. Expanding the JSON arrays row by row in SQL cost more
+    than the grouping and misled PostgreSQL's row estimate (100 rows per array) into JIT-compiling.
+    """
     r = _RESPONSES
     edges = _edges(weeks, tz)
-    if conn.dialect.name == "postgresql":
-        topics = func.json_array_elements_text(r.c.topics).table_valued("value").alias("t")
-    else:
-        topics = func.json_each(r.c.topics).table_valued("value").alias("t")
-    inner = (
-        select(_bucket(r.c.answered_at, weeks, edges).label("wk"), topics.c.value.label("topic"))
-        .select_from(r.join(topics, true()))
+    listed = cast(r.c.topics, Text)  # PostgreSQL's json type has no equality to group by
+    before = _week_counts(r.c.answered_at, edges)
+    statement = (
+        select(listed, func.count(), *before)
         .where(
             _in_range(r.c.answered_at, edges[0], edges[-1]),
             r.c.negative.is_(True),
             _has_text(r.c.comment),
         )
-        .subquery()
+        .group_by(listed)
     )
-    statement = select(inner.c.wk, inner.c.topic, func.count()).group_by(inner.c.wk, inner.c.topic)
-    return [
-        TopicCount(week=str(wk), topic=str(topic), count=int(n))
-        for wk, topic, n in conn.execute(statement)
-        if wk and topic
-    ]
+    counts: dict[tuple[str, str], int] = {}
+    for row in conn.execute(statement):
+        names = [name for name in _topic_names(row[0]) if name]
+        for week, n in zip(weeks, _split_weeks(row[1], row[2:]), strict=True):
+            for name in names if n else ():
+                counts[(week, name)] = counts.get((week, name), 0) + n
+    return [TopicCount(week=week, topic=topic, count=n) for (week, topic), n in counts.items()]
 
 
 def _scale_position(table: Table) -> ColumnElement[Any]:
@@ -300,7 +365,10 @@ def verbatim_candidates(
     conn: Connection, week: str, tz: str, limit: int = VERBATIM_CANDIDATES, per_stage: int = 5
 ) -> list[VerbatimRow]:
     """Return commented answers of ``week`` to quote: per sentiment the ``per_stage`` most extreme of
-    each stage (newest first among equals), at most ``limit``; so every stage can be heard."""
+    each stage (newest first among equals), at most ``limit``; so every stage can be heard.
+
+    One pass over the week ranks both sentiments (negative worst first, positive best first).
+    """
     r = _RESPONSES
     start, end = week_bounds_utc(week, tz)
     columns = (
@@ -313,42 +381,47 @@ def verbatim_candidates(
         r.c.answered_at,
         r.c.topics,
     )
-    base = and_(
-        _in_range(r.c.answered_at, start, end),
-        r.c.score.is_not(None),
-        r.c.stage.is_not(None),
-        _has_text(r.c.comment),
-    )
     position = _scale_position(r)
-    queries = []
-    for band, worst_first in ((_negative(r), True), (_positive(r), False)):
-        extreme = position.asc() if worst_first else position.desc()
-        rank = func.row_number().over(partition_by=r.c.stage, order_by=(extreme, r.c.answered_at.desc()))
-        ranked = select(*columns, rank.label("rank"), position.label("position")).where(base, band).subquery()
-        again = ranked.c.position.asc() if worst_first else ranked.c.position.desc()
-        queries.append(
-            select(*(ranked.c[col.name] for col in columns))
-            .where(ranked.c.rank <= per_stage)
-            .order_by(ranked.c.rank, again, ranked.c.answered_at.desc())
-            .limit(limit)
+    negative = _negative(r)
+    band = case((negative, 0), else_=1).label("band")
+    extreme = case((negative, position), else_=-position).label("extreme")  # ascending = quote first
+    rank = func.row_number().over(partition_by=(band, r.c.stage), order_by=(extreme, r.c.answered_at.desc()))
+    ranked = (
+        select(*columns, band, extreme, rank.label("rank"))
+        .where(
+            _in_range(r.c.answered_at, start, end),
+            r.c.score.is_not(None),
+            r.c.stage.is_not(None),
+            _has_text(r.c.comment),
+            or_(negative, _positive(r)),
         )
+        .subquery()
+    )
+    statement = (
+        select(ranked.c.band, *(ranked.c[col.name] for col in columns))
+        .where(ranked.c.rank <= per_stage)
+        .order_by(ranked.c.band, ranked.c.rank, ranked.c.extreme, ranked.c.answered_at.desc())
+    )
     out: list[VerbatimRow] = []
-    for statement in queries:
-        for stage, metric, score, lang, channel, comment, answered_at, topics in conn.execute(statement):
-            if metric not in {m.value for m in Metric}:
-                continue
-            out.append(
-                VerbatimRow(
-                    stage=str(stage),
-                    metric=Metric(metric),
-                    score=int(score),
-                    language=str(lang),
-                    channel=str(channel),
-                    text=str(comment),
-                    answered_at=answered_at,
-                    topics=[str(t) for t in (topics or [])],
-                )
+    taken = [0, 0]
+    for band_no, stage, metric, score, lang, channel, comment, answered_at, topics in conn.execute(statement):
+        if taken[int(band_no)] >= limit:
+            continue
+        taken[int(band_no)] += 1
+        if metric not in {m.value for m in Metric}:
+            continue
+        out.append(
+            VerbatimRow(
+                stage=str(stage),
+                metric=Metric(metric),
+                score=int(score),
+                language=str(lang),
+                channel=str(channel),
+                text=str(comment),
+                answered_at=answered_at,
+                topics=[str(t) for t in (topics or [])],
             )
+        )
     return out
 
 
@@ -356,33 +429,40 @@ def verbatim_candidates(
 # Escalations
 
 
-def _count(conn: Connection, *where: ColumnElement[bool]) -> int:
-    value = conn.execute(select(func.count()).select_from(_ESCALATIONS).where(*where)).scalar_one()
-    return int(value)
+def _seconds_array(since: Any, until: Any, where: ColumnElement[bool]) -> Any:
+    """Return PostgreSQL's array of the seconds from ``since`` to ``until`` of the rows ``where``
+    (both set); ``extract`` of an interval is exact to the microsecond, as ``timedelta`` is."""
+    seconds = cast(extract("epoch", until - since), Float)
+    return func.array_agg(seconds).filter(where, since.is_not(None), until.is_not(None))
 
 
-def _seconds(pairs: Iterable[tuple[datetime | None, datetime | None]]) -> list[float]:
-    return [(b - a).total_seconds() for a, b in pairs if a is not None and b is not None]
+def _durations(conn: Connection, since: Any, until: Any, where: ColumnElement[bool]) -> list[float]:
+    """Return the seconds from ``since`` to ``until`` of the rows ``where`` (both set), subtracted
+    by Python (SQLite stores text timestamps)."""
+    both = and_(where, since.is_not(None), until.is_not(None))
+    return [(b - a).total_seconds() for a, b in conn.execute(select(since, until).where(both)).all()]
 
 
 def escalation_counts(conn: Connection, week: str, tz: str, *, overdue_limit: int = 20) -> EscalationCounts:
-    """Return the closing-the-loop figures of ``week`` (escalation rows are few; durations come back)."""
+    """Return the closing-the-loop figures of ``week`` (counted in SQL; durations and the overdue
+    list come back)."""
     e = _ESCALATIONS
     start, end = week_bounds_utc(week, tz)
-    taken = conn.execute(select(e.c.opened_at, e.c.taken_at).where(_in_range(e.c.taken_at, start, end))).all()
-    resolved = conn.execute(
-        select(e.c.opened_at, e.c.resolved_at, e.c.closing_answer, e.c.metric, e.c.score).where(
-            _in_range(e.c.resolved_at, start, end)
-        )
-    ).all()
+    taken_in_week = _in_range(e.c.taken_at, start, end)
+    resolved_in_week = _in_range(e.c.resolved_at, start, end)
+    detractor = and_(e.c.metric == Metric.NPS.value, e.c.score.is_not(None), e.c.score <= 6)
     closing: dict[str, int] = {}
     detractors = recovered = 0
-    for _, _, answer, metric, score in resolved:
+    by_answer = (
+        select(e.c.closing_answer, func.count(), func.count().filter(detractor))
+        .where(resolved_in_week)
+        .group_by(e.c.closing_answer)
+    )
+    for answer, n, closed in conn.execute(by_answer):
         name = str(answer) if answer else "no_answer"
-        closing[name] = closing.get(name, 0) + 1
-        if metric == Metric.NPS.value and score is not None and int(score) <= 6:
-            detractors += 1
-            recovered += 1 if answer in RECOVERED_ANSWERS else 0
+        closing[name] = closing.get(name, 0) + int(n)
+        detractors += int(closed)
+        recovered += int(closed) if answer in RECOVERED_ANSWERS else 0
     open_at_end = and_(
         e.c.opened_at < end,
         or_(e.c.resolved_at.is_(None), e.c.resolved_at >= end),
@@ -396,16 +476,38 @@ def escalation_counts(conn: Connection, week: str, tz: str, *, overdue_limit: in
         .limit(overdue_limit)
     ).all()
     sla_in_week = _in_range(e.c.sla_due_at, start, end)
+    counts: list[Any] = [
+        func.count().filter(_in_range(e.c.opened_at, start, end)),
+        func.count().filter(taken_in_week),
+        func.count().filter(resolved_in_week),
+        func.count().filter(open_at_end),
+        func.count().filter(sla_in_week, e.c.taken_at.is_not(None), e.c.taken_at <= e.c.sla_due_at),
+        func.count().filter(sla_in_week),
+    ]
+    in_database = conn.dialect.name == "postgresql"  # durations too, as two arrays: no timestamps sent
+    if in_database:
+        counts += [
+            _seconds_array(e.c.opened_at, e.c.taken_at, taken_in_week),
+            _seconds_array(e.c.opened_at, e.c.resolved_at, resolved_in_week),
+        ]
+    row = conn.execute(select(*counts)).one()
+    opened, taken, resolved, overdue, within_sla, sla_total = (int(n) for n in row[:6])
+    if in_database:
+        take_seconds = [float(v) for v in row[6] or ()]
+        resolve_seconds = [float(v) for v in row[7] or ()]
+    else:
+        take_seconds = _durations(conn, e.c.opened_at, e.c.taken_at, taken_in_week)
+        resolve_seconds = _durations(conn, e.c.opened_at, e.c.resolved_at, resolved_in_week)
     return EscalationCounts(
         week=week,
-        opened=_count(conn, _in_range(e.c.opened_at, start, end)),
-        taken=len(taken),
-        resolved=len(resolved),
-        overdue=_count(conn, open_at_end),
-        take_seconds=_seconds((a, b) for a, b in taken),
-        resolve_seconds=_seconds((row[0], row[1]) for row in resolved),
-        within_sla=_count(conn, sla_in_week, e.c.taken_at.is_not(None), e.c.taken_at <= e.c.sla_due_at),
-        sla_total=_count(conn, sla_in_week),
+        opened=opened,
+        taken=taken,
+        resolved=resolved,
+        overdue=overdue,
+        take_seconds=take_seconds,
+        resolve_seconds=resolve_seconds,
+        within_sla=within_sla,
+        sla_total=sla_total,
         closing=closing,
         detractors_closed=detractors,
         detractors_recovered=recovered,
