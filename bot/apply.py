@@ -54,6 +54,9 @@ class ApplyContext:
     now: datetime
     escalations: list[Escalation] = field(default_factory=list)  # opened or updated in this step
     sent: int = 0
+    #: Metric updates, made by the caller once the transaction is committed (a batch fed again
+    #: after a failed item, or a rolled-back step, must not count twice).
+    counts: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def channel(self) -> str:
@@ -110,7 +113,7 @@ def _store_response(ctx: ApplyContext, action: StoreResponse) -> None:
             "topics": [t.value for t in action.topics],
         }
     repo.store_score(ctx.session, values)
-    metrics.ANSWERS.labels(action.stage, action.metric.value).inc()
+    ctx.counts.append(metrics.ANSWERS.labels(action.stage, action.metric.value).inc)
 
 
 def _store_comment(ctx: ApplyContext, action: StoreComment) -> None:
@@ -167,7 +170,7 @@ def _mark_survey(ctx: ApplyContext, action: MarkSurvey) -> None:
         if action.status in _CLOSED:
             values["closed_at"] = action.at
     if repo.update_survey(ctx.session, action.survey_id, values):
-        metrics.SURVEYS.labels("reminded" if action.reminded else action.status.value).inc()
+        ctx.counts.append(metrics.SURVEYS.labels("reminded" if action.reminded else action.status.value).inc)
 
 
 def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
@@ -199,7 +202,7 @@ def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
     ctx.session.add(escalation)
     ctx.session.flush()
     ctx.escalations.append(escalation)
-    metrics.ESCALATIONS_OPENED.labels(escalation.priority).inc()
+    ctx.counts.append(metrics.ESCALATIONS_OPENED.labels(escalation.priority).inc)
 
 
 def _schedule_timer(ctx: ApplyContext, action: ScheduleTimer) -> None:

@@ -68,6 +68,12 @@ class _ItemFailed(Exception):
         self.error = error
 
 
+def _count(counts: list[Callable[[], None]]) -> None:
+    """Make the metric updates of a committed transaction."""
+    for count in counts:
+        count()
+
+
 class Service:
     """Runs the journey's conversations on a database."""
 
@@ -98,8 +104,11 @@ class Service:
         """
         now = now or self.clock()
         then = (lambda session, _result: within(session)) if within is not None else None
+        counts: list[Callable[[], None]] = []
         with self.db.write() as session:
-            return self._step(session, FeedItem(customer_id, inbound, via, then), now)
+            result = self._step(session, FeedItem(customer_id, inbound, via, then), now, counts)
+        _count(counts)
+        return result
 
     def feed_many(
         self, items: list[FeedItem], *, now: datetime | None = None
@@ -117,28 +126,39 @@ class Service:
         results: dict[int, FeedResult | Exception] = {}
         pending = list(enumerate(items))
         while pending:
+            counts: list[Callable[[], None]] = []
             try:
                 with self.db.write() as session:
-                    done = [(index, self._step(session, item, now, index)) for index, item in pending]
+                    done = [(index, self._step(session, item, now, counts, index)) for index, item in pending]
             except _ItemFailed as failed:
                 results[failed.index] = failed.error
                 pending = [(index, item) for index, item in pending if index != failed.index]
                 continue
+            _count(counts)
             results.update(done)
             break
         return [results[index] for index in range(len(items))]
 
-    def _step(self, session: Session, item: FeedItem, now: datetime, index: int | None = None) -> FeedResult:
+    def _step(
+        self,
+        session: Session,
+        item: FeedItem,
+        now: datetime,
+        counts: list[Callable[[], None]],
+        index: int | None = None,
+    ) -> FeedResult:
         if index is None:
-            return self._step_one(session, item, now)
+            return self._step_one(session, item, now, counts)
         try:
-            return self._step_one(session, item, now)
+            return self._step_one(session, item, now, counts)
         except StorageError:
             raise
         except (CxbotError, IntegrityError, DataError, ValueError, KeyError, TypeError) as exc:
             raise _ItemFailed(index, exc) from exc
 
-    def _step_one(self, session: Session, item: FeedItem, now: datetime) -> FeedResult:
+    def _step_one(
+        self, session: Session, item: FeedItem, now: datetime, counts: list[Callable[[], None]]
+    ) -> FeedResult:
         started = time.perf_counter()
         via = item.via
         found = item.customer if isinstance(item.customer, str) else item.customer(session)
@@ -165,9 +185,10 @@ class Service:
         result = FeedResult(actions=actions, state=new_state, version=version, customer_id=customer_id)
         if item.then is not None:
             item.then(session, result)
-        kind = item.inbound.kind
-        metrics.HANDLER_SECONDS.labels(kind).observe(time.perf_counter() - started)
-        metrics.UPDATES.labels(kind, via.channel if via else "timer").inc()
+        kind, took = item.inbound.kind, time.perf_counter() - started
+        counts += ctx.counts
+        counts.append(lambda: metrics.HANDLER_SECONDS.labels(kind).observe(took))
+        counts.append(metrics.UPDATES.labels(kind, via.channel if via else "timer").inc)
         return result
 
     def state_of(self, customer_id: str) -> ConversationState | None:

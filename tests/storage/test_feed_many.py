@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from bot.apply import Address
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from bot.observability import metrics
 from bot.service import FeedItem, FeedResult, Service
 from bot.timers import run_due_work
 from flows.conversation import CustomerText
@@ -139,3 +140,28 @@ def test_score_after_a_comment_keeps_the_comment(service: Service, clock):
         ["damaged"],
     )
     assert response.order_id == "o-601"
+
+
+def test_answers_are_counted_once_when_a_batch_is_fed_again(service: Service, clock):
+    """A batch fed again without its failing item counts each stored answer once in /metrics."""
+    _ask_csat(service, clock, CHATS)
+
+    def broken(session: Session, _result: FeedResult) -> None:
+        raise ConflictError("lost a race")
+
+    def answers() -> float:
+        return (
+            metrics.REGISTRY.get_sample_value(
+                "cxbot_answers_stored_total", {"stage": "delivered", "metric": "csat"}
+            )
+            or 0.0
+        )
+
+    before = answers()
+    items = [
+        FeedItem("c-501", CustomerText(text="4"), Address("telegram", "501")),
+        FeedItem("c-502", CustomerText(text="1"), Address("telegram", "502")),
+        FeedItem("c-503", CustomerText(text="5"), Address("telegram", "503"), then=broken),
+    ]
+    service.feed_many(items, now=clock.now)
+    assert answers() - before == 2
