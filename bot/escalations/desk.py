@@ -35,6 +35,9 @@ class DeskResult:
 #: Changes the locked escalation; returns True when its card must be updated. Raises ConflictError.
 Change = Callable[[Escalation], bool]
 
+#: More writes for the action's transaction (e.g. marking the agent's update done in the inbox).
+Also = Callable[[Session], None] | None
+
 
 def _act(
     app: App,
@@ -44,6 +47,8 @@ def _act(
     change: Change,
     now: datetime,
     text: str = "",
+    *,
+    within: Also = None,
 ) -> DeskResult:
     with app.db.read() as session:
         found = session.get(Escalation, escalation_id)
@@ -52,7 +57,7 @@ def _act(
         raise NotFoundError(f"no escalation #{escalation_id}")
     result: list[DeskResult] = []
 
-    def within(session: Session) -> None:
+    def change_locked(session: Session) -> None:
         row = session.exec(
             select(Escalation).where(col(Escalation.id) == escalation_id).with_for_update()
         ).one()
@@ -60,13 +65,17 @@ def _act(
             row.updated_at = now
             post_card(session, row, config, now)
         result.append(DeskResult(escalation_id, row.status, row.taken_by, customer_id))
+        if within is not None:
+            within(session)
 
     inbound = AgentAction(action=action, escalation_id=escalation_id, text=text)
-    app.service.feed(customer_id, inbound, now=now, within=within)
+    app.service.feed(customer_id, inbound, now=now, within=change_locked)
     return result[0]
 
 
-def take(app: App, config: DeskConfig, escalation_id: int, agent: str, now: datetime) -> DeskResult:
+def take(
+    app: App, config: DeskConfig, escalation_id: int, agent: str, now: datetime, *, within: Also = None
+) -> DeskResult:
     """The agent takes the escalation: the customer's messages now go to them.
 
     Raises:
@@ -84,10 +93,12 @@ def take(app: App, config: DeskConfig, escalation_id: int, agent: str, now: date
         row.status, row.taken_by, row.taken_at = "taken", agent, now
         return True
 
-    return _act(app, config, escalation_id, AgentActionKind.TAKEN, change, now)
+    return _act(app, config, escalation_id, AgentActionKind.TAKEN, change, now, within=within)
 
 
-def hand_back(app: App, config: DeskConfig, escalation_id: int, agent: str, now: datetime) -> DeskResult:
+def hand_back(
+    app: App, config: DeskConfig, escalation_id: int, agent: str, now: datetime, *, within: Also = None
+) -> DeskResult:
     """The agent hands the conversation back to the bot; the escalation stays open (unclaimed).
 
     Raises:
@@ -101,10 +112,12 @@ def hand_back(app: App, config: DeskConfig, escalation_id: int, agent: str, now:
         row.status = "open"
         return True
 
-    return _act(app, config, escalation_id, AgentActionKind.HANDED_BACK, change, now)
+    return _act(app, config, escalation_id, AgentActionKind.HANDED_BACK, change, now, within=within)
 
 
-def resolve(app: App, config: DeskConfig, escalation_id: int, agent: str, now: datetime) -> DeskResult:
+def resolve(
+    app: App, config: DeskConfig, escalation_id: int, agent: str, now: datetime, *, within: Also = None
+) -> DeskResult:
     """Resolve: the customer gets a closing message and the "did we solve it?" question.
 
     Raises:
@@ -119,11 +132,18 @@ def resolve(app: App, config: DeskConfig, escalation_id: int, agent: str, now: d
         row.closing_answer = None
         return True
 
-    return _act(app, config, escalation_id, AgentActionKind.RESOLVED, change, now)
+    return _act(app, config, escalation_id, AgentActionKind.RESOLVED, change, now, within=within)
 
 
 def relay_agent_reply(
-    app: App, config: DeskConfig, escalation_id: int, agent: str, text: str, now: datetime
+    app: App,
+    config: DeskConfig,
+    escalation_id: int,
+    agent: str,
+    text: str,
+    now: datetime,
+    *,
+    within: Also = None,
 ) -> DeskResult:
     """Send the agent's words to the customer in the bot's voice (taking the escalation if open).
 
@@ -146,7 +166,7 @@ def relay_agent_reply(
             return True
         return False
 
-    return _act(app, config, escalation_id, AgentActionKind.REPLIED, change, now, text=text)
+    return _act(app, config, escalation_id, AgentActionKind.REPLIED, change, now, text=text, within=within)
 
 
 def find_by_message(

@@ -92,8 +92,12 @@ async def handle_agent_update(
     call: BotCall,
     config: DeskConfig | None = None,
     now: datetime | None = None,
+    within: desk.Also = None,
 ) -> str:
     """Handle one update from the agents' chat; return what happened (for logs and tests).
+
+    ``within`` runs in the transaction of an action that changes an escalation (the outcomes in
+    ``CHANGED``), so the caller can mark the update done exactly when its effect is stored.
 
     Outcomes: ``taken``/``resolved``/``handed_back``/``replied``, ``refused`` (not an agent),
     ``conflict`` (e.g. taken by someone else), ``invalid`` (forged button), ``ignored``.
@@ -103,18 +107,22 @@ async def handle_agent_update(
     if config.agents_chat_id is None:
         return "ignored"
     if "callback_query" in update:
-        return await _on_press(app, config, call, update["callback_query"], now)
+        return await _on_press(app, config, call, update["callback_query"], now, within)
     message = update.get("message")
     if isinstance(message, dict):
-        return await _on_message(app, config, call, message, now)
+        return await _on_message(app, config, call, message, now, within)
     return "ignored"
 
 
 _OPS = {"take": desk.take, "resolve": desk.resolve, "hand_back": desk.hand_back}
 _DONE = {"take": "taken", "resolve": "resolved", "hand_back": "handed_back"}
+#: Outcomes whose change (and ``within``) was committed.
+CHANGED = frozenset({*_DONE.values(), "replied"})
 
 
-async def _on_press(app: App, config: DeskConfig, call: BotCall, query: dict[str, Any], now: datetime) -> str:
+async def _on_press(
+    app: App, config: DeskConfig, call: BotCall, query: dict[str, Any], now: datetime, within: desk.Also
+) -> str:
     query_id = str(query.get("id", ""))
     chat_id = ((query.get("message") or {}).get("chat") or {}).get("id")
     press = parse_callback(config.secret, str(query.get("data") or ""))
@@ -125,7 +133,10 @@ async def _on_press(app: App, config: DeskConfig, call: BotCall, query: dict[str
         await _answer(call, query_id, _REFUSAL, alert=True)
         return "refused"
     try:
-        await asyncio.to_thread(_OPS[press.op], app, config, press.escalation_id, _agent_name(user), now)
+        op = _OPS[press.op]
+        await asyncio.to_thread(
+            lambda: op(app, config, press.escalation_id, _agent_name(user), now, within=within)
+        )
     except ConflictError as exc:
         await _answer(call, query_id, str(exc)[:190], alert=True)
         return "conflict"
@@ -144,7 +155,7 @@ async def _answer(call: BotCall, query_id: str, text: str, *, alert: bool = Fals
 
 
 async def _on_message(
-    app: App, config: DeskConfig, call: BotCall, message: dict[str, Any], now: datetime
+    app: App, config: DeskConfig, call: BotCall, message: dict[str, Any], now: datetime, within: desk.Also
 ) -> str:
     chat_id = (message.get("chat") or {}).get("id")
     text = message.get("text")
@@ -166,8 +177,9 @@ async def _on_message(
     if not await is_agent(config, call, int(user.get("id", 0))):
         return "refused"
     try:
+        agent = _agent_name(user)
         await asyncio.to_thread(
-            desk.relay_agent_reply, app, config, escalation_id, _agent_name(user), text, now
+            lambda: desk.relay_agent_reply(app, config, escalation_id, agent, text, now, within=within)
         )
     except CxbotError as exc:
         await _notice(call, config, message, str(exc)[:300])
@@ -296,9 +308,9 @@ class AgentDesk:
         chat = message.get("chat") if isinstance(message, dict) else None
         return isinstance(chat, dict) and chat.get("id") == self.config.agents_chat_id
 
-    async def handle(self, raw: dict[str, Any]) -> str:
-        """Handle an update from the agents' chat; return the outcome."""
-        return await handle_agent_update(self.app, raw, call=self.call, config=self.config)
+    async def handle(self, raw: dict[str, Any], *, within: desk.Also = None) -> str:
+        """Handle an update from the agents' chat; return the outcome (see ``handle_agent_update``)."""
+        return await handle_agent_update(self.app, raw, call=self.call, config=self.config, within=within)
 
     def owns_message(self, message: ClaimedMessage) -> bool:
         """Return True for an outbox row for the agents (card or note)."""

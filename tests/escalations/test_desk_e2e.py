@@ -6,6 +6,7 @@ The Telegram channel adapter had not landed when this was written, so agents' up
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
 from bot.escalations.sla import recovery
@@ -144,3 +145,40 @@ async def test_forum_topic_per_escalation(service, clock, api, client):
     assert await handle_agent_update(app, message, call=call) == "replied"
     await pump()
     assert pump.customer[-1]["text"] == "Eccoci, ci pensiamo noi"
+
+
+async def test_agent_reply_and_its_inbox_mark_share_one_transaction(service, clock, api, desk_app):
+    """The writes passed as ``within`` commit with the relayed reply, or neither does."""
+    app, _config, call, pump = desk_app
+    detractor(service, clock)
+    await pump()
+    [escalation] = _escalations(app)
+    marks: list[str] = []
+
+    def failing_mark(_session):
+        raise RuntimeError("crash while marking the update done")
+
+    first = api.push_message(
+        AGENTS,
+        "Prima risposta",
+        user_id=AGENT,
+        chat_type="supergroup",
+        reply_to_message_id=escalation.card_message_id,
+    )
+    with pytest.raises(RuntimeError, match="crash while marking"):
+        await handle_agent_update(app, first, call=call, within=failing_mark)
+    await pump()
+    assert all(m["text"] != "Prima risposta" for m in pump.customer)  # rolled back with the mark
+    assert _escalations(app)[0].status == "open"
+
+    again = api.push_message(
+        AGENTS,
+        "Prima risposta",
+        user_id=AGENT,
+        chat_type="supergroup",
+        reply_to_message_id=escalation.card_message_id,
+    )
+    outcome = await handle_agent_update(app, again, call=call, within=lambda _session: marks.append("done"))
+    await pump()
+    assert outcome == "replied" and marks == ["done"]
+    assert [m["text"] for m in pump.customer].count("Prima risposta") == 1

@@ -23,6 +23,7 @@ from bot.channels.telegram import callbacks, inbox, texts
 from bot.channels.telegram.api import call
 from bot.channels.telegram.transport import CHANNEL, MAX_TEXT
 from bot.channels.telegram.updates import CallbackIn, TextIn, command, parse
+from bot.escalations.telegram_desk import CHANGED
 from bot.service import FeedItem, FeedResult, Service
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Send, Started
 from flows.errors import ChannelError, ConflictError
@@ -236,8 +237,11 @@ class InboxProcessor:
 
     async def _process(self, row: inbox.ClaimedUpdate) -> None:
         if self.desk is not None and self.desk.owns_update(row.payload):
-            await self.desk.handle(row.payload)
-            await asyncio.to_thread(self._mark, row.id)
+            # A change (a take, a relayed reply…) marks the update done in its own transaction, so
+            # a crash in between cannot relay it twice; anything else is marked afterwards.
+            outcome = await self.desk.handle(row.payload, within=self._done(row.id))
+            if outcome not in CHANGED:
+                await asyncio.to_thread(self._mark, row.id)
             return
         update = parse(row.payload)
         if isinstance(update, TextIn):  # other texts are fed in batches (``_plan``)
