@@ -6,25 +6,21 @@ import os
 import resource
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import time
-
-from sqlalchemy import create_engine, text, update
-from sqlalchemy.exc import OperationalError
-
-from bot.events.ingest import ingest_event
-from bot.events.schema import BusinessEventIn
-from bot.service import Service
-from bot.timers import run_due_work
-from storage.tables import OutboxMessage
+# Only the standard library at import time: bench/inbound.py's echo baseline imports this module
+# and must not carry cxbot's modules (their objects would weigh on its garbage collector).
+if TYPE_CHECKING:
+    from bot.events.schema import BusinessEventIn
+    from bot.service import Service
 
 PG_URL = os.environ.get("CXBOT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TOKEN = "123456:BENCH-token"
@@ -62,6 +58,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def pg_reachable(url: str = PG_URL) -> bool:
     """Return whether the PostgreSQL server at ``url`` answers."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
     try:
         engine = create_engine(url, connect_args={"connect_timeout": 3})
         with engine.connect():
@@ -75,6 +74,8 @@ def pg_reachable(url: str = PG_URL) -> bool:
 @contextmanager
 def database_url(backend: str) -> Iterator[str]:
     """Yield the URL of an empty database: a temporary SQLite file, or a uniquely named PG database."""
+    from sqlalchemy import create_engine, text
+
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -107,6 +108,8 @@ def backends(requested: str) -> list[str]:
 
 def delivered_event(customer_id: str, chat_id: int, now: datetime, language: str = "en") -> BusinessEventIn:
     """Return an order.delivered event of 3 hours ago (its CSAT is due) for a customer with a chat."""
+    from bot.events.schema import BusinessEventIn
+
     customer: dict[str, Any] = {"id": customer_id, "name": "Giulia", "language": language}
     customer["telegram_chat_id"] = chat_id
     return BusinessEventIn.model_validate(
@@ -126,6 +129,12 @@ def seed_surveys(service: Service, chats: list[int], now: datetime, *, mark_sent
     With ``mark_sent`` the questions are marked sent in the outbox (as if delivered earlier), so
     a bench measures only what it means to.
     """
+    from sqlalchemy import update
+
+    from bot.events.ingest import ingest_event
+    from bot.timers import run_due_work
+    from storage.tables import OutboxMessage
+
     for chat in chats:
         ingest_event(service.db, service.journey, delivered_event(f"c{chat}", chat, now), now)
     fed = 0

@@ -1,7 +1,7 @@
 """Benchmark: customers answering an open survey through the real Telegram channel vs a bare echo bot.
 
     .venv/bin/python bench/inbound.py [--customers 200] [--backends sqlite,postgresql]
-                                      [--modes polling,webhook] [--full]
+                                      [--modes polling,webhook] [--full] [--repeat 3]
 
 N customers, each with an open CSAT survey, type their score at once; the replies are recorded by
 the loopback fake Bot API (tests/fakes/bot_api.py). Two ways in (``--modes``):
@@ -10,14 +10,20 @@ the loopback fake Bot API (tests/fakes/bot_api.py). Two ways in (``--modes``):
   inbox → processor (Service.feed, score stored) → outbox → sender → sendMessage. The baseline
   is a bare aiogram Dispatcher with one handler echoing each message, polling the same fake.
 * webhook: the bench plays Telegram and POSTs the updates (secret header, 40 connections, see
-  bench/_webhook.py) over HTTP on 127.0.0.1 to cxbot served the way ``cxbot serve`` runs it
-  (bot.runtime.Runtime: uvicorn, the API with /telegram/webhook, which answers 200 once the
-  update is in the inbox; then processor → outbox → sender as above). The baseline is the same
-  echo Dispatcher behind aiogram's stock SimpleRequestHandler (answers 200 first, handles later).
+  bench/_webhook.py) over HTTP on 127.0.0.1 to cxbot's webhook route; the update is answered
+  200 once it is in the inbox, then processor → outbox → sender as above. The baseline is the
+  same echo Dispatcher behind aiogram's stock SimpleRequestHandler (answers 200 first, handles
+  later).
+
+cxbot runs the way ``cxbot serve`` runs it (bot.runtime.Runtime: uvicorn and the API, the
+channel's components; ``settle_heap()`` once built). Every run of every contender is a fresh
+process that imports only what it runs: the echo baseline is stock aiogram, with neither cxbot's
+modules nor its runtime tuning, and a process-wide cache or collector setting of one contender
+cannot help or hurt the other.
 
 Printed per mode: answers/s of both and their ratio (target ≥ 0.5), p50/p99 latency (update
-handed over → reply recorded at the fake) and the process's peak RSS. With several modes each
-runs in its own process, so each peak RSS is that mode's own; webhook lines start "webhook: ".
+handed over → reply recorded at the fake), CPU per answer (the process's CPU time while the
+customers answered / answers) and each contender's peak RSS. Webhook lines start "webhook: ".
 
 The sender's rate limiter is lifted here (the fake does not enforce limits in this bench): this
 measures processing; Telegram's 30 messages/s are measured by bench/dispatch.py.
@@ -27,35 +33,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import resource
 import signal
 import subprocess
 import sys
 import time
 from typing import Any
 
-from _common import (
-    TOKEN,
-    RunningClock,
-    backends,
-    database_url,
-    peak_rss_mb,
-    percentile,
-    seed_surveys,
-)
+from _common import TOKEN, RunningClock, backends, database_url, peak_rss_mb, percentile, seed_surveys
 from _webhook import SECRET, Deliver, echo_webhook_server, free_port, poster, wait_http
-from aiogram import Dispatcher
-from aiogram.types import Message
-from sqlmodel import func, select
 
-from bot.channels.telegram.api import make_bot
-from bot.channels.telegram.channel import TelegramChannel
-from bot.channels.telegram.processor import ProcessorConfig
-from bot.channels.telegram.webhook import PATH
-from bot.runtime import Runtime
-from bot.sender import MemoryRateLimiter, SenderConfig
-from bot.settings import Settings
-from bot.wiring import build_app
-from storage.tables import Response
 from tests.fakes.bot_api import FakeBotAPI
 
 MODES = ("polling", "webhook")
@@ -75,11 +63,18 @@ def pusher(api: FakeBotAPI) -> Deliver:
     return deliver
 
 
+def _cpu_s() -> float:
+    """Return this process's CPU time so far (user + system), in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def _push_and_wait(
     api: FakeBotAPI, chats: list[int], text: str, wait_s: float, deliver: Deliver
 ) -> dict[str, Any]:
-    """Hand one message per chat to the bot at once; wait for a reply to each; return rate and latencies."""
+    """Hand one message per chat to the bot at once; wait for a reply to each; return the figures."""
     start = time.monotonic()
+    cpu_start = _cpu_s()
     wanted = set(chats)
 
     def replied(call: Any) -> bool:
@@ -93,6 +88,7 @@ async def _push_and_wait(
         await waiting
     finally:
         waiting.cancel()
+    cpu = _cpu_s() - cpu_start
     first: dict[int, float] = {}
     for call in api.calls:
         if replied(call) and call.chat_id not in first:
@@ -103,13 +99,19 @@ async def _push_and_wait(
         "rate": len(chats) / elapsed,
         "p50": percentile(latencies, 0.5),
         "p99": percentile(latencies, 0.99),
+        "cpu_ms": cpu / len(chats) * 1000,
     }
 
 
 async def echo_bot(mode: str, n: int, wait_s: float) -> dict[str, Any]:
-    """The baseline: a bare aiogram Dispatcher answering each message with its text."""
+    """The baseline: a stock aiogram Dispatcher answering each message with its text."""
+    from aiogram import Bot, Dispatcher
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.types import Message
+
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
-        bot = make_bot(TOKEN, api.url)
+        bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.url)))
         dp = Dispatcher()
 
         @dp.message()
@@ -134,20 +136,33 @@ async def echo_bot(mode: str, n: int, wait_s: float) -> dict[str, Any]:
 
 
 async def cxbot(backend: str, mode: str, n: int, wait_s: float) -> dict[str, Any]:
-    """The real channel on ``backend``: every answer stored, a follow-up question sent back."""
+    """The real channel on ``backend``, run as ``cxbot serve`` runs it: every answer stored, a
+    follow-up question sent back."""
+    from sqlmodel import func, select
+
+    from bot.channels.telegram.channel import TelegramChannel
+    from bot.channels.telegram.processor import ProcessorConfig
+    from bot.channels.telegram.webhook import PATH
+    from bot.runtime import Runtime, settle_heap
+    from bot.sender import MemoryRateLimiter, SenderConfig
+    from bot.settings import Settings
+    from bot.wiring import build_app
+    from storage.tables import Response
+
     with database_url(backend) as url:
         async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
             clock = RunningClock()
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             webhook: dict[str, Any] = (
-                {"webhook_secret": SECRET, "public_url": base, "http_port": port} if mode == "webhook" else {}
+                {"webhook_secret": SECRET, "public_url": base} if mode == "webhook" else {}
             )
             settings = Settings(
                 database_url=url,
                 telegram_token=TOKEN,
                 telegram_api_url=api.url,
                 link_secret="bench",
+                http_port=port,
                 **webhook,
             )
             app = build_app(settings, clock=clock)
@@ -161,17 +176,17 @@ async def cxbot(backend: str, mode: str, n: int, wait_s: float) -> dict[str, Any
                 limiter=MemoryRateLimiter(global_per_s=1_000_000, per_chat_interval=0.0),
                 poll_timeout=1,
             )
+            # The surveys are seeded, so no due work to tick meanwhile.
+            runtime = Runtime(app=app, due_work_interval=3600.0)
+            channel.attach(runtime)
+            settle_heap()  # as `cxbot serve` does once the app is built
             stop = asyncio.Event()
+            task = asyncio.create_task(runtime.run(stop))
+            await wait_http(f"{base}/healthz")
             if mode == "webhook":
-                # As `cxbot serve` runs it; the surveys are seeded, so no due work to tick meanwhile.
-                runtime = Runtime(app=app, due_work_interval=3600.0)
-                channel.attach(runtime)
-                task = asyncio.create_task(runtime.run(stop))
                 await api.wait_for("setWebhook", 1, timeout=10)
-                await wait_http(f"{base}/healthz")
                 deliver = poster(api, base + PATH)
             else:
-                task = asyncio.create_task(channel.run(stop))
                 await api.wait_for("getUpdates", 1, timeout=10)
                 deliver = pusher(api)
             try:
@@ -194,6 +209,31 @@ def _default_signals() -> None:
         loop.remove_signal_handler(sig)
 
 
+def run_child(contender: str, mode: str, n: int) -> None:
+    """Run one contender once in this (fresh) process; print its figures as one JSON line."""
+    timeout = max(60.0, n / 2)
+    if contender == "echo":
+        result = asyncio.run(echo_bot(mode, n, timeout))
+    else:
+        result = asyncio.run(cxbot(contender, mode, n, timeout))
+    result["rss"] = peak_rss_mb()
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def _spawn(contender: str, mode: str, n: int) -> dict[str, Any]:
+    """Run ``contender`` in a fresh process; return its figures.
+
+    Raises:
+        RuntimeError: when the run fails (its output is shown).
+    """
+    command = [sys.executable, __file__, "--child", contender, "--modes", mode, "--customers", str(n)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return dict(json.loads(line.removeprefix("RESULT ")))
+    raise RuntimeError(f"{contender} ({mode}) failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+
+
 def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Return the fastest of repeated runs (the one least disturbed by the rest of the machine)."""
     return max(runs, key=lambda r: r["rate"])
@@ -205,18 +245,17 @@ def run_mode(mode: str, n: int, requested: str, repeat: int = 3) -> None:
     The runs alternate (echo, each backend, echo, …) so a busy spell of the machine hits both.
     """
     prefix = "" if mode == "polling" else f"{mode}: "  # the polling lines read as they always did
-    timeout = max(60.0, n / 2)
     chosen = backends(requested)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ["echo", *chosen]}
     for _ in range(repeat):
-        runs["echo"].append(asyncio.run(echo_bot(mode, n, timeout)))
-        for backend in chosen:
-            runs[backend].append(asyncio.run(cxbot(backend, mode, n, timeout)))
+        for contender in runs:
+            runs[contender].append(_spawn(contender, mode, n))
     base = _best(runs["echo"])
-    print(f"{prefix}customers: {n} (best of {repeat} alternating runs)")
+    print(f"{prefix}customers: {n} (best of {repeat} alternating runs, each in a fresh process)")
     print(
         f"{prefix}bare aiogram echo bot   {base['rate']:8.1f} answers/s   "
-        f"p50 {base['p50']:7.1f} ms   p99 {base['p99']:7.1f} ms"
+        f"p50 {base['p50']:7.1f} ms   p99 {base['p99']:7.1f} ms   "
+        f"CPU {base['cpu_ms']:.2f} ms/answer   peak RSS {base['rss']:.0f} MiB"
     )
     for backend in chosen:
         r = _best(runs[backend])
@@ -226,13 +265,14 @@ def run_mode(mode: str, n: int, requested: str, repeat: int = 3) -> None:
         print(
             f"{prefix}cxbot on {backend:<14} {r['rate']:8.1f} answers/s   "
             f"p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms   "
-            f"ratio {ratio:.2f} (target ≥ 0.5: {verdict})   stored {stored}/{n} in each run"
+            f"CPU {r['cpu_ms']:.2f} ms/answer   peak RSS {r['rss']:.0f} MiB   "
+            f"ratio {ratio:.2f} (target ≥ 0.5: {verdict})   stored {stored}/{n} in each run",
+            flush=True,
         )
-    print(f"{prefix}peak RSS of the process: {peak_rss_mb():.0f} MiB", flush=True)
 
 
 def main() -> None:
-    """Run each requested mode (in its own process when several); print the figures."""
+    """Run each requested mode; print the figures."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -241,27 +281,18 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES), help="polling, webhook or both")
     parser.add_argument("--full", action="store_true", help="2,000 customers")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs; the best of each is kept")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # one run of one contender (internal)
     args = parser.parse_args()
     n = 2000 if args.full else args.customers
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
     if unknown or not modes:
         parser.error(f"--modes: choose among {', '.join(MODES)}")
-    if len(modes) == 1:
-        run_mode(modes[0], n, args.backends, args.repeat)
+    if args.child:
+        run_child(args.child, modes[0], n)
         return
-    for mode in modes:  # a fresh process each, so peak RSS is per mode
-        command = [
-            sys.executable,
-            __file__,
-            "--modes",
-            mode,
-            "--customers",
-            str(n),
-            "--repeat",
-            str(args.repeat),
-        ]
-        subprocess.run([*command, "--backends", args.backends], check=True)
+    for mode in modes:
+        run_mode(mode, n, args.backends, args.repeat)
 
 
 if __name__ == "__main__":

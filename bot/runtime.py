@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -79,6 +80,19 @@ class Runtime:
             scheduler.shutdown(wait=False)
             await asyncio.gather(*tasks, return_exceptions=True)
             self.app.db.dispose()
+
+
+def settle_heap() -> None:
+    """Collect start-up garbage, then take what survives (modules, schemas, the app) out of the
+    garbage collector's sight for the life of the process.
+
+    Python's full collections walk every tracked object: ~300,000 after cxbot's imports, which
+    cost ~20% of the CPU per answered message under load. Start-up objects live until exit, so
+    walking them again finds nothing. Called once by ``cxbot serve`` before it serves; not by
+    tests, which build many apps in one process.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def build_runtime(app: App) -> Runtime:

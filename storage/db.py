@@ -6,8 +6,9 @@ never deadlock upgrading a read lock; on PostgreSQL rows are locked explicitly w
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +80,15 @@ class Database:
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(self.url, immediate=True)
             self.read_engine = _sqlite_engine(self.url, immediate=False)
+            # SQLite has one writer at a time. Its busy handler polls with growing sleeps
+            # (1, 2, 5, 10… ms), so threads of this process waiting for each other's write lock
+            # would wake late; queueing them on a Python lock hands it over at once. Other
+            # processes still meet the busy timeout.
+            self._write_turn: AbstractContextManager[Any] = threading.RLock()
         else:
             self.engine = create_engine(self.url, pool_size=pool_size, pool_pre_ping=True)
             self.read_engine = self.engine
+            self._write_turn = nullcontext()
 
     @property
     def is_sqlite(self) -> bool:
@@ -95,7 +102,7 @@ class Database:
         Raises:
             StorageError: when the database fails (locked for too long, unreachable…).
         """
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._write_turn, Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()

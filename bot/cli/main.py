@@ -94,11 +94,13 @@ def serve() -> None:
     import asyncio
 
     from bot.observability.logs import configure_logging
-    from bot.runtime import build_runtime
+    from bot.runtime import build_runtime, settle_heap
 
     settings = Settings()
     configure_logging(settings.log_level)
-    asyncio.run(build_runtime(load_app()).run())
+    runtime = build_runtime(load_app())
+    settle_heap()
+    asyncio.run(runtime.run())
 
 
 def _register_plugins() -> None:

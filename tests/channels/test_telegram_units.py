@@ -57,6 +57,24 @@ def test_commands_and_updates_are_parsed_safely():
     assert row is not None and (row.external_id, row.chat_key) == ("6", "9")
 
 
+def test_updates_read_only_the_fields_cxbot_uses():
+    """Fields cxbot does not read are ignored; a press on an old (inaccessible) message still parses;
+    a wrong type in a field cxbot reads makes the update ignored, not an error."""
+    chat = {"id": 9, "type": "private"}
+    user = {"id": 9, "is_bot": False, "first_name": "A"}
+    message = {"message_id": 1, "date": 0, "chat": chat, "from": user, "text": "4", "new_field": [1]}
+    assert parse({"update_id": 1, "message": message, "future_kind": {}}) == TextIn(9, "4", None)
+    old = {"message_id": 7, "date": 0, "chat": chat}  # Telegram's InaccessibleMessage
+    press = {"id": "q1", "from": dict(user, language_code="it"), "chat_instance": "c", "message": old}
+    assert parse({"update_id": 2, "callback_query": press}) == CallbackIn(9, "q1", 7, None, "it")
+    assert parse({"update_id": 3, "message": dict(message, chat={"id": "nine", "type": "private"})}) is None
+    assert parse({"update_id": 4, "callback_query": dict(press, id=None)}) is None
+    assert parse({"update_id": "x", "message": message}) is None
+    sticker = dict(message)
+    del sticker["text"]
+    assert parse({"update_id": 5, "message": sticker}) is None
+
+
 def test_split_text_at_line_boundaries():
     """Texts over the limit are cut at line ends; a single overlong line is cut hard."""
     assert split_text("short") == ["short"]

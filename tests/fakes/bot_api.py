@@ -760,6 +760,7 @@ class FakeBotAPI:
         """Wait until ``count`` recorded calls match (a method name or a ``Call`` predicate).
 
         Returns the matching calls; raises ``TimeoutError`` listing the last calls otherwise.
+        Each call is judged once, when it is recorded (predicates must not depend on later state).
         Works on any event loop, also while the server runs in its thread.
         """
         match = self._matcher(what)
@@ -768,11 +769,16 @@ class FakeBotAPI:
         deadline = loop.time() + timeout
         with self._lock:
             self._waiters.append((loop, ev))
+        found: list[Call] = []
+        scanned = 0  # calls are only appended: each wake looks at the new ones alone
         try:
             while True:
                 ev.clear()
                 with self._lock:
-                    found = [c for c in self.calls if match(c)]
+                    if len(self.calls) < scanned:  # the list was replaced or cut: start over
+                        found, scanned = [], 0
+                    found.extend(c for c in self.calls[scanned:] if match(c))
+                    scanned = len(self.calls)
                 if len(found) >= count:
                     return found
                 remaining = deadline - loop.time()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -16,6 +17,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.methods import Response, TelegramMethod
 
 from bot.sender import ChatBlocked
 from flows.errors import ChannelError
@@ -23,9 +25,26 @@ from flows.errors import ChannelError
 T = TypeVar("T")
 
 
+# aiogram validates every reply as ``Response[method.__returning__]``. pydantic caches such
+# parametrised models only weakly, so whenever the garbage collector has run the class is built
+# again: ~3 model classes and their schemas, milliseconds of CPU on the hot path (one send per
+# answer). One strong reference per method type keeps pydantic's cache warm.
+_RESPONSE_MODELS: dict[type[Any], type[Any]] = {}
+
+
+async def _keep_response_model(
+    make_request: NextRequestMiddlewareType[Any], bot: Bot, method: TelegramMethod[Any]
+) -> Any:
+    kind = type(method)
+    if kind not in _RESPONSE_MODELS:
+        _RESPONSE_MODELS[kind] = Response[method.__returning__]  # type: ignore[name-defined]
+    return await make_request(bot, method)
+
+
 def make_bot(token: str, api_url: str) -> Bot:
     """Return an aiogram Bot talking to the Bot API server at ``api_url``."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url.rstrip("/")))
+    session.middleware(_keep_response_model)
     return Bot(token, session=session)
 
 
