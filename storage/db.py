@@ -71,6 +71,24 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
+class _WriteTurn:
+    """A re-entrant lock for the SQLite writers of one process, given up on after the busy timeout.
+
+    Raises (on entry):
+        StorageError: when another thread has held the write lock for longer than the timeout.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise StorageError("database error: database is locked (another writer of this process)")
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
 class Database:
     """The application's database: a write engine and a read engine (the same on PostgreSQL)."""
 
@@ -84,7 +102,7 @@ class Database:
             # (1, 2, 5, 10… ms), so threads of this process waiting for each other's write lock
             # would wake late; queueing them on a Python lock hands it over at once. Other
             # processes still meet the busy timeout.
-            self._write_turn: AbstractContextManager[Any] = threading.RLock()
+            self._write_turn: AbstractContextManager[Any] = _WriteTurn()
         else:
             self.engine = create_engine(self.url, pool_size=pool_size, pool_pre_ping=True)
             self.read_engine = self.engine

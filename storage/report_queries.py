@@ -351,26 +351,52 @@ def topic_counts(conn: Connection, weeks: Sequence[str], tz: str) -> list[TopicC
     return [TopicCount(week=week, topic=topic, count=n) for (week, topic), n in counts.items()]
 
 
-def _scale_position(table: Table) -> ColumnElement[Any]:
-    """Return the score's place on its scale, 0 (lowest) … 1 (highest), to rank across metrics."""
-    c = table.c
-    return case(
-        (c.metric == Metric.NPS.value, c.score / 10.0),
-        (c.metric == Metric.CSAT.value, (c.score - 1) / 4.0),
-        else_=(c.score - 1) / 6.0,
-    )
-
-
 def verbatim_candidates(
     conn: Connection, week: str, tz: str, limit: int = VERBATIM_CANDIDATES, per_stage: int = 5
 ) -> list[VerbatimRow]:
     """Return commented answers of ``week`` to quote: per sentiment the ``per_stage`` most extreme of
     each stage (newest first among equals), at most ``limit``; so every stage can be heard.
 
-    One pass over the week ranks both sentiments (negative worst first, positive best first).
+    Two statements rather than ranking every commented answer of the week (a sort of them all,
+    on disk beyond a few hundred thousand): the commented answers are counted per stage × score;
+    the scores that can hold a stage's ``per_stage`` most extreme are picked here; only those
+    are read, the newest ``per_stage`` of each (a LIMIT per stage × score, off the
+    ``answered_at`` index), and ranked here as SQL's ``row_number()`` would.
     """
     r = _RESPONSES
     start, end = week_bounds_utc(week, tz)
+    commented = (
+        _in_range(r.c.answered_at, start, end),
+        r.c.score.is_not(None),
+        r.c.stage.is_not(None),
+        _has_text(r.c.comment),
+    )
+    negative = _negative(r)
+    band = case((negative, 0), else_=1)
+    counted = (
+        select(band, r.c.stage, r.c.metric, r.c.score, func.count())
+        .where(*commented, or_(negative, _positive(r)))
+        .group_by(band, r.c.stage, r.c.metric, r.c.score)
+    )
+    groups: dict[tuple[int, str], list[tuple[float, str, int, int]]] = {}
+    valid = {m.value for m in Metric}
+    for band_no, stage, metric, score, count in conn.execute(counted):
+        if metric in valid:
+            groups.setdefault((int(band_no), str(stage)), []).append(
+                (_extreme(int(band_no), Metric(metric), int(score)), str(metric), int(score), int(count))
+            )
+    wanted: list[tuple[int, str, str, int]] = []  # (band, stage, metric, score) worth reading
+    for (band_no, stage), found in groups.items():
+        found.sort()
+        seen, cutoff = 0, 0.0
+        for extreme, metric, score, count in found:
+            if seen >= per_stage and extreme > cutoff:
+                break
+            wanted.append((band_no, stage, metric, score))
+            seen += count
+            cutoff = extreme  # ties with the last group needed are read too
+    if not wanted:
+        return []
     columns = (
         r.c.stage,
         r.c.metric,
@@ -381,35 +407,33 @@ def verbatim_candidates(
         r.c.answered_at,
         r.c.topics,
     )
-    position = _scale_position(r)
-    negative = _negative(r)
-    band = case((negative, 0), else_=1).label("band")
-    extreme = case((negative, position), else_=-position).label("extreme")  # ascending = quote first
-    rank = func.row_number().over(partition_by=(band, r.c.stage), order_by=(extreme, r.c.answered_at.desc()))
-    ranked = (
-        select(*columns, band, extreme, rank.label("rank"))
-        .where(
-            _in_range(r.c.answered_at, start, end),
-            r.c.score.is_not(None),
-            r.c.stage.is_not(None),
-            _has_text(r.c.comment),
-            or_(negative, _positive(r)),
+    newest = [
+        select(
+            select(literal(band_no).label("band"), *columns)
+            .where(*commented, r.c.stage == stage, r.c.metric == metric, r.c.score == score)
+            .order_by(r.c.answered_at.desc())
+            .limit(per_stage)
+            .subquery()
         )
-        .subquery()
-    )
-    statement = (
-        select(ranked.c.band, *(ranked.c[col.name] for col in columns))
-        .where(ranked.c.rank <= per_stage)
-        .order_by(ranked.c.band, ranked.c.rank, ranked.c.extreme, ranked.c.answered_at.desc())
-    )
+        for band_no, stage, metric, score in wanted
+    ]
+    ranked: dict[tuple[int, str], list[Any]] = {}
+    for row in conn.execute(union_all(*newest)):
+        ranked.setdefault((int(row[0]), str(row[1])), []).append(row)
+    chosen: list[tuple[int, int, float, float, Any]] = []
+    for (band_no, _stage), rows in ranked.items():
+        rows.sort(key=lambda row: (_extreme(band_no, Metric(row[2]), int(row[3])), -_instant(row[7])))
+        for rank, row in enumerate(rows[:per_stage], start=1):
+            extreme = _extreme(band_no, Metric(row[2]), int(row[3]))
+            chosen.append((band_no, rank, extreme, -_instant(row[7]), row))
+    chosen.sort(key=lambda item: item[:4])
     out: list[VerbatimRow] = []
     taken = [0, 0]
-    for band_no, stage, metric, score, lang, channel, comment, answered_at, topics in conn.execute(statement):
-        if taken[int(band_no)] >= limit:
+    for band_no, _rank, _extreme_at, _newest, row in chosen:
+        if taken[band_no] >= limit:
             continue
-        taken[int(band_no)] += 1
-        if metric not in {m.value for m in Metric}:
-            continue
+        taken[band_no] += 1
+        _, stage, metric, score, lang, channel, comment, answered_at, topics = row
         out.append(
             VerbatimRow(
                 stage=str(stage),
@@ -423,6 +447,21 @@ def verbatim_candidates(
             )
         )
     return out
+
+
+def _extreme(band: int, metric: Metric, score: int) -> float:
+    """Return how far down the quote order a score comes: negative answers worst first (band 0),
+    positive ones best first (band 1); by the score's place on its scale (0 lowest … 1 highest)."""
+    position = (score - metric.low) / (metric.high - metric.low)
+    return position if band == 0 else -position
+
+
+def _instant(value: Any) -> float:
+    """Return a stored timestamp as seconds (naive values, as SQLite gives them, read as UTC)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 # ---------------------------------------------------------------------------------------------

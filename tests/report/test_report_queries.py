@@ -240,6 +240,28 @@ def test_verbatims_give_every_stage_a_voice(conn: Connection) -> None:
     assert {q.stage for q in report.verbatims} == {"delivered", "first_use"}
 
 
+def test_verbatims_reach_past_a_thin_extreme_score_and_keep_ties(conn: Connection) -> None:
+    """When the most extreme score has fewer comments than a stage's share, the next scores are read
+    too; equal extremes are ordered newest first, across metrics; blank comments never count."""
+    rows = [
+        _response(MON + timedelta(hours=1), "delivered", "csat", 1, comment="worst", negative=True),
+        _response(MON + timedelta(hours=2), "delivered", "csat", 1, comment="   ", negative=True),
+        *[
+            _response(MON + timedelta(hours=3 + i), "delivered", "csat", 2, comment=f"bad{i}", negative=True)
+            for i in range(6)
+        ],
+        # the same stage once asked NPS: 0 sits at the same place on its scale as CSAT 1
+        _response(MON + timedelta(hours=20), "delivered", "nps", 0, comment="nps zero", negative=True),
+        _response(MON + timedelta(hours=21), "delivered", "csat", 5, comment="great", negative=False),
+        _response(MON + timedelta(hours=22), "delivered", "csat", 4, comment="good", negative=False),
+        _response(MON + timedelta(hours=23), "delivered", "csat", 3, comment="neutral"),
+    ]
+    conn.execute(Response.__table__.insert(), rows)  # type: ignore[attr-defined]
+    conn.commit()
+    texts = [v.text for v in load_report_inputs(conn, W, timezone=TZ, stages=STAGES).verbatims]
+    assert texts == ["nps zero", "worst", "bad5", "bad4", "bad3", "great", "good"]
+
+
 def test_latest_answer_week(conn: Connection) -> None:
     """The demo's week is the week of the newest answer; none without answers."""
     assert latest_answer_week(conn, TZ) is None
