@@ -51,8 +51,9 @@ def text_update(update_id: int, chat: int, text: str) -> dict[str, Any]:
     }
 
 
-def poster(api: FakeBotAPI, url: str) -> Deliver:
-    """Return a ``Deliver`` POSTing one update per chat to the webhook at ``url``.
+def poster(api: FakeBotAPI, url: str, first_update: int = 1) -> Deliver:
+    """Return a ``Deliver`` POSTing one update per chat to the webhook at ``url``, numbered from
+    ``first_update`` (update ids must not repeat: a repeated one is a duplicate delivery).
 
     Raises (from the returned function):
         RuntimeError: when a POST is not answered 200.
@@ -70,7 +71,7 @@ def poster(api: FakeBotAPI, url: str) -> Deliver:
 
             handed: dict[int, float] = {}
             posts = []
-            for n, chat in enumerate(chats, start=1):
+            for n, chat in enumerate(chats, start=first_update):
                 api.add_chat(chat, first_name="Giulia")  # as if the chat had written to the bot
                 # The update exists from now on: waiting for a free connection counts as latency.
                 handed[chat] = time.monotonic()
