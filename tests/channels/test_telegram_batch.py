@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import event
 from sqlmodel import col, select
 
@@ -12,40 +10,19 @@ from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
-from bot.events.ingest import ingest_event
-from bot.events.schema import BusinessEventIn
 from bot.service import Service
-from bot.timers import run_due_work
 from storage.tables import InboxUpdate, OutboxMessage, Response
 from tests.fakes.bot_api import FakeBotAPI
+from tests.seeding import ask_delivery_csat
 
 TOKEN = "123456:TEST-token"
 SECRET = b"k" * 32
 CHATS = [810, 811, 812, 813]
 
 
-def _ask(service: Service, clock) -> dict[int, int]:
-    """Ask each chat the delivery CSAT; return chat → survey id."""
-    for chat in CHATS:
-        event = BusinessEventIn.model_validate(
-            {
-                "event_id": f"evt-{chat}",
-                "type": "order.delivered",
-                "occurred_at": (clock.now - timedelta(hours=3)).isoformat(),
-                "customer": {"id": f"c-{chat}", "language": "en", "telegram_chat_id": chat},
-                "order": {"id": f"o-{chat}"},
-            }
-        )
-        ingest_event(service.db, service.journey, event, clock.now, quiet=None)
-    run_due_work(service, clock.now, quiet=None)
-    with service.db.read() as session:
-        rows = session.exec(select(OutboxMessage)).all()
-    return {int(row.address): int(row.payload["survey_id"]) for row in rows}
-
-
 async def test_batch_of_chats_is_fed_in_one_transaction(service: Service, clock):
     """Typed scores, a genuine tap and a forged tap of four chats: one feed transaction per part."""
-    surveys = _ask(service, clock)
+    surveys = ask_delivery_csat(service, clock.now, CHATS)
     async with FakeBotAPI(require_token=TOKEN) as api:
         bot = make_bot(TOKEN, api.url)
         updates = [

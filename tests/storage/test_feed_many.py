@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from bot.apply import Address
-from bot.events.ingest import ingest_event
-from bot.events.schema import BusinessEventIn
 from bot.observability import metrics
 from bot.service import FeedItem, FeedResult, Service
-from bot.timers import run_due_work
 from flows.conversation import CustomerText
 from flows.errors import ConflictError
 from storage import repo
 from storage.tables import Conversation, Customer, Response, SurveyInstance
+from tests.seeding import ask_delivery_csat
 
 CHATS = [501, 502, 503]
-
-
-def _ask_csat(service: Service, clock, chats: list[int]) -> None:
-    for chat in chats:
-        event = BusinessEventIn.model_validate(
-            {
-                "event_id": f"evt-{chat}",
-                "type": "order.delivered",
-                "occurred_at": (clock.now - timedelta(hours=3)).isoformat(),
-                "customer": {"id": f"c-{chat}", "language": "en", "telegram_chat_id": chat},
-                "order": {"id": f"o-{chat}"},
-            }
-        )
-        ingest_event(service.db, service.journey, event, clock.now, quiet=None)
-    assert run_due_work(service, clock.now, quiet=None) == {"fed": len(chats)}
 
 
 def _commits(service: Service) -> list[int]:
@@ -44,7 +25,7 @@ def _commits(service: Service) -> list[int]:
 
 def test_batch_stores_every_answer_in_one_commit(service: Service, clock):
     """Three customers' scores fed as one batch are all stored, with their orders, in one commit."""
-    _ask_csat(service, clock, CHATS)
+    ask_delivery_csat(service, clock.now, CHATS)
     commits = _commits(service)
     items = [FeedItem(f"c-{chat}", CustomerText(text="4"), Address("telegram", str(chat))) for chat in CHATS]
     results = service.feed_many(items, now=clock.now)
@@ -60,7 +41,7 @@ def test_batch_stores_every_answer_in_one_commit(service: Service, clock):
 
 def test_failing_item_is_rolled_back_alone(service: Service, clock):
     """An item that raises comes back as its error; its writes are undone and the others are kept."""
-    _ask_csat(service, clock, CHATS)
+    ask_delivery_csat(service, clock.now, CHATS)
 
     def broken(session: Session, _result: FeedResult) -> None:
         raise ConflictError("lost a race")
@@ -100,7 +81,7 @@ def test_resolver_creates_a_stranger_in_the_batch(service: Service, clock):
 
 def test_score_after_a_comment_keeps_the_comment(service: Service, clock):
     """A score stored over a comment-only response keeps the comment's words, flag and topics."""
-    _ask_csat(service, clock, [601])
+    ask_delivery_csat(service, clock.now, [601])
     with service.db.write() as session:
         survey = session.exec(select(SurveyInstance).where(col(SurveyInstance.stage) == "delivered")).one()
         repo.insert_response(
@@ -144,7 +125,7 @@ def test_score_after_a_comment_keeps_the_comment(service: Service, clock):
 
 def test_answers_are_counted_once_when_a_batch_is_fed_again(service: Service, clock):
     """A batch fed again without its failing item counts each stored answer once in /metrics."""
-    _ask_csat(service, clock, CHATS)
+    ask_delivery_csat(service, clock.now, CHATS)
 
     def broken(session: Session, _result: FeedResult) -> None:
         raise ConflictError("lost a race")
