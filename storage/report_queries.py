@@ -417,15 +417,17 @@ def verbatim_candidates(
         )
         for band_no, stage, metric, score in wanted
     ]
-    ranked: dict[tuple[int, str], list[Any]] = {}
+    # (extreme, newest first, row) per band × stage: the order of SQL's row_number() over them
+    ranked: dict[tuple[int, str], list[tuple[float, float, Any]]] = {}
     for row in conn.execute(union_all(*newest)):
-        ranked.setdefault((int(row[0]), str(row[1])), []).append(row)
+        band_no = int(row[0])
+        order = (_extreme(band_no, Metric(row[2]), int(row[3])), -row[7].timestamp())
+        ranked.setdefault((band_no, str(row[1])), []).append((*order, row))
     chosen: list[tuple[int, int, float, float, Any]] = []
     for (band_no, _stage), rows in ranked.items():
-        rows.sort(key=lambda row: (_extreme(band_no, Metric(row[2]), int(row[3])), -_instant(row[7])))
-        for rank, row in enumerate(rows[:per_stage], start=1):
-            extreme = _extreme(band_no, Metric(row[2]), int(row[3]))
-            chosen.append((band_no, rank, extreme, -_instant(row[7]), row))
+        rows.sort(key=lambda item: item[:2])
+        for rank, (extreme, newest_first, row) in enumerate(rows[:per_stage], start=1):
+            chosen.append((band_no, rank, extreme, newest_first, row))
     chosen.sort(key=lambda item: item[:4])
     out: list[VerbatimRow] = []
     taken = [0, 0]
@@ -454,14 +456,6 @@ def _extreme(band: int, metric: Metric, score: int) -> float:
     positive ones best first (band 1); by the score's place on its scale (0 lowest … 1 highest)."""
     position = (score - metric.low) / (metric.high - metric.low)
     return position if band == 0 else -position
-
-
-def _instant(value: Any) -> float:
-    """Return a stored timestamp as seconds (naive values, as SQLite gives them, read as UTC)."""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 # ---------------------------------------------------------------------------------------------
