@@ -16,6 +16,10 @@ from bot.service import Service
 from flows.journey import Journey, load_journey
 from storage import migrate
 from storage.db import Database
+from tests.clocks import RunningClock, install
+
+#: The whole suite (and every worker it starts) runs on a pinned time line, never the wall clock.
+SESSION_CLOCK = install()
 
 PG_ADMIN_URL = os.environ.get("CXBOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -105,6 +109,12 @@ class FakeClock:
         """Move forward by ``timedelta(**delta)`` and return the new time."""
         self.now += timedelta(**delta)
         return self.now
+
+
+@pytest.fixture
+def session_clock() -> RunningClock:
+    """Return the suite's running clock (pinned start; ``CXBOT_TEST_CLOCK`` moves it)."""
+    return SESSION_CLOCK
 
 
 @pytest.fixture

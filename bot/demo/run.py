@@ -21,6 +21,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from bot.apply import Address
+from bot.clock import utcnow
 from bot.demo import replies
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
@@ -343,7 +344,7 @@ def run_demo(*, customers: int, seed: int, database: Path, console: Console | No
     db = Database(f"sqlite:///{database}")
     migrate.upgrade(db)
     journey = load_journey(None)
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=35)
     service = Service(db, journey, clock=lambda: start)
     rng = Random(seed)

@@ -6,12 +6,13 @@ Wire it with a one-line ``bot/cli/report.py``: ``from bot.report.cli import regi
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bot.clock import utcnow
 from bot.report import FORMATS, Format, render
 from flows.report import WeeklyReport, parse_week, stage_refs
 
@@ -41,7 +42,7 @@ def build_weekly_report(
             week = latest_answer_week(conn, tz)
         return weekly_report(
             conn,
-            now=now or datetime.now(UTC),
+            now=now or utcnow(),
             timezone=tz,
             stages=stage_refs(app.journey.stages),
             week=week,

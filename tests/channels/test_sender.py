@@ -6,13 +6,13 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import select
 
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
+from bot.clock import utcnow
 from bot.sender import MemoryRateLimiter, Sender, SenderConfig
 from storage import repo
 from storage.db import Database
@@ -23,7 +23,7 @@ TOKEN = "42:SENDER-test"
 
 
 def _enqueue(db: Database, messages: list[tuple[int, str]]) -> None:
-    now = datetime.now(UTC)
+    now = utcnow()
     with db.write() as session:
         for chat, text in messages:
             repo.ensure_customer(session, f"tg-{chat}", now)
@@ -140,7 +140,7 @@ async def test_long_text_split_at_lines_with_buttons_on_the_last_part(sqlite_db:
     """A text over 4096 characters goes out in parts cut at line ends; the keyboard rides the last."""
     line = "a" * 99 + "\n"
     text = line * 60  # 6000 characters
-    now = datetime.now(UTC)
+    now = utcnow()
     with sqlite_db.write() as session:
         repo.enqueue_message(
             session,
@@ -161,7 +161,7 @@ async def test_delivered_question_marks_the_survey_delivered(db: Database, api: 
     """A survey question accepted by Telegram sets the survey's delivered_at (the funnel's 'delivered')."""
     from storage.tables import SurveyInstance
 
-    now = datetime.now(UTC)
+    now = utcnow()
     with db.write() as session:
         repo.ensure_customer(session, "tg-77", now)
         repo.bind_identity(session, "tg-77", CHANNEL, "77", now)

@@ -7,12 +7,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event
 from sqlmodel import select
 
+from bot.clock import utcnow
 from bot.sender import PROGRESS, Sender, SenderConfig
 from flows.errors import ChannelError
 from storage import repo
@@ -59,7 +60,7 @@ class GatedTransport:
 
 
 def _enqueue(db: Database, messages: list[tuple[str, dict[str, Any]]]) -> None:
-    now = datetime.now(UTC)
+    now = utcnow()
     with db.write() as session:
         for address, payload in messages:
             repo.enqueue_message(session, channel=CHANNEL, address=address, payload=payload, now=now)
@@ -166,7 +167,7 @@ async def test_unrecorded_outcome_keeps_the_message_leased(db: Database):
     finally:
         event.remove(db.engine, "before_cursor_execute", refuse)
     (row,) = _rows(db)
-    now = datetime.now(UTC)
+    now = utcnow()
     assert row.status == "pending" and row.leased_until is not None and row.leased_until > now
     assert claim_outbox(db, "other", now, channels=(CHANNEL,)) == []  # still leased
     (again,) = claim_outbox(db, "other", now + timedelta(seconds=31), channels=(CHANNEL,))
@@ -203,7 +204,7 @@ async def test_failed_part_keeps_the_parts_sent_and_pauses_the_chat(db: Database
     transport = GatedTransport(first_part_then_flood)
     transport.gate("500").set()
     sender = _sender(db, transport)
-    before = datetime.now(UTC)
+    before = utcnow()
     assert await sender.send_once() == 1
     (row,) = _rows(db)
     assert (row.status, row.leased_until, row.payload[PROGRESS]) == ("pending", None, 1)

@@ -50,6 +50,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from bot.clock import utcnow
+
 __all__ = [
     "SEND_METHODS",
     "ApiError",
@@ -193,6 +195,11 @@ _HTML_TAGS = frozenset(
 _HTML_TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>")
 _MDV2_ALWAYS_ESCAPED = frozenset("#+-={}.!")
 _MAX_POLL_LIMIT = 100
+
+
+def _unix_now() -> int:
+    """Telegram's ``date`` fields: the process clock (pinned in tests), not the wall clock."""
+    return int(utcnow().timestamp())
 
 
 class ApiError(Exception):
@@ -646,7 +653,7 @@ class FakeBotAPI:
             message: dict[str, Any] = {
                 "message_id": self._alloc_message_id(chat_id),
                 "from": user,
-                "date": int(time.time()),
+                "date": _unix_now(),
                 "chat": dict(chat),
                 "text": text,
             }
@@ -690,7 +697,7 @@ class FakeBotAPI:
                 message = {
                     "message_id": message_id,
                     "from": self._bot_user(None),
-                    "date": int(time.time()),
+                    "date": _unix_now(),
                     "chat": self._chat(chat_id),
                     "text": "",
                 }
@@ -986,7 +993,7 @@ class FakeBotAPI:
         message: dict[str, Any] = {
             "message_id": self._alloc_message_id(chat_id),
             "from": self._bot_user(token),
-            "date": int(time.time()),
+            "date": _unix_now(),
             "chat": self._chat(chat_id),
         }
         thread_id = params.get("message_thread_id")
@@ -1197,7 +1204,7 @@ class FakeBotAPI:
                 "Bad Request: message is not modified: specified new message content and reply markup "
                 "are exactly the same as a current content and reply markup of the message",
             )
-        updated = dict(message, text=text, edit_date=int(time.time()))
+        updated = dict(message, text=text, edit_date=_unix_now())
         self._apply_markup(updated, markup)  # Telegram drops the keyboard when none is passed
         self._messages[(p["chat_id"], p["message_id"])] = updated
         return dict(updated)
@@ -1214,7 +1221,7 @@ class FakeBotAPI:
                 "Bad Request: message is not modified: specified new message content and reply markup "
                 "are exactly the same as a current content and reply markup of the message",
             )
-        updated = dict(message, edit_date=int(time.time()))
+        updated = dict(message, edit_date=_unix_now())
         self._apply_markup(updated, markup)
         self._messages[(p["chat_id"], p["message_id"])] = updated
         return dict(updated)
@@ -1341,7 +1348,7 @@ class FakeBotAPI:
                         continue
                     if not _is_loopback(url):
                         with self._lock:
-                            self._webhook_error = (int(time.time()), "fake refuses non-loopback webhook")
+                            self._webhook_error = (_unix_now(), "fake refuses non-loopback webhook")
                         await ev.wait()
                         continue
                     headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
@@ -1362,7 +1369,7 @@ class FakeBotAPI:
                             if self._updates and self._updates[0]["update_id"] == update["update_id"]:
                                 self._updates.popleft()
                         else:
-                            self._webhook_error = (int(time.time()), error or f"Wrong response: {status}")
+                            self._webhook_error = (_unix_now(), error or f"Wrong response: {status}")
                         self._notify()
                     if not delivered:
                         await asyncio.sleep(self.webhook_retry_delay)

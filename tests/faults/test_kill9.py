@@ -10,12 +10,12 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlmodel import func, select
 
+from bot.clock import utcnow
 from bot.service import Service
 from flows.journey import Journey
 from storage import migrate
@@ -74,7 +74,7 @@ def file_db(tmp_path: Path) -> Database:
 async def test_kill9_during_dispatch_loses_no_survey(file_db: Database, journey: Journey):
     """Killed mid-dispatch and restarted, the sender delivers every question; repeats ≤ in-flight."""
     chats = list(range(5001, 5081))
-    assert seed(Service(file_db, journey, clock=lambda: datetime.now(UTC)), chats, datetime.now(UTC)) == 80
+    assert seed(Service(file_db, journey, clock=utcnow), chats, utcnow()) == 80
     url = str(file_db.engine.url)
     async with FakeBotAPI(require_token=TOKEN) as api:
         proc = _spawn("sender", url, api)
@@ -105,7 +105,7 @@ async def test_kill9_during_dispatch_loses_no_survey(file_db: Database, journey:
 async def test_kill9_during_inbound_loses_no_answer(file_db: Database, journey: Journey):
     """Killed while processing answers and restarted, every answer is stored once and answered."""
     chats = list(range(6001, 6061))
-    assert seed(Service(file_db, journey, clock=lambda: datetime.now(UTC)), chats, datetime.now(UTC)) == 60
+    assert seed(Service(file_db, journey, clock=utcnow), chats, utcnow()) == 60
     url = str(file_db.engine.url)
     with file_db.write() as session:  # the questions went out earlier
         session.connection().execute(OutboxMessage.__table__.update().values(status="sent"))  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,6 +16,7 @@ from sqlmodel import func, select
 
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
+from bot.clock import utcnow
 from bot.sender import MemoryRateLimiter, SenderConfig
 from bot.settings import Settings
 from bot.wiring import App, build_app
@@ -85,7 +86,7 @@ class TcpProxy:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return utcnow()
 
 
 async def _served(app: App) -> AsyncIterator[TelegramChannel]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -20,6 +20,7 @@ from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
+from bot.clock import utcnow
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.sender import MemoryRateLimiter, Sender, SenderConfig
@@ -28,6 +29,7 @@ from bot.settings import Settings
 from bot.timers import run_due_work
 from bot.wiring import build_app
 from storage.db import Database
+from tests.clocks import install as install_test_clock
 
 TOKEN = "123456:FAULTS-token"
 LEASE = timedelta(seconds=2)
@@ -46,7 +48,8 @@ def seed(service: Service, chats: list[int], now: datetime) -> int:
                 "order": {"id": f"o-{chat}"},
             }
         )
-        ingest_event(service.db, service.journey, event, now)
+        # Due at once whatever the hour: the seed is about delivery, not the sending window.
+        ingest_event(service.db, service.journey, event, now, quiet=None)
     return run_due_work(service, now, limit=1000, quiet=None).get("fed", 0)
 
 
@@ -67,7 +70,7 @@ async def run_channel(url: str, api_url: str) -> None:
     settings = Settings(
         database_url=url, telegram_token=TOKEN, telegram_api_url=api_url, link_secret="faults"
     )
-    app = build_app(settings, clock=lambda: datetime.now(UTC))
+    app = build_app(settings, clock=utcnow)
     channel = TelegramChannel(
         app,
         processor=ProcessorConfig(idle_interval=0.05, lease=LEASE, batch=10),
@@ -79,5 +82,6 @@ async def run_channel(url: str, api_url: str) -> None:
 
 
 if __name__ == "__main__":
+    install_test_clock()
     role, database_url, bot_api_url = sys.argv[1:4]
     asyncio.run((run_sender if role == "sender" else run_channel)(database_url, bot_api_url))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from sqlmodel import select
 from bot.channels.telegram import callbacks
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
+from bot.clock import utcnow
 from bot.sender import MemoryRateLimiter, SenderConfig
 from bot.settings import Settings
 from bot.wiring import App, build_app
@@ -26,7 +27,7 @@ ALICE, BOB = 9101, 9102  # chats of customers c9101 and c9102, each with an open
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return utcnow()
 
 
 class Bot:

@@ -32,6 +32,7 @@ from bot.timers import run_due_work
 from flows.journey import load_journey
 from storage.claims import claim_due_work, claim_outbox
 from storage.db import Database
+from tests.clocks import install as install_test_clock
 
 SHORT = timedelta(seconds=2)
 
@@ -78,6 +79,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    install_test_clock()
     parser = argparse.ArgumentParser()
     parser.add_argument("db_url")
     parser.add_argument("api_url")
