@@ -28,18 +28,25 @@ WORKER = Path(__file__).with_name("worker.py")
 pytestmark = pytest.mark.slow
 
 
-def _spawn(role: str, url: str, api: FakeBotAPI) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+async def _spawn(role: str, url: str, api: FakeBotAPI) -> subprocess.Popen[bytes]:
+    """Start a worker and wait until it has imported everything (a loaded machine is slow at that)."""
+    proc = subprocess.Popen(
         [sys.executable, str(WORKER), role, url, api.url],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 180)
+    assert line.strip() == b"ready", f"worker did not start: {line!r}"
+    return proc
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(5)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _count(db: Database, table: type, *where: object) -> int:
@@ -77,7 +84,7 @@ async def test_kill9_during_dispatch_loses_no_survey(file_db: Database, journey:
     assert seed(Service(file_db, journey, clock=utcnow), chats, utcnow()) == 80
     url = str(file_db.engine.url)
     async with FakeBotAPI(require_token=TOKEN) as api:
-        proc = _spawn("sender", url, api)
+        proc = await _spawn("sender", url, api)
         try:
             await _until(lambda: api.stats.sent >= 25, 20, "the first sends")
             _kill(proc)
@@ -89,7 +96,7 @@ async def test_kill9_during_dispatch_loses_no_survey(file_db: Database, journey:
             )
             sent_before = api.stats.sent
             assert sent_before < 80, "the worker finished before it was killed"
-            proc = _spawn("sender", url, api)
+            proc = await _spawn("sender", url, api)
             await _until(
                 lambda: _count(file_db, OutboxMessage, OutboxMessage.status == "pending") == 0, 30, "all"
             )
@@ -110,7 +117,7 @@ async def test_kill9_during_inbound_loses_no_answer(file_db: Database, journey: 
     with file_db.write() as session:  # the questions went out earlier
         session.connection().execute(OutboxMessage.__table__.update().values(status="sent"))  # type: ignore[attr-defined]
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
-        proc = _spawn("channel", url, api)
+        proc = await _spawn("channel", url, api)
         try:
             await api.wait_for("getUpdates", 1, timeout=20)
             for chat in chats:
@@ -124,7 +131,7 @@ async def test_kill9_during_inbound_loses_no_answer(file_db: Database, journey: 
                 OutboxMessage.leased_until.is_not(None),
             )
             assert _count(file_db, Response) < 60, "the worker finished before it was killed"
-            proc = _spawn("channel", url, api)
+            proc = await _spawn("channel", url, api)
             await _until(lambda: len(_first_sends(api, "main reason")) == 60, 40, "every follow-up")
         finally:
             _kill(proc)

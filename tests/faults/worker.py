@@ -83,5 +83,6 @@ async def run_channel(url: str, api_url: str) -> None:
 
 if __name__ == "__main__":
     install_test_clock()
+    print("ready", flush=True)  # imports done: the test's timeouts start now
     role, database_url, bot_api_url = sys.argv[1:4]
     asyncio.run((run_sender if role == "sender" else run_channel)(database_url, bot_api_url))
