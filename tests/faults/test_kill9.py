@@ -28,13 +28,17 @@ WORKER = Path(__file__).with_name("worker.py")
 pytestmark = pytest.mark.slow
 
 
-async def _spawn(role: str, url: str, api: FakeBotAPI) -> subprocess.Popen[bytes]:
-    """Start a worker and wait until it has imported everything (a loaded machine is slow at that)."""
-    proc = subprocess.Popen(
+def _start(role: str, url: str, api: FakeBotAPI) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [sys.executable, str(WORKER), role, url, api.url],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
+
+
+async def _spawn(role: str, url: str, api: FakeBotAPI) -> subprocess.Popen[bytes]:
+    """Start a worker and wait until it has imported everything (a loaded machine is slow at that)."""
+    proc = await asyncio.to_thread(_start, role, url, api)
     assert proc.stdout is not None
     line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 180)
     assert line.strip() == b"ready", f"worker did not start: {line!r}"
