@@ -190,7 +190,7 @@ async def test_bot_api_outage_everything_delivered_after(tmp_path: Path):
         api.set_outage(1.5)
         assert seed(app.service, chats, _now()) == 10
         async for _ in _served(app):
-            await _until(lambda: any(c.status == 502 for c in api.calls), 5, "the outage to be hit")
+            await _until(lambda: any(c.status == 502 for c in api.calls), 30, "the outage to be hit")
             await api.wait_for(lambda c: c.method == "sendMessage" and c.ok, 10, timeout=15)
             api.set_outage(1.0)
             for chat in chats:

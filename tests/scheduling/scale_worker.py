@@ -8,7 +8,7 @@ Usage: python scale_worker.py DB_URL API_URL NAME [--stall] [--timers-only] [--g
 * ``--timers-only``: no sender (a worker killed at any instant of ``run_due_work`` loses nothing
   and duplicates nothing: each timer is fed and marked done in one transaction).
 * Otherwise it prints "ready" once imported, starts when ``--go`` FILE exists, and exits after
-  a few idle passes in a row (nothing due, nothing to send) or after 45 s.
+  a few idle passes in a row (nothing due, nothing to send) or after 120 s (a liveness bound, generous for a loaded machine).
 
 Due-work leases are short (2 s; a timer fed twice is a no-op for the engine); the sender's lease
 is longer than any delivery pass, since a message whose lease lapses mid-send could go twice.
@@ -63,7 +63,7 @@ async def main(args: argparse.Namespace) -> None:
     print("ready", flush=True)
     if args.go:
         await asyncio.to_thread(_wait_for, Path(args.go))
-    idle, deadline = 0, time.monotonic() + 45
+    idle, deadline = 0, time.monotonic() + 120
     while time.monotonic() < deadline and idle < 8:
         counts = await asyncio.to_thread(
             run_due_work, service, utcnow(), limit=10, owner=args.name, quiet=None, lease=SHORT

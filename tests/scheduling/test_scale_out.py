@@ -85,7 +85,7 @@ def test_three_workers_ask_each_survey_once_despite_a_kill(pg_server, journey, t
         victim.wait(10)
         go.unlink()
         for worker in workers:
-            worker.communicate(timeout=55)
+            worker.communicate(timeout=150)
             assert worker.returncode == 0
         elapsed = time.monotonic() - started
         per_chat = Counter(str(m["chat_id"]) for m in api.sent_messages())
