@@ -474,7 +474,7 @@ def _pool(hists: Iterable[Mapping[int, int]]) -> _Hist:
 def _change(a: MetricCell, b: MetricCell) -> Change:
     if a.headline is None or b.headline is None:
         return Change()
-    return compare(a.headline, b.headline)
+    return compare(a.headline, b.headline, means=a.metric is Metric.CES)  # CES: a mean, Welch's t
 
 
 def _funnel_figures(rows: Iterable[FunnelCount]) -> FunnelFigures:
@@ -617,7 +617,7 @@ def _weakest(stages: Sequence[StageFigures], how: Normalisation) -> WeakestStage
             basis=basis,
             value=worst_value,
             runner_up=runner.stage,
-            clear=compare(runner_value, worst_value).significant,
+            clear=compare(runner_value, worst_value, means=how == "scale_position").significant,
         )
     return None
 

@@ -291,13 +291,16 @@ def _digits(metric: Metric) -> int:
 
 
 def headline(metric: Metric, estimate: Estimate, language: str) -> str:
-    """Format a cell's headline: NPS ``+32 (±14)``, CSAT ``82% (75–88%)``, CES mean ``5.6 (5.3–5.9)``."""
+    """Format a cell's headline: NPS ``+32, 95% +17…+45``, CSAT ``82% (75–88%)``, CES mean ``5.6 (5.3–5.9)``."""
     if estimate.value is None:
         return t(language, "none")
     if metric is Metric.NPS:
+        # The adjusted-Wald interval is centred on the adjusted NPS, not on the score: "±" would
+        # misstate it, so the bounds are shown: "+32, 95% −2…+55".
         text = num(estimate.value, language, signed=True)
-        if estimate.moe is not None:
-            text += f" (±{num(estimate.moe, language)})"
+        if estimate.low is not None and estimate.high is not None:
+            low, high = num(estimate.low, language, signed=True), num(estimate.high, language, signed=True)
+            text += f", 95% {low}…{high}"
         return text
     unit = "%" if metric is Metric.CSAT else ""
     digits = _digits(metric)
