@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.report_definitions import definitions
 from flows.scales import Metric, Sentiment, sentiment
 from flows.stats import (
     CesFigure,
@@ -431,6 +432,7 @@ class WeeklyReport(_Frozen):
     verbatims: list[Quote]
     escalations: EscalationFigures
     trend_weeks: list[str]
+    definitions: dict[str, str] = Field(default_factory=dict)  # figure name -> one-line definition
 
 
 # ---------------------------------------------------------------------------------------------
@@ -763,4 +765,5 @@ def build_report(
         verbatims=quotes,
         escalations=_build_escalations(raw, last),
         trend_weeks=weeks[-trend_weeks:],
+        definitions=definitions(language),
     )

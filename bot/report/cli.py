@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         min_n: Annotated[int, typer.Option(min=1, help="Hide figures with fewer answers.")] = 30,
         database_url: Annotated[str | None, typer.Option(help="Overrides CXBOT_DATABASE_URL.")] = None,
     ) -> None:
-        """Print the weekly summary for managers (Telegram HTML text, HTML, JSON, CSV or PNG)."""
+        """Print the weekly summary for managers (plain text, Telegram HTML, HTML, JSON, CSV or PNG)."""
         if fmt not in FORMATS:
             raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
         if lang is not None and lang not in ("it", "en"):

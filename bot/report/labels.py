@@ -56,6 +56,23 @@ _TEXT: dict[str, dict[str, str]] = {
         "reasked": "re-asked",
         "opted_out": "opt-outs",
         "unreachable": "unreachable",
+        "sent_late": "sent late",
+        "due_sent": "sent that week",
+        "due_sent_later": "sent later",
+        "due_cancelled": "cancelled",
+        "due_pending": "still waiting",
+        "why_no_channel": "no channel",
+        "why_blocked": "blocked",
+        "why_opted_out": "opted out",
+        "why_expired": "expired",
+        "sent_split": "of which due that week",
+        "not_adding_up": "does not add up: {n} unexplained",
+        "cohort_note": (
+            "answered = this week's delivered surveys answered so far; "
+            "answers received = scores that arrived this week"
+        ),
+        "definitions": "Definitions",
+        "scroll_hint": "Swipe sideways to see every column →",
         "by_channel": "By channel",
         "by_language": "By language",
         "by_stage": "By stage",
@@ -143,6 +160,23 @@ _TEXT: dict[str, dict[str, str]] = {
         "reasked": "richieste ripetute",
         "opted_out": "disiscrizioni",
         "unreachable": "non raggiungibili",
+        "sent_late": "inviati in ritardo",
+        "due_sent": "inviati in settimana",
+        "due_sent_later": "inviati dopo",
+        "due_cancelled": "annullati",
+        "due_pending": "ancora in attesa",
+        "why_no_channel": "nessun canale",
+        "why_blocked": "bot bloccato",
+        "why_opted_out": "disiscritti",
+        "why_expired": "scaduti",
+        "sent_split": "di cui previsti in settimana",
+        "not_adding_up": "non torna: {n} non spiegati",
+        "cohort_note": (
+            "con risposta = consegnati questa settimana e già risposti; "
+            "risposte ricevute = voti arrivati questa settimana"
+        ),
+        "definitions": "Definizioni",
+        "scroll_hint": "Scorri di lato per vedere tutte le colonne →",
         "by_channel": "Per canale",
         "by_language": "Per lingua",
         "by_stage": "Per tappa",
@@ -291,7 +325,7 @@ def _digits(metric: Metric) -> int:
 
 
 def headline(metric: Metric, estimate: Estimate, language: str) -> str:
-    """Format a cell's headline: NPS ``+32, 95% +17…+45``, CSAT ``82% (75–88%)``, CES mean ``5.6 (5.3–5.9)``."""
+    """Format a headline: NPS ``+32, 95% +17…+45``, CSAT ``82% (75–88%)``, CES ``5.6 (5.3–5.9)``."""
     if estimate.value is None:
         return t(language, "none")
     if metric is Metric.NPS:
