@@ -9,6 +9,12 @@ as hover titles and footnotes. Names are the JSON field names; a figure's parts 
 from __future__ import annotations
 
 _EN: dict[str, str] = {
+    # sections
+    "stages": "The journey map: one entry per measured touchpoint, in journey order.",
+    "funnel": "The response funnel of the week (CX_METHOD §7.2): overall, last week, by channel, language, stage.",
+    "overall": "Funnel figures of all stages, channels and languages together.",
+    "escalations": "Closing the loop (CX_METHOD §7.6): escalations of the week and how they were handled.",
+    "week_cell": "The figure of that week alone.",
     # answers and cells
     "total_answers": "Answers with a score received this week (all stages).",
     "n": "Answers with a score the figure is computed from.",
@@ -89,6 +95,11 @@ _EN: dict[str, str] = {
 }
 
 _IT: dict[str, str] = {
+    "stages": "La mappa del percorso: una voce per tappa misurata, nell'ordine del percorso.",
+    "funnel": "L'imbuto delle risposte della settimana (CX_METHOD §7.2): totale, settimana prima, per canale, lingua, tappa.",
+    "overall": "Cifre dell'imbuto di tutte le tappe, canali e lingue insieme.",
+    "escalations": "Chiusura del cerchio (CX_METHOD §7.6): segnalazioni della settimana e come sono state gestite.",
+    "week_cell": "La cifra di quella settimana da sola.",
     "total_answers": "Risposte con voto ricevute questa settimana (tutte le tappe).",
     "n": "Risposte con voto su cui si calcola la cifra.",
     "hidden": "Vero quando n è sotto min_n: la cifra non si mostra, n sì.",

@@ -341,8 +341,18 @@ def _print_weekly_report(
     console.print(f"Weekly report also written to {stem}-report.html and {stem}-report.png")
 
 
-def run_demo(*, customers: int, seed: int, database: Path, console: Console | None = None) -> Database:
-    """Simulate ``customers`` through the journey on a fresh SQLite file and print the summary."""
+def run_demo(
+    *,
+    customers: int,
+    seed: int,
+    database: Path,
+    console: Console | None = None,
+    today: datetime | None = None,
+) -> Database:
+    """Simulate ``customers`` through the journey on a fresh SQLite file and print the summary.
+
+    The simulation covers the 35 days before ``today`` (midnight UTC; default: the current day).
+    """
     import time
 
     console = console or Console()
@@ -351,7 +361,7 @@ def run_demo(*, customers: int, seed: int, database: Path, console: Console | No
     db = Database(f"sqlite:///{database}")
     migrate.upgrade(db)
     journey = load_journey(None)
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = (today or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=35)
     service = Service(db, journey, clock=lambda: start)
     rng = Random(seed)
