@@ -41,6 +41,7 @@ def export(
         finally:
             if out:
                 stream.close()
+            app.db.dispose()
         print(f"exported {count} {what}", file=sys.stderr)
         return
     stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
@@ -55,6 +56,7 @@ def export(
     finally:
         if out:
             stream.close()
+        app.db.dispose()
     print(f"exported {count} answers", file=sys.stderr)
 
 

@@ -36,18 +36,21 @@ def build_weekly_report(
     app = load_app(database_url)
     settings = app.settings
     tz = settings.company_timezone
-    with app.db.read_engine.connect() as conn:
-        if week is None and latest:
-            week = latest_answer_week(conn, tz)
-        return weekly_report(
-            conn,
-            now=now or datetime.now(UTC),
-            timezone=tz,
-            stages=stage_refs(app.journey.stages),
-            week=week,
-            language=language or settings.report_language,
-            min_n=min_n,
-        )
+    try:
+        with app.db.read_engine.connect() as conn:
+            if week is None and latest:
+                week = latest_answer_week(conn, tz)
+            return weekly_report(
+                conn,
+                now=now or datetime.now(UTC),
+                timezone=tz,
+                stages=stage_refs(app.journey.stages),
+                week=week,
+                language=language or settings.report_language,
+                min_n=min_n,
+            )
+    finally:
+        app.db.dispose()  # a one-shot command: close the pool's connections now
 
 
 def write_report(report: WeeklyReport, fmt: Format, out: Path | None) -> None:

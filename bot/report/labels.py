@@ -72,7 +72,6 @@ _TEXT: dict[str, dict[str, str]] = {
             "answers received = scores that arrived this week"
         ),
         "definitions": "Definitions",
-        "scroll_hint": "Swipe sideways to see every column →",
         "by_channel": "By channel",
         "by_language": "By language",
         "by_stage": "By stage",
@@ -176,7 +175,6 @@ _TEXT: dict[str, dict[str, str]] = {
             "risposte ricevute = voti arrivati questa settimana"
         ),
         "definitions": "Definizioni",
-        "scroll_hint": "Scorri di lato per vedere tutte le colonne →",
         "by_channel": "Per canale",
         "by_language": "Per lingua",
         "by_stage": "Per tappa",
