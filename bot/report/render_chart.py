@@ -122,6 +122,7 @@ def _trend_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
                 label=None if roll else label,
             )
     ax.set_xticks(xs)
+    ax.set_xlim(-0.4, len(xs) - 0.6)  # room for the first and last week's markers
     ax.set_xticklabels([w.split("-")[1] for w in weeks], fontsize=12)
     values = [
         v for stage in report.stages for r in (True, False) for _, v in _series(report, stage, rolling=r)
