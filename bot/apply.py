@@ -118,6 +118,9 @@ def _store_response(ctx: ApplyContext, action: StoreResponse) -> None:
 
 def _store_comment(ctx: ApplyContext, action: StoreComment) -> None:
     topics = [t.value for t in action.topics]
+    # A tapped reason chip is stored as the reason (its id; its topic counts), never as words the
+    # customer typed: comment rate, quotes and text analytics read ``comment`` (CX_METHOD §7).
+    typed = None if action.reason else action.comment
     earlier = repo.comment_target(ctx.session, action.survey_id)
     if earlier is None:
         order_id, metric = repo.survey_facts(ctx.session, action.survey_id)
@@ -132,28 +135,27 @@ def _store_comment(ctx: ApplyContext, action: StoreComment) -> None:
                 "language": action.language.value,
                 "channel": ctx.channel,
                 "answered_at": action.at,
-                "comment": action.comment,
+                "comment": typed,
                 "reason": action.reason,
                 "negative": action.negative,
                 "topics": sorted(set(topics)),
                 "late": action.late,
-                "commented_at": action.at,
+                "commented_at": action.at if typed else None,
             },
         )
         return
     comment = earlier["comment"]
-    repo.update_response(
-        ctx.session,
-        earlier["id"],
-        {
-            "comment": action.comment if not comment else f"{comment}\n{action.comment}",
-            "reason": action.reason or earlier["reason"],
-            "negative": bool(earlier["negative"]) or action.negative,
-            "topics": sorted({*(earlier["topics"] or []), *topics}),
-            "late": bool(earlier["late"]) or action.late,
-            "commented_at": action.at,
-        },
-    )
+    if typed is not None and comment:
+        typed = f"{comment}\n{typed}"
+    values: dict[str, Any] = {
+        "reason": action.reason or earlier["reason"],
+        "negative": bool(earlier["negative"]) or action.negative,
+        "topics": sorted({*(earlier["topics"] or []), *topics}),
+        "late": bool(earlier["late"]) or action.late,
+    }
+    if typed is not None:
+        values |= {"comment": typed, "commented_at": action.at}
+    repo.update_response(ctx.session, earlier["id"], values)
 
 
 def _mark_survey(ctx: ApplyContext, action: MarkSurvey) -> None:

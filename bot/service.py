@@ -178,6 +178,7 @@ class Service:
         new_state, actions = self.engine.step(state, item.inbound, now)
         ctx = ApplyContext(session=session, customer=customer, address=address, now=now)
         apply_actions(ctx, actions)
+        _persist_reasks(session, state, new_state)
         for hook in self.after_apply:
             hook(ctx)
         version = conversation.version + 1
@@ -196,3 +197,17 @@ class Service:
         with self.db.read() as session:
             row = session.get(Conversation, customer_id)
             return ConversationState.model_validate(row.state) if row and row.state else None
+
+
+def _persist_reasks(session: Session, before: ConversationState, after: ConversationState) -> None:
+    """Write the open survey's re-ask count when this step re-asked it (the funnel's "re-asked").
+
+    Re-asks happen inside the conversation state only; the report counts them from
+    ``survey_instances.reasks``, so the count is copied there whenever it grew.
+    """
+    active = after.active
+    if active is None or active.reasks == 0:
+        return
+    earlier = before.active.reasks if before.active and before.active.survey_id == active.survey_id else 0
+    if active.reasks > earlier:
+        repo.update_survey(session, active.survey_id, {"reasks": active.reasks})

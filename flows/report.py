@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.report_definitions import definitions
 from flows.scales import Metric, Sentiment, sentiment
 from flows.stats import (
     CesFigure,
@@ -36,6 +37,8 @@ from flows.stats import (
 )
 
 DEFAULT_MIN_N = 30
+#: Why a due survey was never sent (CX_METHOD §7), in the order the report lists them.
+UNREACHABLE_REASONS = ("no_channel", "blocked", "opted_out", "expired")
 DEFAULT_TREND_WEEKS = 8
 ROLLING_WEEKS = 4
 MAX_THEMES = 5
@@ -188,10 +191,18 @@ class FunnelCount(_Frozen):
     delivered: int = 0
     answered: int = 0  # of the invitations delivered this week, how many got a score (so far)
     responses: int = 0  # scores received this week, whatever week their invitation was delivered
-    commented: int = 0  # of those responses, how many came with words
+    commented: int = 0  # of those responses, how many came with typed words
     reasked: int = 0
     opted_out: int = 0
-    unreachable: int = 0
+    unreachable: int = 0  # due this week and never sent: the sum of the four reasons below
+    unreachable_no_channel: int = 0
+    unreachable_blocked: int = 0
+    unreachable_opted_out: int = 0
+    unreachable_expired: int = 0
+    due_sent: int = 0  # due this week and sent this week
+    due_sent_later: int = 0  # due this week, sent in a later week (there counted as sent late)
+    due_cancelled: int = 0  # due this week, cancelled or made moot before sending
+    sent_late: int = 0  # sent this week, due in an earlier week
 
 
 class TopicCount(_Frozen):
@@ -314,17 +325,27 @@ class StageFigures(_Frozen):
 
 class FunnelFigures(_Frozen):
     """Funnel counts and rates: response rate = answered ÷ delivered (the week's delivered invitations
-    as a cohort, so it never exceeds 100 %); comment rate = commented ÷ responses."""
+    as a cohort, so it never exceeds 100 %); comment rate = commented ÷ responses.
+
+    The rows add up: due = due_sent + due_sent_later + unreachable + due_cancelled + due_pending
+    (pending: still waiting to go out, e.g. held by quiet hours); sent = due_sent + sent_late.
+    """
 
     due: int = 0
     sent: int = 0
     delivered: int = 0
     answered: int = 0  # of the invitations delivered this week, how many got a score (so far)
     responses: int = 0  # scores received this week, whatever week their invitation was delivered
-    commented: int = 0  # of those responses, how many came with words
+    commented: int = 0  # of those responses, how many came with typed words
     reasked: int = 0
     opted_out: int = 0
     unreachable: int = 0
+    unreachable_by_reason: dict[str, int] = Field(default_factory=dict)
+    due_sent: int = 0
+    due_sent_later: int = 0
+    due_cancelled: int = 0
+    due_pending: int = 0
+    sent_late: int = 0
     response_rate: float | None = None
     comment_rate: float | None = None
 
@@ -411,6 +432,7 @@ class WeeklyReport(_Frozen):
     verbatims: list[Quote]
     escalations: EscalationFigures
     trend_weeks: list[str]
+    definitions: dict[str, str] = Field(default_factory=dict)  # figure name -> one-line definition
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,7 +476,7 @@ def _pool(hists: Iterable[Mapping[int, int]]) -> _Hist:
 def _change(a: MetricCell, b: MetricCell) -> Change:
     if a.headline is None or b.headline is None:
         return Change()
-    return compare(a.headline, b.headline)
+    return compare(a.headline, b.headline, means=a.metric is Metric.CES)  # CES: a mean, Welch's t
 
 
 def _funnel_figures(rows: Iterable[FunnelCount]) -> FunnelFigures:
@@ -468,13 +490,23 @@ def _funnel_figures(rows: Iterable[FunnelCount]) -> FunnelFigures:
         "reasked",
         "opted_out",
         "unreachable",
+        "due_sent",
+        "due_sent_later",
+        "due_cancelled",
+        "sent_late",
     )
     sums = dict.fromkeys(fields, 0)
+    by_reason = dict.fromkeys(UNREACHABLE_REASONS, 0)
     for row in rows:
         for name in fields:
             sums[name] += getattr(row, name)
+        for why in UNREACHABLE_REASONS:
+            by_reason[why] += getattr(row, f"unreachable_{why}")
+    accounted = sums["due_sent"] + sums["due_sent_later"] + sums["unreachable"] + sums["due_cancelled"]
     return FunnelFigures(
         **sums,
+        unreachable_by_reason=by_reason,
+        due_pending=sums["due"] - accounted,
         response_rate=rate(sums["answered"], sums["delivered"]),
         comment_rate=rate(sums["commented"], sums["responses"]),
     )
@@ -587,7 +619,7 @@ def _weakest(stages: Sequence[StageFigures], how: Normalisation) -> WeakestStage
             basis=basis,
             value=worst_value,
             runner_up=runner.stage,
-            clear=compare(runner_value, worst_value).significant,
+            clear=compare(runner_value, worst_value, means=how == "scale_position").significant,
         )
     return None
 
@@ -733,4 +765,5 @@ def build_report(
         verbatims=quotes,
         escalations=_build_escalations(raw, last),
         trend_weeks=weeks[-trend_weeks:],
+        definitions=definitions(language),
     )

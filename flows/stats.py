@@ -368,9 +368,23 @@ def scale_position(metric: Metric, counts_by_score: Mapping[int, int]) -> Estima
     )
 
 
-def compare(this: Estimate, last: Estimate) -> Change:
+def welch_df(this: Estimate, last: Estimate) -> float:
+    """Return the Welch–Satterthwaite degrees of freedom of the difference of two means.
+
+    ``variance`` of a mean estimate is s²/n, so df = (v₁ + v₂)² / (v₁²/(n₁ − 1) + v₂²/(n₂ − 1)).
+    """
+    v1, v2 = this.variance or 0.0, last.variance or 0.0
+    denominator = v1 * v1 / (this.n - 1) + v2 * v2 / (last.n - 1)
+    if denominator <= 0.0:
+        return float(this.n + last.n - 2)  # both samples constant: no spread to weigh
+    return (v1 + v2) ** 2 / denominator
+
+
+def compare(this: Estimate, last: Estimate, *, means: bool = False) -> Change:
     """Return ``this − last`` with a 95 % interval from SE_diff = √(Var₁ + Var₂).
 
+    ``means``: the estimates are means (CES, the journey map's scale position); the interval
+    is Welch's, t(0.975, Welch–Satterthwaite df)·SE_diff (CX_METHOD §8), else 1.96·SE_diff.
     A change whose interval contains 0 is not significant. Without both values there is no
     change; with a value but no variance (a single answer) the change is never significant.
     """
@@ -379,5 +393,8 @@ def compare(this: Estimate, last: Estimate) -> Change:
     delta = this.value - last.value
     if this.variance is None or last.variance is None:
         return Change(delta=delta)
-    half = Z95 * math.sqrt(this.variance + last.variance)
+    quantile = Z95
+    if means and this.n >= 2 and last.n >= 2:
+        quantile = t_quantile(0.975, welch_df(this, last))
+    half = quantile * math.sqrt(this.variance + last.variance)
     return Change(delta=delta, low=delta - half, high=delta + half, significant=abs(delta) > half)

@@ -9,19 +9,25 @@ escalation counts are counted per week inside one grouped statement each (``coun
 Only small result sets reach Python: a few dozen verbatim candidates, the week's escalation
 durations (computed by PostgreSQL; by Python on SQLite) and the overdue list.
 
-Definitions (per week, all timestamps in [start, end) of the ISO week in the company time zone):
-- responses: answers with a score, by ``answered_at``; commented: those with non-blank text;
+Definitions (per week, all timestamps in [start, end) of the ISO week in the company time zone;
+the report's ``definitions`` say the same in one line each):
+- responses: answers with a score, by ``answered_at``; commented: those with typed text (a
+  tapped reason chip is stored in ``reason``, not in ``comment``);
 - due / sent / delivered: survey instances by ``due_at`` / ``sent_at`` / ``delivered_at`` (or
   ``sent_at`` when the channel reports no delivery; Telegram has no delivery receipts);
   answered: of the surveys delivered that week, those answered (so far) — a cohort, so the
   response rate answered ÷ delivered never exceeds 100 %;
   re-asked: sum of ``reasks`` of the surveys sent that week; unreachable: surveys due that week
-  that were not sent before the week ended (no reachable chat), except cancelled/skipped ones;
+  and never sent, by reason (no channel, blocked, opted out, expired); sent late: sent that week
+  but due in an earlier one; due = sent that week + sent later + unreachable + cancelled + pending;
 - opt-outs: customers by ``opted_out_at`` (language of the customer, no stage or channel);
-- themes: topics of negative responses with a comment;
-- escalations: opened / taken / resolved by their timestamps; within SLA: of those whose SLA
-  fell due that week, taken by then; overdue: not resolved by the end of the week with the SLA
-  already past; closing-question answers and detractor recovery among those resolved that week.
+- themes: topics of negative answers (negative score band, or negative words);
+- escalations: opened / taken by their timestamps; resolved: closing questions asked that week
+  (each resolution once); within SLA: of those whose SLA fell due that week, taken by then;
+  overdue: not resolved by the end of the week with the SLA already past; closing answers of the
+  week's resolutions (given by the end of the week); detractor recovery: escalations of NPS
+  detractors (0–6) resolved that week whose last closing answer given by the end of the week is
+  "yes" ÷ those escalations (no answer yet: not recovered).
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from flows.report import (
+    UNREACHABLE_REASONS,
     EscalationCounts,
     FunnelCount,
     OverdueItem,
@@ -66,7 +73,15 @@ from flows.report import (
     week_of,
 )
 from flows.scales import Metric
-from storage.tables import Customer, Escalation, Response, SurveyInstance
+from storage.tables import (
+    ChannelIdentity,
+    ClosingQuestion,
+    Customer,
+    DueWork,
+    Escalation,
+    Response,
+    SurveyInstance,
+)
 
 #: Closing-question answers that count a detractor as recovered.
 RECOVERED_ANSWERS = ("resolved", "yes")
@@ -79,6 +94,9 @@ _RESPONSES: Table = Response.__table__  # type: ignore[attr-defined]
 _SURVEYS: Table = SurveyInstance.__table__  # type: ignore[attr-defined]
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
 _ESCALATIONS: Table = Escalation.__table__  # type: ignore[attr-defined]
+_CLOSING: Table = ClosingQuestion.__table__  # type: ignore[attr-defined]
+_DUE_WORK: Table = DueWork.__table__  # type: ignore[attr-defined]
+_IDENTITIES: Table = ChannelIdentity.__table__  # type: ignore[attr-defined]
 
 
 def _edges(weeks: Sequence[str], tz: str) -> list[datetime]:
@@ -212,33 +230,63 @@ def score_counts(
 # Funnel
 
 
-def _survey_counts(
-    conn: Connection, column: Any, weeks: Sequence[str], edges: Sequence[datetime], found: ColumnElement[bool]
-) -> dict[tuple[str, str, str, str], list[int]]:
-    """Return [count, reasks, unreachable, answered] per (week, stage, language, channel) of the
-    surveys whose ``column`` falls in one of ``weeks``: one grouped statement, each week counted
-    inside it. ``found`` selects the rows of [edges[0], edges[-1]) so that an index can serve it."""
+#: Skip reasons that mean the customer said no to surveys (a skip without a reason: opted out in chat).
+_OPTED_OUT_SKIPS = ("opted_out", "no_consent")
+
+
+def _unreachable_filters() -> dict[str, ColumnElement[bool]]:
+    """Return, per reason, which surveys were due and never sent (so far).
+
+    no_channel / blocked: its timer waits for a chat (``due_work`` "waiting"): blocked when one of
+    the customer's chats blocked the bot, else no channel; opted_out: skipped because the customer
+    opted out (or gave no consent); expired: skipped because it could not go out before its
+    deadline (quiet hours, caps, an open ticket…), or expired unsent.
+    """
+    s, w, i = _SURVEYS, _DUE_WORK, _IDENTITIES
+    never_sent = s.c.sent_at.is_(None)
+    waiting = (
+        select(w.c.id)
+        .where(w.c.survey_id == s.c.id, w.c.kind == "survey_due", w.c.status == "waiting")
+        .exists()
+    )
+    blocked = select(i.c.id).where(i.c.customer_id == s.c.customer_id, i.c.blocked_at.is_not(None)).exists()
+    opted = or_(s.c.reason.is_(None), s.c.reason.in_(_OPTED_OUT_SKIPS))
+    return {
+        "no_channel": and_(never_sent, s.c.status.in_(("scheduled", "queued")), waiting, ~blocked),
+        "blocked": and_(never_sent, s.c.status.in_(("scheduled", "queued")), waiting, blocked),
+        "opted_out": and_(never_sent, s.c.status == "skipped", opted),
+        "expired": and_(never_sent, or_(and_(s.c.status == "skipped", ~opted), s.c.status == "expired")),
+    }
+
+
+def _grouped_counts(
+    conn: Connection,
+    found: ColumnElement[bool],
+    measures: Sequence[tuple[str, Any]],
+    weeks: Sequence[str],
+) -> dict[tuple[str, str, str, str], dict[str, int]]:
+    """Return {measure: count} per (week, stage, language, channel): one grouped statement whose
+    columns are ``measures`` (name, aggregate), the aggregates already restricted to one week each
+    (a list per week, in ``weeks`` order); ``found`` selects the rows so that an index can serve it."""
     s = _SURVEYS
     lang = func.coalesce(s.c.language, "")
     channel = func.coalesce(s.c.channel, "")
-    sendable = s.c.status.not_in(_NOT_SENDABLE)
-    per_week: list[Any] = []
-    for i in range(len(weeks)):
-        in_week = _in_range(column, edges[i], edges[i + 1])
-        not_sent = or_(s.c.sent_at.is_(None), s.c.sent_at >= edges[i + 1])
-        per_week += [
-            func.count().filter(in_week),
-            func.coalesce(func.sum(s.c.reasks).filter(in_week), 0),
-            func.count().filter(in_week, not_sent, sendable),
-            func.count().filter(in_week, s.c.answered_at.is_not(None)),
-        ]
-    statement = select(s.c.stage, lang, channel, *per_week).where(found).group_by(s.c.stage, lang, channel)
-    out: dict[tuple[str, str, str, str], list[int]] = {}
+    per_week = len(measures) // len(weeks)
+    statement = (
+        select(s.c.stage, lang, channel, *(m for _, m in measures))
+        .where(found)
+        .group_by(s.c.stage, lang, channel)
+    )
+    out: dict[tuple[str, str, str, str], dict[str, int]] = {}
     for stage, la, ch, *counts in conn.execute(statement):
-        for i, week in enumerate(weeks):
-            n, reasks, unreachable, answered = (int(v) for v in counts[4 * i : 4 * i + 4])
-            if n:
-                out[(week, str(stage), str(la), str(ch))] = [n, reasks, unreachable, answered]
+        for k, week in enumerate(weeks):
+            chunk = measures[k * per_week : (k + 1) * per_week]
+            values = {
+                name: int(v or 0)
+                for (name, _), v in zip(chunk, counts[k * per_week : (k + 1) * per_week], strict=True)
+            }
+            if any(values.values()):
+                out[(week, str(stage), str(la), str(ch))] = values
     return out
 
 
@@ -248,24 +296,55 @@ def funnel_counts(
     tz: str,
     answers: dict[tuple[str, str, str, str], tuple[int, int]],
 ) -> list[FunnelCount]:
-    """Return funnel rows for ``weeks`` (the report week and the one before)."""
+    """Return funnel rows for ``weeks`` (the report week and the one before).
+
+    Surveys are grouped by the language and channel they were sent in ("" when never sent).
+    """
     s = _SURVEYS
     c = _CUSTOMERS
     edges = _edges(weeks, tz)
     start, end = edges[0], edges[-1]
-    due = _survey_counts(conn, s.c.due_at, weeks, edges, _in_range(s.c.due_at, start, end))
-    sent = _survey_counts(conn, s.c.sent_at, weeks, edges, _in_range(s.c.sent_at, start, end))
+    cancelled = s.c.status == "cancelled"  # skipped ones are unreachable (opted out / expired)
+    unreachable = _unreachable_filters()
+    due_measures: list[tuple[str, Any]] = []
+    sent_measures: list[tuple[str, Any]] = []
+    delivered_measures: list[tuple[str, Any]] = []
+    delivered_at = func.coalesce(s.c.delivered_at, s.c.sent_at)
+    for i in range(len(weeks)):
+        due_week = _in_range(s.c.due_at, edges[i], edges[i + 1])
+        due_measures += [
+            ("due", func.count().filter(due_week)),
+            ("due_sent", func.count().filter(due_week, s.c.sent_at < edges[i + 1])),
+            ("due_sent_later", func.count().filter(due_week, s.c.sent_at >= edges[i + 1])),
+            ("due_cancelled", func.count().filter(due_week, s.c.sent_at.is_(None), cancelled)),
+            *(
+                (f"unreachable_{why}", func.count().filter(due_week, unreachable[why]))
+                for why in UNREACHABLE_REASONS
+            ),
+        ]
+        sent_week = _in_range(s.c.sent_at, edges[i], edges[i + 1])
+        sent_measures += [
+            ("sent", func.count().filter(sent_week)),
+            ("sent_late", func.count().filter(sent_week, s.c.due_at < edges[i])),
+            ("reasked", func.coalesce(func.sum(s.c.reasks).filter(sent_week), 0)),
+        ]
+        delivered_week = _in_range(delivered_at, edges[i], edges[i + 1])
+        delivered_measures += [
+            ("delivered", func.count().filter(delivered_week)),
+            ("answered", func.count().filter(delivered_week, s.c.answered_at.is_not(None))),
+        ]
+    due = _grouped_counts(conn, _in_range(s.c.due_at, start, end), due_measures, weeks)
+    sent = _grouped_counts(conn, _in_range(s.c.sent_at, start, end), sent_measures, weeks)
     # a channel without delivery receipts: accepted by the platform counts as delivered; the
     # range is spelt out per column so the delivered_at and sent_at indexes serve it
-    delivered = _survey_counts(
+    delivered = _grouped_counts(
         conn,
-        func.coalesce(s.c.delivered_at, s.c.sent_at),
-        weeks,
-        edges,
         or_(
             _in_range(s.c.delivered_at, start, end),
             and_(s.c.delivered_at.is_(None), _in_range(s.c.sent_at, start, end)),
         ),
+        delivered_measures,
+        weeks,
     )
     opt_outs = (
         select(
@@ -280,32 +359,29 @@ def funnel_counts(
     )
     opted: dict[str, list[int]] = {str(lang): [int(n) for n in ns] for lang, *ns in conn.execute(opt_outs)}
     rows: list[FunnelCount] = []
-    zero = [0, 0, 0, 0]
-    for i, week in enumerate(weeks):
+    for week in weeks:
         keys = {key[1:] for key in (*due, *sent, *delivered) if key[0] == week}
         keys |= {(st, la, ch) for (w, st, la, ch) in answers if w == week}
         for stage, lang, channel in sorted(keys):
             key = (week, stage, lang, channel)
+            found = {**due.get(key, {}), **sent.get(key, {}), **delivered.get(key, {})}
+            responses, commented = answers.get(key, (0, 0))
             rows.append(
                 FunnelCount(
                     week=week,
                     stage=stage,
                     language=lang,
                     channel=channel,
-                    due=due.get(key, zero)[0],
-                    sent=sent.get(key, zero)[0],
-                    delivered=delivered.get(key, zero)[0],
-                    answered=delivered.get(key, zero)[3],
-                    responses=answers.get(key, (0, 0))[0],
-                    commented=answers.get(key, (0, 0))[1],
-                    reasked=sent.get(key, zero)[1],
-                    unreachable=due.get(key, zero)[2],
+                    responses=responses,
+                    commented=commented,
+                    unreachable=sum(found.get(f"unreachable_{why}", 0) for why in UNREACHABLE_REASONS),
+                    **found,
                 )
             )
         rows += [
-            FunnelCount(week=week, stage="", language=lang, channel="", opted_out=ns[i])
+            FunnelCount(week=week, stage="", language=lang, channel="", opted_out=ns[weeks.index(week)])
             for lang, ns in opted.items()
-            if ns[i]
+            if ns[weeks.index(week)]
         ]
     return rows
 
@@ -323,7 +399,10 @@ def _topic_names(listed: object) -> list[str]:
 
 
 def topic_counts(conn: Connection, weeks: Sequence[str], tz: str) -> list[TopicCount]:
-    """Return how many negative comments of each week mention each topic.
+    """Return how many negative answers of each week are about each topic.
+
+    Negative: a score in the negative band (NPS 0–6, CSAT 1–2, CES 1–3) or words read as
+    negative; topics come from the typed words and from the tapped reason chip (its topic).
 
     The database groups the comments by their topic list as stored (few distinct lists), with each
     week's count; Python splits the lists. Expanding the JSON arrays row by row in SQL cost more
@@ -337,8 +416,8 @@ def topic_counts(conn: Connection, weeks: Sequence[str], tz: str) -> list[TopicC
         select(listed, func.count(), *before)
         .where(
             _in_range(r.c.answered_at, edges[0], edges[-1]),
-            r.c.negative.is_(True),
-            _has_text(r.c.comment),
+            # CX_METHOD §3: negative by its score band, or by its words (the comment's flag)
+            or_(r.c.negative.is_(True), _negative(r)),
         )
         .group_by(listed)
     )
@@ -480,22 +559,44 @@ def escalation_counts(conn: Connection, week: str, tz: str, *, overdue_limit: in
     """Return the closing-the-loop figures of ``week`` (counted in SQL; durations and the overdue
     list come back)."""
     e = _ESCALATIONS
+    q = _CLOSING
     start, end = week_bounds_utc(week, tz)
     taken_in_week = _in_range(e.c.taken_at, start, end)
-    resolved_in_week = _in_range(e.c.resolved_at, start, end)
     detractor = and_(e.c.metric == Metric.NPS.value, e.c.score.is_not(None), e.c.score <= 6)
+    # each resolution of the week asked the closing question once: one row each, never overwritten;
+    # answers count as given by the end of the week, so a past week's figures stay as reported
+    answered_by_end = case((q.c.answered_at < end, q.c.answer), else_=None)
+    asked = conn.execute(
+        select(q.c.escalation_id, q.c.asked_at, answered_by_end, e.c.opened_at, detractor)
+        .select_from(q.join(e, e.c.id == q.c.escalation_id))
+        .where(_in_range(q.c.asked_at, start, end))
+    ).all()
     closing: dict[str, int] = {}
-    detractors = recovered = 0
-    by_answer = (
-        select(e.c.closing_answer, func.count(), func.count().filter(detractor))
-        .where(resolved_in_week)
-        .group_by(e.c.closing_answer)
-    )
-    for answer, n, closed in conn.execute(by_answer):
+    resolve_seconds: list[float] = []
+    detractor_ids: set[int] = set()
+    for escalation_id, asked_at, answer, opened_at, is_detractor in asked:
         name = str(answer) if answer else "no_answer"
-        closing[name] = closing.get(name, 0) + int(n)
-        detractors += int(closed)
-        recovered += int(closed) if answer in RECOVERED_ANSWERS else 0
+        closing[name] = closing.get(name, 0) + 1
+        resolve_seconds.append((asked_at - opened_at).total_seconds())
+        if is_detractor:
+            detractor_ids.add(int(escalation_id))
+    last_answer: dict[int, tuple[datetime, int, str]] = {}
+    if detractor_ids:
+        answers = conn.execute(
+            select(q.c.escalation_id, q.c.answered_at, q.c.id, q.c.answer).where(
+                q.c.escalation_id.in_(sorted(detractor_ids)),
+                q.c.answer.is_not(None),
+                q.c.answered_at < end,
+            )
+        )
+        for escalation_id, answered_at, ident, answer in answers:
+            order = (answered_at, int(ident), str(answer))
+            if int(escalation_id) not in last_answer or order > last_answer[int(escalation_id)]:
+                last_answer[int(escalation_id)] = order
+    detractors = len(detractor_ids)
+    recovered = sum(
+        1 for ident in detractor_ids if ident in last_answer and last_answer[ident][2] in RECOVERED_ANSWERS
+    )
     open_at_end = and_(
         e.c.opened_at < end,
         or_(e.c.resolved_at.is_(None), e.c.resolved_at >= end),
@@ -512,30 +613,24 @@ def escalation_counts(conn: Connection, week: str, tz: str, *, overdue_limit: in
     counts: list[Any] = [
         func.count().filter(_in_range(e.c.opened_at, start, end)),
         func.count().filter(taken_in_week),
-        func.count().filter(resolved_in_week),
         func.count().filter(open_at_end),
         func.count().filter(sla_in_week, e.c.taken_at.is_not(None), e.c.taken_at <= e.c.sla_due_at),
         func.count().filter(sla_in_week),
     ]
-    in_database = conn.dialect.name == "postgresql"  # durations too, as two arrays: no timestamps sent
+    in_database = conn.dialect.name == "postgresql"  # durations too, as an array: no timestamps sent
     if in_database:
-        counts += [
-            _seconds_array(e.c.opened_at, e.c.taken_at, taken_in_week),
-            _seconds_array(e.c.opened_at, e.c.resolved_at, resolved_in_week),
-        ]
+        counts.append(_seconds_array(e.c.opened_at, e.c.taken_at, taken_in_week))
     row = conn.execute(select(*counts)).one()
-    opened, taken, resolved, overdue, within_sla, sla_total = (int(n) for n in row[:6])
+    opened, taken, overdue, within_sla, sla_total = (int(n) for n in row[:5])
     if in_database:
-        take_seconds = [float(v) for v in row[6] or ()]
-        resolve_seconds = [float(v) for v in row[7] or ()]
+        take_seconds = [float(v) for v in row[5] or ()]
     else:
         take_seconds = _durations(conn, e.c.opened_at, e.c.taken_at, taken_in_week)
-        resolve_seconds = _durations(conn, e.c.opened_at, e.c.resolved_at, resolved_in_week)
     return EscalationCounts(
         week=week,
         opened=opened,
         taken=taken,
-        resolved=resolved,
+        resolved=len(asked),
         overdue=overdue,
         take_seconds=take_seconds,
         resolve_seconds=resolve_seconds,

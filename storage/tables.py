@@ -192,6 +192,23 @@ class Escalation(SQLModel, table=True):
     sla_warned_at: datetime | None = _ts()  # the one "nearly due" nudge was posted
 
 
+class ClosingQuestion(SQLModel, table=True):
+    """One "did we solve it?" asked when an escalation was resolved, and its answer.
+
+    A row per resolution, never overwritten: a "no" reopens the case and the next resolution
+    asks again in a new row, so every answer stays countable (CX_METHOD §7).
+    """
+
+    __tablename__ = "closing_questions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(index=True)
+    asked_at: datetime = _ts(nullable=False, index=True)
+    asked_by: str | None = Field(default=None, max_length=128)
+    answer: str | None = Field(default=None, max_length=16)  # "yes" (solved) or "no"
+    answered_at: datetime | None = _ts()
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message to deliver, written in the same transaction as the state that caused it."""
 

@@ -12,6 +12,7 @@ from bot.cli.common import fail, handles_errors, load_app
 from bot.clock import utcnow
 from bot.privacy.erase import forget_customer
 from bot.privacy.export import ANSWER_FIELDS, answer_rows, customer_record, to_text, write_rows
+from bot.report.export import WHATS, export_rows
 
 
 @handles_errors
@@ -19,11 +20,30 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
     customer: Annotated[str | None, typer.Option(help="Only this customer's data (access request).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    what: Annotated[
+        str, typer.Option(help="answers, surveys, escalations, closing (questions) or customers.")
+    ] = "answers",
 ) -> None:
-    """Write one line per stored answer (customer_id, order_id, stage, metric, score, comment, …)."""
+    """Write one line per stored answer (customer_id, order_id, stage, metric, score, comment, …),
+    or with --what per survey, escalation, closing question or customer (to recompute the report)."""
     if fmt not in ("jsonl", "csv"):
         raise fail("--format must be jsonl or csv", 2)
+    if what not in WHATS:
+        raise fail(f"--what must be one of {', '.join(WHATS)}", 2)
     app = load_app()
+    if what != "answers":
+        if customer is not None:
+            raise fail("--customer goes with --what answers", 2)
+        rows, fields = export_rows(app.db, what)
+        stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        try:
+            count = write_rows(rows, stream, fmt, fields)
+        finally:
+            if out:
+                stream.close()
+            app.db.dispose()
+        print(f"exported {count} {what}", file=sys.stderr)
+        return
     stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
     try:
         if customer is not None and fmt == "jsonl":
@@ -36,6 +56,7 @@ def export(
     finally:
         if out:
             stream.close()
+        app.db.dispose()
     print(f"exported {count} answers", file=sys.stderr)
 
 

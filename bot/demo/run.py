@@ -65,6 +65,7 @@ class Simulation:
         self.seq = itertools.count()
         self.personas: dict[str, Persona] = {}
         self.unread = 0  # messages enqueued since the last delivery
+        self.said_no: set[str] = set()  # customers who answered "not solved" at least once
         self.desk: tuple[Any, Any] | None = None  # (DeskConfig, App) when agents are simulated
 
     def at(self, when: datetime, kind: str, data: Any) -> None:
@@ -163,7 +164,14 @@ class Simulation:
         elif "skip" in values:
             self.at(self.now + delay / 3, "reason", (persona.id, survey_id, values))
         elif "solved:yes" in values:
+            # Some never answer "did we solve it?"; after a "no", many give up: their last answer
+            # stays "no" (the report's detractor recovery must show it, CX_METHOD §7).
+            silent = 0.4 if persona.id in self.said_no else 0.1
+            if rng.random() < silent:
+                return
             solved = "solved:yes" if rng.random() < 0.7 else "solved:no"
+            if solved == "solved:no":
+                self.said_no.add(persona.id)
             self.at(self.now + delay, "button", (persona.id, survey_id, solved))
 
     def _answer(self, customer_id: str, survey_id: int, top: int) -> None:
@@ -334,8 +342,18 @@ def _print_weekly_report(
     console.print(f"Weekly report also written to {stem}-report.html and {stem}-report.png")
 
 
-def run_demo(*, customers: int, seed: int, database: Path, console: Console | None = None) -> Database:
-    """Simulate ``customers`` through the journey on a fresh SQLite file and print the summary."""
+def run_demo(
+    *,
+    customers: int,
+    seed: int,
+    database: Path,
+    console: Console | None = None,
+    today: datetime | None = None,
+) -> Database:
+    """Simulate ``customers`` through the journey on a fresh SQLite file and print the summary.
+
+    The simulation covers the 35 days before ``today`` (midnight UTC; default: the current day).
+    """
     import time
 
     console = console or Console()
@@ -344,7 +362,7 @@ def run_demo(*, customers: int, seed: int, database: Path, console: Console | No
     db = Database(f"sqlite:///{database}")
     migrate.upgrade(db)
     journey = load_journey(None)
-    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    today = (today or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=35)
     service = Service(db, journey, clock=lambda: start)
     rng = Random(seed)

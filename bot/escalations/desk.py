@@ -17,7 +17,7 @@ from bot.escalations.records import DeskConfig, post_card
 from bot.wiring import App
 from flows.conversation import AgentAction, AgentActionKind
 from flows.errors import ConflictError, InputError, NotFoundError
-from storage.tables import Escalation
+from storage.tables import ClosingQuestion, Escalation
 
 MAX_REPLY = 4000
 
@@ -132,7 +132,13 @@ def resolve(
         row.closing_answer = None
         return True
 
-    return _act(app, config, escalation_id, AgentActionKind.RESOLVED, change, now, within=within)
+    def ask_closing(session: Session) -> None:
+        # each resolution asks "did we solve it?" once: its own row, answered later (never overwritten)
+        session.add(ClosingQuestion(escalation_id=escalation_id, asked_at=now, asked_by=agent))
+        if within is not None:
+            within(session)
+
+    return _act(app, config, escalation_id, AgentActionKind.RESOLVED, change, now, within=ask_closing)
 
 
 def relay_agent_reply(

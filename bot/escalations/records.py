@@ -17,7 +17,7 @@ from bot.escalations import card
 from bot.settings import Settings
 from flows.errors import ConfigError
 from storage import repo
-from storage.tables import Customer, Escalation, Response
+from storage.tables import ClosingQuestion, Customer, Escalation, Response
 
 CARD_KIND = "agent_card"  # outbox kind: send the card, or edit it once it has a message id
 NOTE_KIND = "agent_message"  # outbox kind: a message in the escalation's thread, replying to the card
@@ -137,6 +137,24 @@ def relay_to_agent(session: Session, escalation_id: int, text: str, now: datetim
     post_note(session, escalation, card.render_relay(customer, escalation, text), now)
 
 
+def record_closing_answer(session: Session, escalation: Escalation, answer: str, now: datetime) -> None:
+    """Answer the escalation's newest unanswered closing question (one asked before 0009: add it)."""
+    question = session.exec(
+        select(ClosingQuestion)
+        .where(col(ClosingQuestion.escalation_id) == escalation.id, col(ClosingQuestion.answer).is_(None))
+        .order_by(col(ClosingQuestion.asked_at).desc(), col(ClosingQuestion.id).desc())
+    ).first()
+    if question is None:
+        assert escalation.id is not None
+        question = ClosingQuestion(
+            escalation_id=escalation.id,
+            asked_at=escalation.resolved_at or now,
+            asked_by=escalation.resolved_by,
+        )
+    question.answer, question.answered_at = answer, now
+    session.add(question)
+
+
 def store_closing_answer(
     session: Session, escalation_id: int, solved: bool, now: datetime
 ) -> Escalation | None:
@@ -146,6 +164,7 @@ def store_closing_answer(
         return None
     escalation.closing_answer = "yes" if solved else "no"
     escalation.closing_answered_at = now
+    record_closing_answer(session, escalation, escalation.closing_answer, now)
     if not solved and escalation.status == "resolved":
         escalation.status = "open"
         escalation.resolved_at = None

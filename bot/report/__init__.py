@@ -9,14 +9,18 @@ from typing import Literal
 
 from flows.report import WeeklyReport
 
-Format = Literal["text", "html", "json", "csv", "png"]
-FORMATS: tuple[Format, ...] = ("text", "html", "json", "csv", "png")
+Format = Literal["text", "telegram", "html", "json", "csv", "png"]
+FORMATS: tuple[Format, ...] = ("text", "telegram", "html", "json", "csv", "png")
 
 
 def render(report: WeeklyReport, fmt: Format) -> bytes:
-    """Return the report in ``fmt`` as bytes (UTF-8 for text formats; text = Telegram HTML messages
-    separated by a blank line and a ``---`` line)."""
+    """Return the report in ``fmt`` as bytes (UTF-8 for text formats). text: plain text for a terminal
+    (no markup); telegram: the Telegram HTML messages separated by a blank line and a ``---`` line."""
     if fmt == "text":
+        from bot.report.render_text import render_plain
+
+        return render_plain(report).encode()
+    if fmt == "telegram":
         from bot.report.render_text import render_text
 
         return "\n\n---\n\n".join(render_text(report)).encode()

@@ -37,18 +37,21 @@ def build_weekly_report(
     app = load_app(database_url)
     settings = app.settings
     tz = settings.company_timezone
-    with app.db.read_engine.connect() as conn:
-        if week is None and latest:
-            week = latest_answer_week(conn, tz)
-        return weekly_report(
-            conn,
-            now=now or utcnow(),
-            timezone=tz,
-            stages=stage_refs(app.journey.stages),
-            week=week,
-            language=language or settings.report_language,
-            min_n=min_n,
-        )
+    try:
+        with app.db.read_engine.connect() as conn:
+            if week is None and latest:
+                week = latest_answer_week(conn, tz)
+            return weekly_report(
+                conn,
+                now=now or utcnow(),
+                timezone=tz,
+                stages=stage_refs(app.journey.stages),
+                week=week,
+                language=language or settings.report_language,
+                min_n=min_n,
+            )
+    finally:
+        app.db.dispose()  # a one-shot command: close the pool's connections now
 
 
 def write_report(report: WeeklyReport, fmt: Format, out: Path | None) -> None:
@@ -79,7 +82,7 @@ def register(app: typer.Typer) -> None:
         min_n: Annotated[int, typer.Option(min=1, help="Hide figures with fewer answers.")] = 30,
         database_url: Annotated[str | None, typer.Option(help="Overrides CXBOT_DATABASE_URL.")] = None,
     ) -> None:
-        """Print the weekly summary for managers (Telegram HTML text, HTML, JSON, CSV or PNG)."""
+        """Print the weekly summary for managers (plain text, Telegram HTML, HTML, JSON, CSV or PNG)."""
         if fmt not in FORMATS:
             raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
         if lang is not None and lang not in ("it", "en"):

@@ -56,6 +56,22 @@ _TEXT: dict[str, dict[str, str]] = {
         "reasked": "re-asked",
         "opted_out": "opt-outs",
         "unreachable": "unreachable",
+        "sent_late": "sent late",
+        "due_sent": "sent that week",
+        "due_sent_later": "sent later",
+        "due_cancelled": "cancelled",
+        "due_pending": "still waiting",
+        "why_no_channel": "no channel",
+        "why_blocked": "blocked",
+        "why_opted_out": "opted out",
+        "why_expired": "expired",
+        "sent_split": "of which due that week",
+        "not_adding_up": "does not add up: {n} unexplained",
+        "cohort_note": (
+            "answered = this week's delivered surveys answered so far; "
+            "answers received = scores that arrived this week"
+        ),
+        "definitions": "Definitions",
         "by_channel": "By channel",
         "by_language": "By language",
         "by_stage": "By stage",
@@ -143,6 +159,22 @@ _TEXT: dict[str, dict[str, str]] = {
         "reasked": "richieste ripetute",
         "opted_out": "disiscrizioni",
         "unreachable": "non raggiungibili",
+        "sent_late": "inviati in ritardo",
+        "due_sent": "inviati in settimana",
+        "due_sent_later": "inviati dopo",
+        "due_cancelled": "annullati",
+        "due_pending": "ancora in attesa",
+        "why_no_channel": "nessun canale",
+        "why_blocked": "bot bloccato",
+        "why_opted_out": "disiscritti",
+        "why_expired": "scaduti",
+        "sent_split": "di cui previsti in settimana",
+        "not_adding_up": "non torna: {n} non spiegati",
+        "cohort_note": (
+            "con risposta = consegnati questa settimana e già risposti; "
+            "risposte ricevute = voti arrivati questa settimana"
+        ),
+        "definitions": "Definizioni",
         "by_channel": "Per canale",
         "by_language": "Per lingua",
         "by_stage": "Per tappa",
@@ -291,13 +323,16 @@ def _digits(metric: Metric) -> int:
 
 
 def headline(metric: Metric, estimate: Estimate, language: str) -> str:
-    """Format a cell's headline: NPS ``+32 (±14)``, CSAT ``82% (75–88%)``, CES mean ``5.6 (5.3–5.9)``."""
+    """Format a headline: NPS ``+32, 95% +17…+45``, CSAT ``82% (75–88%)``, CES ``5.6 (5.3–5.9)``."""
     if estimate.value is None:
         return t(language, "none")
     if metric is Metric.NPS:
+        # The adjusted-Wald interval is centred on the adjusted NPS, not on the score: "±" would
+        # misstate it, so the bounds are shown: "+32, 95% −2…+55".
         text = num(estimate.value, language, signed=True)
-        if estimate.moe is not None:
-            text += f" (±{num(estimate.moe, language)})"
+        if estimate.low is not None and estimate.high is not None:
+            low, high = num(estimate.low, language, signed=True), num(estimate.high, language, signed=True)
+            text += f", 95% {low}…{high}"
         return text
     unit = "%" if metric is Metric.CSAT else ""
     digits = _digits(metric)

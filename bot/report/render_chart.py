@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import textwrap
+from typing import Literal
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -121,6 +122,7 @@ def _trend_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
                 label=None if roll else label,
             )
     ax.set_xticks(xs)
+    ax.set_xlim(-0.4, len(xs) - 0.6)  # room for the first and last week's markers
     ax.set_xticklabels([w.split("-")[1] for w in weeks], fontsize=12)
     values = [
         v for stage in report.stages for r in (True, False) for _, v in _series(report, stage, rolling=r)
@@ -139,21 +141,65 @@ def _trend_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
         )
 
 
-def render_chart(report: WeeklyReport, *, dpi: int = 160) -> bytes:
-    """Return the chart as PNG bytes (about 1000 px wide, type sized for a phone screen)."""
+Panel = Literal["both", "journey", "trend"]
+
+#: Width in inches of one panel drawn alone (the HTML page shows the two panels as two images):
+#: narrow enough that, scaled down to a 420 px phone screen, 11 pt text is still ≥ 11 px.
+PANEL_WIDTH = 4.2
+
+
+def render_chart(report: WeeklyReport, *, dpi: int = 160, panel: Panel = "both", width: float = 6.4) -> bytes:
+    """Return the chart as PNG bytes: both panels (about 1000 px wide, type sized for a phone
+    screen; Telegram and ``--format png``), or one of them (the HTML page's images)."""
     lang = L.lang_of(report.language)
     rows = max(1, len(report.stages))
     height_map = 1.4 + 0.95 * rows
     height_trend = 3.6 + 0.3 * rows
-    fig = Figure(figsize=(6.4, height_map + height_trend), dpi=dpi)
+    heights = {"both": height_map + height_trend, "journey": height_map, "trend": height_trend}[panel]
+    fig = Figure(figsize=(width, heights), dpi=dpi)
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, 1, height_ratios=[height_map, height_trend], hspace=0.55)
-    fig.suptitle(f"cxbot · {report.week}", fontsize=17, fontweight="bold", x=0.02, ha="left")
-    if report.stages:
+    if not report.stages:
+        fig.text(0.5, 0.5, L.t(lang, "no_answers"), ha="center", fontsize=16)
+    elif panel == "both":
+        grid = fig.add_gridspec(2, 1, height_ratios=[height_map, height_trend], hspace=0.55)
+        fig.suptitle(f"cxbot · {report.week}", fontsize=17, fontweight="bold", x=0.02, ha="left")
         _journey_panel(report, fig.add_subplot(grid[0]), lang)
         _trend_panel(report, fig.add_subplot(grid[1]), lang)
+    elif panel == "journey":
+        _journey_panel(report, fig.add_subplot(), lang)
     else:
-        fig.text(0.5, 0.5, L.t(lang, "no_answers"), ha="center", fontsize=16)
+        _trend_panel(report, fig.add_subplot(), lang)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     return buf.getvalue()
+
+
+def journey_alt(report: WeeklyReport) -> str:
+    """Return the journey chart's text alternative: each stage's value and interval, the weakest."""
+    lang = L.lang_of(report.language)
+    basis_rolling = report.weakest_stage is not None and report.weakest_stage.basis == "rolling_4w"
+    parts = []
+    for stage in report.stages:
+        cell = stage.rolling_4w if basis_rolling else stage.this_week
+        pos = cell.normalised(report.normalisation)
+        if pos is None or pos.value is None:
+            parts.append(f"{stage.position + 1}. {stage.label}: n={cell.n} < {report.min_n}")
+        else:
+            value = L.common(report.normalisation, pos, lang)
+            parts.append(f"{stage.position + 1}. {stage.label}: {value}, n={cell.n}")
+    text = L.t(lang, "chart_title_" + report.normalisation) + ". " + "; ".join(parts)
+    if report.weakest_stage is not None:
+        text += f". {L.t(lang, 'weakest')}: {report.weakest_stage.label}"
+    return text
+
+
+def trend_alt(report: WeeklyReport) -> str:
+    """Return the trend chart's text alternative: each stage's 4-week values, oldest to newest."""
+    lang = L.lang_of(report.language)
+    weeks = report.trend_weeks
+    span = f"{weeks[0]}–{weeks[-1]}" if weeks else ""
+    parts = []
+    for stage in report.stages:
+        values = [L.num(v, lang) for _, v in _series(report, stage, rolling=True)]
+        parts.append(f"{stage.label}: {' → '.join(values) if values else f'n < {report.min_n}'}")
+    return f"{L.t(lang, 'chart_trend_' + report.normalisation)} ({span}). " + "; ".join(parts)

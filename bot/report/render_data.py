@@ -110,8 +110,15 @@ class _Rows:
             "reasked",
             "opted_out",
             "unreachable",
+            "due_sent",
+            "due_sent_later",
+            "due_cancelled",
+            "due_pending",
+            "sent_late",
         ):
             self.add("funnel", name, getattr(f, name), ("", "", segment))
+        for why, count in f.unreachable_by_reason.items():
+            self.add("funnel", f"unreachable_{why}", count, ("", "", segment))
         self.add("funnel", "response_rate", f.response_rate, ("", "", segment), n=f.delivered)
         self.add("funnel", "comment_rate", f.comment_rate, ("", "", segment), n=f.responses)
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from html import escape
 
 from bot.report import labels as L
-from bot.report.render_chart import render_chart
+from bot.report.render_chart import PANEL_WIDTH, journey_alt, render_chart, trend_alt
 from flows.report import FunnelFigures, MetricCell, StageFigures, WeeklyReport
 from flows.stats import Change
 
@@ -23,15 +23,33 @@ h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.4em 0 .4em;border-b
 table{border-collapse:collapse;width:100%;background:#fff;font-size:.95em;margin:.3em 0 .8em}
 th,td{border:1px solid #d7dee6;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#eaf0f5}td.num{text-align:right;white-space:nowrap}
+th[title]{text-decoration:underline dotted;cursor:help}
 .weak{background:#fdecec}.weak td:first-child{border-left:4px solid #d62728}
 .hidden{color:#8a8a8a;font-style:italic}.sig{font-weight:bold}.ns{color:#5a6878}
 .alert{background:#fdecec;border-left:4px solid #d62728;padding:8px 12px;margin:.6em 0}
 blockquote{margin:.4em 0;padding:6px 12px;background:#fff;border-left:4px solid #8a8a8a}
 blockquote.negative{border-color:#d62728}blockquote.positive{border-color:#2ca02c}
-img{display:block;width:100%;max-width:660px;height:auto;margin:0 auto;background:#fff}
-.scroll{overflow-x:auto}
-@media (max-width:600px){body{font-size:15px}main{padding:8px}th,td{padding:4px 5px}}
+img{display:block;width:100%;max-width:640px;height:auto;margin:0 auto 12px;background:#fff}
+.scroll{overflow-x:auto}.adds{color:#5a6878;font-size:.9em;margin:.2em 0}
+dl.defs{font-size:.9em}dl.defs dt{font-weight:600;margin-top:.4em}dl.defs dd{margin:0 0 0 1em;color:#3a4756}
+@media (max-width:600px){
+body{font-size:15px}main{padding:8px}
+table.cards thead{display:none}
+table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:auto}
+table.cards tr{background:#fff;border:1px solid #d7dee6;border-radius:6px;margin:0 0 10px;padding:4px 10px}
+table.cards td{border:0;border-bottom:1px solid #eef2f5;padding:5px 0;text-align:right;white-space:normal;
+overflow:hidden}
+table.cards td:last-child{border-bottom:0}
+table.cards td::before{content:attr(data-label);float:left;margin-right:12px;font-weight:600;color:#5a6878;
+text-align:left}
+table.cards td:first-child{display:block;font-weight:700;font-size:1.05em;text-align:left}
+table.cards td:first-child::before{content:none}
+table.cards td:empty{display:none}
+}
 """
+
+
+Head = list[tuple[str, str | None]]  # (column label, definition key or None)
 
 
 def _e(text: object) -> str:
@@ -55,16 +73,19 @@ def _change(stage: StageFigures, change: Change, lang: str) -> str:
 
 
 def _journey(report: WeeklyReport, lang: str) -> str:
-    head = [
-        L.t(lang, "stage"),
-        L.t(lang, "metric"),
-        L.t(lang, "this_week"),
-        "n",
-        L.t(lang, "short_" + report.normalisation),
-        L.t(lang, "details"),
-        L.t(lang, "vs_last_week"),
-        L.t(lang, "vs_prev_4w"),
-        L.t(lang, "rolling_4w"),
+    head: Head = [
+        (L.t(lang, "stage"), "stages"),
+        (L.t(lang, "metric"), None),
+        (L.t(lang, "this_week"), "headline"),
+        ("n", "n"),
+        (
+            L.t(lang, "short_" + report.normalisation),
+            "position" if report.normalisation == "scale_position" else "positive",
+        ),
+        (L.t(lang, "details"), None),
+        (L.t(lang, "vs_last_week"), "change_week"),
+        (L.t(lang, "vs_prev_4w"), "change_4w"),
+        (L.t(lang, "rolling_4w"), "rolling_4w"),
     ]
     rows = []
     w = report.weakest_stage
@@ -73,15 +94,24 @@ def _journey(report: WeeklyReport, lang: str) -> str:
         pos = s.this_week.normalised(report.normalisation)
         rolling = _cell(s.rolling_4w, lang, report.min_n)
         rows.append(
-            f'<tr class="{"weak" if weak else ""}"><td>{s.position + 1}. {_e(s.label)}</td>'
-            f"<td>{_e(L.metric_name(s.metric))}</td><td>{_cell(s.this_week, lang, report.min_n)}</td>"
-            f'<td class="num">{s.this_week.n}</td>'
-            f'<td class="num">{_e(L.common(report.normalisation, pos, lang)) if pos else ""}</td>'
-            f"<td><small>{_e(L.details(s.this_week, lang))}</small></td>"
-            f"<td>{_change(s, s.change_week, lang)}</td><td>{_change(s, s.change_4w, lang)}</td>"
-            f"<td>{rolling} <small>n={s.rolling_4w.n}</small></td></tr>"
+            (
+                "weak" if weak else "",
+                [
+                    f"{s.position + 1}. {_e(s.label)}",
+                    _e(L.metric_name(s.metric)),
+                    _cell(s.this_week, lang, report.min_n),
+                    f'<td class="num">{s.this_week.n}</td>',
+                    f'<td class="num">{_e(L.common(report.normalisation, pos, lang)) if pos else ""}</td>',
+                    f"<small>{_e(L.details(s.this_week, lang))}</small>"
+                    if L.details(s.this_week, lang)
+                    else "",
+                    _change(s, s.change_week, lang),
+                    _change(s, s.change_4w, lang),
+                    f"{rolling} <small>n={s.rolling_4w.n}</small>",
+                ],
+            )
         )
-    table = _table(head, rows)
+    table = _table(head, rows, report.definitions)
     if w is None:
         verdict = f"<p>{_e(L.t(lang, 'weakest_none'))}</p>"
     else:
@@ -96,50 +126,69 @@ def _journey(report: WeeklyReport, lang: str) -> str:
     return f"<h2>{_e(L.t(lang, 'journey'))}</h2>{note}{table}{verdict}"
 
 
-def _table(head: list[str], rows: list[str]) -> str:
-    th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = "".join(rows)
-    return f'<div class="scroll"><table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
+def _table(head: Head, rows: list[tuple[str, list[str]]], defs: dict[str, str] | None = None) -> str:
+    """Return a table that reflows into one card per row on a phone: each cell carries its column
+    label (``data-label``), the first cell is the card's title; headers show their definition on hover."""
+    defs = defs or {}
+    th = "".join(
+        f'<th title="{_e(defs[key])}">{_e(label)}</th>' if key and key in defs else f"<th>{_e(label)}</th>"
+        for label, key in head
+    )
+    body = []
+    for css, cells in rows:
+        tds = []
+        for i, cell in enumerate(cells):
+            attrs = "" if i == 0 else f' data-label="{_e(head[i][0])}"'
+            if cell.startswith("<td"):  # a cell with its own attributes: keep them, add the label
+                tds.append(cell.replace("<td", f"<td{attrs}", 1))
+            else:
+                tds.append(f"<td{attrs}>{cell}</td>")
+        row_class = f' class="{css}"' if css else ""
+        body.append(f"<tr{row_class}>{''.join(tds)}</tr>")
+    return (
+        f'<div class="scroll"><table class="cards"><thead><tr>{th}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
-def _funnel_rows(items: dict[str, FunnelFigures], lang: str) -> list[str]:
+_FUNNEL_COLUMNS = (
+    "due",
+    "sent",
+    "sent_late",
+    "delivered",
+    "answered",
+    "response_rate",
+    "responses",
+    "comment_rate",
+    "reasked",
+    "opted_out",
+    "unreachable",
+)
+
+
+def _funnel_rows(items: dict[str, FunnelFigures], lang: str) -> list[tuple[str, list[str]]]:
     rows = []
     for name, f in items.items():
-        cells = [f.due, f.sent, f.delivered, f.answered]
-        nums = "".join(f'<td class="num">{v}</td>' for v in cells)
-        rates = f'<td class="num">{_e(L.pct(f.response_rate, lang))}</td>'
-        rates += f'<td class="num">{f.responses}</td>'
-        rates += f'<td class="num">{_e(L.pct(f.comment_rate, lang))}</td>'
-        tail = "".join(f'<td class="num">{v}</td>' for v in (f.reasked, f.opted_out, f.unreachable))
-        rows.append(f"<tr><td>{_e(name)}</td>{nums}{rates}{tail}</tr>")
+        cells = [_e(name)]
+        for key in _FUNNEL_COLUMNS:
+            value = getattr(f, key)
+            shown = L.pct(value, lang) if key.endswith("_rate") else str(value)
+            cells.append(f'<td class="num">{_e(shown)}</td>')
+        rows.append(("", cells))
     return rows
 
 
 def _funnel(report: WeeklyReport, lang: str) -> str:
+    from bot.report.render_text import funnel_breakdown
+
     f = report.funnel
-    head = [
-        "",
-        *(
-            L.t(lang, k)
-            for k in (
-                "due",
-                "sent",
-                "delivered",
-                "answered",
-                "response_rate",
-                "responses",
-                "comment_rate",
-                "reasked",
-                "opted_out",
-                "unreachable",
-            )
-        ),
-    ]
+    head: Head = [("", None), *((L.t(lang, k), k) for k in _FUNNEL_COLUMNS)]
     labels = {s.stage: s.label for s in report.stages}
     rows = _funnel_rows(
         {L.t(lang, "this_week"): f.overall, L.t(lang, "last_week").capitalize(): f.last_week}, lang
     )
-    out = [f"<h2>{_e(L.t(lang, 'funnel'))}</h2>", _table(head, rows)]
+    adds = "".join(f'<p class="adds">{_e(line)}</p>' for line in funnel_breakdown(f.overall, lang))
+    out = [f"<h2>{_e(L.t(lang, 'funnel'))}</h2>", _table(head, rows, report.definitions), adds]
     groups = (
         ("by_channel", f.by_channel),
         ("by_language", {L.language_name(lang, k): v for k, v in f.by_language.items()}),
@@ -147,7 +196,8 @@ def _funnel(report: WeeklyReport, lang: str) -> str:
     )
     for key, items in groups:
         if items:
-            out.append(f"<h3>{_e(L.t(lang, key))}</h3>{_table(head, _funnel_rows(items, lang))}")
+            table = _table(head, _funnel_rows(items, lang), report.definitions)
+            out.append(f"<h3>{_e(L.t(lang, key))}</h3>{table}")
     return "".join(out)
 
 
@@ -156,12 +206,24 @@ def _themes(report: WeeklyReport, lang: str) -> str:
     if not report.themes:
         return out + f"<p>{_e(L.t(lang, 'no_themes'))}</p>"
     rows = [
-        f"<tr><td>{_e(L.topic(lang, t.topic))}</td><td class='num'>{t.count}</td>"
-        f"<td class='num'>{t.last_week}</td>"
-        f"<td class='num'>{_e(L.num(t.change, lang, signed=True))}</td></tr>"
+        (
+            "",
+            [
+                _e(L.topic(lang, t.topic)),
+                f"<td class='num'>{t.count}</td>",
+                f"<td class='num'>{t.last_week}</td>",
+                f"<td class='num'>{_e(L.num(t.change, lang, signed=True))}</td>",
+            ],
+        )
         for t in report.themes
     ]
-    return out + _table(["", L.t(lang, "this_week"), L.t(lang, "last_week"), L.t(lang, "change")], rows)
+    head: Head = [
+        ("", "themes"),
+        (L.t(lang, "this_week"), "count"),
+        (L.t(lang, "last_week"), None),
+        (L.t(lang, "change"), "change"),
+    ]
+    return out + _table(head, rows, report.definitions)
 
 
 def _verbatims(report: WeeklyReport, lang: str) -> str:
@@ -180,33 +242,49 @@ def _verbatims(report: WeeklyReport, lang: str) -> str:
 def _escalations(report: WeeklyReport, lang: str) -> str:
     x = report.escalations
     rows = [
-        (L.t(lang, "opened"), f"{x.opened} ({L.t(lang, 'last_week')} {x.opened_last_week})"),
-        (L.t(lang, "taken"), str(x.taken)),
-        (L.t(lang, "resolved"), str(x.resolved)),
-        (L.t(lang, "overdue"), str(x.overdue)),
-        (L.t(lang, "median_take"), L.hours(x.median_take_hours, lang)),
-        (L.t(lang, "median_resolve"), L.hours(x.median_resolve_hours, lang)),
-        (L.t(lang, "within_sla"), L.pct(x.within_sla_pct, lang)),
+        ("opened", L.t(lang, "opened"), f"{x.opened} ({L.t(lang, 'last_week')} {x.opened_last_week})"),
+        ("taken", L.t(lang, "taken"), str(x.taken)),
+        ("resolved", L.t(lang, "resolved"), str(x.resolved)),
+        ("overdue", L.t(lang, "overdue"), str(x.overdue)),
+        ("median_take_hours", L.t(lang, "median_take"), L.hours(x.median_take_hours, lang)),
+        ("median_resolve_hours", L.t(lang, "median_resolve"), L.hours(x.median_resolve_hours, lang)),
+        ("within_sla_pct", L.t(lang, "within_sla"), L.pct(x.within_sla_pct, lang)),
         (
+            "recovery_rate",
             L.t(lang, "recovery"),
-            f"{x.detractors_recovered}/{x.detractors_closed} ({L.pct(x.recovery_rate, lang)})",
+            f"{x.detractors_recovered}/{x.detractors_closed} ({L.pct(x.recovery_rate, lang)}), "
+            f"n={x.detractors_closed}",
         ),
     ]
     if x.closing:
         closing = " · ".join(f"{L.closing(lang, k)} {v}" for k, v in x.closing.items())
-        rows.append((L.t(lang, "closing"), closing))
-    body = [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows]
+        rows.append(("closing", L.t(lang, "closing"), closing))
+    defs = report.definitions
+    body = [
+        f'<tr><th title="{_e(defs.get(key, ""))}">{_e(k)}</th><td>{_e(v)}</td></tr>' for key, k, v in rows
+    ]
     out = f"<h2>{_e(L.t(lang, 'escalations'))}</h2><table><tbody>{''.join(body)}</tbody></table>"
     if x.overdue_items:
         labels = {s.stage: s.label for s in report.stages}
         items = [
-            f"<tr><td>{_e(o.ref)}</td><td>{_e(labels.get(o.stage, o.stage))}</td><td>{_e(o.priority)}</td>"
-            f"<td>{_e(L.day(o.opened_at.astimezone(report.period_start.tzinfo).date(), lang))}</td></tr>"
+            (
+                "",
+                [
+                    _e(o.ref),
+                    _e(labels.get(o.stage, o.stage)),
+                    _e(o.priority),
+                    _e(L.day(o.opened_at.astimezone(report.period_start.tzinfo).date(), lang)),
+                ],
+            )
             for o in x.overdue_items
         ]
-        out += f"<h3>{_e(L.t(lang, 'overdue_list'))}</h3>" + _table(
-            ["#", L.t(lang, "stage"), "P", L.t(lang, "since")], items
-        )
+        head: Head = [
+            ("#", "overdue_items"),
+            (L.t(lang, "stage"), None),
+            ("P", None),
+            (L.t(lang, "since"), None),
+        ]
+        out += f"<h3>{_e(L.t(lang, 'overdue_list'))}</h3>" + _table(head, items, defs)
     return out
 
 
@@ -217,20 +295,46 @@ def _segments(report: WeeklyReport, lang: str) -> str:
         segs += [(k, c) for k, c in s.by_channel.items()]
         for name, cell in segs:
             rows.append(
-                f"<tr><td>{_e(s.label)} ({_e(L.metric_name(s.metric))})</td><td>{_e(name)}</td>"
-                f"<td>{_cell(cell, lang, report.min_n)}</td><td class='num'>{cell.n}</td></tr>"
+                (
+                    "",
+                    [
+                        f"{_e(s.label)} ({_e(L.metric_name(s.metric))}) · {_e(name)}",
+                        _cell(cell, lang, report.min_n),
+                        f"<td class='num'>{cell.n}</td>",
+                    ],
+                )
             )
     if not rows:
         return ""
-    head = [L.t(lang, "stage"), "", L.t(lang, "this_week"), "n"]
-    return f"<h2>{_e(L.t(lang, 'segments'))}</h2>" + _table(head, rows)
+    head: Head = [(L.t(lang, "stage"), "by_language"), (L.t(lang, "this_week"), "headline"), ("n", "n")]
+    return f"<h2>{_e(L.t(lang, 'segments'))}</h2>" + _table(head, rows, report.definitions)
+
+
+def _definitions(report: WeeklyReport, lang: str) -> str:
+    """Return the footnote: every figure's one-line definition (also the headers' hover titles)."""
+    if not report.definitions:
+        return ""
+    items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in report.definitions.items())
+    return (
+        f"<h2 id='definitions'>{_e(L.t(lang, 'definitions'))}</h2>"
+        f"<details><summary>{_e(L.t(lang, 'definitions'))}</summary><dl class='defs'>{items}</dl></details>"
+    )
 
 
 def render_html(report: WeeklyReport, chart_png: bytes | None = None) -> str:
     """Return the report as a self-contained HTML document (the chart is rendered unless given)."""
     lang = L.lang_of(report.language)
-    png = chart_png if chart_png is not None else render_chart(report)
-    img = base64.b64encode(png).decode("ascii")
+    if chart_png is not None:  # one given chart, both panels in it
+        charts = [(chart_png, f"{journey_alt(report)}. {trend_alt(report)}")]
+    else:
+        charts = [
+            (render_chart(report, panel="journey", width=PANEL_WIDTH), journey_alt(report)),
+            (render_chart(report, panel="trend", width=PANEL_WIDTH), trend_alt(report)),
+        ]
+    images = "".join(
+        f'<img alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+        for png, alt in charts
+    )
     last_day = (report.period_end - timedelta(days=1)).date()
     title = f"{L.t(lang, 'title')} — {report.week}"
     sub = (
@@ -243,13 +347,13 @@ def render_html(report: WeeklyReport, chart_png: bytes | None = None) -> str:
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{_e(title)}</h1><p class='sub'>{_e(sub)}</p>",
         _journey(report, lang),
-        f'<img alt="{_e(L.t(lang, "chart_title_" + report.normalisation))}"',
-        f' src="data:image/png;base64,{img}">',
+        images,
         _funnel(report, lang),
         _themes(report, lang),
         _verbatims(report, lang),
         _escalations(report, lang),
         _segments(report, lang),
+        _definitions(report, lang),
         "</main></body></html>",
     ]
     return "\n".join(parts)

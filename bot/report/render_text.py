@@ -93,11 +93,38 @@ def funnel_line(f: FunnelFigures, lang: str) -> str:
         f"{L.t(lang, 'answered')} {f.answered}",
         f"{L.t(lang, 'response_rate')} {L.pct(f.response_rate, lang)}",
         f"{L.t(lang, 'comment_rate')} {L.pct(f.comment_rate, lang)}",
+        f"{L.t(lang, 'responses')} {f.responses}",
         f"{L.t(lang, 'reasked')} {f.reasked}",
         f"{L.t(lang, 'opted_out')} {f.opted_out}",
         f"{L.t(lang, 'unreachable')} {f.unreachable}",
+        f"{L.t(lang, 'sent_late')} {f.sent_late}",
     ]
     return " · ".join(parts)
+
+
+def funnel_breakdown(f: FunnelFigures, lang: str) -> list[str]:
+    """Return how the funnel's rows add up (or by how much they do not), as lines of text (not escaped).
+
+    due = sent that week + sent later + unreachable (by reason) + cancelled + still waiting;
+    sent = of which due that week + sent late.
+    """
+    reasons = ", ".join(f"{L.t(lang, 'why_' + why)} {n}" for why, n in f.unreachable_by_reason.items() if n)
+    unreachable = f"{L.t(lang, 'unreachable')} {f.unreachable}" + (f" ({reasons})" if reasons else "")
+    due = (
+        f"{L.t(lang, 'due')} {f.due} = {L.t(lang, 'due_sent')} {f.due_sent} + "
+        f"{L.t(lang, 'due_sent_later')} {f.due_sent_later} + {unreachable} + "
+        f"{L.t(lang, 'due_cancelled')} {f.due_cancelled} + {L.t(lang, 'due_pending')} {max(f.due_pending, 0)}"
+    )
+    if f.due_pending < 0:
+        due += f" ({L.t(lang, 'not_adding_up', n=-f.due_pending)})"
+    on_time = f.sent - f.sent_late
+    sent = (
+        f"{L.t(lang, 'sent')} {f.sent} = {L.t(lang, 'sent_split')} {on_time} + "
+        f"{L.t(lang, 'sent_late')} {f.sent_late}"
+    )
+    if on_time != f.due_sent:
+        sent += f" ({L.t(lang, 'not_adding_up', n=abs(on_time - f.due_sent))})"
+    return [due, sent, L.t(lang, "cohort_note")]
 
 
 def _short_funnel(f: FunnelFigures, lang: str) -> str:
@@ -107,6 +134,7 @@ def _short_funnel(f: FunnelFigures, lang: str) -> str:
 def _funnel(report: WeeklyReport, lang: str) -> list[str]:
     f = report.funnel
     lines = [f"<b>{_e(L.t(lang, 'funnel'))}</b>", _e(funnel_line(f.overall, lang))]
+    lines += [f"<i>{_e(line)}</i>" for line in funnel_breakdown(f.overall, lang)]
     if f.response_rate_change is not None:
         change = L.num(f.response_rate_change, lang, signed=True)
         lines.append(
@@ -289,3 +317,11 @@ def chunk(lines: list[str], limit: int = TELEGRAM_LIMIT) -> list[str]:
 def render_text(report: WeeklyReport, limit: int = TELEGRAM_LIMIT) -> list[str]:
     """Return the summary as Telegram HTML messages (parse_mode="HTML"), each within ``limit``."""
     return chunk(render_lines(report), limit)
+
+
+def render_plain(report: WeeklyReport) -> str:
+    """Return the summary as plain text for a terminal: the Telegram messages without their markup."""
+    import re
+    from html import unescape
+
+    return "\n".join(unescape(re.sub(r"<[^>]+>", "", line)) for line in render_lines(report))

@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 from flows.report import ReportInputs, StageRef, build_report, week_bounds_utc
 from flows.scales import Metric
 from storage.report_queries import load_report_inputs
-from storage.tables import Customer, Escalation, Response, SurveyInstance
+from storage.tables import ClosingQuestion, Customer, Escalation, Response, SurveyInstance
 
 PG_URL = os.environ.get("CXBOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 WEEK = "2026-W44"  # summer time ends on its Sunday in Rome: a 169-hour week
@@ -83,20 +83,36 @@ def _rows(seed: int) -> dict[Any, list[dict[str, Any]]]:
         for i in range(100)
     ]  # fmt: skip
     escalations = []
-    for _ in range(200):
+    closing = []
+    for ident in range(1, 201):
         opened = at(20, 8)
         taken = rnd.choice(
             [None, opened + timedelta(seconds=rnd.uniform(0, 2e5), microseconds=rnd.randint(0, 10**6 - 1))]
         )
         resolved = rnd.choice([None, (taken or opened) + timedelta(seconds=rnd.uniform(0, 3e5))])
+        if resolved is not None:  # one or two closing questions, the first maybe answered "no"
+            asked = [resolved - timedelta(hours=30), resolved] if rnd.random() < 0.3 else [resolved]
+            for k, when in enumerate(asked):
+                answer = "no" if k < len(asked) - 1 else rnd.choice(["yes", "no", None])
+                closing.append(
+                    {"escalation_id": ident, "asked_at": when, "answer": answer,
+                     "answered_at": when + timedelta(hours=rnd.uniform(0, 40)) if answer else None}
+                )  # fmt: skip
         escalations.append(
-            {"stage": "delivered", "priority": "P1", "status": "resolved" if resolved else "open",
+            {"id": ident, "stage": "delivered", "priority": "P1",
+             "status": "resolved" if resolved else "open",
              "metric": rnd.choice(["nps", "csat"]), "score": rnd.randint(0, 10), "texts": [], "topics": [],
              "opened_at": opened, "sla_due_at": rnd.choice([None, opened + timedelta(hours=24)]),
              "taken_at": taken, "resolved_at": resolved, "updated_at": opened,
              "closing_answer": rnd.choice(["resolved", "yes", "", None])}
         )  # fmt: skip
-    return {Response: responses, SurveyInstance: surveys, Customer: customers, Escalation: escalations}
+    return {
+        Response: responses,
+        SurveyInstance: surveys,
+        Customer: customers,
+        Escalation: escalations,
+        ClosingQuestion: closing,
+    }
 
 
 def _inputs(conn: Connection) -> ReportInputs:

@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 from flows.report import StageRef, build_report
 from flows.scales import Metric
 from storage.report_queries import last_complete_week, latest_answer_week, load_report_inputs, weekly_report
-from storage.tables import Customer, Escalation, Response, SurveyInstance
+from storage.tables import ClosingQuestion, Customer, Escalation, Response, SurveyInstance
 
 W = "2026-W47"
 TZ = "Europe/Rome"
@@ -135,16 +135,21 @@ def _fill(c: Connection) -> None:
         ],
     )
     escalations = [
-        {"stage": "first_use", "priority": "P1", "status": "resolved", "metric": "nps", "score": 3,
+        {"id": 1, "stage": "first_use", "priority": "P1", "status": "resolved", "metric": "nps", "score": 3,
          "texts": [], "topics": [], "opened_at": MON, "sla_due_at": MON + timedelta(hours=8),
          "taken_at": MON + timedelta(hours=2), "resolved_at": MON + timedelta(hours=10),
          "closing_answer": "resolved", "updated_at": now},
-        {"stage": "delivered", "priority": "P2", "status": "open", "metric": "csat", "score": 2,
+        {"id": 2, "stage": "delivered", "priority": "P2", "status": "open", "metric": "csat", "score": 2,
          "texts": [], "topics": [], "opened_at": MON + timedelta(hours=1),
          "sla_due_at": MON + timedelta(days=7), "taken_at": None, "resolved_at": None,
          "closing_answer": None, "updated_at": now},
     ]  # fmt: skip
     c.execute(Escalation.__table__.insert(), escalations)  # type: ignore[attr-defined]
+    c.execute(
+        ClosingQuestion.__table__.insert(),  # type: ignore[attr-defined]
+        [{"escalation_id": 1, "asked_at": MON + timedelta(hours=10), "answer": "resolved",
+          "answered_at": MON + timedelta(hours=11)}],
+    )  # fmt: skip
     c.commit()
 
 
@@ -165,7 +170,9 @@ def test_inputs_from_database_by_hand(conn: Connection) -> None:
     }
     funnel = {(f.stage, f.language, f.channel): f for f in raw.funnel if f.week == W}
     tg = funnel[("delivered", "it", "telegram")]
-    assert (tg.due, tg.sent, tg.delivered, tg.reasked, tg.unreachable) == (5, 3, 3, 1, 1)
+    # the "scheduled" one has no timer waiting for a chat: still pending, not unreachable (CX_METHOD §7)
+    assert (tg.due, tg.sent, tg.delivered, tg.reasked, tg.unreachable) == (5, 3, 3, 1, 0)
+    assert (tg.due_sent, tg.due_sent_later, tg.due_cancelled, tg.sent_late) == (3, 0, 1, 0)
     assert tg.answered == 0  # no survey row has answered_at: the cohort has no answers yet
     assert (tg.responses, tg.commented) == (3, 2)  # blank comment does not count
     assert funnel[("", "it", "")].opted_out == 1

@@ -8,7 +8,8 @@ Usage: python scale_worker.py DB_URL API_URL NAME [--stall] [--timers-only] [--g
 * ``--timers-only``: no sender (a worker killed at any instant of ``run_due_work`` loses nothing
   and duplicates nothing: each timer is fed and marked done in one transaction).
 * Otherwise it prints "ready" once imported, starts when ``--go`` FILE exists, and exits after
-  a few idle passes in a row (nothing due, nothing to send) or after 120 s (a liveness bound, generous for a loaded machine).
+  a few idle passes in a row (nothing due, nothing to send) or after 120 s (a liveness bound,
+  generous for a loaded machine).
 
 Due-work leases are short (2 s; a timer fed twice is a no-op for the engine); the sender's lease
 is longer than any delivery pass, since a message whose lease lapses mid-send could go twice.
