@@ -169,6 +169,8 @@ def _mark_survey(ctx: ApplyContext, action: MarkSurvey) -> None:
             values["answered_at"] = action.at
         if action.status in _CLOSED:
             values["closed_at"] = action.at
+        if action.reason is not None:
+            values["reason"] = action.reason
     if repo.update_survey(ctx.session, action.survey_id, values):
         ctx.counts.append(metrics.SURVEYS.labels("reminded" if action.reminded else action.status.value).inc)
 

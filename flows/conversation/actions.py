@@ -74,6 +74,7 @@ class MarkSurvey(_Action):
     status: SurveyStatus
     at: datetime
     reminded: bool = False
+    reason: str | None = None  # why (e.g. an expiry: "expired_in_queue")
 
 
 class OpenEscalation(_Action):

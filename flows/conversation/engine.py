@@ -51,6 +51,9 @@ from flows.understanding import Intent, ReaskReason, Understanding, analyse_comm
 
 Result = tuple[ConversationState, list[Action]]
 
+#: Why a survey that waited in the queue (behind another, or during a case) was never asked.
+EXPIRED_IN_QUEUE = "expired_in_queue"
+
 #: The choice value of the "erase my data" button.
 PRIVACY_ERASE = "privacy:erase"
 
@@ -107,11 +110,20 @@ class Engine:
         return state, actions
 
     def _next(self, state: ConversationState, now: datetime) -> Result:
-        """Close the open survey and ask the next queued one, if any (not while with an agent)."""
+        """Close the open survey and ask the next queued one still in time, if any (not while
+        with an agent); queued surveys past their deadline are recorded as expired, never asked."""
+        stale = [p for p in state.queue if p.deadline is not None and now >= p.deadline]
+        expired: list[Action] = [
+            MarkSurvey(survey_id=p.survey_id, status=SurveyStatus.EXPIRED, at=now, reason=EXPIRED_IN_QUEUE)
+            for p in stale
+        ]
+        queue = tuple(p for p in state.queue if p not in stale)
+        state = state.model_copy(update={"queue": queue})
         if not state.queue or state.handoff is not None or state.closing is not None:
-            return state.model_copy(update={"active": None}), []
+            return state.model_copy(update={"active": None}), expired
         head, rest = state.queue[0], state.queue[1:]
-        return self._ask(state.model_copy(update={"active": None, "queue": rest}), head, now)
+        state, actions = self._ask(state.model_copy(update={"active": None, "queue": rest}), head, now)
+        return state, expired + actions
 
     def _finish(
         self, state: ConversationState, active: ActiveSurvey, now: datetime, *, escalated: bool
@@ -252,11 +264,17 @@ class Engine:
             known.add(state.active.survey_id)
         if event.survey_id in known:
             return state, []  # a repeated timer: already asked or queued
+        if event.deadline is not None and now >= event.deadline:
+            # The deadline is hard, whatever delayed the timer.
+            return state, [
+                MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.EXPIRED, at=now, reason="expired")
+            ]
         pending = PendingSurvey(
             survey_id=event.survey_id,
             stage=stage.id,
             priority=stage.priority,
             placeholders=event.placeholders,
+            deadline=event.deadline,
         )
         if state.active is not None and now >= state.active.expires_at:
             state, expired = self._expire_active(state, now)
@@ -268,7 +286,13 @@ class Engine:
         # Higher priority first; equal priorities keep arrival order.
         queue = sorted((*state.queue, pending), key=lambda p: -p.priority)
         state = state.model_copy(update={"queue": tuple(queue)})
-        return state, [*expired, MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.QUEUED, at=now)]
+        actions = [*expired, MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.QUEUED, at=now)]
+        if pending.deadline is not None:
+            # A queued survey expires at its deadline even if nothing else happens meanwhile.
+            actions.append(
+                ScheduleTimer(timer=TimerKind.EXPIRY, survey_id=pending.survey_id, at=pending.deadline)
+            )
+        return state, actions
 
     def _on_reminder(self, state: ConversationState, event: ReminderDue, now: datetime) -> Result:
         active = state.active
@@ -294,7 +318,9 @@ class Engine:
             return self._expire_active(state, now)
         if any(p.survey_id == event.survey_id for p in state.queue):
             queue = tuple(p for p in state.queue if p.survey_id != event.survey_id)
-            mark = MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.EXPIRED, at=now)
+            mark = MarkSurvey(
+                survey_id=event.survey_id, status=SurveyStatus.EXPIRED, at=now, reason=EXPIRED_IN_QUEUE
+            )
             return state.model_copy(update={"queue": queue}), [mark]
         return state, []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -61,6 +62,7 @@ class SurveyDue(_Inbound):
     survey_id: int
     stage: str
     placeholders: dict[str, str] = Field(default_factory=dict)
+    deadline: datetime | None = None  # planned due time + the stage's expiry: never asked after it
 
 
 class ReminderDue(_Inbound):

@@ -40,6 +40,7 @@ class PendingSurvey(BaseModel):
     stage: str
     priority: int = 0
     placeholders: dict[str, str] = Field(default_factory=dict)
+    deadline: datetime | None = None  # not asked after it (None: states stored before deadlines)
 
 
 class ActiveSurvey(BaseModel):
