@@ -33,7 +33,7 @@ def sweep_sla(app: App, now: datetime, config: DeskConfig | None = None) -> dict
 
     Returns counts: ``nudged`` (posted by this call) and ``overdue`` (unresolved past due now).
     """
-    config = config or DeskConfig.from_settings(app.settings)
+    config = config or DeskConfig.from_settings(app.settings, app.journey)
     rules = app.journey.escalation
     table = Escalation.__table__  # type: ignore[attr-defined]
     with app.db.read() as session:

@@ -78,7 +78,8 @@ class MarkSurvey(_Action):
 
 
 class OpenEscalation(_Action):
-    """Hand this to a human (joins the customer's open escalation for the order, if any)."""
+    """Hand this to a human: joins the customer's open case for the order (without a survey: the
+    most recent open case, else a new one naming the latest order and stage), or opens one."""
 
     kind: Literal["open_escalation"] = "open_escalation"
     survey_id: int | None
@@ -88,6 +89,7 @@ class OpenEscalation(_Action):
     score: int | None = None
     text: str | None = None
     topics: tuple[Topic, ...] = ()
+    human: bool = False  # the customer asked to talk to a person
     at: datetime
 
 

@@ -69,7 +69,10 @@ class Engine:
     def step(self, state: ConversationState, inbound: Inbound, now: datetime) -> Result:
         """Return the new state and the actions that ``inbound`` at ``now`` leads to."""
         handler = _HANDLERS[type(inbound)]
-        return handler(self, state, inbound, now)
+        new_state, actions = handler(self, state, inbound, now)
+        if not new_state.case_open and any(isinstance(a, OpenEscalation) for a in actions):
+            new_state = new_state.model_copy(update={"case_open": True})
+        return new_state, actions
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -172,6 +175,7 @@ class Engine:
         negative: bool,
         topics: tuple[Topic, ...],
         now: datetime,
+        human: bool = False,
     ) -> list[Action]:
         metric = active.metric if active is not None else None
         priority = escalation_priority(metric, score, negative, topics, self.journey.escalation)
@@ -186,6 +190,7 @@ class Engine:
                 score=score,
                 text=text,
                 topics=topics,
+                human=human,
                 at=now,
             )
         ]
@@ -406,8 +411,15 @@ class Engine:
                 language=state.language,
                 at=now,
             )
+            topics = (reason.topic,) if reason.topic else ()
+            escalation: list[Action] = []
+            if self._was_negative(active):
+                # The chip says what went wrong: it joins the case the low score opened.
+                escalation = self._escalate(
+                    active, score=active.score, text=None, negative=True, topics=topics, now=now
+                )
             state, more = self._finish(state, active, now, escalated=self._was_negative(active))
-            return state, [store, *more]
+            return state, [store, *escalation, *more]
         if kind == "skip" and active.phase is Phase.REASON:
             return self._finish(state, active, now, escalated=self._was_negative(active))
         return state, [stale]
@@ -451,19 +463,21 @@ class Engine:
     def _human(self, state: ConversationState, survey_id: int | None, now: datetime) -> Result:
         """Open (or join) an escalation because the customer asked for a person."""
         lang = state.language
-        if state.handoff is not None:
-            return state, [self._say(desk.ALREADY_WITH_AGENT, lang)]
         priority = escalation_priority(None, None, True, (), self.journey.escalation)
         assert priority is not None  # a negative flag always escalates
-        escalation = OpenEscalation(survey_id=survey_id, stage=None, priority=priority, at=now)
-        return state, [escalation, self._say(desk.HUMAN_REQUESTED, lang)]
+        escalation = OpenEscalation(survey_id=survey_id, stage=None, priority=priority, human=True, at=now)
+        if state.handoff is not None:
+            # Someone already has it: the card still shows the request and the agent is pinged.
+            return state, [escalation, self._say(desk.ALREADY_WITH_AGENT, lang)]
+        reply = desk.HUMAN_ADDED if state.case_open else desk.HUMAN_REQUESTED
+        return state, [escalation, self._say(reply, lang)]
 
     def _closing_answer(self, state: ConversationState, solved: bool, now: datetime) -> Result:
         if state.closing is None:
             return state, [self._say(self.journey.messages.stale_button, state.language)]
         store = StoreClosingAnswer(escalation_id=state.closing, solved=solved, at=now)
         reply = self._say(desk.SOLVED_THANKS if solved else desk.NOT_SOLVED, state.language)
-        state = state.model_copy(update={"closing": None})
+        state = state.model_copy(update={"closing": None, "case_open": state.case_open or not solved})
         state, more = self._resume(state, now)
         return state, [store, reply, *more]
 
@@ -476,7 +490,7 @@ class Engine:
     def _agent_taken(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
         if state.handoff == event.escalation_id:
             return state, []
-        state = state.model_copy(update={"handoff": event.escalation_id, "closing": None})
+        state = state.model_copy(update={"handoff": event.escalation_id, "closing": None, "case_open": True})
         return state, [self._say(desk.TAKEN, state.language)]
 
     def _agent_replied(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
@@ -496,7 +510,9 @@ class Engine:
 
     def _agent_resolved(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
         handoff = None if state.handoff == event.escalation_id else state.handoff
-        state = state.model_copy(update={"handoff": handoff, "closing": event.escalation_id})
+        state = state.model_copy(
+            update={"handoff": handoff, "closing": event.escalation_id, "case_open": handoff is not None}
+        )
         question = self._say(desk.RESOLVED, state.language)
         return state, [question.model_copy(update={"rows": desk.solved_rows(state.language)})]
 
@@ -504,7 +520,10 @@ class Engine:
 
     def _idle_text(self, state: ConversationState, text: str, u: Understanding, now: datetime) -> Result:
         lang = state.language
-        if u.intent is Intent.HUMAN or u.negative:
+        joins_case = state.case_open and u.intent not in (Intent.GREETING, Intent.REFUSE)
+        if u.intent is Intent.HUMAN or u.negative or joins_case:
+            # Words that need a person, or anything said while a case is open (a photo's
+            # caption, a detail): they go to that case, never to a second one.
             negative, topics = u.negative or u.intent is Intent.HUMAN, u.topics
             store = StoreComment(
                 survey_id=None,
@@ -515,8 +534,17 @@ class Engine:
                 language=lang,
                 at=now,
             )
-            escalation = self._escalate(None, score=None, text=text, negative=True, topics=topics, now=now)
-            return state, [store, *escalation, self._say(self.journey.messages.complaint_noted, lang)]
+            escalation = self._escalate(
+                None,
+                score=None,
+                text=text,
+                negative=True,
+                topics=topics,
+                now=now,
+                human=u.intent is Intent.HUMAN,
+            )
+            reply = desk.CASE_UPDATED if state.case_open else self.journey.messages.complaint_noted
+            return state, [store, *escalation, self._say(reply, lang)]
         if u.intent is Intent.GREETING:
             return state, [self._say(self.journey.messages.welcome, lang)]
         return state, [self._say(self.journey.messages.nothing_pending, lang)]
@@ -579,7 +607,13 @@ class Engine:
         )
         mark = MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.COMMENTED, at=now)
         escalation = self._escalate(
-            active, score=None, text=text, negative=negative, topics=u.topics, now=now
+            active,
+            score=None,
+            text=text,
+            negative=negative,
+            topics=u.topics,
+            now=now,
+            human=u.intent is Intent.HUMAN,
         )
         messages = self.journey.messages
         reply = self._say(messages.complaint_noted if escalation else messages.thanks, state.language)

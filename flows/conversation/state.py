@@ -72,3 +72,4 @@ class ConversationState(BaseModel):
     handoff: int | None = None  # escalation an agent has taken: texts go to the agent
     closing: int | None = None  # resolved escalation whose "did we solve it?" is open
     review_invited_at: datetime | None = None  # last public-review invitation
+    case_open: bool = False  # an escalation was opened and not yet resolved (words join it)
