@@ -21,7 +21,7 @@ from sqlmodel import Session
 from bot.events.facts import load_context
 from bot.observability import metrics
 from bot.service import Service
-from flows.conversation import Inbound, ReminderDue, SurveyDue, SurveyExpired
+from flows.conversation import Inbound, ReasonTimeout, ReminderDue, SurveyDue, SurveyExpired
 from flows.scheduling import (
     Expire,
     Postpone,
@@ -65,6 +65,8 @@ def _inbound_for(service: Service, work: ClaimedWork, survey: SurveyInstance) ->
         )
     if work.kind == "reminder":
         return ReminderDue(survey_id=survey.id)
+    if work.kind == "reason_timeout":
+        return ReasonTimeout(survey_id=survey.id)
     return SurveyExpired(survey_id=survey.id)
 
 

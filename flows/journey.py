@@ -134,8 +134,12 @@ class Stage(BaseModel):
     follow_up: Texts
     reasons: tuple[Reason, ...] = ()
     review_invitation: bool = False
+    #: After expiry, replies within this window are kept as late comments (never scores).
+    late_window: timedelta = timedelta(days=7)
+    #: How long the reason question waits before the review invitation goes out anyway.
+    reason_timeout: timedelta = timedelta(hours=24)
 
-    @field_validator("delay", "expiry", "reminder", mode="before")
+    @field_validator("delay", "expiry", "reminder", "late_window", "reason_timeout", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         return None if value is None else parse_duration(value)

@@ -27,12 +27,20 @@ from flows.conversation.inbound import (
     CommandName,
     CustomerText,
     Inbound,
+    ReasonTimeout,
     ReminderDue,
     Started,
     SurveyDue,
     SurveyExpired,
 )
-from flows.conversation.state import ActiveSurvey, ConversationState, PendingSurvey, Phase, SurveyStatus
+from flows.conversation.state import (
+    ActiveSurvey,
+    ConversationState,
+    LateSurvey,
+    PendingSurvey,
+    Phase,
+    SurveyStatus,
+)
 
 __all__ = [
     "Action",
@@ -48,6 +56,7 @@ __all__ = [
     "Engine",
     "EraseCustomer",
     "Inbound",
+    "LateSurvey",
     "MarkOptIn",
     "MarkOptOut",
     "MarkReviewInvited",
@@ -55,6 +64,7 @@ __all__ = [
     "OpenEscalation",
     "PendingSurvey",
     "Phase",
+    "ReasonTimeout",
     "RelayToAgent",
     "ReminderDue",
     "ScheduleTimer",

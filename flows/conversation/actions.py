@@ -108,10 +108,11 @@ class MarkOptIn(_Action):
 
 
 class TimerKind(StrEnum):
-    """Timers the engine asks for; they come back as ReminderDue / SurveyExpired."""
+    """Timers the engine asks for; they come back as ReminderDue / SurveyExpired / ReasonTimeout."""
 
     REMINDER = "reminder"
     EXPIRY = "expiry"
+    REASON_TIMEOUT = "reason_timeout"
 
 
 class ScheduleTimer(_Action):

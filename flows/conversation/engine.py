@@ -36,13 +36,21 @@ from flows.conversation.inbound import (
     CommandName,
     CustomerText,
     Inbound,
+    ReasonTimeout,
     ReminderDue,
     Started,
     SurveyDue,
     SurveyExpired,
 )
 from flows.conversation.render import fill, language_rows, reason_rows, score_rows
-from flows.conversation.state import ActiveSurvey, ConversationState, PendingSurvey, Phase, SurveyStatus
+from flows.conversation.state import (
+    ActiveSurvey,
+    ConversationState,
+    LateSurvey,
+    PendingSurvey,
+    Phase,
+    SurveyStatus,
+)
 from flows.escalation import escalation_priority
 from flows.journey import Journey, Texts
 from flows.scales import Lang, Metric
@@ -53,6 +61,9 @@ Result = tuple[ConversationState, list[Action]]
 
 #: Why a survey that waited in the queue (behind another, or during a case) was never asked.
 EXPIRED_IN_QUEUE = "expired_in_queue"
+
+#: How many recently expired questions a late reply may still be about.
+MAX_LATE = 5
 
 #: The choice value of the "erase my data" button.
 PRIVACY_ERASE = "privacy:erase"
@@ -132,7 +143,6 @@ class Engine:
         self, state: ConversationState, active: ActiveSurvey, now: datetime, *, escalated: bool
     ) -> Result:
         """Thank the customer (with the review invitation where the stage has one) and move on."""
-        stage = self.journey.stage(active.stage)
         lang = state.language
         messages = self.journey.messages
         if escalated:
@@ -143,12 +153,9 @@ class Engine:
         else:
             thanks = self._say(messages.thanks, lang)
         actions: list[Action] = [thanks]
-        if stage.review_invitation and active.score is not None and self._may_invite(state, now):
-            # Everyone is invited, whatever the score: inviting only promoters is review gating.
-            actions += [self._say(messages.review_invitation, lang), MarkReviewInvited(at=now)]
-            state = state.model_copy(update={"review_invited_at": now})
-            if active.score >= 9 and self.journey.referral_link:
-                actions.append(self._say(messages.referral_invitation, lang))
+        # Everyone is invited, whatever the score: inviting only promoters is review gating.
+        state, invitation = self._invite(state, active, now)
+        actions += invitation
         state, more = self._next(state, now)
         return state, actions + more
 
@@ -227,7 +234,13 @@ class Engine:
             # The reason came with the score: no follow-up question needed.
             state, more = self._finish(state, active, now, escalated=bool(escalation))
             return state, [store, mark, *escalation, *more]
-        return state, [store, mark, *escalation, self._question(state, active)]
+        actions: list[Action] = [store, mark, *escalation, self._question(state, active)]
+        stage = self.journey.stage(active.stage)
+        if stage.review_invitation:
+            # A customer who never answers the reason question is still invited to review.
+            at = min(now + stage.reason_timeout, active.expires_at)
+            actions.append(ScheduleTimer(timer=TimerKind.REASON_TIMEOUT, survey_id=active.survey_id, at=at))
+        return state, actions
 
     def _opt_out(self, state: ConversationState, now: datetime) -> Result:
         actions: list[Action] = [MarkOptOut(at=now), *_skip_open_surveys(state, now)]
@@ -246,12 +259,21 @@ class Engine:
         return state, actions
 
     def _expire_active(self, state: ConversationState, now: datetime) -> Result:
-        """Close an open survey whose answer window has passed."""
+        """Close an open survey whose answer window has passed; replies within the stage's late
+        window are still kept, as late comments on it (CX_METHOD §5)."""
         active = state.active
         assert active is not None
         actions: list[Action] = []
         if active.phase is Phase.SCORE:
             actions.append(MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.EXPIRED, at=now))
+        try:
+            window = self.journey.stage(active.stage).late_window
+        except KeyError:
+            window = timedelta(0)
+        late = [entry for entry in state.late if entry.until > now and entry.survey_id != active.survey_id]
+        if window > timedelta(0):
+            late.append(LateSurvey(survey_id=active.survey_id, stage=active.stage, until=now + window))
+        state = state.model_copy(update={"late": tuple(late[-MAX_LATE:])})
         state, more = self._next(state, now)
         return state, actions + more
 
@@ -317,6 +339,26 @@ class Engine:
             self._question(state, active, prefix=prefix),
             MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.SENT, at=now, reminded=True),
         ]
+
+    def _on_reason_timeout(self, state: ConversationState, event: ReasonTimeout, now: datetime) -> Result:
+        """The reason question was left alone: the review invitation follows the score anyway
+        (the question stays open until the survey expires)."""
+        active = state.active
+        if active is None or active.survey_id != event.survey_id or active.phase is not Phase.REASON:
+            return state, []
+        return self._invite(state, active, now)
+
+    def _invite(self, state: ConversationState, active: ActiveSurvey, now: datetime) -> Result:
+        """Invite to a public review after any score (not only promoters), once per period."""
+        stage = self.journey.stage(active.stage)
+        if not stage.review_invitation or active.score is None or not self._may_invite(state, now):
+            return state, []
+        messages = self.journey.messages
+        lang = state.language
+        actions: list[Action] = [self._say(messages.review_invitation, lang), MarkReviewInvited(at=now)]
+        if active.score >= 9 and self.journey.referral_link:
+            actions.append(self._say(messages.referral_invitation, lang))
+        return state.model_copy(update={"review_invited_at": now}), actions
 
     def _on_expired(self, state: ConversationState, event: SurveyExpired, now: datetime) -> Result:
         if state.active is not None and state.active.survey_id == event.survey_id:
@@ -444,6 +486,9 @@ class Engine:
         if u.intent is Intent.LANGUAGE and u.language is not None:
             return self._set_language(state, u.language)
         if active is None:
+            late = next((e for e in reversed(state.late) if now < e.until), None)
+            if late is not None and text and u.intent is not Intent.GREETING:
+                return self._late_reply(state, late, text, now)
             return self._idle_text(state, text, u, now)
         if active.phase is Phase.REASON:
             return self._reason_text(state, active, text, u, now)
@@ -621,13 +666,21 @@ class Engine:
         return state, [store, mark, *escalation, reply, *more]
 
     def _late_text(self, state: ConversationState, text: str, now: datetime) -> Result:
-        """An answer after expiry is kept as a comment, never re-asked (CX_METHOD §5)."""
+        """An answer after expiry (its timer not run yet) is kept as a late comment, never re-asked."""
         active = state.active
         assert active is not None
+        state, expired = self._expire_active(state, now)
+        late = LateSurvey(survey_id=active.survey_id, stage=active.stage, until=now)
+        state, more = self._late_reply(state, late, text, now)
+        return state, [*expired, *more]
+
+    def _late_reply(self, state: ConversationState, late: LateSurvey, text: str, now: datetime) -> Result:
+        """Keep a reply to an expired question as a late comment on its survey and stage (never a
+        score, CX_METHOD §5), thank the customer, and hand it to a person when it is negative."""
         negative, topics = analyse_comment(text, state.language)
         store = StoreComment(
-            survey_id=active.survey_id,
-            stage=active.stage,
+            survey_id=late.survey_id,
+            stage=late.stage,
             comment=text,
             negative=negative,
             topics=topics,
@@ -635,10 +688,26 @@ class Engine:
             late=True,
             at=now,
         )
-        escalation = self._escalate(None, score=None, text=text, negative=negative, topics=topics, now=now)
-        state, expired = self._expire_active(state, now)
-        reply = self._say(self.journey.messages.expired_kept, state.language)
-        return state, [*expired, store, *escalation, reply]
+        escalation: list[Action] = []
+        priority = escalation_priority(None, None, negative, topics, self.journey.escalation)
+        if priority is not None:
+            escalation.append(
+                OpenEscalation(
+                    survey_id=late.survey_id,
+                    stage=late.stage,
+                    priority=priority,
+                    text=text,
+                    topics=topics,
+                    at=now,
+                )
+            )
+        # One late reply per expired question; later words are ordinary messages.
+        state = state.model_copy(
+            update={"late": tuple(e for e in state.late if e.survey_id != late.survey_id)}
+        )
+        messages = self.journey.messages
+        reply = self._say(messages.complaint_noted if escalation else messages.expired_kept, state.language)
+        return state, [store, *escalation, reply]
 
 
 def _skip_open_surveys(state: ConversationState, now: datetime) -> list[Action]:
@@ -652,6 +721,7 @@ def _skip_open_surveys(state: ConversationState, now: datetime) -> list[Action]:
 _HANDLERS: dict[type, Callable[[Engine, ConversationState, object, datetime], Result]] = {
     SurveyDue: Engine._on_survey_due,  # type: ignore[dict-item]
     ReminderDue: Engine._on_reminder,  # type: ignore[dict-item]
+    ReasonTimeout: Engine._on_reason_timeout,  # type: ignore[dict-item]
     SurveyExpired: Engine._on_expired,  # type: ignore[dict-item]
     Started: Engine._on_started,  # type: ignore[dict-item]
     Command: Engine._on_command,  # type: ignore[dict-item]

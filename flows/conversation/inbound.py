@@ -72,6 +72,13 @@ class ReminderDue(_Inbound):
     survey_id: int
 
 
+class ReasonTimeout(_Inbound):
+    """Timer: the reason question was left alone long enough; the review invitation goes out."""
+
+    kind: Literal["reason_timeout"] = "reason_timeout"
+    survey_id: int
+
+
 class SurveyExpired(_Inbound):
     """Timer: the survey stops accepting answers."""
 
@@ -98,6 +105,14 @@ class AgentAction(_Inbound):
 
 
 Inbound = Annotated[
-    CustomerText | ButtonPress | Started | Command | SurveyDue | ReminderDue | SurveyExpired | AgentAction,
+    CustomerText
+    | ButtonPress
+    | Started
+    | Command
+    | SurveyDue
+    | ReminderDue
+    | ReasonTimeout
+    | SurveyExpired
+    | AgentAction,
     Field(discriminator="kind"),
 ]

@@ -60,6 +60,16 @@ class ActiveSurvey(BaseModel):
     placeholders: dict[str, str] = Field(default_factory=dict)
 
 
+class LateSurvey(BaseModel):
+    """A survey whose question expired: a reply until ``until`` is kept as a late comment on it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    survey_id: int
+    stage: str
+    until: datetime
+
+
 class ConversationState(BaseModel):
     """Everything the engine knows about one customer's conversation."""
 
@@ -73,3 +83,4 @@ class ConversationState(BaseModel):
     closing: int | None = None  # resolved escalation whose "did we solve it?" is open
     review_invited_at: datetime | None = None  # last public-review invitation
     case_open: bool = False  # an escalation was opened and not yet resolved (words join it)
+    late: tuple[LateSurvey, ...] = ()  # recently expired questions, newest last
