@@ -23,6 +23,7 @@ from flows.conversation import (
     MarkReviewInvited,
     MarkSurvey,
     OpenEscalation,
+    ReasonSkipped,
     RelayToAgent,
     ScheduleTimer,
     Send,
@@ -286,6 +287,10 @@ def _closing_answer(ctx: ApplyContext, action: StoreClosingAnswer) -> None:
         ctx.escalations.append(escalation)  # its card changes (and "no" reopens it)
 
 
+def _reason_skipped(ctx: ApplyContext, action: ReasonSkipped) -> None:
+    """Nothing to store: the skip is the absence of a reason (channels acknowledge the press)."""
+
+
 def _review_invited(ctx: ApplyContext, action: MarkReviewInvited) -> None:
     repo.update_customer(ctx.session, ctx.customer.id, ctx.now, review_invited_at=action.at)
 
@@ -304,6 +309,7 @@ APPLIERS: dict[type, Callable[[ApplyContext, Any], None]] = {
     RelayToAgent: _relay_to_agent,
     StoreClosingAnswer: _closing_answer,
     MarkReviewInvited: _review_invited,
+    ReasonSkipped: _reason_skipped,
 }
 
 

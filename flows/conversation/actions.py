@@ -156,6 +156,14 @@ class StoreClosingAnswer(_Action):
     at: datetime
 
 
+class ReasonSkipped(_Action):
+    """The customer chose Skip on the reason question (channels acknowledge it as a skip)."""
+
+    kind: Literal["reason_skipped"] = "reason_skipped"
+    survey_id: int
+    at: datetime
+
+
 class MarkReviewInvited(_Action):
     """Remember that the customer was invited to a public review (once per period)."""
 
@@ -177,4 +185,5 @@ Action = (
     | RelayToAgent
     | StoreClosingAnswer
     | MarkReviewInvited
+    | ReasonSkipped
 )

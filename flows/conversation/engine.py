@@ -19,6 +19,7 @@ from flows.conversation.actions import (
     MarkReviewInvited,
     MarkSurvey,
     OpenEscalation,
+    ReasonSkipped,
     RelayToAgent,
     ScheduleTimer,
     Send,
@@ -53,7 +54,7 @@ from flows.conversation.state import (
 )
 from flows.escalation import escalation_priority
 from flows.journey import Journey, Texts
-from flows.scales import Lang, Metric
+from flows.scales import Lang, Metric, Sentiment, sentiment
 from flows.topics import Topic
 from flows.understanding import Intent, ReaskReason, Understanding, analyse_comment, understand
 
@@ -95,7 +96,7 @@ class Engine:
         lang = state.language
         if active.phase is Phase.REASON:
             text = fill(self.journey, stage.follow_up, lang, active.placeholders)
-            rows = reason_rows(stage, self.journey.messages.skip_label, lang)
+            rows = reason_rows(stage, self.journey.messages.skip_label, lang, _band(active))
         else:
             text = fill(self.journey, stage.question, lang, active.placeholders)
             rows = score_rows(stage.metric)
@@ -440,7 +441,7 @@ class Engine:
         ):
             return self._accept_score(state, active, int(arg), None, now)
         if kind == "reason" and active.phase is Phase.REASON:
-            reason = next((r for r in stage.reasons if r.id == arg), None)
+            reason = next((r for r in stage.reasons.for_sentiment(_band(active)) if r.id == arg), None)
             if reason is None:
                 return state, [stale]
             store = StoreComment(
@@ -463,7 +464,9 @@ class Engine:
             state, more = self._finish(state, active, now, escalated=self._was_negative(active))
             return state, [store, *escalation, *more]
         if kind == "skip" and active.phase is Phase.REASON:
-            return self._finish(state, active, now, escalated=self._was_negative(active))
+            skipped = ReasonSkipped(survey_id=active.survey_id, at=now)
+            state, more = self._finish(state, active, now, escalated=self._was_negative(active))
+            return state, [skipped, *more]
         return state, [stale]
 
     def _on_text(self, state: ConversationState, event: CustomerText, now: datetime) -> Result:
@@ -635,7 +638,8 @@ class Engine:
         reask_text = messages.reask_contradiction if u.reason is ReaskReason.CONTRADICTION else messages.reask
         active = active.model_copy(update={"reasks": active.reasks + 1})
         state = state.model_copy(update={"active": active})
-        return state, [self._question(state, active, prefix=fill(self.journey, reask_text, lang))]
+        scale = {"low": str(active.metric.low), "high": str(active.metric.high)}
+        return state, [self._question(state, active, prefix=fill(self.journey, reask_text, lang, scale))]
 
     def _keep_as_comment(
         self, state: ConversationState, active: ActiveSurvey, text: str, u: Understanding, now: datetime
@@ -708,6 +712,13 @@ class Engine:
         messages = self.journey.messages
         reply = self._say(messages.complaint_noted if escalation else messages.expired_kept, state.language)
         return state, [store, *escalation, reply]
+
+
+def _band(active: ActiveSurvey) -> Sentiment:
+    """Return the band of the open survey's score (negative when there is none yet)."""
+    if active.score is None or not active.metric.in_range(active.score):
+        return Sentiment.NEGATIVE
+    return sentiment(active.metric, active.score)
 
 
 def _skip_open_surveys(state: ConversationState, now: datetime) -> list[Action]:

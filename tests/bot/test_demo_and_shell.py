@@ -47,7 +47,7 @@ def test_shell_conversation(tmp_path: Path):
     assert "Grazie, ci aiuta molto!" in text
     with application.db.read() as db_session:
         (response,) = db_session.exec(select(Response))
-    assert (response.score, response.reason) == (4, "late")
+    assert (response.score, response.reason) == (4, "fast")  # 4/5: the first positive chip
 
 
 def test_shell_command_reads_stdin(tmp_path: Path):
