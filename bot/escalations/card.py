@@ -72,7 +72,10 @@ _L: dict[str, dict[str, str]] = {
         "it": "La segnalazione #{id} non è in carico a nessuno.",
         "en": "Escalation #{id} is not taken.",
     },
-    "done": {"it": "Fatto ✓", "en": "Done ✓"},
+    "reply_too_long": {
+        "it": "Risposta non inviata: deve avere da 1 a {limit} caratteri.",
+        "en": "Reply not sent: it must have 1 to {limit} characters.",
+    },
     "lang_it": {"it": "italiano", "en": "Italian"},
     "lang_en": {"it": "inglese", "en": "English"},
 }

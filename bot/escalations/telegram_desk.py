@@ -21,7 +21,7 @@ from bot.escalations.card import label, parse_callback
 from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
 from bot.settings import Settings
 from bot.wiring import App
-from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError
+from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError, InputError
 from storage.claims import ClaimedMessage
 from storage.tables import Customer, Escalation
 
@@ -192,9 +192,15 @@ async def _on_message(
         await asyncio.to_thread(
             lambda: desk.relay_agent_reply(app, config, escalation_id, agent, text, now, within=within)
         )
+    except ConflictError:
+        await _notice(call, config, message, _conflict_text(app, config, escalation_id))
+        return "conflict"
+    except InputError:
+        await _notice(call, config, message, label("reply_too_long", config.lang, limit=str(desk.MAX_REPLY)))
+        return "invalid"
     except CxbotError as exc:
         await _notice(call, config, message, str(exc)[:300])
-        return "conflict" if isinstance(exc, ConflictError) else "invalid"
+        return "invalid"
     return "replied"
 
 

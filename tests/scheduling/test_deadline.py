@@ -163,3 +163,34 @@ def test_import_of_week_old_events_sends_only_what_is_in_time(service: Service, 
     assert surveys["delivered"].sent_at is None
     assert surveys["first_use"].status == "sent"  # due 1 day ago, 7 days to go: in time
     assert len(sent) == 1 and "consiglieresti" in sent[0]
+
+
+def test_survey_released_by_start_after_its_deadline_expires(service: Service, clock):
+    """A survey that waited for the customer's /start is not asked when /start comes after its deadline."""
+    from storage import repo
+
+    clock.now = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
+    event = BusinessEventIn.model_validate(
+        {
+            "event_id": "no-chat",
+            "type": "order.delivered",
+            "occurred_at": (clock.now - timedelta(hours=3)).isoformat(),
+            "customer": {"id": "c-nochat", "language": "it"},
+            "order": {"id": "B1"},
+        }
+    )
+    ingest_event(service.db, service.journey, event, clock.now, quiet=None)
+    assert run_due_work(service, clock.now, quiet=None) == {"waiting": 1}
+    clock.advance(days=4)
+    with service.db.write() as session:
+        repo.bind_identity(session, "c-nochat", "telegram", "999", clock.now)
+        assert repo.release_waiting_work(session, "c-nochat", clock.now) == 1
+    assert run_due_work(service, clock.now, quiet=None) == {"expired": 1}
+    with service.db.read() as session:
+        survey = session.exec(
+            select(SurveyInstance).where(
+                SurveyInstance.customer_id == "c-nochat", SurveyInstance.stage == "delivered"
+            )
+        ).one()
+        sent = [m for m in session.exec(select(OutboxMessage)) if m.payload.get("survey_id")]
+    assert (survey.status, survey.reason, sent) == ("expired", "expired", [])
