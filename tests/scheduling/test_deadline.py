@@ -194,3 +194,43 @@ def test_survey_released_by_start_after_its_deadline_expires(service: Service, c
         ).one()
         sent = [m for m in session.exec(select(OutboxMessage)) if m.payload.get("survey_id")]
     assert (survey.status, survey.reason, sent) == ("expired", "expired", [])
+
+
+def test_backfill_file_of_week_old_events_sends_only_what_is_in_time(service: Service, clock, tmp_path):
+    """`events import` of a week-old history: expired surveys are counted, only in-time ones are asked."""
+    import json
+
+    from bot.events.importer import import_events
+
+    clock.now = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # Wednesday 11:00 Rome
+    lines = []
+    for n, days in enumerate((8, 6, 2)):
+        occurred = (clock.now - timedelta(days=days)).isoformat()
+        lines.append(
+            json.dumps(
+                {
+                    "event_id": f"bf-{n}",
+                    "type": "order.delivered",
+                    "occurred_at": occurred,
+                    "customer": {"id": f"c-bf-{n}", "language": "it", "telegram_chat_id": 500 + n},
+                    "order": {"id": f"BF{n}"},
+                }
+            )
+        )
+    file = tmp_path / "history.jsonl"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tally = import_events(service.db, service.journey, file, clock.now, quiet=DEFAULT_QUIET_HOURS)
+    # CSAT (72 h): only the 2-day-old delivery's is in time; NPS (due 7 d after, 7 d expiry): the
+    # 8-day-old delivery's is due and in time, the others are due later.
+    assert (tally.accepted, tally.expired, tally.scheduled) == (3, 2, 4)
+    run_due_work(service, clock.now, quiet=DEFAULT_QUIET_HOURS)
+    with service.db.read() as session:
+        status = {(s.order_id, s.stage): s.status for s in session.exec(select(SurveyInstance))}
+    assert status == {
+        ("BF0", "delivered"): "expired",
+        ("BF0", "first_use"): "sent",
+        ("BF1", "delivered"): "expired",
+        ("BF1", "first_use"): "scheduled",
+        ("BF2", "delivered"): "sent",
+        ("BF2", "first_use"): "scheduled",
+    }
