@@ -44,6 +44,10 @@ SCRIPT: dict[str, dict[str, str]] = {
         "yes": "👍 Sì",
         "already_open": "già aperta",
         "added": "l'ho aggiunto alla tua segnalazione",
+        "agent_reply": "Ci scusiamo! Oggi spediamo una moka nuova, senza costi.",
+        "customer_thanks": "Grazie mille, gentilissimi",
+        "solved_card": "Il cliente dice: risolto ✅",
+        "solved_thanks": "Ottimo, grazie per avercelo detto!",
     },
     "en": {
         "reason": "Damaged parcel",
@@ -58,6 +62,10 @@ SCRIPT: dict[str, dict[str, str]] = {
         "yes": "👍 Yes",
         "already_open": "already open",
         "added": "I've added this to your case",
+        "agent_reply": "We're sorry! We're sending you a new moka pot today, free of charge.",
+        "customer_thanks": "Thank you so much, very kind",
+        "solved_card": "The customer says: solved ✅",
+        "solved_thanks": "Great, thanks for letting us know!",
     },
 }
 
@@ -135,7 +143,7 @@ async def _until(check: Callable[[], Any], what: str, timeout: float = 8.0) -> A
 
 def transcript(api: FakeBotAPI, said: list[tuple[int, str]]) -> str:
     """Return the conversation as the customer and the agents saw it, in order (for the closing note)."""
-    lines: list[tuple[int, str]] = [(i, f"CUSTOMER ▶ {text}") for i, text in said]
+    lines: list[tuple[int, str]] = list(said)
     for index, call in enumerate(api.calls):
         if not call.ok or call.method not in ("sendMessage", "editMessageText", "answerCallbackQuery"):
             continue
@@ -162,7 +170,10 @@ async def test_one_case_edited_through_reason_words_photo_and_person(served, cap
     said: list[tuple[int, str]] = []
 
     def customer(text: str) -> None:
-        said.append((len(api.calls), text))
+        said.append((len(api.calls), f"CUSTOMER ▶ {text}"))
+
+    def agent(text: str) -> None:
+        said.append((len(api.calls), f"AGENT ({AGENT}) ▶ {text}"))
 
     now = app.service.clock()
     event = BusinessEventIn.model_validate(
@@ -266,6 +277,7 @@ async def test_one_case_edited_through_reason_words_photo_and_person(served, cap
     assert len(agent_cards) == 1  # one card, edited each time
     assert len([c for c in api.calls_of("editMessageText") if c.params["chat_id"] == AGENTS]) >= 4
 
+    agent(f"[taps “{words['take']}”]")
     api.push_callback(
         AGENTS, card_id, _buttons(api.chat_messages(AGENTS)[0]["reply_markup"])[words["take"]], user_id=AGENT
     )
@@ -273,6 +285,29 @@ async def test_one_case_edited_through_reason_words_photo_and_person(served, cap
         lambda: words["resolve"] in _buttons(_card(api, card_id).get("reply_markup")) and "🟡" in card_text(),
         "taken",
     )
+    agent(f"[replies to the card] {words['agent_reply']}")
+    api.push_message(
+        AGENTS, words["agent_reply"], user_id=AGENT, chat_type="supergroup", reply_to_message_id=card_id
+    )
+    await api.wait_for(
+        lambda c: (
+            c.method == "sendMessage"
+            and c.params["chat_id"] == CHAT
+            and c.params["text"] == words["agent_reply"]
+        ),
+        timeout=8,
+    )
+    customer(words["customer_thanks"])
+    api.push_message(CHAT, words["customer_thanks"], language_code=lang)
+    await api.wait_for(
+        lambda c: (
+            c.method == "sendMessage"
+            and c.params["chat_id"] == AGENTS
+            and words["customer_thanks"] in c.params["text"]
+        ),
+        timeout=8,
+    )
+    agent(f"[taps “{words['resolve']}”]")
     api.push_callback(
         AGENTS, card_id, _buttons(_card(api, card_id)["reply_markup"])[words["resolve"]], user_id=AGENT
     )
@@ -299,6 +334,25 @@ async def test_one_case_edited_through_reason_words_photo_and_person(served, cap
         return len(rows) == 1 and rows[0].status == "resolved" and rows[0].closing_answer == "yes"
 
     await _until(closed, "the case resolved and answered")
+    await _until(lambda: words["solved_card"] in card_text(), "the closing answer on the card")
+    await api.wait_for(
+        lambda c: (
+            c.method == "sendMessage"
+            and c.params["chat_id"] == CHAT
+            and c.params["text"] == words["solved_thanks"]
+        ),
+        timeout=8,
+    )
+    assert (
+        len(
+            [
+                c
+                for c in api.calls_of("sendMessage")
+                if c.ok and c.params["chat_id"] == AGENTS and "reply_markup" in c.params
+            ]
+        )
+        == 1
+    )
     state = app.service.state_of("c-case")
     assert state is not None and not state.case_open and state.handoff is None and state.closing is None
     with capsys.disabled():
