@@ -23,6 +23,7 @@ from flows.conversation import (
     MarkReviewInvited,
     MarkSurvey,
     OpenEscalation,
+    ReasonSkipped,
     RelayToAgent,
     ScheduleTimer,
     Send,
@@ -53,6 +54,10 @@ class ApplyContext:
     address: Address | None
     now: datetime
     escalations: list[Escalation] = field(default_factory=list)  # opened or updated in this step
+    #: What the customer added to an already open case in this step, per escalation id:
+    #: ("text", words) | ("human", "") | ("topics", "a,b") | ("priority", "p1"); the card hook
+    #: pings the agent holding it.
+    case_news: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
     sent: int = 0
     #: Metric updates, made by the caller once the transaction is committed (a batch fed again
     #: after a failed item, or a rolled-back step, must not count twice).
@@ -171,13 +176,30 @@ def _mark_survey(ctx: ApplyContext, action: MarkSurvey) -> None:
             values["answered_at"] = action.at
         if action.status in _CLOSED:
             values["closed_at"] = action.at
+        if action.reason is not None:
+            values["reason"] = action.reason
     if repo.update_survey(ctx.session, action.survey_id, values):
         ctx.counts.append(metrics.SURVEYS.labels("reminded" if action.reminded else action.status.value).inc)
 
 
 def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
-    order_id, _ = repo.survey_facts(ctx.session, action.survey_id)
-    escalation = repo.open_escalation(ctx.session, ctx.customer.id, order_id)
+    """One case per customer and order while it is open: join it, or open it.
+
+    Words without a survey (a complaint typed later, "talk to a person" from /help) join the
+    customer's most recent open case; when there is none, the new case names the latest order
+    and stage the customer was asked about.
+    """
+    stage = action.stage
+    if action.survey_id is None:
+        escalation = repo.latest_open_escalation(ctx.session, ctx.customer.id)
+        order_id, latest_stage = (
+            (None, None) if escalation else repo.latest_order_and_stage(ctx.session, ctx.customer.id)
+        )
+        stage = stage or latest_stage
+    else:
+        order_id, _ = repo.survey_facts(ctx.session, action.survey_id)
+        escalation = repo.open_escalation(ctx.session, ctx.customer.id, order_id)
+    news: list[tuple[str, str]] = []
     if escalation is None:
         escalation = Escalation(
             customer_id=ctx.customer.id,
@@ -188,22 +210,35 @@ def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
             updated_at=action.at,
         )
     elif action.priority.value < escalation.priority:  # "p1" < "p2": raise the priority
+        # The card hook moves the SLA deadline (business hours) for the raised priority.
         escalation.priority = action.priority.value
-        escalation.sla_due_at = min(
-            escalation.sla_due_at or action.at, repo.sla_due(escalation.opened_at, action.priority.value)
-        )
+        news.append(("priority", action.priority.value))
     escalation.survey_id = action.survey_id or escalation.survey_id
-    escalation.stage = action.stage or escalation.stage
+    escalation.stage = escalation.stage or stage
     if action.score is not None:
         escalation.metric = action.metric.value if action.metric else escalation.metric
         escalation.score = action.score
     if action.text and action.text not in escalation.texts:
         escalation.texts = [*escalation.texts, action.text]
-    escalation.topics = sorted({*escalation.topics, *(t.value for t in action.topics)})
+        news.append(("text", action.text))
+    added = sorted({t.value for t in action.topics} - set(escalation.topics))
+    if added:
+        escalation.topics = sorted({*escalation.topics, *added})
+        news.append(("topics", ",".join(added)))
+    if action.human and not escalation.human_requested:
+        escalation.human_requested = True
+        news.append(("human", ""))
+    elif action.human:
+        news.append(("human", ""))  # asked again: the holder is pinged again
+    joined = escalation.id is not None
     escalation.updated_at = action.at
     ctx.session.add(escalation)
     ctx.session.flush()
-    ctx.escalations.append(escalation)
+    assert escalation.id is not None
+    if joined and news:
+        ctx.case_news.setdefault(escalation.id, []).extend(news)
+    if not joined or news:
+        ctx.escalations.append(escalation)
     ctx.counts.append(metrics.ESCALATIONS_OPENED.labels(escalation.priority).inc)
 
 
@@ -254,6 +289,10 @@ def _closing_answer(ctx: ApplyContext, action: StoreClosingAnswer) -> None:
         ctx.escalations.append(escalation)  # its card changes (and "no" reopens it)
 
 
+def _reason_skipped(ctx: ApplyContext, action: ReasonSkipped) -> None:
+    """Nothing to store: the skip is the absence of a reason (channels acknowledge the press)."""
+
+
 def _review_invited(ctx: ApplyContext, action: MarkReviewInvited) -> None:
     repo.update_customer(ctx.session, ctx.customer.id, ctx.now, review_invited_at=action.at)
 
@@ -272,6 +311,7 @@ APPLIERS: dict[type, Callable[[ApplyContext, Any], None]] = {
     RelayToAgent: _relay_to_agent,
     StoreClosingAnswer: _closing_answer,
     MarkReviewInvited: _review_invited,
+    ReasonSkipped: _reason_skipped,
 }
 
 

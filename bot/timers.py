@@ -19,9 +19,18 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from bot.events.facts import load_context
+from bot.observability import metrics
 from bot.service import Service
-from flows.conversation import Inbound, ReminderDue, SurveyDue, SurveyExpired
-from flows.scheduling import Postpone, QuietHours, Skip, decide, next_window_open, parse_quiet_hours
+from flows.conversation import Inbound, ReasonTimeout, ReminderDue, SurveyDue, SurveyExpired
+from flows.scheduling import (
+    Expire,
+    Postpone,
+    QuietHours,
+    Skip,
+    decide,
+    next_window_open,
+    parse_quiet_hours,
+)
 from storage import repo
 from storage.claims import ClaimedWork, claim_due_work
 from storage.tables import Customer, DueWork, SurveyInstance
@@ -44,12 +53,20 @@ def configured_quiet_hours() -> QuietHours | None:
     return parse_quiet_hours(get_settings().quiet_hours)
 
 
-def _inbound_for(work: ClaimedWork, survey: SurveyInstance) -> Inbound:
+def _inbound_for(service: Service, work: ClaimedWork, survey: SurveyInstance) -> Inbound:
     assert survey.id is not None
     if work.kind == "survey_due":
-        return SurveyDue(survey_id=survey.id, stage=survey.stage, placeholders=dict(survey.placeholders))
+        try:
+            deadline: datetime | None = survey.due_at + service.journey.stage(survey.stage).expiry
+        except KeyError:
+            deadline = None
+        return SurveyDue(
+            survey_id=survey.id, stage=survey.stage, placeholders=dict(survey.placeholders), deadline=deadline
+        )
     if work.kind == "reminder":
         return ReminderDue(survey_id=survey.id)
+    if work.kind == "reason_timeout":
+        return ReasonTimeout(survey_id=survey.id)
     return SurveyExpired(survey_id=survey.id)
 
 
@@ -79,6 +96,21 @@ def _skip(service: Service, work: ClaimedWork, reason: str, now: datetime) -> st
     return "skipped"
 
 
+def _expire(service: Service, work: ClaimedWork, reason: str, now: datetime) -> str:
+    """Record a survey whose deadline passed before it could be sent: expired, with what held it."""
+    with service.db.write() as session:
+        survey = session.get(SurveyInstance, work.survey_id)
+        expired = survey is not None and survey.status == "scheduled"
+        if survey is not None and expired:
+            survey.status, survey.reason, survey.closed_at = "expired", reason, now
+            session.add(survey)
+        repo.finish_work(session, work.id, now)
+    if expired:
+        metrics.SURVEYS.labels("expired").inc()
+    log.info("survey_expired_unsent", survey_id=work.survey_id, reason=reason)
+    return "expired"
+
+
 def _handle(service: Service, work: ClaimedWork, now: datetime, quiet: QuietHours | None) -> str:
     with service.db.read() as session:
         survey = session.get(SurveyInstance, work.survey_id) if work.survey_id is not None else None
@@ -95,6 +127,8 @@ def _handle(service: Service, work: ClaimedWork, now: datetime, quiet: QuietHour
         decision = decide(now, context.survey, context.facts, context.history, context.competing, quiet)
         if isinstance(decision, Skip):
             return _skip(service, work, decision.reason, now)
+        if isinstance(decision, Expire):
+            return _expire(service, work, decision.reason, now)
         if isinstance(decision, Postpone):
             return _postpone(service, work, decision.until, decision.reason)
     if work.kind == "reminder" and customer is not None:
@@ -113,7 +147,7 @@ def _handle(service: Service, work: ClaimedWork, now: datetime, quiet: QuietHour
     def mark_done(session: Session) -> None:
         repo.finish_work(session, work.id, now)
 
-    service.feed(work.customer_id, _inbound_for(work, survey), now=now, within=mark_done)
+    service.feed(work.customer_id, _inbound_for(service, work, survey), now=now, within=mark_done)
     return "fed"
 
 
@@ -129,7 +163,8 @@ def run_due_work(
     """Claim the timers due at ``now`` and feed each through the service; return counts by outcome.
 
     Outcomes: ``fed``, ``postponed`` (quiet hours, caps, open ticket/escalation, collision),
-    ``skipped`` (opted out, or it would expire first), ``waiting`` (no channel yet), ``dropped``
+    ``skipped`` (opted out), ``expired`` (its deadline passed, or would before it may be sent:
+    recorded as expired with what held it), ``waiting`` (no channel yet), ``dropped``
     (cancelled meanwhile), ``failed`` (retried when the lease expires, up to 5 attempts).
     """
     window = configured_quiet_hours() if quiet == FROM_SETTINGS else quiet

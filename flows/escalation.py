@@ -108,6 +108,36 @@ def sla_due_at(opened_at: datetime, priority: Priority, rules: EscalationRules, 
     return opened_at + timedelta(hours=rules.p2_hours)
 
 
-def warn_at(opened_at: datetime, due_at: datetime, rules: EscalationRules) -> datetime:
-    """Return when an unresolved escalation is nudged again (``warn_at`` of its window)."""
+def business_time_between(start: datetime, end: datetime, rules: EscalationRules, tz: tzinfo) -> timedelta:
+    """Return how much business time (``rules``' days and hours in ``tz``) lies in [start, end)."""
+    total = timedelta(0)
+    local, stop = start.astimezone(tz), end.astimezone(tz)
+    for _ in range(3700):  # bounded: at most ~10 years of days
+        if local >= stop:
+            break
+        day_open = datetime.combine(local.date(), rules.business_start, tzinfo=tz)
+        day_close = datetime.combine(local.date(), rules.business_end, tzinfo=tz)
+        if local.weekday() in rules.business_days:
+            begin, finish = max(local, day_open), min(stop, day_close)
+            if finish > begin:
+                total += finish - begin
+        local = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=tz)
+    return total
+
+
+def warn_at(
+    opened_at: datetime,
+    due_at: datetime,
+    rules: EscalationRules,
+    tz: tzinfo | None = None,
+    priority: Priority | None = None,
+) -> datetime:
+    """Return when an unresolved escalation is nudged again (``warn_at`` of its window).
+
+    A P1 window is business time (given ``tz``): the nudge counts business hours too, so a P1
+    opened Friday 16:00 and due Monday 11:00 is nudged Monday morning, never on Sunday.
+    """
+    if priority is Priority.P1 and tz is not None:
+        window = business_time_between(opened_at, due_at, rules, tz)
+        return _add_business_time(opened_at, window * rules.warn_at, rules, tz)
     return opened_at + (due_at - opened_at) * rules.warn_at

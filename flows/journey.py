@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from flows.errors import JourneyError
 from flows.escalation import DEFAULT_RULES, EscalationRules
-from flows.scales import Lang, Metric
+from flows.scales import Lang, Metric, Sentiment
 from flows.topics import Topic
 
 DEFAULT_JOURNEY = Path(__file__).parent / "journeys" / "default.yaml"
@@ -41,7 +41,7 @@ KNOWN_EVENTS = frozenset(
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-PLACEHOLDERS = frozenset({"brand", "order", "product", "ticket", "name", "link", "referral"})
+PLACEHOLDERS = frozenset({"brand", "order", "product", "ticket", "name", "link", "referral", "low", "high"})
 
 
 def _bounded(make: Callable[[], timedelta], value: object) -> timedelta:
@@ -98,13 +98,56 @@ class Texts(BaseModel):
 
 
 class Reason(BaseModel):
-    """A quick-reply reason offered after the score (e.g. delivery: late)."""
+    """A quick-reply reason offered after the score (e.g. delivery: late; delivery: fast)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")
     label: Texts
-    topic: Topic | None = None  # the complaint theme this reason counts towards
+    topic: Topic | None = None  # the theme (what hurts or what works) this reason counts towards
+
+
+class ReasonSets(BaseModel):
+    """The reason chips offered after a score, per score band (CX_METHOD §3 bands).
+
+    A plain list in the YAML is offered after every score; a mapping names the chips after a
+    ``negative``, ``neutral`` and ``positive`` score (what hurt, what could be better, what worked).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    negative: tuple[Reason, ...] = ()
+    neutral: tuple[Reason, ...] = ()
+    positive: tuple[Reason, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return {"negative": value, "neutral": value, "positive": value}
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ReasonSets:
+        for band in (self.negative, self.neutral, self.positive):
+            ids = [r.id for r in band]
+            if len(ids) != len(set(ids)):
+                raise ValueError(f"reason id {next(i for i in ids if ids.count(i) > 1)!r} is used twice")
+        return self
+
+    def for_sentiment(self, band: Sentiment) -> tuple[Reason, ...]:
+        """Return the chips offered after a score of ``band``."""
+        return {Sentiment.NEGATIVE: self.negative, Sentiment.NEUTRAL: self.neutral}.get(band, self.positive)
+
+    def all(self) -> tuple[Reason, ...]:
+        """Return every chip once (by id, first band first)."""
+        seen: dict[str, Reason] = {}
+        for reason in (*self.negative, *self.neutral, *self.positive):
+            seen.setdefault(reason.id, reason)
+        return tuple(seen.values())
+
+    def __len__(self) -> int:
+        return len(self.all())
 
 
 class StageKind(StrEnum):
@@ -132,10 +175,14 @@ class Stage(BaseModel):
     cancel_on: tuple[str, ...] = ()
     question: Texts
     follow_up: Texts
-    reasons: tuple[Reason, ...] = ()
+    reasons: ReasonSets = ReasonSets()
     review_invitation: bool = False
+    #: After expiry, replies within this window are kept as late comments (never scores).
+    late_window: timedelta = timedelta(days=7)
+    #: How long the reason question waits before the review invitation goes out anyway.
+    reason_timeout: timedelta = timedelta(hours=24)
 
-    @field_validator("delay", "expiry", "reminder", mode="before")
+    @field_validator("delay", "expiry", "reminder", "late_window", "reason_timeout", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         return None if value is None else parse_duration(value)
@@ -207,11 +254,11 @@ class Messages(BaseModel):
     privacy_erased: Texts = Texts(
         it=(
             "Fatto: abbiamo cancellato i tuoi dati personali e non riceverai più sondaggi. "
-            "Grazie di essere stato con noi."
+            "Grazie per la fiducia che ci hai dato."
         ),
         en=(
             "Done: your personal data has been erased and you won't receive any more surveys. "
-            "Thank you for having been with us."
+            "Thank you for the trust you gave us."
         ),
     )
 

@@ -201,7 +201,27 @@ class Skip:
     reason: str
 
 
-Decision = Send | Postpone | Skip
+@dataclass(frozen=True)
+class Expire:
+    """Never ask it: its deadline (planned due time + the stage's expiry) has passed, or would
+    pass before it may be sent; ``reason`` says what held it (``expired`` when nothing did)."""
+
+    reason: str
+
+
+Decision = Send | Postpone | Skip | Expire
+
+EXPIRED = "expired"
+
+
+def deadline(survey: DueSurvey) -> datetime:
+    """Return the last instant ``survey`` may be sent: its planned due time + the stage's expiry."""
+    return survey.due_at + survey.stage.expiry
+
+
+def in_time(survey: DueSurvey, now: datetime) -> bool:
+    """Return True while ``survey`` may still be sent at ``now``."""
+    return now < deadline(survey)
 
 
 def _caps(survey: DueSurvey, now: datetime, history: Sequence[SentSurvey]) -> Postpone | None:
@@ -222,10 +242,13 @@ def _caps(survey: DueSurvey, now: datetime, history: Sequence[SentSurvey]) -> Po
     return Postpone(until, reason) if until is not None else None
 
 
-def _outranked(survey: DueSurvey, competing: Sequence[DueSurvey]) -> bool:
-    """Return True when another due survey wins the collision (higher priority, then older)."""
+def _outranked(survey: DueSurvey, competing: Sequence[DueSurvey], now: datetime) -> bool:
+    """Return True when another due survey wins the collision (higher priority, then older).
+
+    A competitor already past its deadline never wins: the survey still in time goes first.
+    """
     mine = (-survey.stage.priority, survey.survey_id)
-    return any((-other.stage.priority, other.survey_id) < mine for other in competing)
+    return any((-other.stage.priority, other.survey_id) < mine for other in competing if in_time(other, now))
 
 
 def decide(
@@ -241,13 +264,16 @@ def decide(
     Rules (CX_METHOD §5): never to opted-out or non-consenting customers; held while an
     escalation or support ticket is open; only inside the quiet-hours window of the customer's
     time zone; at most one survey per 24 h, one of the same metric per 7 days (transactional),
-    one relationship NPS per 90 days; on collision the higher ``priority`` goes first. A survey
-    whose postponement reaches its deadline (planned due time + the stage's expiry) is skipped.
+    one relationship NPS per 90 days; on collision the higher ``priority`` goes first (a stale
+    competitor never does). The deadline (planned due time + the stage's expiry) is hard: a
+    survey past it, or whose postponement reaches it, expires (``Expire``) and is never sent.
     """
     if facts.opted_out:
         return Skip("opted_out")
     if facts.consent is False:
         return Skip("no_consent")
+    if not in_time(survey, now):
+        return Expire(EXPIRED)
     postpone: Postpone | None = None
     if facts.open_escalation:
         postpone = Postpone(now + HOLD_RECHECK, "escalation_open")
@@ -255,7 +281,7 @@ def decide(
         postpone = Postpone(now + HOLD_RECHECK, "ticket_open")
     else:
         postpone = _caps(survey, now, history)
-        if postpone is None and _outranked(survey, competing):
+        if postpone is None and _outranked(survey, competing, now):
             postpone = Postpone(now + COLLISION_RETRY, "collision")
     if postpone is None:
         opens = next_window_open(now, facts.timezone, quiet)
@@ -265,6 +291,6 @@ def decide(
         postpone = Postpone(next_window_open(postpone.until, facts.timezone, quiet), postpone.reason)
     if postpone is None:
         return Send()
-    if postpone.until >= survey.due_at + survey.stage.expiry:
-        return Skip(postpone.reason)
+    if postpone.until >= deadline(survey):
+        return Expire(postpone.reason)
     return postpone

@@ -1,4 +1,4 @@
-"""The complaint/praise themes a comment can be about.
+"""The complaint/praise themes a comment or a reason chip can be about.
 
 Reply understanding tags texts with these; escalation rules and the weekly summary's themes
 use the same names, so they live in one place.
@@ -27,6 +27,16 @@ class Topic(StrEnum):
     COMMUNICATION = "communication"  # updates, tracking info, e-mails
     LEGAL = "legal"  # lawyer, complaint to authorities
     SAFETY = "safety"  # dangerous product, injury
+    # What works: the reasons satisfied customers and promoters give (positive reason chips).
+    FAST_DELIVERY = "fast_delivery"
+    WELL_PACKED = "well_packed"
+    AS_DESCRIBED = "as_described"  # the product is as described / as expected
+    GOOD_PRODUCT = "good_product"
+    GOOD_VALUE = "good_value"
+    EASY_ORDERING = "easy_ordering"  # website, app, checkout, payment were easy
+    HELPFUL_STAFF = "helpful_staff"  # kind courier, helpful customer service
+    FAST_SUPPORT = "fast_support"
+    ISSUE_SOLVED = "issue_solved"
 
 
 #: Themes that make any answer a P1 escalation, whatever the score (CX_METHOD §3).

@@ -24,6 +24,7 @@ from storage.tables import (
     Customer,
     DueWork,
     Escalation,
+    Order,
     OutboxMessage,
     Response,
     SurveyInstance,
@@ -475,3 +476,33 @@ def open_escalation(session: Session, customer_id: str, order_id: str | None) ->
 def sla_due(opened_at: datetime, priority: str) -> datetime:
     """Return when an escalation of ``priority`` must be resolved (P1: 4 h, P2: 48 h)."""
     return opened_at + (timedelta(hours=4) if priority == "p1" else timedelta(hours=48))
+
+
+def latest_open_escalation(session: Session, customer_id: str) -> Escalation | None:
+    """Return the customer's most recently opened unresolved escalation (any order), or None."""
+    statement = (
+        select(Escalation)
+        .where(col(Escalation.customer_id) == customer_id, col(Escalation.status).in_(("open", "taken")))
+        .order_by(col(Escalation.opened_at).desc(), col(Escalation.id).desc())
+    )
+    return session.exec(statement.with_for_update()).first()
+
+
+def latest_order_and_stage(session: Session, customer_id: str) -> tuple[str | None, str | None]:
+    """Return the order and stage of the customer's most recently asked survey naming an order
+    (else the most recently updated order, stage unknown); (None, None) when there is none."""
+    survey = session.exec(
+        select(SurveyInstance)
+        .where(
+            col(SurveyInstance.customer_id) == customer_id,
+            col(SurveyInstance.sent_at).is_not(None),
+            col(SurveyInstance.order_id).is_not(None),
+        )
+        .order_by(col(SurveyInstance.sent_at).desc(), col(SurveyInstance.id).desc())
+    ).first()
+    if survey is not None:
+        return survey.order_id, survey.stage
+    order = session.exec(
+        select(Order).where(col(Order.customer_id) == customer_id).order_by(col(Order.updated_at).desc())
+    ).first()
+    return (order.id, None) if order is not None else (None, None)

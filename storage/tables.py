@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -190,6 +191,8 @@ class Escalation(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=128)
     closing_answered_at: datetime | None = _ts()
     sla_warned_at: datetime | None = _ts()  # the one "nearly due" nudge was posted
+    human_requested: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    overdue_hours: int | None = None  # whole hours past the SLA last shown on the card
 
 
 class ClosingQuestion(SQLModel, table=True):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from sqlmodel import col, select
 
 from bot.apply import Address
-from bot.clock import utcnow
+from bot.clock import Clock, utcnow
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.local_delivery import deliver_local
@@ -18,6 +20,7 @@ from flows.conversation import ButtonPress, Command, CommandName, CustomerText, 
 from flows.errors import CxbotError
 from flows.scales import Lang
 from storage.claims import ClaimedMessage
+from storage.tables import DueWork, SurveyInstance
 
 CHANNEL = "shell"
 EVENT_ALIASES = {
@@ -29,16 +32,37 @@ EVENT_ALIASES = {
 }
 _HELP = (
     "Type as the customer would. Commands: /event placed|delivered|ticket|repurchase|returned "
-    "(the business event happens now and its survey is due at once), /first_use (the NPS after "
+    "(the business event happens now and its survey is due at once, unless the frequency caps, "
+    "an open case or another question hold it: the shell says which), /first_use (the NPS after "
     "first use), /tap N (press button N), /help, /lang it|en, /stop, /start, /quit."
 )
+
+#: What held a survey back, in the words the shell prints.
+_HELD_BY = {
+    "cap_24h": "the 24 h cap (one survey a day)",
+    "cap_metric_7d": "the 7-day cap on the same metric",
+    "cap_relationship_90d": "the 90-day cap on relationship NPS",
+    "escalation_open": "an open case",
+    "ticket_open": "an open support ticket",
+    "collision": "another survey due at the same time",
+    "quiet_hours": "quiet hours",
+}
 
 
 class ShellSession:
     """One customer chatting in the terminal; keeps the buttons last shown for /tap."""
 
-    def __init__(self, app: App, customer_id: str, language: str, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        customer_id: str,
+        language: str,
+        console: Console | None = None,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
         self.app = app
+        self.clock = clock
         self.customer_id = customer_id
         self.language = language
         self.console = console or Console(highlight=False, soft_wrap=True)
@@ -63,14 +87,14 @@ class ShellSession:
 
     def flush(self) -> None:
         """Run due timers, then print what the bot sent."""
-        now = utcnow()
+        now = self.clock()
         # Trying flows in the terminal: no quiet hours, the survey comes at once.
         run_due_work(self.app.service, now, quiet=None)
         deliver_local(self.app.db, CHANNEL, now, self.show)
 
     def feed(self, inbound: Inbound) -> None:
         """Send ``inbound`` to the bot as this customer and print the replies."""
-        self.app.service.feed(self.customer_id, inbound, via=self.address)
+        self.app.service.feed(self.customer_id, inbound, via=self.address, now=self.clock())
         self.flush()
 
     def event(self, name: str) -> None:
@@ -93,18 +117,67 @@ class ShellSession:
             {
                 "event_id": f"shell-{uuid.uuid4().hex[:12]}",
                 "type": event_type,
-                "occurred_at": (utcnow() - delay - timedelta(seconds=1)).isoformat(),
+                "occurred_at": (self.clock() - delay - timedelta(seconds=1)).isoformat(),
                 "customer": {"id": self.customer_id, "language": self.language},
                 "order": {"id": f"S{1000 + self.order_seq}", "items": [{"name": "Moka 6 tazze"}]},
                 "ticket": {"id": f"T-{self.order_seq}"} if event_type.startswith("ticket.") else None,
             }
         )
-        result = ingest_event(self.app.db, self.app.journey, event, utcnow(), quiet=None)
-        if not result.scheduled:
+        result = ingest_event(self.app.db, self.app.journey, event, self.clock(), quiet=None)
+        if not result.scheduled and not result.expired:
             self.console.print(
                 f"[dim]({event_type}: no survey for this event; sampled out or none designed)[/]"
             )
         self.flush()
+        for line in self.outcomes(event.event_id):
+            self.console.print(f"[dim]({event_type}: {line})[/]")
+
+    def outcomes(self, event_id: str) -> list[str]:
+        """Return what happened to each survey of the event: asked, scheduled, held until, skipped."""
+        with self.app.db.read() as session:
+            surveys = list(
+                session.exec(
+                    select(SurveyInstance)
+                    .where(col(SurveyInstance.event_id) == event_id)
+                    .order_by(col(SurveyInstance.id))
+                )
+            )
+            timers = {
+                w.survey_id: w
+                for w in session.exec(
+                    select(DueWork).where(
+                        col(DueWork.survey_id).in_([s.id for s in surveys]), col(DueWork.kind) == "survey_due"
+                    )
+                )
+            }
+        lines = []
+        for survey in surveys:
+            timer = timers.get(survey.id)
+            lines.append(f"{survey.stage}: {self._outcome(survey, timer)}")
+        return lines
+
+    def _outcome(self, survey: SurveyInstance, timer: DueWork | None) -> str:
+        status, reason = survey.status, survey.reason
+        if status == "sent":
+            return "asked now"
+        if status == "queued":
+            return "queued behind the open question"
+        if status == "expired":
+            held = _HELD_BY.get(reason or "", reason or "")
+            return "skipped: expired" + (
+                f" (held by {held} past its deadline)" if reason != "expired" else ""
+            )
+        if status in ("skipped", "cancelled"):
+            return f"{status}: {reason or 'no reason given'}"
+        if status == "scheduled" and timer is not None:
+            zone = self.app.settings.company_timezone
+            at = f"{timer.due_at.astimezone(ZoneInfo(zone)).strftime('%a %d %b %H:%M')} {zone}"
+            if timer.status == "waiting":
+                return "waiting for the customer to start the bot"
+            if reason in _HELD_BY:
+                return f"held by {_HELD_BY[reason]} until {at}"
+            return f"scheduled at {at}"
+        return status
 
     def handle(self, line: str) -> bool:
         """Handle one typed line; return False when the customer quits."""
@@ -143,10 +216,19 @@ class ShellSession:
         return True
 
 
-def run_shell(app: App, *, customer_id: str, language: str) -> None:
+def run_shell(app: App, *, customer_id: str, language: str, fresh: bool = False) -> None:
     """Run the interactive loop until /quit or end of input."""
     session = ShellSession(app, customer_id, language)
     session.console.print(f"[bold]cxbot shell[/] — you are customer {customer_id!r}. {_HELP} (/shellhelp)")
+    if fresh:
+        session.console.print(
+            "[dim](--fresh: a new, temporary database; nothing from earlier sessions applies)[/]"
+        )
+    else:
+        session.console.print(
+            "[dim](this customer's earlier surveys, caps and cases in the database still apply; "
+            "--fresh starts clean)[/]"
+        )
     session.feed(Started(bound=True, language=Lang(language)))
     while True:
         try:

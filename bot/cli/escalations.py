@@ -1,14 +1,17 @@
-"""``cxbot escalations [--open] [--format table|json]``: list escalations (JSON: one per line)."""
+"""``cxbot escalations [--open] [--format table|json]``: list escalations (JSON: one per line),
+unresolved ones past their SLA marked overdue (``⏰ 2 h``; ``overdue_hours`` in JSON)."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 from sqlmodel import col, select
 
 from bot.cli.common import handles_errors, load_app
+from bot.escalations.sla import overdue_hours
 from storage.tables import Escalation
 
 FIELDS = (
@@ -28,12 +31,20 @@ FIELDS = (
 )
 
 
-def _row(escalation: Escalation) -> dict[str, Any]:
+def _row(escalation: Escalation, now: datetime) -> dict[str, Any]:
     row = {key: getattr(escalation, key) for key in FIELDS}
     row = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
     row["texts"] = list(escalation.texts)
     row["topics"] = list(escalation.topics)
+    due = escalation.sla_due_at
+    late = escalation.status != "resolved" and due is not None and due <= now
+    # Whole hours past the SLA for unresolved escalations (None when within it or resolved).
+    row["overdue_hours"] = overdue_hours(due, now) if late and due is not None else None
     return row
+
+
+def _overdue_cell(hours: int | None) -> str:
+    return "" if hours is None else f"⏰ {hours} h"
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -46,9 +57,11 @@ def _table(rows: list[dict[str, Any]]) -> str:
         "stage",
         "score",
         "sla_due_at",
+        "overdue",
         "taken_by",
     )
-    cells = [[("" if r[c] is None else str(r[c]))[:25] for c in columns] for r in rows]
+    shown = [{**r, "overdue": _overdue_cell(r["overdue_hours"])} for r in rows]
+    cells = [[("" if r[c] is None else str(r[c]))[:25] for c in columns] for r in shown]
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
@@ -68,8 +81,9 @@ def escalations_command(
     statement = select(Escalation).order_by(col(Escalation.opened_at).desc(), col(Escalation.id).desc())
     if only_open:
         statement = statement.where(col(Escalation.status).in_(("open", "taken")))
+    now = app.service.clock()
     with app.db.read() as session:
-        rows = [_row(e) for e in session.exec(statement)]
+        rows = [_row(e, now) for e in session.exec(statement)]
     app.db.dispose()
     if output == "json":
         for row in rows:

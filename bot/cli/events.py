@@ -57,6 +57,9 @@ def import_command(
     for error in tally.errors:
         print(f"{file}:{error.line}: {error.message}", file=sys.stderr)
     typer.echo(f"accepted {tally.accepted}, duplicate {tally.duplicate}, invalid {tally.invalid}")
+    typer.echo(
+        f"surveys: {tally.scheduled} scheduled, {tally.expired} past their deadline (expired, not sent)"
+    )
     app.db.dispose()
     if tally.invalid:
         raise typer.Exit(1)

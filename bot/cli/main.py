@@ -63,13 +63,26 @@ def shell(
     language: Annotated[str, typer.Option("--lang", help="it or en")] = "it",
     customer: Annotated[str, typer.Option(help="Customer id to play.")] = "shell-customer",
     database_url: Annotated[str | None, typer.Option(help="Overrides CXBOT_DATABASE_URL.")] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start clean: a temporary database, deleted at the end.")
+    ] = False,
 ) -> None:
     """Chat with the bot in the terminal as a customer (/event delivered, /help, /quit)."""
+    import tempfile
+    from pathlib import Path
+
     from bot.channels.shell import run_shell
 
     if language not in ("it", "en"):
         raise fail("--lang must be it or en", 2)
-    run_shell(load_app(database_url), customer_id=customer, language=language)
+    if fresh and database_url:
+        raise fail("--fresh and --database-url exclude each other", 2)
+    if not fresh:
+        run_shell(load_app(database_url), customer_id=customer, language=language)
+        return
+    with tempfile.TemporaryDirectory(prefix="cxbot-shell-") as folder:
+        url = f"sqlite:///{Path(folder) / 'shell.db'}"
+        run_shell(load_app(url), customer_id=customer, language=language, fresh=True)
 
 
 @app.command("demo")

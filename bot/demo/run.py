@@ -309,7 +309,9 @@ def _demo_desk(db: Database, journey: Any, service: Service, database: Path) -> 
     settings = Settings(
         database_url=f"sqlite:///{database}", agents_chat_id=None, link_secret=secrets.token_hex(16)
     )
-    return DeskConfig.from_settings(settings), App(settings=settings, db=db, journey=journey, service=service)
+    return DeskConfig.from_settings(settings, journey), App(
+        settings=settings, db=db, journey=journey, service=service
+    )
 
 
 def _print_weekly_report(

@@ -9,10 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from html import escape
 from typing import Any
+
+from babel.dates import format_date, format_datetime
 
 from storage.tables import Customer, Escalation, Response
 
@@ -23,12 +26,13 @@ _L: dict[str, dict[str, str]] = {
     "customer": {"it": "Cliente", "en": "Customer"},
     "order": {"it": "Ordine", "en": "Order"},
     "stage": {"it": "Fase", "en": "Stage"},
+    "topics": {"it": "Temi", "en": "Topics"},
     "words": {"it": "Le sue parole", "en": "Their words"},
     "history": {"it": "Risposte precedenti", "en": "Earlier answers"},
     "due": {"it": "Scadenza SLA", "en": "SLA due"},
     "open": {"it": "aperta", "en": "open"},
-    "taken": {"it": "presa in carico da {who} alle {at}", "en": "taken by {who} at {at}"},
-    "resolved": {"it": "risolta da {who} alle {at}", "en": "resolved by {who} at {at}"},
+    "taken": {"it": "presa in carico da {who} · {at}", "en": "taken by {who} · {at}"},
+    "resolved": {"it": "risolta da {who} · {at}", "en": "resolved by {who} · {at}"},
     "solved_yes": {"it": "Il cliente dice: risolto ✅", "en": "The customer says: solved ✅"},
     "solved_no": {
         "it": "Il cliente dice: non risolto ❌ (riaperta)",
@@ -45,7 +49,35 @@ _L: dict[str, dict[str, str]] = {
         "it": "⏰ Segnalazione #{id} ({prio}) quasi in scadenza: {due}. {mentions}",
         "en": "⏰ Escalation #{id} ({prio}) is nearly due: {due}. {mentions}",
     },
+    "overdue_hours": {"it": "⏰ scaduta da {n} h", "en": "⏰ overdue by {n} h"},
+    "overdue_days": {"it": "⏰ scaduta da {n} g", "en": "⏰ overdue by {n} d"},
     "human": {"it": "ha chiesto di parlare con una persona", "en": "asked to talk to a person"},
+    "human_line": {"it": "🙋 Ha chiesto di parlare con una persona", "en": "🙋 Asked to talk to a person"},
+    "news": {
+        "it": "🔔 {who} novità sulla segnalazione #{id}: {what}",
+        "en": "🔔 {who} news on escalation #{id}: {what}",
+    },
+    "news_topics": {"it": "temi {topics}", "en": "topics {topics}"},
+    "news_priority": {"it": "priorità alzata a {prio}", "en": "priority raised to {prio}"},
+    "not_agent": {"it": "Solo gli agenti possono farlo.", "en": "Only agents can do this."},
+    "conflict_resolved": {
+        "it": "La segnalazione #{id} è già risolta.",
+        "en": "Escalation #{id} is already resolved.",
+    },
+    "conflict_taken": {
+        "it": "La segnalazione #{id} è già in carico a {who}.",
+        "en": "Escalation #{id} is taken by {who}.",
+    },
+    "conflict_not_taken": {
+        "it": "La segnalazione #{id} non è in carico a nessuno.",
+        "en": "Escalation #{id} is not taken.",
+    },
+    "reply_too_long": {
+        "it": "Risposta non inviata: deve avere da 1 a {limit} caratteri.",
+        "en": "Reply not sent: it must have 1 to {limit} characters.",
+    },
+    "lang_it": {"it": "italiano", "en": "Italian"},
+    "lang_en": {"it": "inglese", "en": "English"},
 }
 
 
@@ -94,8 +126,34 @@ def parse_callback(secret: bytes, data: str) -> DeskPress | None:
 # -- rendering ---------------------------------------------------------------------------
 
 
-def _when(at: datetime | None, tz: tzinfo) -> str:
-    return at.astimezone(tz).strftime("%a %d %b %H:%M") if at else "—"
+def when(at: datetime | None, tz: tzinfo, lang: str) -> str:
+    """Return ``at`` as the desk reads it: weekday, day, month and time in ``lang`` ("ven 4 dic 13:27")."""
+    if at is None:
+        return "—"
+    return format_datetime(at, "EEE d MMM HH:mm", tzinfo=tz, locale=_locale(lang))
+
+
+def day(at: datetime, tz: tzinfo, lang: str) -> str:
+    """Return the day of ``at`` in ``lang`` ("2 dic", "2 Dec")."""
+    return format_date(at.astimezone(tz).date(), "d MMM", locale=_locale(lang))
+
+
+def _locale(lang: str) -> str:
+    return lang if lang in ("it", "en") else "en"
+
+
+def overdue_text(hours: int, lang: str) -> str:
+    """Return the card's overdue mark ("⏰ scaduta da 2 h"; days from 48 h on)."""
+    if hours >= 48:
+        return label("overdue_days", lang, n=str(hours // 24))
+    return label("overdue_hours", lang, n=str(max(hours, 0)))
+
+
+def topic_names(topics: list[str], lang: str) -> str:
+    """Return the case's themes in the desk language."""
+    from bot.report.labels import topic
+
+    return ", ".join(topic(lang, t) for t in topics)
 
 
 def _who(customer: Customer | None, escalation: Escalation) -> str:
@@ -117,50 +175,71 @@ def render_card(
     lang: str,
     tz: tzinfo,
     secret: bytes,
+    stage_names: Mapping[str, str] | None = None,
 ) -> tuple[str, list[list[dict[str, str]]]]:
-    """Return the card's HTML text and its button rows for the escalation's current state."""
+    """Return the card's HTML text and its button rows for the escalation's current state.
+
+    Everything is in the desk language ``lang``: dates (Babel), stage names (``stage_names``,
+    from the journey), themes; the customer's own words are quoted as written.
+    """
     assert escalation.id is not None
+    names = stage_names or {}
     status = escalation.status
     icon = {"open": "🔴" if escalation.priority == "p1" else "🟠", "taken": "🟡", "resolved": "🟢"}.get(
         status, "⚪"
     )
     if status == "taken":
         state = label(
-            "taken", lang, who=escalation_html(escalation.taken_by), at=_when(escalation.taken_at, tz)
+            "taken", lang, who=escalation_html(escalation.taken_by), at=when(escalation.taken_at, tz, lang)
         )
     elif status == "resolved":
         state = label(
             "resolved",
             lang,
             who=escalation_html(escalation.resolved_by),
-            at=_when(escalation.resolved_at, tz),
+            at=when(escalation.resolved_at, tz, lang),
         )
     else:
         state = label("open", lang)
-    language = escalation_html(customer.language if customer else None)
+    language = customer.language if customer and customer.language in ("it", "en") else None
+    language_name = label(f"lang_{language}", lang) if language else "—"
+    stage = names.get(escalation.stage, escalation.stage) if escalation.stage else None
     lines = [
-        f"{icon} <b>{escalation.priority.upper()} · {label('title', lang)} #{escalation.id}</b> — {state}",
-        f"{label('customer', lang)}: {_who(customer, escalation)} · {language}",
+        f"{icon} <b>{escalation.priority.upper()} · {label('title', lang)} #{escalation.id}</b> — {state}"
+    ]
+    if status != "resolved" and escalation.overdue_hours is not None:
+        lines.append(f"<b>{overdue_text(escalation.overdue_hours, lang)}</b>")
+    lines += [
+        f"{label('customer', lang)}: {_who(customer, escalation)} · {language_name}",
         f"{label('order', lang)}: {escalation_html(escalation.order_id)} · "
-        f"{label('stage', lang)}: {escalation_html(escalation.stage)}",
+        f"{label('stage', lang)}: {escalation_html(stage)}",
     ]
     if escalation.metric and escalation.score is not None:
         lines.append(f"<b>{escalation.metric.upper()} {escalation.score}</b>")
+    if escalation.topics:
+        lines.append(f"{label('topics', lang)}: {escalation_html(topic_names(escalation.topics, lang))}")
+    if escalation.human_requested:
+        lines.append(f"<b>{label('human_line', lang)}</b>")
     words = escalation.texts[-5:]
     if words:
         lines.append(f"{label('words', lang)}:")
         lines += [f"<i>“{escalation_html(w[:600])}”</i>" for w in words]
-    elif escalation.score is None:
+    elif escalation.score is None and not escalation.human_requested:
         lines.append(f"<i>{label('human', lang)}</i>")
     earlier = [r for r in history if r.survey_id != escalation.survey_id][:5]
     if earlier:
         items = [
-            f"{escalation_html(r.stage)} {escalation_html((r.metric or '').upper())} "
-            f"{r.score if r.score is not None else '—'} ({r.answered_at.astimezone(tz).strftime('%d/%m')})"
+            " · ".join(
+                (
+                    escalation_html(names.get(r.stage or "", r.stage)),
+                    f"{escalation_html((r.metric or '').upper())} {r.score if r.score is not None else '—'}",
+                    day(r.answered_at, tz, lang),
+                )
+            )
             for r in earlier
         ]
         lines.append(f"{label('history', lang)}: " + "; ".join(items))
-    lines.append(f"{label('due', lang)}: {_when(escalation.sla_due_at, tz)}")
+    lines.append(f"{label('due', lang)}: {when(escalation.sla_due_at, tz, lang)}")
     if escalation.closing_answer:
         lines.append(label("solved_yes" if escalation.closing_answer == "yes" else "solved_no", lang))
     if status != "resolved":

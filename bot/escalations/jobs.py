@@ -43,7 +43,7 @@ def escalation_component(
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + sla_every
                     counts = await asyncio.to_thread(sweep_sla, app, now, config)
-                    if counts["nudged"]:
+                    if counts["nudged"] or counts["marked"]:
                         log.info("sla_sweep", **counts)
                 if copies:
                     await asyncio.to_thread(deliver_destinations, app.db, settings, now)

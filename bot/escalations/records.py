@@ -7,7 +7,8 @@ so an escalation and the outbox messages about it are stored together or not at 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,6 +17,9 @@ from sqlmodel import Session, col, select
 from bot.escalations import card
 from bot.settings import Settings
 from flows.errors import ConfigError
+from flows.escalation import DEFAULT_RULES, EscalationRules
+from flows.journey import Journey
+from flows.scales import Lang
 from storage import repo
 from storage.tables import ClosingQuestion, Customer, Escalation, Response
 
@@ -36,10 +40,12 @@ class DeskConfig:
     mentions: str
     helpdesk: bool
     email: bool
+    stage_names: Mapping[str, str] = field(default_factory=dict)  # stage id → name in ``lang``
+    rules: EscalationRules = DEFAULT_RULES
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DeskConfig:
-        """Return the desk configuration.
+    def from_settings(cls, settings: Settings, journey: Journey | None = None) -> DeskConfig:
+        """Return the desk configuration (stage names and SLA rules from ``journey`` when given).
 
         Raises:
             ConfigError: when the company timezone is unknown.
@@ -53,16 +59,23 @@ class DeskConfig:
         )  # any configured secret; a fixed one only in development
         raw = secret_source.get_secret_value() if secret_source else "cxbot-development-only"
         lang = (settings.desk_language or settings.report_language or "it")[:2]
+        desk_lang = lang if lang in ("it", "en") else "en"
         return cls(
             agents_chat_id=settings.agents_chat_id,
             agent_ids=frozenset(settings.agent_ids),
             forum=settings.agents_forum,
-            lang=lang if lang in ("it", "en") else "en",
+            lang=desk_lang,
             tz=tz,
             secret=hashlib.sha256(b"cxbot-desk:" + raw.encode()).digest(),
             mentions=settings.sla_mentions,
             helpdesk=bool(settings.helpdesk_webhook_url),
             email=bool(settings.smtp_host and settings.smtp_to),
+            stage_names=(
+                {stage.id: stage.name(Lang(desk_lang)) for stage in journey.stages}
+                if journey is not None
+                else {}
+            ),
+            rules=journey.escalation if journey is not None else DEFAULT_RULES,
         )
 
 
@@ -97,6 +110,7 @@ def post_card(session: Session, escalation: Escalation, config: DeskConfig, now:
         lang=config.lang,
         tz=config.tz,
         secret=config.secret,
+        stage_names=config.stage_names,
     )
     repo.enqueue_message(
         session,

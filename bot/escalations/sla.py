@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from bot.escalations.card import label
-from bot.escalations.records import DeskConfig, post_note
+from bot.escalations.card import label, overdue_text, when
+from bot.escalations.records import DeskConfig, post_card, post_note
 from bot.wiring import App
-from flows.escalation import warn_at
+from flows.escalation import Priority, warn_at
 from storage.db import Database
 from storage.tables import Escalation
 
@@ -33,7 +33,7 @@ def sweep_sla(app: App, now: datetime, config: DeskConfig | None = None) -> dict
 
     Returns counts: ``nudged`` (posted by this call) and ``overdue`` (unresolved past due now).
     """
-    config = config or DeskConfig.from_settings(app.settings)
+    config = config or DeskConfig.from_settings(app.settings, app.journey)
     rules = app.journey.escalation
     table = Escalation.__table__  # type: ignore[attr-defined]
     with app.db.read() as session:
@@ -50,7 +50,8 @@ def sweep_sla(app: App, now: datetime, config: DeskConfig | None = None) -> dict
     nudged = 0
     for candidate in candidates:
         assert candidate.sla_due_at is not None and candidate.id is not None
-        if now < warn_at(candidate.opened_at, candidate.sla_due_at, rules):
+        priority = Priority(candidate.priority) if candidate.priority in ("p1", "p2") else None
+        if now < warn_at(candidate.opened_at, candidate.sla_due_at, rules, config.tz, priority):
             continue
         with app.db.write() as session:
             claimed = session.connection().execute(
@@ -67,12 +68,59 @@ def sweep_sla(app: App, now: datetime, config: DeskConfig | None = None) -> dict
                 config.lang,
                 id=str(escalation.id),
                 prio=escalation.priority.upper(),
-                due=escalation.sla_due_at.astimezone(config.tz).strftime("%a %d %b %H:%M"),
+                due=when(escalation.sla_due_at, config.tz, config.lang),
                 mentions=_mentions(config),
             ).strip()
             post_note(session, escalation, text, now)
             nudged += 1
-    return {"nudged": nudged, "overdue": overdue_count(app.db, now)}
+    marked = mark_overdue(app, now, config)
+    return {"nudged": nudged, "overdue": overdue_count(app.db, now), "marked": marked}
+
+
+def overdue_hours(due_at: datetime, now: datetime) -> int:
+    """Return the whole hours an escalation is past its SLA at ``now`` (0 in the first hour)."""
+    return int((now - due_at).total_seconds() // 3600)
+
+
+def mark_overdue(app: App, now: datetime, config: DeskConfig) -> int:
+    """Edit the card of every unresolved escalation past its SLA when its "⏰ overdue by …" mark
+    changes (each hour, then each day from 48 h); return how many cards were edited.
+
+    Safe with several workers: the mark is claimed with a conditional UPDATE on the hours shown.
+    """
+    table = Escalation.__table__  # type: ignore[attr-defined]
+    with app.db.read() as session:
+        late = list(
+            session.exec(
+                select(Escalation).where(
+                    col(Escalation.status).in_(_OPEN),
+                    col(Escalation.sla_due_at).is_not(None),
+                    col(Escalation.sla_due_at) <= now,
+                )
+            )
+        )
+    marked = 0
+    for candidate in late:
+        assert candidate.sla_due_at is not None and candidate.id is not None
+        hours = overdue_hours(candidate.sla_due_at, now)
+        shown = candidate.overdue_hours
+        if shown is not None and overdue_text(shown, config.lang) == overdue_text(hours, config.lang):
+            continue
+        with app.db.write() as session:
+            same = table.c.overdue_hours.is_(None) if shown is None else table.c.overdue_hours == shown
+            claimed = session.connection().execute(
+                update(table)
+                .where(table.c.id == candidate.id, same, table.c.status.in_(_OPEN))
+                .values(overdue_hours=hours)
+            )
+            if claimed.rowcount != 1:
+                continue  # another worker marked it, or it was resolved meanwhile
+            escalation = session.get(Escalation, candidate.id)
+            assert escalation is not None
+            session.refresh(escalation)
+            post_card(session, escalation, config, now)
+            marked += 1
+    return marked
 
 
 def overdue_count(

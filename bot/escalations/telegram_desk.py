@@ -17,11 +17,11 @@ import httpx
 import structlog
 
 from bot.escalations import desk, hooks
-from bot.escalations.card import parse_callback
+from bot.escalations.card import label, parse_callback
 from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
 from bot.settings import Settings
 from bot.wiring import App
-from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError
+from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError, InputError
 from storage.claims import ClaimedMessage
 from storage.tables import Customer, Escalation
 
@@ -32,7 +32,6 @@ BotCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 AGENT_KINDS = frozenset({CARD_KIND, NOTE_KIND})
 _MEMBER = {"creator", "administrator", "member"}
-_REFUSAL = "Solo gli agenti possono farlo · Only agents can do this"
 
 
 def http_bot_call(settings: Settings, client: httpx.AsyncClient) -> BotCall:
@@ -102,7 +101,7 @@ async def handle_agent_update(
     Outcomes: ``taken``/``resolved``/``handed_back``/``replied``, ``refused`` (not an agent),
     ``conflict`` (e.g. taken by someone else), ``invalid`` (forged button), ``ignored``.
     """
-    config = config or DeskConfig.from_settings(app.settings)
+    config = config or DeskConfig.from_settings(app.settings, app.journey)
     now = now or app.service.clock()
     if config.agents_chat_id is None:
         return "ignored"
@@ -130,21 +129,33 @@ async def _on_press(
         return "ignored"
     user = query.get("from") or {}
     if not await is_agent(config, call, int(user.get("id", 0))):
-        await _answer(call, query_id, _REFUSAL, alert=True)
+        await _answer(call, query_id, label("not_agent", config.lang), alert=True)
         return "refused"
     try:
         op = _OPS[press.op]
         await asyncio.to_thread(
             lambda: op(app, config, press.escalation_id, _agent_name(user), now, within=within)
         )
-    except ConflictError as exc:
-        await _answer(call, query_id, str(exc)[:190], alert=True)
+    except ConflictError:
+        await _answer(call, query_id, _conflict_text(app, config, press.escalation_id), alert=True)
         return "conflict"
     except CxbotError as exc:
         await _answer(call, query_id, str(exc)[:190], alert=True)
         return "invalid"
     await _answer(call, query_id, "✓")
     return _DONE[press.op]
+
+
+def _conflict_text(app: App, config: DeskConfig, escalation_id: int) -> str:
+    """Return why a press could not be done, in the desk language (from the case as it is now)."""
+    with app.db.read() as session:
+        row = session.get(Escalation, escalation_id)
+    ident = str(escalation_id)
+    if row is not None and row.status == "resolved":
+        return label("conflict_resolved", config.lang, id=ident)
+    if row is not None and row.status == "taken":
+        return label("conflict_taken", config.lang, id=ident, who=row.taken_by or "?")
+    return label("conflict_not_taken", config.lang, id=ident)
 
 
 async def _answer(call: BotCall, query_id: str, text: str, *, alert: bool = False) -> None:
@@ -181,9 +192,15 @@ async def _on_message(
         await asyncio.to_thread(
             lambda: desk.relay_agent_reply(app, config, escalation_id, agent, text, now, within=within)
         )
+    except ConflictError:
+        await _notice(call, config, message, _conflict_text(app, config, escalation_id))
+        return "conflict"
+    except InputError:
+        await _notice(call, config, message, label("reply_too_long", config.lang, limit=str(desk.MAX_REPLY)))
+        return "invalid"
     except CxbotError as exc:
         await _notice(call, config, message, str(exc)[:300])
-        return "conflict" if isinstance(exc, ConflictError) else "invalid"
+        return "invalid"
     return "replied"
 
 

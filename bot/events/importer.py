@@ -72,6 +72,8 @@ class ImportTally:
     duplicate: int = 0
     invalid: int = 0
     errors: list[LineError] = field(default_factory=list)
+    scheduled: int = 0  # surveys planned and still in time
+    expired: int = 0  # surveys whose deadline had passed: recorded, never sent
 
 
 def detect_format(path: Path, choice: str = "auto") -> str:
@@ -244,6 +246,8 @@ def import_events(
         result = ingest_event(db, journey, event, now, quiet=quiet)
         if result.status == "accepted":
             tally.accepted += 1
+            tally.scheduled += len(result.scheduled)
+            tally.expired += len(result.expired)
         else:
             tally.duplicate += 1
     return tally

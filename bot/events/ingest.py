@@ -12,6 +12,7 @@ from bot.events.schema import BusinessEventIn
 from flows.journey import Journey
 from flows.scheduling import (
     DEFAULT_QUIET_HOURS,
+    EXPIRED,
     QuietHours,
     next_window_open,
     plan_surveys,
@@ -32,6 +33,7 @@ class IngestResult:
     status: str  # "accepted" | "duplicate"
     customer_id: str
     scheduled: list[tuple[str, datetime]] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)  # stages planned past their deadline: never sent
     cancelled: int = 0
     reachable: bool = False
     token: str | None = None  # deep-link start token, when asked for and the customer is unreachable
@@ -182,6 +184,12 @@ def ingest_event(
                 due_at=planned.due_at,
                 created_at=now,
             )
+            if now >= planned.due_at + planned.stage.expiry:
+                # A back-filled event whose survey's time has passed: recorded, never sent.
+                survey.status, survey.reason, survey.closed_at = "expired", EXPIRED, now
+                session.add(survey)
+                result.expired.append(planned.stage.id)
+                continue
             session.add(survey)
             session.flush()
             assert survey.id is not None

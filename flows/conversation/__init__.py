@@ -9,6 +9,7 @@ from flows.conversation.actions import (
     MarkReviewInvited,
     MarkSurvey,
     OpenEscalation,
+    ReasonSkipped,
     RelayToAgent,
     ScheduleTimer,
     Send,
@@ -27,12 +28,20 @@ from flows.conversation.inbound import (
     CommandName,
     CustomerText,
     Inbound,
+    ReasonTimeout,
     ReminderDue,
     Started,
     SurveyDue,
     SurveyExpired,
 )
-from flows.conversation.state import ActiveSurvey, ConversationState, PendingSurvey, Phase, SurveyStatus
+from flows.conversation.state import (
+    ActiveSurvey,
+    ConversationState,
+    LateSurvey,
+    PendingSurvey,
+    Phase,
+    SurveyStatus,
+)
 
 __all__ = [
     "Action",
@@ -48,6 +57,7 @@ __all__ = [
     "Engine",
     "EraseCustomer",
     "Inbound",
+    "LateSurvey",
     "MarkOptIn",
     "MarkOptOut",
     "MarkReviewInvited",
@@ -55,6 +65,8 @@ __all__ = [
     "OpenEscalation",
     "PendingSurvey",
     "Phase",
+    "ReasonSkipped",
+    "ReasonTimeout",
     "RelayToAgent",
     "ReminderDue",
     "ScheduleTimer",

@@ -74,10 +74,12 @@ class MarkSurvey(_Action):
     status: SurveyStatus
     at: datetime
     reminded: bool = False
+    reason: str | None = None  # why (e.g. an expiry: "expired_in_queue")
 
 
 class OpenEscalation(_Action):
-    """Hand this to a human (joins the customer's open escalation for the order, if any)."""
+    """Hand this to a human: joins the customer's open case for the order (without a survey: the
+    most recent open case, else a new one naming the latest order and stage), or opens one."""
 
     kind: Literal["open_escalation"] = "open_escalation"
     survey_id: int | None
@@ -87,6 +89,7 @@ class OpenEscalation(_Action):
     score: int | None = None
     text: str | None = None
     topics: tuple[Topic, ...] = ()
+    human: bool = False  # the customer asked to talk to a person
     at: datetime
 
 
@@ -105,10 +108,11 @@ class MarkOptIn(_Action):
 
 
 class TimerKind(StrEnum):
-    """Timers the engine asks for; they come back as ReminderDue / SurveyExpired."""
+    """Timers the engine asks for; they come back as ReminderDue / SurveyExpired / ReasonTimeout."""
 
     REMINDER = "reminder"
     EXPIRY = "expiry"
+    REASON_TIMEOUT = "reason_timeout"
 
 
 class ScheduleTimer(_Action):
@@ -152,6 +156,14 @@ class StoreClosingAnswer(_Action):
     at: datetime
 
 
+class ReasonSkipped(_Action):
+    """The customer chose Skip on the reason question (channels acknowledge it as a skip)."""
+
+    kind: Literal["reason_skipped"] = "reason_skipped"
+    survey_id: int
+    at: datetime
+
+
 class MarkReviewInvited(_Action):
     """Remember that the customer was invited to a public review (once per period)."""
 
@@ -173,4 +185,5 @@ Action = (
     | RelayToAgent
     | StoreClosingAnswer
     | MarkReviewInvited
+    | ReasonSkipped
 )

@@ -19,6 +19,7 @@ from flows.conversation.actions import (
     MarkReviewInvited,
     MarkSurvey,
     OpenEscalation,
+    ReasonSkipped,
     RelayToAgent,
     ScheduleTimer,
     Send,
@@ -36,20 +37,34 @@ from flows.conversation.inbound import (
     CommandName,
     CustomerText,
     Inbound,
+    ReasonTimeout,
     ReminderDue,
     Started,
     SurveyDue,
     SurveyExpired,
 )
 from flows.conversation.render import fill, language_rows, reason_rows, score_rows
-from flows.conversation.state import ActiveSurvey, ConversationState, PendingSurvey, Phase, SurveyStatus
+from flows.conversation.state import (
+    ActiveSurvey,
+    ConversationState,
+    LateSurvey,
+    PendingSurvey,
+    Phase,
+    SurveyStatus,
+)
 from flows.escalation import escalation_priority
 from flows.journey import Journey, Texts
-from flows.scales import Lang, Metric
+from flows.scales import Lang, Metric, Sentiment, sentiment
 from flows.topics import Topic
 from flows.understanding import Intent, ReaskReason, Understanding, analyse_comment, understand
 
 Result = tuple[ConversationState, list[Action]]
+
+#: Why a survey that waited in the queue (behind another, or during a case) was never asked.
+EXPIRED_IN_QUEUE = "expired_in_queue"
+
+#: How many recently expired questions a late reply may still be about.
+MAX_LATE = 5
 
 #: The choice value of the "erase my data" button.
 PRIVACY_ERASE = "privacy:erase"
@@ -66,7 +81,10 @@ class Engine:
     def step(self, state: ConversationState, inbound: Inbound, now: datetime) -> Result:
         """Return the new state and the actions that ``inbound`` at ``now`` leads to."""
         handler = _HANDLERS[type(inbound)]
-        return handler(self, state, inbound, now)
+        new_state, actions = handler(self, state, inbound, now)
+        if not new_state.case_open and any(isinstance(a, OpenEscalation) for a in actions):
+            new_state = new_state.model_copy(update={"case_open": True})
+        return new_state, actions
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -78,7 +96,7 @@ class Engine:
         lang = state.language
         if active.phase is Phase.REASON:
             text = fill(self.journey, stage.follow_up, lang, active.placeholders)
-            rows = reason_rows(stage, self.journey.messages.skip_label, lang)
+            rows = reason_rows(stage, self.journey.messages.skip_label, lang, _band(active))
         else:
             text = fill(self.journey, stage.question, lang, active.placeholders)
             rows = score_rows(stage.metric)
@@ -107,17 +125,25 @@ class Engine:
         return state, actions
 
     def _next(self, state: ConversationState, now: datetime) -> Result:
-        """Close the open survey and ask the next queued one, if any (not while with an agent)."""
+        """Close the open survey and ask the next queued one still in time, if any (not while
+        with an agent); queued surveys past their deadline are recorded as expired, never asked."""
+        stale = [p for p in state.queue if p.deadline is not None and now >= p.deadline]
+        expired: list[Action] = [
+            MarkSurvey(survey_id=p.survey_id, status=SurveyStatus.EXPIRED, at=now, reason=EXPIRED_IN_QUEUE)
+            for p in stale
+        ]
+        queue = tuple(p for p in state.queue if p not in stale)
+        state = state.model_copy(update={"queue": queue})
         if not state.queue or state.handoff is not None or state.closing is not None:
-            return state.model_copy(update={"active": None}), []
+            return state.model_copy(update={"active": None}), expired
         head, rest = state.queue[0], state.queue[1:]
-        return self._ask(state.model_copy(update={"active": None, "queue": rest}), head, now)
+        state, actions = self._ask(state.model_copy(update={"active": None, "queue": rest}), head, now)
+        return state, expired + actions
 
     def _finish(
         self, state: ConversationState, active: ActiveSurvey, now: datetime, *, escalated: bool
     ) -> Result:
         """Thank the customer (with the review invitation where the stage has one) and move on."""
-        stage = self.journey.stage(active.stage)
         lang = state.language
         messages = self.journey.messages
         if escalated:
@@ -128,12 +154,9 @@ class Engine:
         else:
             thanks = self._say(messages.thanks, lang)
         actions: list[Action] = [thanks]
-        if stage.review_invitation and active.score is not None and self._may_invite(state, now):
-            # Everyone is invited, whatever the score: inviting only promoters is review gating.
-            actions += [self._say(messages.review_invitation, lang), MarkReviewInvited(at=now)]
-            state = state.model_copy(update={"review_invited_at": now})
-            if active.score >= 9 and self.journey.referral_link:
-                actions.append(self._say(messages.referral_invitation, lang))
+        # Everyone is invited, whatever the score: inviting only promoters is review gating.
+        state, invitation = self._invite(state, active, now)
+        actions += invitation
         state, more = self._next(state, now)
         return state, actions + more
 
@@ -160,6 +183,7 @@ class Engine:
         negative: bool,
         topics: tuple[Topic, ...],
         now: datetime,
+        human: bool = False,
     ) -> list[Action]:
         metric = active.metric if active is not None else None
         priority = escalation_priority(metric, score, negative, topics, self.journey.escalation)
@@ -174,6 +198,7 @@ class Engine:
                 score=score,
                 text=text,
                 topics=topics,
+                human=human,
                 at=now,
             )
         ]
@@ -210,7 +235,13 @@ class Engine:
             # The reason came with the score: no follow-up question needed.
             state, more = self._finish(state, active, now, escalated=bool(escalation))
             return state, [store, mark, *escalation, *more]
-        return state, [store, mark, *escalation, self._question(state, active)]
+        actions: list[Action] = [store, mark, *escalation, self._question(state, active)]
+        stage = self.journey.stage(active.stage)
+        if stage.review_invitation:
+            # A customer who never answers the reason question is still invited to review.
+            at = min(now + stage.reason_timeout, active.expires_at)
+            actions.append(ScheduleTimer(timer=TimerKind.REASON_TIMEOUT, survey_id=active.survey_id, at=at))
+        return state, actions
 
     def _opt_out(self, state: ConversationState, now: datetime) -> Result:
         actions: list[Action] = [MarkOptOut(at=now), *_skip_open_surveys(state, now)]
@@ -229,12 +260,21 @@ class Engine:
         return state, actions
 
     def _expire_active(self, state: ConversationState, now: datetime) -> Result:
-        """Close an open survey whose answer window has passed."""
+        """Close an open survey whose answer window has passed; replies within the stage's late
+        window are still kept, as late comments on it (CX_METHOD §5)."""
         active = state.active
         assert active is not None
         actions: list[Action] = []
         if active.phase is Phase.SCORE:
             actions.append(MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.EXPIRED, at=now))
+        try:
+            window = self.journey.stage(active.stage).late_window
+        except KeyError:
+            window = timedelta(0)
+        late = [entry for entry in state.late if entry.until > now and entry.survey_id != active.survey_id]
+        if window > timedelta(0):
+            late.append(LateSurvey(survey_id=active.survey_id, stage=active.stage, until=now + window))
+        state = state.model_copy(update={"late": tuple(late[-MAX_LATE:])})
         state, more = self._next(state, now)
         return state, actions + more
 
@@ -252,11 +292,17 @@ class Engine:
             known.add(state.active.survey_id)
         if event.survey_id in known:
             return state, []  # a repeated timer: already asked or queued
+        if event.deadline is not None and now >= event.deadline:
+            # The deadline is hard, whatever delayed the timer.
+            return state, [
+                MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.EXPIRED, at=now, reason="expired")
+            ]
         pending = PendingSurvey(
             survey_id=event.survey_id,
             stage=stage.id,
             priority=stage.priority,
             placeholders=event.placeholders,
+            deadline=event.deadline,
         )
         if state.active is not None and now >= state.active.expires_at:
             state, expired = self._expire_active(state, now)
@@ -268,7 +314,13 @@ class Engine:
         # Higher priority first; equal priorities keep arrival order.
         queue = sorted((*state.queue, pending), key=lambda p: -p.priority)
         state = state.model_copy(update={"queue": tuple(queue)})
-        return state, [*expired, MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.QUEUED, at=now)]
+        actions = [*expired, MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.QUEUED, at=now)]
+        if pending.deadline is not None:
+            # A queued survey expires at its deadline even if nothing else happens meanwhile.
+            actions.append(
+                ScheduleTimer(timer=TimerKind.EXPIRY, survey_id=pending.survey_id, at=pending.deadline)
+            )
+        return state, actions
 
     def _on_reminder(self, state: ConversationState, event: ReminderDue, now: datetime) -> Result:
         active = state.active
@@ -289,12 +341,34 @@ class Engine:
             MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.SENT, at=now, reminded=True),
         ]
 
+    def _on_reason_timeout(self, state: ConversationState, event: ReasonTimeout, now: datetime) -> Result:
+        """The reason question was left alone: the review invitation follows the score anyway
+        (the question stays open until the survey expires)."""
+        active = state.active
+        if active is None or active.survey_id != event.survey_id or active.phase is not Phase.REASON:
+            return state, []
+        return self._invite(state, active, now)
+
+    def _invite(self, state: ConversationState, active: ActiveSurvey, now: datetime) -> Result:
+        """Invite to a public review after any score (not only promoters), once per period."""
+        stage = self.journey.stage(active.stage)
+        if not stage.review_invitation or active.score is None or not self._may_invite(state, now):
+            return state, []
+        messages = self.journey.messages
+        lang = state.language
+        actions: list[Action] = [self._say(messages.review_invitation, lang), MarkReviewInvited(at=now)]
+        if active.score >= 9 and self.journey.referral_link:
+            actions.append(self._say(messages.referral_invitation, lang))
+        return state.model_copy(update={"review_invited_at": now}), actions
+
     def _on_expired(self, state: ConversationState, event: SurveyExpired, now: datetime) -> Result:
         if state.active is not None and state.active.survey_id == event.survey_id:
             return self._expire_active(state, now)
         if any(p.survey_id == event.survey_id for p in state.queue):
             queue = tuple(p for p in state.queue if p.survey_id != event.survey_id)
-            mark = MarkSurvey(survey_id=event.survey_id, status=SurveyStatus.EXPIRED, at=now)
+            mark = MarkSurvey(
+                survey_id=event.survey_id, status=SurveyStatus.EXPIRED, at=now, reason=EXPIRED_IN_QUEUE
+            )
             return state.model_copy(update={"queue": queue}), [mark]
         return state, []
 
@@ -367,7 +441,7 @@ class Engine:
         ):
             return self._accept_score(state, active, int(arg), None, now)
         if kind == "reason" and active.phase is Phase.REASON:
-            reason = next((r for r in stage.reasons if r.id == arg), None)
+            reason = next((r for r in stage.reasons.for_sentiment(_band(active)) if r.id == arg), None)
             if reason is None:
                 return state, [stale]
             store = StoreComment(
@@ -380,10 +454,19 @@ class Engine:
                 language=state.language,
                 at=now,
             )
+            topics = (reason.topic,) if reason.topic else ()
+            escalation: list[Action] = []
+            if self._was_negative(active):
+                # The chip says what went wrong: it joins the case the low score opened.
+                escalation = self._escalate(
+                    active, score=active.score, text=None, negative=True, topics=topics, now=now
+                )
             state, more = self._finish(state, active, now, escalated=self._was_negative(active))
-            return state, [store, *more]
+            return state, [store, *escalation, *more]
         if kind == "skip" and active.phase is Phase.REASON:
-            return self._finish(state, active, now, escalated=self._was_negative(active))
+            skipped = ReasonSkipped(survey_id=active.survey_id, at=now)
+            state, more = self._finish(state, active, now, escalated=self._was_negative(active))
+            return state, [skipped, *more]
         return state, [stale]
 
     def _on_text(self, state: ConversationState, event: CustomerText, now: datetime) -> Result:
@@ -406,6 +489,9 @@ class Engine:
         if u.intent is Intent.LANGUAGE and u.language is not None:
             return self._set_language(state, u.language)
         if active is None:
+            late = next((e for e in reversed(state.late) if now < e.until), None)
+            if late is not None and text and u.intent is not Intent.GREETING:
+                return self._late_reply(state, late, text, now)
             return self._idle_text(state, text, u, now)
         if active.phase is Phase.REASON:
             return self._reason_text(state, active, text, u, now)
@@ -425,19 +511,21 @@ class Engine:
     def _human(self, state: ConversationState, survey_id: int | None, now: datetime) -> Result:
         """Open (or join) an escalation because the customer asked for a person."""
         lang = state.language
-        if state.handoff is not None:
-            return state, [self._say(desk.ALREADY_WITH_AGENT, lang)]
         priority = escalation_priority(None, None, True, (), self.journey.escalation)
         assert priority is not None  # a negative flag always escalates
-        escalation = OpenEscalation(survey_id=survey_id, stage=None, priority=priority, at=now)
-        return state, [escalation, self._say(desk.HUMAN_REQUESTED, lang)]
+        escalation = OpenEscalation(survey_id=survey_id, stage=None, priority=priority, human=True, at=now)
+        if state.handoff is not None:
+            # Someone already has it: the card still shows the request and the agent is pinged.
+            return state, [escalation, self._say(desk.ALREADY_WITH_AGENT, lang)]
+        reply = desk.HUMAN_ADDED if state.case_open else desk.HUMAN_REQUESTED
+        return state, [escalation, self._say(reply, lang)]
 
     def _closing_answer(self, state: ConversationState, solved: bool, now: datetime) -> Result:
         if state.closing is None:
             return state, [self._say(self.journey.messages.stale_button, state.language)]
         store = StoreClosingAnswer(escalation_id=state.closing, solved=solved, at=now)
         reply = self._say(desk.SOLVED_THANKS if solved else desk.NOT_SOLVED, state.language)
-        state = state.model_copy(update={"closing": None})
+        state = state.model_copy(update={"closing": None, "case_open": state.case_open or not solved})
         state, more = self._resume(state, now)
         return state, [store, reply, *more]
 
@@ -450,7 +538,7 @@ class Engine:
     def _agent_taken(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
         if state.handoff == event.escalation_id:
             return state, []
-        state = state.model_copy(update={"handoff": event.escalation_id, "closing": None})
+        state = state.model_copy(update={"handoff": event.escalation_id, "closing": None, "case_open": True})
         return state, [self._say(desk.TAKEN, state.language)]
 
     def _agent_replied(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
@@ -470,7 +558,9 @@ class Engine:
 
     def _agent_resolved(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
         handoff = None if state.handoff == event.escalation_id else state.handoff
-        state = state.model_copy(update={"handoff": handoff, "closing": event.escalation_id})
+        state = state.model_copy(
+            update={"handoff": handoff, "closing": event.escalation_id, "case_open": handoff is not None}
+        )
         question = self._say(desk.RESOLVED, state.language)
         return state, [question.model_copy(update={"rows": desk.solved_rows(state.language)})]
 
@@ -478,7 +568,10 @@ class Engine:
 
     def _idle_text(self, state: ConversationState, text: str, u: Understanding, now: datetime) -> Result:
         lang = state.language
-        if u.intent is Intent.HUMAN or u.negative:
+        joins_case = state.case_open and u.intent not in (Intent.GREETING, Intent.REFUSE)
+        if u.intent is Intent.HUMAN or u.negative or joins_case:
+            # Words that need a person, or anything said while a case is open (a photo's
+            # caption, a detail): they go to that case, never to a second one.
             negative, topics = u.negative or u.intent is Intent.HUMAN, u.topics
             store = StoreComment(
                 survey_id=None,
@@ -489,8 +582,17 @@ class Engine:
                 language=lang,
                 at=now,
             )
-            escalation = self._escalate(None, score=None, text=text, negative=True, topics=topics, now=now)
-            return state, [store, *escalation, self._say(self.journey.messages.complaint_noted, lang)]
+            escalation = self._escalate(
+                None,
+                score=None,
+                text=text,
+                negative=True,
+                topics=topics,
+                now=now,
+                human=u.intent is Intent.HUMAN,
+            )
+            reply = desk.CASE_UPDATED if state.case_open else self.journey.messages.complaint_noted
+            return state, [store, *escalation, self._say(reply, lang)]
         if u.intent is Intent.GREETING:
             return state, [self._say(self.journey.messages.welcome, lang)]
         return state, [self._say(self.journey.messages.nothing_pending, lang)]
@@ -536,7 +638,8 @@ class Engine:
         reask_text = messages.reask_contradiction if u.reason is ReaskReason.CONTRADICTION else messages.reask
         active = active.model_copy(update={"reasks": active.reasks + 1})
         state = state.model_copy(update={"active": active})
-        return state, [self._question(state, active, prefix=fill(self.journey, reask_text, lang))]
+        scale = {"low": str(active.metric.low), "high": str(active.metric.high)}
+        return state, [self._question(state, active, prefix=fill(self.journey, reask_text, lang, scale))]
 
     def _keep_as_comment(
         self, state: ConversationState, active: ActiveSurvey, text: str, u: Understanding, now: datetime
@@ -553,7 +656,13 @@ class Engine:
         )
         mark = MarkSurvey(survey_id=active.survey_id, status=SurveyStatus.COMMENTED, at=now)
         escalation = self._escalate(
-            active, score=None, text=text, negative=negative, topics=u.topics, now=now
+            active,
+            score=None,
+            text=text,
+            negative=negative,
+            topics=u.topics,
+            now=now,
+            human=u.intent is Intent.HUMAN,
         )
         messages = self.journey.messages
         reply = self._say(messages.complaint_noted if escalation else messages.thanks, state.language)
@@ -561,13 +670,21 @@ class Engine:
         return state, [store, mark, *escalation, reply, *more]
 
     def _late_text(self, state: ConversationState, text: str, now: datetime) -> Result:
-        """An answer after expiry is kept as a comment, never re-asked (CX_METHOD §5)."""
+        """An answer after expiry (its timer not run yet) is kept as a late comment, never re-asked."""
         active = state.active
         assert active is not None
+        state, expired = self._expire_active(state, now)
+        late = LateSurvey(survey_id=active.survey_id, stage=active.stage, until=now)
+        state, more = self._late_reply(state, late, text, now)
+        return state, [*expired, *more]
+
+    def _late_reply(self, state: ConversationState, late: LateSurvey, text: str, now: datetime) -> Result:
+        """Keep a reply to an expired question as a late comment on its survey and stage (never a
+        score, CX_METHOD §5), thank the customer, and hand it to a person when it is negative."""
         negative, topics = analyse_comment(text, state.language)
         store = StoreComment(
-            survey_id=active.survey_id,
-            stage=active.stage,
+            survey_id=late.survey_id,
+            stage=late.stage,
             comment=text,
             negative=negative,
             topics=topics,
@@ -575,10 +692,33 @@ class Engine:
             late=True,
             at=now,
         )
-        escalation = self._escalate(None, score=None, text=text, negative=negative, topics=topics, now=now)
-        state, expired = self._expire_active(state, now)
-        reply = self._say(self.journey.messages.expired_kept, state.language)
-        return state, [*expired, store, *escalation, reply]
+        escalation: list[Action] = []
+        priority = escalation_priority(None, None, negative, topics, self.journey.escalation)
+        if priority is not None:
+            escalation.append(
+                OpenEscalation(
+                    survey_id=late.survey_id,
+                    stage=late.stage,
+                    priority=priority,
+                    text=text,
+                    topics=topics,
+                    at=now,
+                )
+            )
+        # One late reply per expired question; later words are ordinary messages.
+        state = state.model_copy(
+            update={"late": tuple(e for e in state.late if e.survey_id != late.survey_id)}
+        )
+        messages = self.journey.messages
+        reply = self._say(messages.complaint_noted if escalation else messages.expired_kept, state.language)
+        return state, [store, *escalation, reply]
+
+
+def _band(active: ActiveSurvey) -> Sentiment:
+    """Return the band of the open survey's score (negative when there is none yet)."""
+    if active.score is None or not active.metric.in_range(active.score):
+        return Sentiment.NEGATIVE
+    return sentiment(active.metric, active.score)
 
 
 def _skip_open_surveys(state: ConversationState, now: datetime) -> list[Action]:
@@ -592,6 +732,7 @@ def _skip_open_surveys(state: ConversationState, now: datetime) -> list[Action]:
 _HANDLERS: dict[type, Callable[[Engine, ConversationState, object, datetime], Result]] = {
     SurveyDue: Engine._on_survey_due,  # type: ignore[dict-item]
     ReminderDue: Engine._on_reminder,  # type: ignore[dict-item]
+    ReasonTimeout: Engine._on_reason_timeout,  # type: ignore[dict-item]
     SurveyExpired: Engine._on_expired,  # type: ignore[dict-item]
     Started: Engine._on_started,  # type: ignore[dict-item]
     Command: Engine._on_command,  # type: ignore[dict-item]

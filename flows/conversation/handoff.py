@@ -15,6 +15,20 @@ HUMAN_REQUESTED = Texts(
     it="Ho passato la tua richiesta al nostro team: una persona ti risponderà qui appena possibile.",
     en="I've passed your request to our team: a person will answer you here as soon as possible.",
 )
+HUMAN_ADDED = Texts(
+    it=(
+        "La tua segnalazione è già aperta: ho avvisato il team che vuoi parlare con una persona, "
+        "che ti risponderà qui appena possibile."
+    ),
+    en=(
+        "Your case is already open: I've told our team you'd like to talk to a person, "
+        "who will answer you here as soon as possible."
+    ),
+)
+CASE_UPDATED = Texts(
+    it="Grazie, l'ho aggiunto alla tua segnalazione: chi la segue lo vedrà subito.",
+    en="Thank you, I've added this to your case: whoever is looking after it will see it straight away.",
+)
 ALREADY_WITH_AGENT = Texts(
     it="Una persona del nostro team sta già seguendo la tua richiesta: scrivi pure qui.",
     en="Someone from our team is already looking after your request: just write here.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -61,12 +62,20 @@ class SurveyDue(_Inbound):
     survey_id: int
     stage: str
     placeholders: dict[str, str] = Field(default_factory=dict)
+    deadline: datetime | None = None  # planned due time + the stage's expiry: never asked after it
 
 
 class ReminderDue(_Inbound):
     """Timer: remind the customer of an unanswered question."""
 
     kind: Literal["reminder_due"] = "reminder_due"
+    survey_id: int
+
+
+class ReasonTimeout(_Inbound):
+    """Timer: the reason question was left alone long enough; the review invitation goes out."""
+
+    kind: Literal["reason_timeout"] = "reason_timeout"
     survey_id: int
 
 
@@ -96,6 +105,14 @@ class AgentAction(_Inbound):
 
 
 Inbound = Annotated[
-    CustomerText | ButtonPress | Started | Command | SurveyDue | ReminderDue | SurveyExpired | AgentAction,
+    CustomerText
+    | ButtonPress
+    | Started
+    | Command
+    | SurveyDue
+    | ReminderDue
+    | ReasonTimeout
+    | SurveyExpired
+    | AgentAction,
     Field(discriminator="kind"),
 ]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from flows.conversation.actions import Choice
 from flows.journey import Journey, Stage, Texts
-from flows.scales import Lang, Metric
+from flows.scales import Lang, Metric, Sentiment
 
 # Used when an event did not carry the value, so a question never shows an empty gap.
 _FALLBACKS: dict[str, dict[Lang, str]] = {
@@ -38,9 +38,12 @@ def score_rows(metric: Metric) -> tuple[tuple[Choice, ...], ...]:
     return (choices,)
 
 
-def reason_rows(stage: Stage, skip: Texts, lang: Lang) -> tuple[tuple[Choice, ...], ...]:
-    """Return the stage's reason buttons, two per row, then a Skip button."""
-    choices = [Choice(label=r.label(lang), value=f"reason:{r.id}") for r in stage.reasons]
+def reason_rows(
+    stage: Stage, skip: Texts, lang: Lang, band: Sentiment = Sentiment.NEGATIVE
+) -> tuple[tuple[Choice, ...], ...]:
+    """Return the stage's reason buttons for a score in ``band``, two per row, then a Skip button."""
+    reasons = stage.reasons.for_sentiment(band)
+    choices = [Choice(label=r.label(lang), value=f"reason:{r.id}") for r in reasons]
     rows = [tuple(choices[i : i + 2]) for i in range(0, len(choices), 2)]
     rows.append((Choice(label=skip(lang), value="skip"),))
     return tuple(rows)

@@ -40,6 +40,7 @@ class PendingSurvey(BaseModel):
     stage: str
     priority: int = 0
     placeholders: dict[str, str] = Field(default_factory=dict)
+    deadline: datetime | None = None  # not asked after it (None: states stored before deadlines)
 
 
 class ActiveSurvey(BaseModel):
@@ -59,6 +60,16 @@ class ActiveSurvey(BaseModel):
     placeholders: dict[str, str] = Field(default_factory=dict)
 
 
+class LateSurvey(BaseModel):
+    """A survey whose question expired: a reply until ``until`` is kept as a late comment on it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    survey_id: int
+    stage: str
+    until: datetime
+
+
 class ConversationState(BaseModel):
     """Everything the engine knows about one customer's conversation."""
 
@@ -71,3 +82,5 @@ class ConversationState(BaseModel):
     handoff: int | None = None  # escalation an agent has taken: texts go to the agent
     closing: int | None = None  # resolved escalation whose "did we solve it?" is open
     review_invited_at: datetime | None = None  # last public-review invitation
+    case_open: bool = False  # an escalation was opened and not yet resolved (words join it)
+    late: tuple[LateSurvey, ...] = ()  # recently expired questions, newest last

@@ -47,7 +47,7 @@ def test_shell_conversation(tmp_path: Path):
     assert "Grazie, ci aiuta molto!" in text
     with application.db.read() as db_session:
         (response,) = db_session.exec(select(Response))
-    assert (response.score, response.reason) == (4, "late")
+    assert (response.score, response.reason) == (4, "fast")  # 4/5: the first positive chip
 
 
 def test_shell_command_reads_stdin(tmp_path: Path):
@@ -60,3 +60,34 @@ def test_shell_command_reads_stdin(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "made it easy for me to handle my issue" in result.output
     assert "main reason" in result.output
+
+
+def test_shell_says_what_happened_to_each_event(tmp_path: Path):
+    """Each /event says whether its survey was asked, held by a cap (until when) or skipped as expired."""
+    from datetime import UTC, datetime
+
+    from tests.conftest import FakeClock
+
+    out = io.StringIO()
+    clock = FakeClock(datetime(2026, 11, 17, 10, 0, tzinfo=UTC))
+    application = build_app(Settings(database_url=f"sqlite:///{tmp_path / 's.db'}"), clock=clock)
+    session = ShellSession(application, "shell-2", "en", console=Console(file=out, width=300), clock=clock)
+    for line in ["/start", "/event delivered", "4", "/tap 5", "/event ticket", "/event delivered"]:
+        assert session.handle(line)
+    text = out.getvalue()
+    assert "delivered: asked now" in text
+    assert "ticket_closed: held by the 24 h cap (one survey a day) until Wed 18 Nov 11:00 Europe/Rome" in text
+    assert "delivered: skipped: expired (held by the 7-day cap on the same metric past its deadline)" in text
+
+
+def test_shell_fresh_starts_clean(tmp_path: Path, monkeypatch):
+    """`cxbot shell --fresh` ignores the configured database: earlier caps do not apply."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CXBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'kept.db'}")
+    first = CliRunner().invoke(app, ["shell", "--lang", "en"], input="/event delivered\n/quit\n")
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(app, ["shell", "--lang", "en"], input="/event delivered\n/quit\n")
+    assert "held by" in again.stdout or "skipped: expired" in again.stdout
+    fresh = CliRunner().invoke(app, ["shell", "--lang", "en", "--fresh"], input="/event delivered\n/quit\n")
+    assert fresh.exit_code == 0, fresh.output
+    assert "delivered: asked now" in fresh.stdout and "--fresh" in fresh.stdout

@@ -290,3 +290,20 @@ async def test_webhook_mode_and_secret(webhook: Harness):
     with h.app.db.read() as session:
         rows = session.exec(select(InboxUpdate).where(InboxUpdate.external_id == "777")).all()
     assert len(rows) == 1 and rows[0].processed_at is not None
+
+
+async def test_skip_is_acknowledged_as_a_skip(polling: Harness):
+    """Skip on the reason question: the pop-up says it was skipped and the message shows the choice."""
+    h = polling
+    token = await h.deliver_event("c-42", "it")
+    h.api.push_message(CHAT, f"/start {token}", language_code="it")
+    (question,) = await h.sent(lambda p: _has_buttons(p) and "consegna" in p["text"])
+    h.api.push_callback(CHAT, question.result["message_id"], _button(question, "score:4"), language_code="it")
+    (follow_up,) = await h.sent(lambda p: _has_buttons(p) and "motivo principale" in p["text"])
+    h.api.push_callback(CHAT, follow_up.result["message_id"], _button(follow_up, "skip"), language_code="it")
+    await h.sent(lambda p: "ci aiuta molto" in p["text"])
+    answers = await h.api.wait_for("answerCallbackQuery", 2)
+    assert answers[-1].params.get("text") == "Ok, domanda saltata."
+    await h.api.wait_for(lambda c: c.method == "editMessageText" and "Salta" in str(c.params.get("text")))
+    edited = next(m for m in h.api.chat_messages(CHAT) if m["message_id"] == follow_up.result["message_id"])
+    assert edited["text"].endswith("⏭️ Salta") and "reply_markup" not in edited

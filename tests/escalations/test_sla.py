@@ -62,3 +62,49 @@ async def test_component_sweeps_and_stops(service, clock):
     stop.set()
     await asyncio.wait_for(task, timeout=5)
     assert len(_notes(service.db)) == 1
+
+
+def test_p1_nudge_counts_business_hours(service, clock):
+    """A P1 opened Friday 16:00 Rome, due Monday 11:00, is nudged Monday 10:00, not on Sunday."""
+    app, config = make_app(service, make_settings())
+    clock.now = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # Friday 16:00 in Rome
+    detractor(service, clock)
+    with service.db.read() as session:
+        escalation = session.exec(select(Escalation)).one()
+    assert escalation.sla_due_at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # Monday 11:00 Rome
+    assert sweep_sla(app, datetime(2026, 11, 22, 17, 15, tzinfo=UTC), config)["nudged"] == 0  # Sunday 18:15
+    assert sweep_sla(app, datetime(2026, 11, 23, 8, 55, tzinfo=UTC), config)["nudged"] == 0  # Monday 09:55
+    assert sweep_sla(app, datetime(2026, 11, 23, 9, 0, tzinfo=UTC), config)["nudged"] == 1  # Monday 10:00
+
+
+def test_overdue_card_is_marked_and_listed(service, clock, monkeypatch):
+    """Two hours past its SLA the card says "overdue by 2 h" (edited once per mark) and the CLI lists it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    import bot.cli.escalations as cli_escalations
+    from bot.cli.main import app as cli
+
+    app, config = make_app(service, make_settings(desk_language="it"))
+    detractor(service, clock)  # P1 due Tue 14:00 UTC
+    clock.now = datetime(2026, 11, 17, 16, 10, tzinfo=UTC)
+    assert sweep_sla(app, clock.now, config)["marked"] == 1
+    assert sweep_sla(app, clock.now, config)["marked"] == 0  # same mark: no second edit
+    with service.db.read() as session:
+        cards = [m for m in session.exec(select(OutboxMessage)) if m.kind == "agent_card"]
+    assert "⏰ scaduta da 2 h" in cards[-1].payload["text"]
+
+    def load(database_url=None):
+        found = build(database_url)
+        found.service.clock = clock
+        return found
+
+    build = cli_escalations.load_app
+    monkeypatch.setattr(cli_escalations, "load_app", load)
+    url = str(service.db.url)
+    result = CliRunner().invoke(cli, ["escalations", "--open", "--database-url", url])
+    assert result.exit_code == 0 and "⏰ 2 h" in result.stdout
+    result = CliRunner().invoke(cli, ["escalations", "--format", "json", "--database-url", url])
+    [row] = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert row["overdue_hours"] == 2

@@ -95,7 +95,7 @@ def test_typed_score_is_stored_then_follow_up_asked():
     (send,) = sends(actions)
     assert "motivo principale" in send.text
     values = [c.value for row in send.rows for c in row]
-    assert values[-1] == "skip" and "reason:late" in values
+    assert values[-1] == "skip" and "reason:fast" in values  # 4/5: the positive chips
     assert state.active is not None and state.active.phase is Phase.REASON
     assert of(actions, OpenEscalation) == []
 
@@ -103,9 +103,9 @@ def test_typed_score_is_stored_then_follow_up_asked():
 def test_reason_button_stores_reason_and_thanks():
     """Tapping a reason stores it with its topic and thanks; the survey closes."""
     state, _ = run(asked(), ButtonPress(survey_id=1, value="score:5"))
-    state, actions = run(state, ButtonPress(survey_id=1, value="reason:late"))
+    state, actions = run(state, ButtonPress(survey_id=1, value="reason:fast"))  # 5/5: positive chips
     (comment,) = of(actions, StoreComment)
-    assert comment.reason == "late" and [t.value for t in comment.topics] == ["late_delivery"]
+    assert comment.reason == "fast" and [t.value for t in comment.topics] == ["fast_delivery"]
     assert sends(actions)[0].text == "Grazie, ci aiuta molto!"
     assert state.active is None
 
@@ -163,7 +163,7 @@ def test_contradiction_is_confirmed_with_the_scale_direction():
     """'1, facilissimo!' on CES is not stored: the bot explains the scale and asks again."""
     _, actions = run(asked(stage="ticket_closed"), CustomerText(text="1, facilissimo!"))
     assert of(actions, StoreResponse) == []
-    assert "1 vuol dire per niente d'accordo" in sends(actions)[0].text
+    assert "da 1 a 7, 1 è il voto peggiore e 7 il migliore" in sends(actions)[0].text
 
 
 def test_refusal_stores_nothing_and_moves_on():
@@ -189,10 +189,10 @@ def test_opt_out_clears_everything_and_confirms(event):
 
 
 def test_start_after_opt_out_opts_back_in():
-    """/start after an opt-out welcomes the customer back."""
+    """/start after an opt-out welcomes the customer back (gender-neutral Italian)."""
     state, _ = run(ConversationState(), Command(name=CommandName.STOP))
     state, actions = run(state, Started(bound=True))
-    assert not state.opted_out and "Bentornato" in sends(actions)[0].text
+    assert not state.opted_out and "Che bello rivederti!" in sends(actions)[0].text
 
 
 def test_language_switch_reasks_in_the_new_language():
@@ -354,3 +354,39 @@ def test_erase_button_erases_and_stops_surveys():
     assert state.opted_out and state.active is None
     _, later = run(state, due(5, "first_use"))
     assert sends(later) == []
+
+
+def test_reasons_follow_the_score_band():
+    """After 1/5 the chips are complaints, after 3/5 what could be better, after 5/5 what worked."""
+
+    def chips(score: str) -> list[str]:
+        _, actions = run(asked(), ButtonPress(survey_id=1, value=score))
+        return [c.label for row in sends(actions)[-1].rows for c in row]
+
+    assert chips("score:1")[:3] == ["In ritardo", "Pacco danneggiato", "Corriere"]
+    assert chips("score:3")[:2] == ["Un po' in ritardo", "Imballaggio"]
+    assert chips("score:5")[:3] == ["Consegna veloce", "Ben imballato", "Corriere gentile"]
+    assert all(c[-1] == "Salta" for c in (chips("score:1"), chips("score:5")))
+
+
+def test_a_chip_of_another_band_is_not_accepted():
+    """A positive chip pressed after a low score (a forged or stale button) stores nothing."""
+    state, _ = run(asked(), ButtonPress(survey_id=1, value="score:1"))
+    _, actions = run(state, ButtonPress(survey_id=1, value="reason:fast"))
+    assert of(actions, StoreComment) == []
+
+
+def test_reask_names_the_scale():
+    """ "10!" on the 1-5 scale is re-asked naming the range, in Italian and in English."""
+    _, actions = run(asked(), CustomerText(text="10!"))
+    assert "da 1 a 5" in sends(actions)[0].text
+    _, actions = run(asked(Lang.EN), CustomerText(text="10!"))
+    assert "from 1 to 5" in sends(actions)[0].text
+
+
+def test_skip_is_acknowledged_as_a_skip():
+    """Skip on the reason question is an action of its own (channels show it as a skip), then thanks."""
+    state, _ = run(asked(), ButtonPress(survey_id=1, value="score:4"))
+    state, actions = run(state, ButtonPress(survey_id=1, value="skip"))
+    assert [a.kind for a in actions][:2] == ["reason_skipped", "send"]
+    assert state.active is None

@@ -123,3 +123,35 @@ def test_journey_check_cli(tmp_path: Path):
     missing = runner.invoke(app, ["journey", "check", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2
     assert "cannot read" in missing.output
+
+
+def test_reasons_by_score_band_and_plain_lists():
+    """A reasons mapping gives chips per band; a plain list is offered after every score."""
+    from flows.scales import Sentiment
+
+    delivered = load_journey(None).stage("delivered")
+    assert [r.id for r in delivered.reasons.for_sentiment(Sentiment.POSITIVE)][:2] == ["fast", "well_packed"]
+    assert [r.id for r in delivered.reasons.for_sentiment(Sentiment.NEGATIVE)][:2] == ["late", "damaged"]
+    data = _default()
+    data["stages"][1]["reasons"] = [{"id": "late", "label": {"it": "In ritardo", "en": "Late"}}]
+    plain = parse_journey(yaml.safe_dump(data, allow_unicode=True)).stage("delivered")
+    assert all([r.id for r in plain.reasons.for_sentiment(band)] == ["late"] for band in Sentiment)
+
+
+def test_unknown_reason_band_is_named():
+    """A reasons mapping with a band other than negative/neutral/positive is reported with its path."""
+    data = _default()
+    data["stages"][1]["reasons"] = {"happy": [{"id": "x", "label": {"it": "X", "en": "X"}}]}
+    assert any("stages[1:delivered].reasons.happy" in p for p in _problems(data))
+
+
+def test_every_band_has_chips_in_the_shipped_journey():
+    """Each shipped stage offers negative, neutral and positive chips, with positive themes."""
+    from flows.scales import Sentiment
+    from flows.topics import URGENT_TOPICS
+
+    for stage in load_journey(None).stages:
+        for band in Sentiment:
+            assert len(stage.reasons.for_sentiment(band)) >= 3, (stage.id, band)
+        positive = [r.topic for r in stage.reasons.positive if r.topic]
+        assert positive and not set(positive) & URGENT_TOPICS, stage.id

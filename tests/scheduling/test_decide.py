@@ -11,6 +11,7 @@ from flows.journey import StageKind, load_journey
 from flows.scheduling import (
     CustomerFacts,
     DueSurvey,
+    Expire,
     Postpone,
     Send,
     SentSurvey,
@@ -103,9 +104,9 @@ def test_open_escalation_or_ticket_holds_the_survey():
 
 
 def test_hold_until_expiry_skips():
-    """A survey held past its deadline (planned + expiry) is skipped with the reason."""
+    """A survey held past its deadline (planned + expiry) expires with what held it."""
     due = _due("delivered", TUESDAY_11_ROME - timedelta(hours=71, minutes=30))
-    assert decide(TUESDAY_11_ROME, due, CustomerFacts(open_ticket=True)) == Skip("ticket_open")
+    assert decide(TUESDAY_11_ROME, due, CustomerFacts(open_ticket=True)) == Expire("ticket_open")
 
 
 def test_one_survey_per_24_hours():
@@ -119,16 +120,16 @@ def test_one_survey_per_24_hours():
 
 
 def test_same_transactional_metric_per_7_days():
-    """A CES asked 2 days ago blocks another CES for 7 days: past its expiry, so it is skipped."""
+    """A CES asked 2 days ago blocks another CES for 7 days: past its expiry, so it expires."""
     history = [_sent("ticket_closed", TUESDAY_11_ROME - timedelta(days=2))]
-    assert decide(TUESDAY_11_ROME, _due("order_placed"), CustomerFacts(), history) == Skip("cap_metric_7d")
+    assert decide(TUESDAY_11_ROME, _due("order_placed"), CustomerFacts(), history) == Expire("cap_metric_7d")
 
 
 def test_relationship_nps_once_per_90_days():
-    """A relationship NPS 60 days after another is skipped; after 91 days it is sent."""
+    """A relationship NPS 60 days after another expires unsent; after 91 days it is sent."""
     assert JOURNEY.stage("repurchase").kind is StageKind.RELATIONSHIP
     recent = [_sent("first_use", TUESDAY_11_ROME - timedelta(days=60))]
-    assert decide(TUESDAY_11_ROME, _due("repurchase"), CustomerFacts(), recent) == Skip(
+    assert decide(TUESDAY_11_ROME, _due("repurchase"), CustomerFacts(), recent) == Expire(
         "cap_relationship_90d"
     )
     old = [_sent("first_use", TUESDAY_11_ROME - timedelta(days=91))]

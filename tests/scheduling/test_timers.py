@@ -77,16 +77,16 @@ def test_ingest_schedules_inside_the_window(service: Service, clock):
 
 
 def test_second_survey_within_a_day_is_capped(service: Service, clock):
-    """A second delivery CSAT the same day is capped (24 h, then 7 days same metric) and skipped."""
+    """A second delivery CSAT the same day is capped (24 h, then 7 days same metric): expired unsent."""
     _ingest(service, clock, event_id="e-1", order="1001")
     assert _run(service, clock) == {"fed": 1}
     clock.advance(hours=1)
     _ingest(service, clock, event_id="e-2", order="1002")
-    assert _run(service, clock) == {"skipped": 1}
+    assert _run(service, clock) == {"expired": 1}
     with service.db.read() as session:
         second = session.exec(select(SurveyInstance).where(SurveyInstance.order_id == "1002")).all()
     capped = next(s for s in second if s.stage == "delivered")
-    assert (capped.status, capped.reason) == ("skipped", "cap_metric_7d")
+    assert (capped.status, capped.reason) == ("expired", "cap_metric_7d")
     assert len(_survey_messages(service)) == 1
 
 

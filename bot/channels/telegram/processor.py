@@ -25,7 +25,16 @@ from bot.channels.telegram.transport import CHANNEL, MAX_TEXT
 from bot.channels.telegram.updates import CallbackIn, TextIn, command, parse
 from bot.escalations.telegram_desk import CHANGED
 from bot.service import FeedItem, FeedResult, Service
-from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Send, Started
+from flows.conversation import (
+    ButtonPress,
+    Command,
+    CommandName,
+    CustomerText,
+    Inbound,
+    ReasonSkipped,
+    Send,
+    Started,
+)
 from flows.errors import ChannelError, ConflictError
 from flows.scales import Lang
 from storage import links, repo
@@ -220,6 +229,7 @@ class InboxProcessor:
             inbox.mark_processed(session, row_id, now)
             # Anything besides a reply (a stored score, a new status, a language) means it counted.
             outcome.accepted = any(not isinstance(action, Send) for action in result.actions)
+            outcome.skipped = any(isinstance(action, ReasonSkipped) for action in result.actions)
             outcome.language = result.state.language
             if outcome.accepted and update.message_id is not None:
                 _enqueue_edit(session, update.chat_id, update.message_id, press, result.customer_id, now)
@@ -229,9 +239,11 @@ class InboxProcessor:
     async def _answer_press(self, outcome: _PressOutcome) -> None:
         if outcome.language is None:  # not fed (retried later): the spinner stays until then
             return
-        await self._answer(
-            outcome.query_id, None if outcome.accepted else texts.text("stale_button", outcome.language)
-        )
+        if outcome.skipped:
+            answer: str | None = texts.text("skipped", outcome.language)
+        else:
+            answer = None if outcome.accepted else texts.text("stale_button", outcome.language)
+        await self._answer(outcome.query_id, answer)
 
     # -- one update --------------------------------------------------------------------------
 
@@ -348,6 +360,7 @@ class _PressOutcome:
 
     query_id: str
     accepted: bool = False
+    skipped: bool = False  # the press skipped a question: acknowledged as a skip
     language: Lang | None = None
 
 
@@ -360,7 +373,8 @@ def _enqueue_edit(
     if question is not None:
         label = _label(question.payload, press.value)
         original = str(question.payload.get("text") or "")
-        text = f"{original}\n\n✅ {label}"[:MAX_TEXT] if label else None
+        mark = "⏭️" if press.value == "skip" else "✅"
+        text = f"{original}\n\n{mark} {label}"[:MAX_TEXT] if label else None
     repo.enqueue_message(
         session,
         channel=CHANNEL,

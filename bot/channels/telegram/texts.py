@@ -19,6 +19,10 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         Lang.IT: "Questo pulsante non è valido.",
         Lang.EN: "This button isn't valid.",
     },
+    "skipped": {
+        Lang.IT: "Ok, domanda saltata.",
+        Lang.EN: "OK, question skipped.",
+    },
     "stale_button": {
         Lang.IT: "Questa domanda non è più aperta.",
         Lang.EN: "That question is no longer open.",

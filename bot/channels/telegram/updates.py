@@ -60,6 +60,7 @@ class _Message(_Read):
     chat: _Chat
     from_user: _User | None = Field(default=None, alias="from")
     text: str | None = None
+    caption: str | None = None  # a photo's or document's words: they join the case like a text
 
 
 class _CallbackQuery(_Read):
@@ -120,10 +121,11 @@ def parse(raw: dict[str, Any]) -> CustomerUpdate | None:
 
 
 def _text(message: _Message) -> TextIn | None:
-    if message.chat.type != "private" or not message.text:
+    words = message.text or message.caption
+    if message.chat.type != "private" or not words:
         return None
     language = message.from_user.language_code if message.from_user else None
-    return TextIn(chat_id=message.chat.id, text=message.text[:MAX_TEXT], language_code=language)
+    return TextIn(chat_id=message.chat.id, text=words[:MAX_TEXT], language_code=language)
 
 
 def command(text: str) -> tuple[str, str] | None:
