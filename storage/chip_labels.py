@@ -32,7 +32,8 @@ def chip_labels(journeys: Iterable[Journey]) -> dict[tuple[str, str], set[str]]:
     labels: dict[tuple[str, str], set[str]] = {}
     for journey in journeys:
         for stage in journey.stages:
-            for reason in stage.reasons:
+            bands = stage.reasons
+            for reason in (*bands.negative, *bands.neutral, *bands.positive):
                 labels.setdefault((stage.id, reason.id), set()).update({reason.label.it, reason.label.en})
     return labels
 

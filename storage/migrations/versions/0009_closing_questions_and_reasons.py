@@ -1,7 +1,7 @@
 """every closing question kept (closing_questions); reason chips out of responses.comment
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 
 - ``closing_questions``: one row per "did we solve it?" asked (each resolution of an
   escalation) with its answer, never overwritten, so a reopened case keeps its "no". Existing
@@ -20,7 +20,7 @@ import storage.types
 from storage.chip_labels import chip_labels, journeys_in_use, typed_text
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
