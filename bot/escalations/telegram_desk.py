@@ -19,6 +19,7 @@ import structlog
 from bot.escalations import desk, hooks
 from bot.escalations.card import parse_callback
 from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
+from bot.security.hygiene import strip_control
 from bot.settings import Settings
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError
@@ -178,8 +179,9 @@ async def _on_message(
         return "refused"
     try:
         agent = _agent_name(user)
+        clean = strip_control(text)  # NUL cannot be stored by PostgreSQL; the words are kept
         await asyncio.to_thread(
-            lambda: desk.relay_agent_reply(app, config, escalation_id, agent, text, now, within=within)
+            lambda: desk.relay_agent_reply(app, config, escalation_id, agent, clean, now, within=within)
         )
     except CxbotError as exc:
         await _notice(call, config, message, str(exc)[:300])
