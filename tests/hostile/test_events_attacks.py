@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -31,12 +26,11 @@ from storage.db import Database
 from storage.links import redeem_token
 from storage.tables import BusinessEvent, ChannelIdentity, Customer, LinkToken
 from tests.conftest import drop_pg_database, make_pg_database
+from tests.hostile.workers import api_workers
 
 SECRET = "hostile-events-secret"
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 TS = int(NOW.timestamp())
-WORKER = Path(__file__).with_name("api_worker.py")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _client(db: Database, journey, now: datetime = NOW) -> httpx.AsyncClient:
@@ -232,12 +226,6 @@ async def test_parallel_deliveries_in_one_process_answer_duplicate(api, db, tall
 # --- two worker processes ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def two_workers(request, tmp_path) -> Iterator[tuple[Database, list[str]]]:
     """Two uvicorn processes on 127.0.0.1 serving the API on one database (SQLite file, PostgreSQL)."""
@@ -248,33 +236,10 @@ def two_workers(request, tmp_path) -> Iterator[tuple[Database, list[str]]]:
         url, name = make_pg_database(admin)
     db = Database(url)
     migrate.upgrade(db)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    workers: list[subprocess.Popen[str]] = []
-    ports = [_free_port(), _free_port()]
     try:
-        for port in ports:
-            log = (tmp_path / f"worker-{port}.log").open("w")
-            with log:
-                workers.append(
-                    subprocess.Popen(
-                        [sys.executable, str(WORKER), url, str(port), NOW.isoformat(), SECRET],
-                        stdout=subprocess.PIPE,
-                        stderr=log,
-                        text=True,
-                        env=env,
-                        cwd=ROOT,
-                    )
-                )
-        for worker in workers:
-            assert worker.stdout is not None
-            assert worker.stdout.readline().strip() == "ready"
-        yield db, [f"http://127.0.0.1:{port}" for port in ports]
+        with api_workers(url, 2, NOW, SECRET, tmp_path) as bases:
+            yield db, bases
     finally:
-        for worker in workers:
-            worker.terminate()
-            worker.wait(10)
-            if worker.stdout is not None:
-                worker.stdout.close()
         db.dispose()
         if name is not None and admin is not None:
             drop_pg_database(admin, name)
