@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, select
 
-from bot.escalations import card
+from bot.escalations import audit, card
 from bot.settings import Settings
 from flows.errors import ConfigError
 from storage import repo
@@ -98,6 +98,9 @@ def post_card(session: Session, escalation: Escalation, config: DeskConfig, now:
         tz=config.tz,
         secret=config.secret,
     )
+    trail = audit.card_lines(audit.trail(session, escalation.id), config.lang, config.tz)
+    if trail:  # who did what, when: visible to every agent on the case itself
+        text = "\n".join([text, "", *trail])
     repo.enqueue_message(
         session,
         channel="telegram",
