@@ -175,6 +175,13 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             "field": "customer.language",
         },
     ),
+    409: _error_doc(
+        "The customer was erased (`cxbot forget`): events about them are refused, nothing is stored.",
+        {
+            "error": "conflict",
+            "message": "customer.id: this customer's data was erased; events about them are refused",
+        },
+    ),
     503: _error_doc(
         "No CXBOT_EVENTS_SECRET configured (unsigned events are never accepted), or the database is down.",
         {"error": "not_configured", "message": "CXBOT_EVENTS_SECRET is not set: the events API is disabled"},

@@ -10,6 +10,8 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from bot.events.schema import BusinessEventIn
+from bot.privacy.erase import erased_customer_exists
+from flows.errors import ConflictError
 from flows.journey import Journey
 from flows.scheduling import (
     DEFAULT_QUIET_HOURS,
@@ -141,9 +143,12 @@ def ingest_event(
     reach the customer yet.
 
     Raises:
+        ConflictError: the customer was erased (``cxbot forget``): nothing about them is stored again.
         StorageError: when the database fails (nothing is written then).
     """
     with db.write() as session:
+        if erased_customer_exists(session, event.customer.id):
+            raise ConflictError("customer.id: this customer's data was erased; events about them are refused")
         # The event row is the claim: INSERT … ON CONFLICT DO NOTHING RETURNING. A concurrent
         # delivery of the same event (another worker, a relay's parallel retry) waits for the
         # winner's commit and then finds the conflict: ``duplicate``, never a unique-key 500.
