@@ -62,6 +62,18 @@ def check_settings(settings: Settings) -> list[str]:
     return problems
 
 
+def config_warnings(settings: Settings) -> list[str]:
+    """Return what is allowed but risky (printed by ``cxbot config``; the service still starts)."""
+    warnings: list[str] = []
+    if settings.agents_chat_id is not None and not settings.agent_ids:
+        warnings.append(
+            f"{env_name('agent_ids')} is not set: ANY member of the agents' chat "
+            f"({env_name('agents_chat_id')}) can take, answer and resolve escalations; list the agents' "
+            "user ids to allow only them"
+        )
+    return warnings
+
+
 def describe(settings: Settings) -> list[tuple[str, str]]:
     """Return (variable, value) pairs with secrets masked, for `cxbot status`."""
     rows = []

@@ -92,7 +92,7 @@ def retention_pass(db: Database, now: datetime, months: int) -> dict[str, Any] |
         "retention",
         now.date().isoformat(),
         now,
-        lambda: {"comments_deleted": delete_old_comments(db, cutoff)},
+        lambda: {"comments_deleted": delete_old_comments(db, cutoff, now)},
     )
 
 

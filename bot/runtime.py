@@ -61,7 +61,10 @@ class Runtime:
         api = create_api(self.app, self.routers)
         api.state.probes = self.probes
         server = uvicorn.Server(
-            uvicorn.Config(api, host=settings.http_host, port=settings.http_port, log_level="warning")
+            # log_config=None: uvicorn keeps our handler (bot/observability/logs.py redacts its tracebacks)
+            uvicorn.Config(
+                api, host=settings.http_host, port=settings.http_port, log_level="warning", log_config=None
+            )
         )
         # Signals are ours (they set ``stop``); uvicorn must not capture and re-raise them.
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]

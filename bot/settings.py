@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     telegram_bot_username: str | None = Field(default=None, description="Bot username for deep links.")
     agents_chat_id: int | None = Field(default=None, description="Telegram chat id of the agents' group.")
     agent_ids: Annotated[list[int], NoDecode] = Field(
-        default_factory=list, description="Telegram user ids allowed to act as agents."
+        default_factory=list,
+        description="User ids allowed to act as agents (strict); unset: any member of the agents' chat.",
     )
     manager_chat_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Chats receiving the weekly summary."

@@ -51,6 +51,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
+        hide_parameters=True,  # an error's text never carries the row's values (personal data)
     )
 
     @event.listens_for(engine, "connect")
@@ -104,7 +105,9 @@ class Database:
             # processes still meet the busy timeout.
             self._write_turn: AbstractContextManager[Any] = _WriteTurn()
         else:
-            self.engine = create_engine(self.url, pool_size=pool_size, pool_pre_ping=True)
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, pool_pre_ping=True, hide_parameters=True
+            )  # hide_parameters: an error's text never carries the row's values (personal data)
             self.read_engine = self.engine
             self._write_turn = nullcontext()
 

@@ -87,13 +87,22 @@ class CustomerView:
 
 
 def ensure_customer(session: Session, customer_id: str, now: datetime, **fields: Any) -> Customer:
-    """Return the customer, creating it (or updating the given fields) as needed."""
+    """Return the customer, creating it (or updating the given fields) as needed.
+
+    Creation is ``INSERT … ON CONFLICT DO NOTHING``: two workers creating the same new customer
+    at once both get the row (the loser waits for the winner's commit, then updates it).
+    """
     customer = session.get(Customer, customer_id)
     if customer is None:
-        customer = Customer(id=customer_id, created_at=now, updated_at=now, **fields)
-        session.add(customer)
-        session.flush()
-        return customer
+        given = {k: v for k, v in fields.items() if v is not None}  # None: the column's default
+        new = Customer(id=customer_id, created_at=now, updated_at=now, **given)
+        if _insert_ignore(session, _CUSTOMERS, new.model_dump(), ("id",)):
+            inserted = session.get(Customer, customer_id)
+            assert inserted is not None  # just inserted in this transaction
+            return inserted
+        customer = session.get(Customer, customer_id, populate_existing=True)
+        if customer is None:  # pragma: no cover - only a concurrent erasure of the row gets here
+            raise LookupError(customer_id)
     changed = {k: v for k, v in fields.items() if v is not None and getattr(customer, k) != v}
     for key, value in changed.items():
         setattr(customer, key, value)

@@ -306,3 +306,19 @@ class LinkToken(SQLModel, table=True):
     expires_at: datetime = _ts(nullable=False)
     used_at: datetime | None = _ts()
     used_by: str | None = Field(default=None, max_length=64)
+
+
+class AgentActionRecord(SQLModel, table=True):
+    """The audit of the agents' desk: who did what to which escalation, when (refusals included).
+
+    Holds no customer data (a reply's words stay in the escalation, not here), so erasure
+    leaves it whole: it is the record of the agents' own conduct.
+    """
+
+    __tablename__ = "agent_actions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(index=True)
+    agent: str = Field(max_length=128)
+    action: str = Field(max_length=16)  # take, reply, hand_back, resolve, refused
+    at: datetime = _ts(nullable=False)

@@ -1,17 +1,18 @@
-"""``POST /v1/events``: business events in, signed with HMAC-SHA256 of the raw body.
+"""``POST /v1/events``: business events in, signed with a timestamped HMAC-SHA256.
 
-The body is read (bounded) and its signature checked before anything is parsed, so an
-unsigned or oversized request never reaches the JSON parser or the database.
+The body is read (bounded while streaming) and its signature checked before anything is
+parsed, so an unsigned, stale or oversized request never reaches the JSON parser or the
+database. A replay within the 5-minute tolerance is a ``duplicate`` (``event_id``) and never
+gets a deep link: only the event's first delivery issues a start token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from datetime import datetime
 from typing import Any, Literal
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -19,6 +20,9 @@ from pydantic import BaseModel
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.events.validation import parse_event
+from bot.observability.metrics import LEGACY_SIGNATURES, REFUSED_SIGNATURES
+from bot.security import signatures
+from bot.security.bodies import BodyTooLarge, read_bounded
 from bot.wiring import App
 from flows.errors import AuthError
 from flows.scheduling import parse_quiet_hours
@@ -26,6 +30,12 @@ from storage.links import deep_link
 
 MAX_BODY_BYTES = 64 * 1024
 SIGNATURE_HEADER = "X-Cxbot-Signature"
+SIGNATURE_DOC = (
+    "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.' + raw body with CXBOT_EVENTS_SECRET>; "
+    "t within 5 minutes of the server's clock (sha256=<hex of the body> still accepted, deprecated)"
+)
+
+log = structlog.get_logger(__name__)
 
 
 class ScheduledSurvey(BaseModel):
@@ -51,43 +61,24 @@ class ErrorAnswer(BaseModel):
     field: str | None = None
 
 
-def verify_signature(secret: str, body: bytes, header: str | None) -> None:
-    """Check ``header`` (``sha256=<hex>``) against the HMAC-SHA256 of ``body``, in constant time.
-
-    Raises:
-        AuthError: when the header is missing, malformed or wrong.
-    """
-    if not header:
-        raise AuthError(f"missing {SIGNATURE_HEADER} header (sha256=<hex HMAC-SHA256 of the body>)")
-    scheme, _, given = header.strip().partition("=")
-    if scheme.lower() != "sha256" or not given:
-        raise AuthError(f"{SIGNATURE_HEADER} must look like sha256=<hex>")
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
-        raise AuthError(f"{SIGNATURE_HEADER} does not match the body")
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """Return the ``X-Cxbot-Signature`` value for ``body`` sent at ``timestamp`` (for clients and tests)."""
+    return signatures.sign_timestamped(secret, body, timestamp)
 
 
-def sign(secret: str, body: bytes) -> str:
-    """Return the ``X-Cxbot-Signature`` value for ``body`` (for clients and tests)."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_bounded(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # also bounds chunked bodies, which declare no length
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _verify(secret: str, body: bytes, header: str | None, now: datetime) -> None:
+    try:
+        verified = signatures.verify(secret, body, header, now)
+    except AuthError as exc:
+        REFUSED_SIGNATURES.labels("events").inc()
+        raise AuthError(f"{SIGNATURE_HEADER}: {exc}") from exc
+    if verified.scheme == signatures.LEGACY:
+        LEGACY_SIGNATURES.labels("events").inc()
+        log.warning(
+            "legacy_signature",
+            endpoint="/v1/events",
+            detail="sha256=<hex> is deprecated and replayable; sign t=<unix>,v1=<hex> over 't.' + body",
+        )
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +107,7 @@ def _request_body_doc() -> dict[str, Any]:
             "required": True,
             "description": (
                 f"A business event (JSON, at most {MAX_BODY_BYTES // 1024} KiB), signed: header "
-                f"`{SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body with CXBOT_EVENTS_SECRET>`."
+                f"`{SIGNATURE_HEADER}: {SIGNATURE_DOC}`."
             ),
             "content": {
                 "application/json": {
@@ -130,8 +121,11 @@ def _request_body_doc() -> dict[str, Any]:
                 "name": SIGNATURE_HEADER,
                 "in": "header",
                 "required": True,
-                "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
-                "description": "sha256=<hex HMAC-SHA256 of the raw body>",
+                "schema": {
+                    "type": "string",
+                    "pattern": "^(t=[0-9]{1,12},v1=[0-9a-f]{64}|sha256=[0-9a-f]{64})$",
+                },
+                "description": SIGNATURE_DOC,
             }
         ],
     }
@@ -167,7 +161,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     },
     401: _error_doc(
-        "Signature missing or wrong.",
+        "Signature missing, wrong, or its timestamp outside 5 minutes of the server's clock.",
         {"error": "unauthorized", "message": "X-Cxbot-Signature does not match the body"},
     ),
     413: _error_doc(
@@ -179,6 +173,13 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             "error": "invalid",
             "message": "customer.language: String should match pattern '^(it|en)([-_][A-Za-z]{2})?$'",
             "field": "customer.language",
+        },
+    ),
+    409: _error_doc(
+        "The customer was erased (`cxbot forget`): events about them are refused, nothing is stored.",
+        {
+            "error": "conflict",
+            "message": "customer.id: this customer's data was erased; events about them are refused",
         },
     ),
     503: _error_doc(
@@ -216,18 +217,13 @@ def events_router() -> APIRouter:
                 },
             )
         try:
-            body = await _read_bounded(request, MAX_BODY_BYTES)
-        except _TooLarge:
-            return JSONResponse(
-                status_code=413,
-                content={"error": "too_large", "message": f"the body exceeds {MAX_BODY_BYTES} bytes"},
-            )
-        verify_signature(
-            settings.events_secret.get_secret_value(), body, request.headers.get(SIGNATURE_HEADER)
-        )
+            body = await read_bounded(request, MAX_BODY_BYTES)
+        except BodyTooLarge as exc:
+            return JSONResponse(status_code=413, content={"error": "too_large", "message": str(exc)})
+        now = app.service.clock()
+        _verify(settings.events_secret.get_secret_value(), body, request.headers.get(SIGNATURE_HEADER), now)
         event = parse_event(body)
         quiet = parse_quiet_hours(settings.quiet_hours)
-        now = app.service.clock()
         result = await asyncio.to_thread(
             ingest_event, app.db, app.journey, event, now, quiet=quiet, link_token=True
         )

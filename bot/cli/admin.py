@@ -10,7 +10,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from bot.cli.common import handles_errors, load_app
-from bot.config_check import describe, load_settings, settings_reference
+from bot.config_check import config_warnings, describe, load_settings, settings_reference
 from storage import migrate
 from storage.db import Database
 from storage.tables import DueWork, Escalation, JobRun, OutboxMessage
@@ -82,6 +82,8 @@ def config(
     settings = load_settings()
     for name, value in describe(settings):
         typer.echo(f"{name}={value}")
+    for warning in config_warnings(settings):
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo("configuration ok")
 
 

@@ -11,8 +11,9 @@ import typer
 from sqlmodel import col, select
 
 from bot.cli.common import handles_errors, load_app
+from bot.escalations import audit
 from bot.escalations.sla import overdue_hours
-from storage.tables import Escalation
+from storage.tables import AgentActionRecord, Escalation
 
 FIELDS = (
     "id",
@@ -31,7 +32,7 @@ FIELDS = (
 )
 
 
-def _row(escalation: Escalation, now: datetime) -> dict[str, Any]:
+def _row(escalation: Escalation, now: datetime, actions: list[AgentActionRecord]) -> dict[str, Any]:
     row = {key: getattr(escalation, key) for key in FIELDS}
     row = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
     row["texts"] = list(escalation.texts)
@@ -40,6 +41,9 @@ def _row(escalation: Escalation, now: datetime) -> dict[str, Any]:
     late = escalation.status != "resolved" and due is not None and due <= now
     # Whole hours past the SLA for unresolved escalations (None when within it or resolved).
     row["overdue_hours"] = overdue_hours(due, now) if late and due is not None else None
+    row["actions"] = audit.as_dicts(actions)  # who did what, when (the desk's audit)
+    last = actions[-1] if actions else None
+    row["last_action"] = f"{last.action} {last.agent} {last.at:%m-%d %H:%M}" if last else None
     return row
 
 
@@ -59,9 +63,13 @@ def _table(rows: list[dict[str, Any]]) -> str:
         "sla_due_at",
         "overdue",
         "taken_by",
+        "last_action",
     )
     shown = [{**r, "overdue": _overdue_cell(r["overdue_hours"])} for r in rows]
-    cells = [[("" if r[c] is None else str(r[c]))[:25] for c in columns] for r in shown]
+    cells = [
+        [("" if r[c] is None else str(r[c]))[: 40 if c == "last_action" else 25] for c in columns]
+        for r in shown
+    ]
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
@@ -83,7 +91,17 @@ def escalations_command(
         statement = statement.where(col(Escalation.status).in_(("open", "taken")))
     now = app.service.clock()
     with app.db.read() as session:
-        rows = [_row(e, now) for e in session.exec(statement)]
+        escalations = list(session.exec(statement))
+        trails: dict[int, list[AgentActionRecord]] = {}
+        ids = [e.id for e in escalations if e.id is not None]
+        if ids:
+            for action in session.exec(
+                select(AgentActionRecord)
+                .where(col(AgentActionRecord.escalation_id).in_(ids))
+                .order_by(col(AgentActionRecord.at), col(AgentActionRecord.id))
+            ):
+                trails.setdefault(action.escalation_id, []).append(action)
+        rows = [_row(e, now, trails.get(e.id or 0, [])) for e in escalations]
     app.db.dispose()
     if output == "json":
         for row in rows:

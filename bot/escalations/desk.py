@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from bot.escalations import audit
 from bot.escalations.records import DeskConfig, post_card
 from bot.wiring import App
 from flows.conversation import AgentAction, AgentActionKind
@@ -32,6 +33,14 @@ class DeskResult:
     customer_id: str
 
 
+#: The audit's name of each action.
+_AUDITED = {
+    AgentActionKind.TAKEN: "take",
+    AgentActionKind.REPLIED: "reply",
+    AgentActionKind.HANDED_BACK: "hand_back",
+    AgentActionKind.RESOLVED: "resolve",
+}
+
 #: Changes the locked escalation; returns True when its card must be updated. Raises ConflictError.
 Change = Callable[[Escalation], bool]
 
@@ -48,6 +57,7 @@ def _act(
     now: datetime,
     text: str = "",
     *,
+    agent: str,
     within: Also = None,
 ) -> DeskResult:
     with app.db.read() as session:
@@ -61,7 +71,9 @@ def _act(
         row = session.exec(
             select(Escalation).where(col(Escalation.id) == escalation_id).with_for_update()
         ).one()
-        if change(row):
+        changed = change(row)
+        audit.record(session, escalation_id, agent, _AUDITED[action], now)  # before the card shows it
+        if changed:
             row.updated_at = now
             post_card(session, row, config, now)
         result.append(DeskResult(escalation_id, row.status, row.taken_by, customer_id))
@@ -93,7 +105,7 @@ def take(
         row.status, row.taken_by, row.taken_at = "taken", agent, now
         return True
 
-    return _act(app, config, escalation_id, AgentActionKind.TAKEN, change, now, within=within)
+    return _act(app, config, escalation_id, AgentActionKind.TAKEN, change, now, agent=agent, within=within)
 
 
 def hand_back(
@@ -112,7 +124,9 @@ def hand_back(
         row.status = "open"
         return True
 
-    return _act(app, config, escalation_id, AgentActionKind.HANDED_BACK, change, now, within=within)
+    return _act(
+        app, config, escalation_id, AgentActionKind.HANDED_BACK, change, now, agent=agent, within=within
+    )
 
 
 def resolve(
@@ -138,7 +152,9 @@ def resolve(
         if within is not None:
             within(session)
 
-    return _act(app, config, escalation_id, AgentActionKind.RESOLVED, change, now, within=ask_closing)
+    return _act(
+        app, config, escalation_id, AgentActionKind.RESOLVED, change, now, agent=agent, within=ask_closing
+    )
 
 
 def relay_agent_reply(
@@ -172,7 +188,17 @@ def relay_agent_reply(
             return True
         return False
 
-    return _act(app, config, escalation_id, AgentActionKind.REPLIED, change, now, text=text, within=within)
+    return _act(
+        app,
+        config,
+        escalation_id,
+        AgentActionKind.REPLIED,
+        change,
+        now,
+        text=text,
+        agent=agent,
+        within=within,
+    )
 
 
 def find_by_message(

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, select
 
-from bot.escalations import card
+from bot.escalations import audit, card
 from bot.settings import Settings
 from flows.errors import ConfigError
 from flows.escalation import DEFAULT_RULES, EscalationRules
@@ -112,6 +112,9 @@ def post_card(session: Session, escalation: Escalation, config: DeskConfig, now:
         secret=config.secret,
         stage_names=config.stage_names,
     )
+    trail = audit.card_lines(audit.trail(session, escalation.id), config.lang, config.tz)
+    if trail:  # who did what, when: visible to every agent on the case itself
+        text = "\n".join([text, "", *trail])
     repo.enqueue_message(
         session,
         channel="telegram",

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import structlog
 
-from bot.escalations import desk, hooks
+from bot.escalations import audit, desk, hooks
 from bot.escalations.card import label, parse_callback
 from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
+from bot.security.hygiene import strip_control
 from bot.settings import Settings
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError, InputError
@@ -64,9 +65,14 @@ def http_bot_call(settings: Settings, client: httpx.AsyncClient) -> BotCall:
 
 
 async def is_agent(config: DeskConfig, call: BotCall, user_id: int) -> bool:
-    """Return True for a listed agent id or a member of the agents' chat (``getChatMember``)."""
-    if user_id in config.agent_ids:
-        return True
+    """Return True when ``user_id`` may act as an agent.
+
+    ``CXBOT_AGENT_IDS``, when set, is a strict allow-list: nobody else, not even the group's
+    administrators. Only when it is unset does membership of the agents' chat count
+    (``getChatMember``); ``cxbot config`` warns about that fallback.
+    """
+    if config.agent_ids:
+        return user_id in config.agent_ids
     if config.agents_chat_id is None:
         return False
     try:
@@ -78,10 +84,10 @@ async def is_agent(config: DeskConfig, call: BotCall, user_id: int) -> bool:
 
 
 def _agent_name(user: dict[str, Any]) -> str:
+    # The user id always: a username can be changed or reused, the audit must name the person.
     username = user.get("username")
-    if username:
-        return f"@{str(username)[:60]}"
-    return f"{str(user.get('first_name') or 'agent')[:60]} ({int(user.get('id', 0))})"
+    shown = f"@{str(username)[:60]}" if username else str(user.get("first_name") or "agent")[:60]
+    return f"{shown} ({int(user.get('id', 0))})"
 
 
 async def handle_agent_update(
@@ -129,6 +135,7 @@ async def _on_press(
         return "ignored"
     user = query.get("from") or {}
     if not await is_agent(config, call, int(user.get("id", 0))):
+        await asyncio.to_thread(audit.record_refusal, app.db, press.escalation_id, _agent_name(user), now)
         await _answer(call, query_id, label("not_agent", config.lang), alert=True)
         return "refused"
     try:
@@ -186,11 +193,13 @@ async def _on_message(
     if escalation_id is None:
         return "ignored"  # ordinary chatter among agents
     if not await is_agent(config, call, int(user.get("id", 0))):
+        await asyncio.to_thread(audit.record_refusal, app.db, escalation_id, _agent_name(user), now)
         return "refused"
     try:
         agent = _agent_name(user)
+        clean = strip_control(text)  # NUL cannot be stored by PostgreSQL; the words are kept
         await asyncio.to_thread(
-            lambda: desk.relay_agent_reply(app, config, escalation_id, agent, text, now, within=within)
+            lambda: desk.relay_agent_reply(app, config, escalation_id, agent, clean, now, within=within)
         )
     except ConflictError:
         await _notice(call, config, message, _conflict_text(app, config, escalation_id))

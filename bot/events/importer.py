@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.events.ingest import ingest_event
 from bot.events.validation import validate_event
-from flows.errors import InputError
+from flows.errors import ConflictError, InputError
 from flows.journey import Journey
 from flows.scheduling import QuietHours
 from storage.db import Database
@@ -243,7 +243,12 @@ def import_events(
             tally.invalid += 1
             tally.errors.append(LineError(number, where, message))
             continue
-        result = ingest_event(db, journey, event, now, quiet=quiet)
+        try:
+            result = ingest_event(db, journey, event, now, quiet=quiet)
+        except ConflictError as exc:  # an erased customer: listed like an invalid line, nothing stored
+            tally.invalid += 1
+            tally.errors.append(LineError(number, "customer.id", str(exc)))
+            continue
         if result.status == "accepted":
             tally.accepted += 1
             tally.scheduled += len(result.scheduled)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from bot.events.schema import BusinessEventIn
+from bot.privacy.erase import erased_customer_exists
+from flows.errors import ConflictError
 from flows.journey import Journey
 from flows.scheduling import (
     DEFAULT_QUIET_HOURS,
@@ -21,7 +24,7 @@ from flows.scheduling import (
 from storage import repo
 from storage.db import Database
 from storage.links import issue_token
-from storage.tables import BusinessEvent, Customer, DueWork, Order, SurveyInstance, Ticket
+from storage.tables import BusinessEvent, DueWork, Order, SurveyInstance, Ticket
 
 TELEGRAM = "telegram"
 
@@ -39,12 +42,18 @@ class IngestResult:
     token: str | None = None  # deep-link start token, when asked for and the customer is unreachable
 
 
+def _get_or_insert(session: Session, model: Any, key: str, values: dict[str, Any]) -> Any:
+    """Return the row ``key`` of ``model``, inserted with ``values`` first if new (ON CONFLICT DO NOTHING)."""
+    repo.insert_or_ignore(session, model, values, [next(iter(values))])
+    return session.get(model, key, populate_existing=True)
+
+
 def _record_order(session: Session, event: BusinessEventIn, now: datetime) -> None:
     if event.order is None:
         return
-    order = session.get(Order, event.order.id) or Order(
-        id=event.order.id, customer_id=event.customer.id, updated_at=now
-    )
+    # Two events of one new order may arrive at once on two workers: insert-if-new, then update.
+    fresh = Order(id=event.order.id, customer_id=event.customer.id, updated_at=now)
+    order = _get_or_insert(session, Order, event.order.id, fresh.model_dump())
     if event.order.items:
         order.items = [item.model_dump() for item in event.order.items]
     status = event.type.split(".", 1)[1]
@@ -60,9 +69,10 @@ def _record_order(session: Session, event: BusinessEventIn, now: datetime) -> No
 def _record_ticket(session: Session, event: BusinessEventIn) -> None:
     if event.ticket is None:
         return
-    ticket = session.get(Ticket, event.ticket.id) or Ticket(
+    fresh = Ticket(
         id=event.ticket.id, customer_id=event.customer.id, order_id=event.order.id if event.order else None
     )
+    ticket = _get_or_insert(session, Ticket, event.ticket.id, fresh.model_dump())
     if event.type in ("ticket.opened", "ticket.reopened"):
         ticket.status, ticket.opened_at = "open", ticket.opened_at or event.occurred_at
     elif event.type == "ticket.closed":
@@ -135,14 +145,33 @@ def ingest_event(
     reach the customer yet.
 
     Raises:
+        ConflictError: the customer was erased (``cxbot forget``): nothing about them is stored again.
         StorageError: when the database fails (nothing is written then).
     """
     with db.write() as session:
-        if session.get(BusinessEvent, event.event_id) is not None:
+        if erased_customer_exists(session, event.customer.id):
+            raise ConflictError("customer.id: this customer's data was erased; events about them are refused")
+        # The event row is the claim: INSERT … ON CONFLICT DO NOTHING RETURNING. A concurrent
+        # delivery of the same event (another worker, a relay's parallel retry) waits for the
+        # winner's commit and then finds the conflict: ``duplicate``, never a unique-key 500.
+        # A duplicate never issues a start token: a replayed body must not mint a fresh link.
+        claimed = repo.insert_or_ignore(
+            session,
+            BusinessEvent,
+            {
+                "event_id": event.event_id,
+                "type": event.type,
+                "occurred_at": event.occurred_at,
+                "received_at": now,
+                "customer_id": event.customer.id,
+                "order_id": event.order.id if event.order else None,
+                "payload": event.model_dump(mode="json"),
+            },
+            ["event_id"],
+        )
+        if not claimed:
             result = IngestResult(status="duplicate", customer_id=event.customer.id)
             result.reachable = repo.reachable_identity(session, event.customer.id) is not None
-            if link_token and not result.reachable and session.get(Customer, event.customer.id) is not None:
-                result.token = issue_token(session, event.customer.id, now)
             return result
         customer = repo.ensure_customer(
             session,
@@ -152,17 +181,6 @@ def ingest_event(
             language=event.language,
             timezone=event.customer.timezone,
             consent=event.customer.consent,
-        )
-        session.add(
-            BusinessEvent(
-                event_id=event.event_id,
-                type=event.type,
-                occurred_at=event.occurred_at,
-                received_at=now,
-                customer_id=customer.id,
-                order_id=event.order.id if event.order else None,
-                payload=event.model_dump(mode="json"),
-            )
         )
         if event.customer.telegram_chat_id is not None:
             existing = repo.find_identity(session, TELEGRAM, str(event.customer.telegram_chat_id))

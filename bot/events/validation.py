@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.events.schema import BusinessEventIn
+from bot.security.hygiene import find_control
 from flows.errors import InputError
 
 
@@ -22,17 +23,27 @@ def error_field(error: ValidationError) -> tuple[str, str]:
     return path or "body", message
 
 
+def _clean(event: BusinessEventIn) -> BusinessEventIn:
+    """Refuse control characters (NUL, ESC…) in any stored field, naming it (bot/security/hygiene.py)."""
+    field = find_control(event.model_dump(mode="json"))
+    if field is not None:
+        raise InputError(f"{field}: control characters (such as NUL) are not allowed", field=field)
+    return event
+
+
 def parse_event(body: bytes | str) -> BusinessEventIn:
     """Return the event in JSON ``body``.
 
     Raises:
-        InputError: naming the first invalid field (``body`` when it is not a JSON object).
+        InputError: naming the first invalid field (``body`` when it is not a JSON object), including
+            a field with control characters.
     """
     try:
-        return BusinessEventIn.model_validate_json(body)
+        event = BusinessEventIn.model_validate_json(body)
     except ValidationError as exc:
         field, message = error_field(exc)
         raise InputError(f"{field}: {message}", field=field) from exc
+    return _clean(event)
 
 
 def validate_event(data: dict[str, Any]) -> BusinessEventIn:
@@ -42,7 +53,8 @@ def validate_event(data: dict[str, Any]) -> BusinessEventIn:
         InputError: naming the first invalid field.
     """
     try:
-        return BusinessEventIn.model_validate(data)
+        event = BusinessEventIn.model_validate(data)
     except ValidationError as exc:
         field, message = error_field(exc)
         raise InputError(f"{field}: {message}", field=field) from exc
+    return _clean(event)

@@ -32,6 +32,18 @@ SEND_ERRORS = Counter(
 )
 TELEGRAM_429 = Counter("cxbot_telegram_429_total", "Telegram 'Too Many Requests' answers.", registry=REGISTRY)
 MESSAGES_SENT = Counter("cxbot_messages_sent_total", "Messages delivered.", ["channel"], registry=REGISTRY)
+LEGACY_SIGNATURES = Counter(
+    "cxbot_legacy_signatures_total",
+    "Requests signed with the deprecated sha256=<hex> scheme (replayable; removed next release).",
+    ["endpoint"],
+    registry=REGISTRY,
+)
+REFUSED_SIGNATURES = Counter(
+    "cxbot_refused_signatures_total",
+    "Requests refused for a missing, wrong or stale signature.",
+    ["endpoint"],
+    registry=REGISTRY,
+)
 HANDLER_SECONDS = Histogram(
     "cxbot_handler_seconds",
     "Time to feed one inbound event (load, step, persist).",

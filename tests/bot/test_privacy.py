@@ -15,6 +15,7 @@ from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.privacy.erase import delete_old_comments, forget_customer
 from bot.privacy.export import ANSWER_FIELDS, answer_rows, customer_record, write_rows
+from bot.privacy.registry import pseudonym
 from bot.timers import run_due_work
 from flows.conversation import CustomerText
 from flows.errors import NotFoundError
@@ -68,7 +69,8 @@ def test_forget_erases_personal_data_and_keeps_scores(service, clock):
     result = forget_customer(service.db, "c-1", clock.now)
     assert result.answers_anonymised == 1 and result.identities_removed == 1
     with service.db.read() as session:
-        customer = session.get(Customer, "c-1")
+        assert session.get(Customer, "c-1") is None  # the tombstone keeps a pseudonym, not the id
+        customer = session.get(Customer, pseudonym("c-1"))
         assert customer.name is None and customer.erased_at is not None and customer.opted_out
         assert [i.customer_id for i in session.exec(select(ChannelIdentity))] == ["c-2"]
         assert [e.customer_id for e in session.exec(select(BusinessEvent))] == ["c-2"]

@@ -6,6 +6,8 @@ The Telegram channel adapter had not landed when this was written, so agents' up
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlmodel import select
 
@@ -94,23 +96,27 @@ async def test_detractor_to_closing_question(service, clock, api, desk_app):
 
 async def test_not_solved_reopens_and_second_agent_cannot_steal(service, clock, api, desk_app):
     """A "no" reopens the escalation; a second agent cannot take one that is taken."""
-    app, _config, call, pump = desk_app
-    api.set_member(AGENTS, 88, "member")  # an agent by group membership (getChatMember)
+    app, listed, call, pump = desk_app
+    config = replace(listed, agent_ids=frozenset({AGENT, 88}))  # a second listed agent
     detractor(service, clock)
     await pump()
     card_id = _escalations(app)[0].card_message_id
     take = _buttons(api.chat_messages(AGENTS)[0])["✋ Take"]
     assert (
-        await handle_agent_update(app, api.push_callback(AGENTS, card_id, take, user_id=AGENT), call=call)
+        await handle_agent_update(
+            app, api.push_callback(AGENTS, card_id, take, user_id=AGENT), call=call, config=config
+        )
         == "taken"
     )
     steal = api.push_callback(AGENTS, card_id, take, user_id=88)
-    assert await handle_agent_update(app, steal, call=call) == "conflict"
+    assert await handle_agent_update(app, steal, call=call, config=config) == "conflict"
     assert _escalations(app)[0].taken_by.endswith(f"({AGENT})")
     await pump()
     resolve = _buttons(api.chat_messages(AGENTS)[0])["✅ Resolve"]
     assert (
-        await handle_agent_update(app, api.push_callback(AGENTS, card_id, resolve, user_id=88), call=call)
+        await handle_agent_update(
+            app, api.push_callback(AGENTS, card_id, resolve, user_id=88), call=call, config=config
+        )
         == "resolved"
     )
     service.feed("c-42", ButtonPress(survey_id=None, value="solved:no"), via=CHAT)

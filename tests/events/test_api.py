@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -18,6 +18,7 @@ from storage.db import Database
 from storage.tables import BusinessEvent, DueWork, LinkToken, SurveyInstance
 
 SECRET = "s3cret-for-tests"
+TS = int(datetime(2026, 11, 17, 10, 0, tzinfo=UTC).timestamp())  # the `clock` fixture's start
 
 
 def _client(db: Database, journey, clock, secret: str | None = SECRET) -> httpx.AsyncClient:
@@ -43,7 +44,7 @@ async def _post(client: httpx.AsyncClient, payload: dict | bytes, signature: str
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     headers = {"Content-Type": "application/json"}
     if signature == "auto":
-        headers["X-Cxbot-Signature"] = sign(SECRET, body)
+        headers["X-Cxbot-Signature"] = sign(SECRET, body, TS)
     elif signature is not None:
         headers["X-Cxbot-Signature"] = signature
     return await client.post("/v1/events", content=body, headers=headers, **kw)
@@ -90,7 +91,7 @@ async def test_missing_or_wrong_signature_is_401(client, sqlite_db, clock, signa
 async def test_signature_of_another_body_is_401(client, clock):
     """A signature made for a different body does not authenticate this one."""
     other = json.dumps(_event(clock, event_id="evt-2")).encode()
-    assert (await _post(client, _event(clock), signature=sign(SECRET, other))).status_code == 401
+    assert (await _post(client, _event(clock), signature=sign(SECRET, other, TS))).status_code == 401
 
 
 async def test_no_secret_configured_refuses_everything(sqlite_db, journey, clock):
@@ -159,7 +160,7 @@ async def test_duplicate_event_makes_one_record(db, journey, clock):
     second = (await _post(client, _event(clock))).json()
     assert first["status"] == "accepted" and second["status"] == "duplicate"
     assert second["scheduled"] == []
-    assert second["deep_link"] == first["deep_link"]
+    assert first["deep_link"] and second["deep_link"] is None  # a replay never mints or hands out a link
     assert _count(db, BusinessEvent) == 1
     assert _count(db, SurveyInstance) == 2
     assert _count(db, DueWork) == 2

@@ -31,6 +31,7 @@ from bot.wiring import build_app
 SECRET = "fuzz-events-secret"
 HOOK_SECRET = "fuzz-hook-secret"
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
+TS = int(NOW.timestamp())
 CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance)
 
 
@@ -66,7 +67,7 @@ EVENTS = SCHEMA["/v1/events"]["POST"]
 def test_fuzzed_signed_events_never_5xx(case: Any) -> None:
     """Random event bodies correctly signed get past the signature: answered 200 or a documented 4xx."""
     body = json.dumps(case.body).encode()
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, body)}
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, body, TS)}
     response = asyncio.run(_post(body, headers))
     assert response.status_code in (200, 400, 409, 422), response.text
     assert response.status_code != 401
@@ -94,7 +95,7 @@ def _event(event_id: str) -> bytes:
 async def test_oversized_body_is_413_before_anything_else():
     """A body over the limit is refused with 413, signed or not, declared or streamed."""
     big = b"{" + b" " * (MAX_BODY_BYTES + 10) + b"}"
-    for headers in ({}, {SIGNATURE_HEADER: sign(SECRET, big)}):
+    for headers in ({}, {SIGNATURE_HEADER: sign(SECRET, big, TS)}):
         response = await _post(big, {"Content-Type": "application/json", **headers})
         assert response.status_code == 413
         assert response.json()["error"] == "too_large"
@@ -119,7 +120,7 @@ async def test_oversized_body_is_413_before_anything_else():
         "sha256=",
         "md5=abc",
         "sha256=" + "0" * 64,
-        sign("other-secret", _event("e-sig")),
+        sign("other-secret", _event("e-sig"), TS),
         "sha256=zz",
     ],
 )
@@ -135,14 +136,14 @@ async def test_bad_signatures_are_401(signature: str | None):
 
 async def test_signature_of_another_body_is_401():
     """A valid signature taken from one body does not authorise a different body."""
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, _event("e-a"))}
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, _event("e-a"), TS)}
     assert (await _post(_event("e-b"), headers)).status_code == 401
 
 
 async def test_replayed_event_is_a_duplicate():
     """Replaying a signed event verbatim is answered "duplicate" and schedules nothing new."""
     body = _event("e-replay")
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, body)}
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, body, TS)}
     first = await _post(body, headers)
     second = await _post(body, headers)
     assert first.json()["status"] == "accepted"
@@ -155,6 +156,6 @@ async def test_replayed_event_is_a_duplicate():
 @FUZZ
 def test_signed_garbage_bytes_are_4xx(body: bytes) -> None:
     """Arbitrary signed bytes (not JSON, wrong JSON) are a 4xx naming the problem, never a 5xx."""
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, body)}
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, body, TS)}
     response = asyncio.run(_post(body, headers))
     assert 400 <= response.status_code < 500 or response.status_code == 200

@@ -23,6 +23,7 @@ from bot.channels.rasa.messages import (
     pressed_from,
     to_rasa_response,
 )
+from bot.security.hygiene import strip_control
 from bot.wiring import App
 from flows.conversation import ButtonPress, Command, CommandName, ConversationState, CustomerText
 from flows.conversation.state import Phase
@@ -53,7 +54,7 @@ def asked_this_turn(tracker: Tracker) -> bool:
 
 def latest_text(tracker: Tracker) -> str:
     """Return the customer's latest message text, bounded."""
-    return str(tracker.latest_message.get("text") or "")[:TEXT_LIMIT]
+    return strip_control(str(tracker.latest_message.get("text") or "")[:TEXT_LIMIT])
 
 
 class _CxbotAction(Action):  # type: ignore[misc]

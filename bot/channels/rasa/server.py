@@ -5,7 +5,8 @@ Why not ``rasa_sdk.endpoint.create_app`` itself: it raises a ``UserWarning`` on 
 a Rasa whose version differs from the SDK's (Rasa Open Source 3.6 vs rasa-sdk 3.x), and names
 every app "rasa_sdk" (Sanic allows one app per name and process). Status codes, deflate bodies and
 the domain digest protocol are rasa-sdk's: 400 invalid body or rejected, 404 unknown action,
-449 domain needed (Rasa then resends the request with its domain).
+449 domain needed (Rasa then resends the request with its domain). The tracker and domain are
+checked first (``call_shape``): a malformed part is a 400 naming it, never a 500 from the SDK.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.rasa.actions import cxbot_actions
+from bot.channels.rasa.call_shape import MalformedCall, checked_call
 from bot.wiring import App
 
 log = structlog.get_logger(__name__)
@@ -76,9 +78,14 @@ def create_action_server(app: App, *, executor: ActionExecutor | None = None) ->
 
     @server.post("/webhook")
     async def webhook(request: Request) -> HTTPResponse:
-        call = _decode(request)
-        if not isinstance(call, dict) or not isinstance(call.get("tracker", {}), dict):
+        decoded = _decode(request)
+        if not isinstance(decoded, dict):
             return response.json({"error": "Invalid body request"}, status=400)
+        try:
+            call = checked_call(decoded)
+        except MalformedCall as exc:
+            log.warning("rasa_bad_request", field=exc.field)
+            return response.json({"error": f"Invalid body request: {exc}", "field": exc.field}, status=400)
         try:
             result = await executor.run(call)
         except ActionNotFoundException as exc:
@@ -87,8 +94,8 @@ def create_action_server(app: App, *, executor: ActionExecutor | None = None) ->
             return response.json({"error": exc.message, "action_name": exc.action_name}, status=449)
         except ActionExecutionRejection as exc:
             return response.json({"error": exc.message, "action_name": exc.action_name}, status=400)
-        except (KeyError, TypeError, ValueError) as exc:
-            # A malformed tracker (missing sender_id, events of the wrong shape…).
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # A shape call_shape does not know yet (the SDK reads more than the documented parts).
             log.warning("rasa_bad_request", action=call.get("next_action"), error=type(exc).__name__)
             return response.json({"error": "Invalid body request"}, status=400)
         return response.json(result.model_dump() if result else None)

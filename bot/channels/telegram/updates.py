@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels.telegram.inbox import Incoming
+from bot.security.hygiene import strip_control
 
 MAX_TEXT = 4096
 
@@ -125,7 +126,9 @@ def _text(message: _Message) -> TextIn | None:
     if message.chat.type != "private" or not words:
         return None
     language = message.from_user.language_code if message.from_user else None
-    return TextIn(chat_id=message.chat.id, text=words[:MAX_TEXT], language_code=language)
+    # Control characters (NUL cannot even be stored by PostgreSQL) are stripped, the words kept.
+    text = strip_control(words[:MAX_TEXT])
+    return TextIn(chat_id=message.chat.id, text=text, language_code=language)
 
 
 def command(text: str) -> tuple[str, str] | None:

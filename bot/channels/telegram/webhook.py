@@ -18,6 +18,7 @@ from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
 from bot.clock import Clock
 from bot.group_commit import GroupCommit
+from bot.security.bodies import BodyTooLarge, read_bounded
 from storage.db import Database
 
 PATH = "/telegram/webhook"
@@ -61,8 +62,9 @@ def webhook_router(db: Database, secret: str, clock: Clock, on_stored: Callable[
             return _error(401, "unauthorized", "missing secret token header")
         if not hmac.compare_digest(given.encode(), secret.encode()):
             return _error(403, "forbidden", "wrong secret token")
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        try:  # bounded while streaming: an endless body is cut at MAX_BODY, not buffered
+            body = await read_bounded(request, MAX_BODY)
+        except BodyTooLarge:
             return _error(413, "too_large", "update too large")
         try:
             raw = json.loads(body)

@@ -1,0 +1,1 @@
+"""Checks at the trust boundary: request signatures, input hygiene, streamed body limits."""
