@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -16,13 +16,11 @@ from bot.privacy.export import ANSWER_FIELDS, answer_rows, customer_record, to_t
 
 @handles_errors
 def export(
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    fmt: Annotated[Literal["jsonl", "csv"], typer.Option("--format", help="jsonl or csv")] = "jsonl",
     customer: Annotated[str | None, typer.Option(help="Only this customer's data (access request).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
 ) -> None:
     """Write one line per stored answer (customer_id, order_id, stage, metric, score, comment, …)."""
-    if fmt not in ("jsonl", "csv"):
-        raise fail("--format must be jsonl or csv", 2)
     app = load_app()
     stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
     try:

@@ -52,9 +52,11 @@ def test_shell_conversation(tmp_path: Path):
 
 def test_shell_command_reads_stdin(tmp_path: Path):
     """`cxbot shell` runs on piped input and ends cleanly at end of input."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    assert CliRunner().invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
     result = CliRunner().invoke(
         app,
-        ["shell", "--lang", "en", "--database-url", f"sqlite:///{tmp_path / 'c.db'}"],
+        ["shell", "--lang", "en", "--database-url", url],
         input="/event ticket\n6\n/quit\n",
     )
     assert result.exit_code == 0, result.output
