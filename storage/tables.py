@@ -286,3 +286,18 @@ class LinkToken(SQLModel, table=True):
     expires_at: datetime = _ts(nullable=False)
     used_at: datetime | None = _ts()
     used_by: str | None = Field(default=None, max_length=64)
+
+
+class LeaderLease(SQLModel, table=True):
+    """Who does a one-per-deployment job (the Telegram poller of a bot) until ``expires_at``.
+
+    The holder renews it well before it expires; when the holder dies, another worker takes the
+    row over once it has expired (storage.leases).
+    """
+
+    __tablename__ = "leader_leases"
+
+    name: str = Field(primary_key=True, max_length=128)
+    holder: str = Field(max_length=128)
+    acquired_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
