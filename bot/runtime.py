@@ -70,7 +70,10 @@ class Runtime:
         settings = self.app.settings
         api = self.http_api()
         server = uvicorn.Server(
-            uvicorn.Config(api, host=settings.http_host, port=settings.http_port, log_level="warning")
+            # log_config=None: uvicorn's records go to the root logger, i.e. out as JSON lines.
+            uvicorn.Config(
+                api, host=settings.http_host, port=settings.http_port, log_level="warning", log_config=None
+            )
         )
         # Signals are ours (they set ``stop``); uvicorn must not capture and re-raise them.
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]

@@ -27,12 +27,30 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Send structlog and stdlib logs to stderr as JSON lines (or readable text for a terminal)."""
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper(), force=True)
-    for noisy in ("httpx", "aiogram.event", "apscheduler", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
+    # stdlib loggers (alembic, uvicorn, APScheduler, aiogram…) through the same processors: one
+    # JSON line per record, a traceback as the "exception" field.
+    bridge = logging.StreamHandler(sys.stderr)
+    bridge.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                redact,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    logging.basicConfig(handlers=[bridge], level=level.upper(), force=True)
+    for noisy in ("httpx", "aiogram.event", "apscheduler", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
