@@ -19,6 +19,7 @@ serve: setup
 lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
+	$(VENV)/lint-imports
 
 typecheck: setup
 	$(VENV)/mypy
