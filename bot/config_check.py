@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 from pydantic_core import ErrorDetails, PydanticUndefined
 
-from bot.settings import Settings
+from bot.settings import Settings, quiet_hours
 from flows.errors import ConfigError
 
 PREFIX = "CXBOT_"
@@ -58,6 +58,18 @@ def _problem(err: ErrorDetails) -> str:
 def check_settings(settings: Settings) -> list[str]:
     """Return the problems of settings that are well-typed but unusable together."""
     problems: list[str] = []
+    try:
+        quiet_hours(settings)
+    except ConfigError as exc:
+        message = str(exc)
+        field = (
+            "holiday_country"
+            if "country" in message
+            else "holiday_subdivision"
+            if "subdivision" in message
+            else "holiday_extra_dates"
+        )
+        problems.append(f"{env_name(field)}: {message}")
     token = settings.telegram_token.get_secret_value() if settings.telegram_token else None
     if token is not None and (":" not in token or not token.split(":", 1)[0].isdigit()):
         problems.append(f"{env_name('telegram_token')}: does not look like a bot token (digits:secret)")

@@ -20,9 +20,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter, FastAPI
 
 from bot.api.app import create_api
+from bot.settings import quiet_hours
 from bot.timers import run_due_work
 from bot.wiring import App
-from flows.scheduling import parse_quiet_hours
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ class Runtime:
     warnings: dict[str, str] = field(default_factory=dict)
 
     async def _tick_due_work(self) -> None:
-        quiet = parse_quiet_hours(self.app.settings.quiet_hours)
+        quiet = quiet_hours(self.app.settings)
         counts = await asyncio.to_thread(
             run_due_work, self.app.service, self.app.service.clock(), quiet=quiet
         )

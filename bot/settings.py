@@ -8,7 +8,7 @@ Checks across several settings live in ``bot.config_check.check_settings``.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -21,6 +21,9 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from flows.scheduling import QuietHours
 
 _HTTP_URL = TypeAdapter(AnyHttpUrl)
 
@@ -109,6 +112,19 @@ class Settings(BaseSettings):
     company_timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
         default="Europe/Rome", description="Timezone of the weekly summary."
     )
+    holiday_country: str = Field(
+        default="IT",
+        description="The company's country (ISO code): its holidays apply to customers in time zones "
+        "without one country; customers elsewhere get their own country's.",
+    )
+    holiday_subdivision: str | None = Field(
+        default=None,
+        description="The company's region/province for regional holidays, e.g. MI (its country only).",
+    )
+    holiday_extra_dates: str = Field(
+        default="",
+        description="Extra closed days in the company's country, MM-DD comma-separated (patron saint).",
+    )
     report_language: Language = Field(default="it", description="Language of the weekly summary (it|en).")
     comment_retention_months: int = Field(
         default=0, ge=0, description="Delete customers' comments older than this many months (0 keeps them)."
@@ -152,6 +168,21 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+
+def quiet_hours(settings: Settings) -> QuietHours | None:
+    """Return the sending window of ``settings`` with its holiday rules (None when off).
+
+    Raises:
+        ConfigError: when the holiday country, subdivision or extra dates are invalid.
+    """
+    from flows.holidays import holiday_rules
+    from flows.scheduling import parse_quiet_hours
+
+    rules = holiday_rules(
+        settings.holiday_country, settings.holiday_subdivision, settings.holiday_extra_dates
+    )
+    return parse_quiet_hours(settings.quiet_hours, rules)
 
 
 @lru_cache(maxsize=1)

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from bot.events.facts import load_context
 from bot.service import Service
 from flows.conversation import Inbound, ReminderDue, SurveyDue, SurveyExpired
-from flows.scheduling import Postpone, QuietHours, Skip, decide, next_window_open, parse_quiet_hours
+from flows.scheduling import Postpone, QuietHours, Skip, decide, next_window_open
 from storage import repo
 from storage.claims import ClaimedWork, claim_due_work
 from storage.tables import Customer, DueWork, SurveyInstance
@@ -39,9 +39,9 @@ def configured_quiet_hours() -> QuietHours | None:
     Raises:
         ConfigError: when the setting is not 'default' or 'off'.
     """
-    from bot.settings import get_settings
+    from bot.settings import get_settings, quiet_hours
 
-    return parse_quiet_hours(get_settings().quiet_hours)
+    return quiet_hours(get_settings())
 
 
 def _inbound_for(work: ClaimedWork, survey: SurveyInstance) -> Inbound:

@@ -19,9 +19,9 @@ from pydantic import BaseModel
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.events.validation import parse_event
+from bot.settings import quiet_hours
 from bot.wiring import App
 from flows.errors import AuthError
-from flows.scheduling import parse_quiet_hours
 from storage.links import deep_link
 
 MAX_BODY_BYTES = 64 * 1024
@@ -226,7 +226,7 @@ def events_router() -> APIRouter:
             settings.events_secret.get_secret_value(), body, request.headers.get(SIGNATURE_HEADER)
         )
         event = parse_event(body)
-        quiet = parse_quiet_hours(settings.quiet_hours)
+        quiet = quiet_hours(settings)
         now = app.service.clock()
         result = await asyncio.to_thread(
             ingest_event, app.db, app.journey, event, now, quiet=quiet, link_token=True

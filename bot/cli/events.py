@@ -38,7 +38,7 @@ def import_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from bot.events.importer import count_records, import_events
-    from flows.scheduling import parse_quiet_hours
+    from bot.settings import quiet_hours
 
     app = load_app(database_url)
     errors = Console(stderr=True)
@@ -53,7 +53,7 @@ def import_command(
             file,
             app.service.clock(),
             fmt=fmt,
-            quiet=parse_quiet_hours(app.settings.quiet_hours),
+            quiet=quiet_hours(app.settings),
             progress=lambda line: bar.update(task, completed=line),
         )
     for error in tally.errors:

@@ -31,6 +31,9 @@ REJECTED = [
     ("CXBOT_PUBLIC_URL", "http://bot.example", "CXBOT_PUBLIC_URL: Telegram webhooks need an https:// URL"),
     ("CXBOT_DATABASE_URL", "mysql://db/cx", "CXBOT_DATABASE_URL: use sqlite:///FILE or postgresql://"),
     ("CXBOT_TELEGRAM_TOKEN", "not-a-token", "CXBOT_TELEGRAM_TOKEN: does not look like a bot token"),
+    ("CXBOT_HOLIDAY_COUNTRY", "XX", "CXBOT_HOLIDAY_COUNTRY: unknown holiday country 'XX'"),
+    ("CXBOT_HOLIDAY_SUBDIVISION", "ZZ", "CXBOT_HOLIDAY_SUBDIVISION: unknown subdivision 'ZZ' of IT"),
+    ("CXBOT_HOLIDAY_EXTRA_DATES", "31-12", "CXBOT_HOLIDAY_EXTRA_DATES: extra holiday '31-12' is not MM-DD"),
     ("CXBOT_AGENT_IDS", "12,abc", "CXBOT_AGENT_IDS: invalid literal for int()"),
 ]
 
