@@ -65,6 +65,11 @@ def cli_errors() -> Iterator[None]:
     """Translate every failure into one line and exit 2 (usage) or 1 (runtime)."""
     try:
         yield
+    except BrokenPipeError:  # `cxbot report | head`: the reader left; nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
         raise  # usage errors (typer.BadParameter…) are printed by bot.cli.main.CxbotGroup (exit 2)
     except Exception as exc:

@@ -19,10 +19,21 @@ def export(
     fmt: Annotated[Literal["jsonl", "csv"], typer.Option("--format", help="jsonl or csv")] = "jsonl",
     customer: Annotated[str | None, typer.Option(help="Only this customer's data (access request).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    excel: Annotated[
+        bool, typer.Option("--excel", help="CSV for Excel: UTF-8 BOM, ';' where the locale writes 3,5.")
+    ] = False,
 ) -> None:
     """Write one line per stored answer (customer_id, order_id, stage, metric, score, comment, …)."""
+    from bot.csv_safety import UTF8_BOM, excel_delimiter, locale_language
+
+    if excel and fmt != "csv":
+        raise typer.BadParameter("--excel needs --format csv")
     app = load_app()
     stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+    delimiter = ","
+    if excel:
+        stream.write(UTF8_BOM)
+        delimiter = excel_delimiter(locale_language() or app.settings.report_language)
     try:
         if customer is not None and fmt == "jsonl":
             record = customer_record(app.db, customer)
@@ -30,7 +41,7 @@ def export(
                 raise fail(f"no customer {customer!r}", 1)
             stream.write(to_text(record) + "\n")
             return
-        count = write_rows(answer_rows(app.db, customer), stream, fmt, ANSWER_FIELDS)
+        count = write_rows(answer_rows(app.db, customer), stream, fmt, ANSWER_FIELDS, delimiter=delimiter)
     finally:
         if out:
             stream.close()
