@@ -113,10 +113,14 @@ def load_app(database_url: str | None = None, *, schema: str = "current") -> App
 
     settings = load_settings(**({"database_url": database_url} if database_url else {}))
     app = build_app(settings, upgrade=False)
-    if schema == "current":
-        migrate.require_current(app.db)
-    else:
-        migrate.require_exists(app.db)
+    try:
+        if schema == "current":
+            migrate.require_current(app.db)
+        else:
+            migrate.require_exists(app.db)
+    except BaseException:
+        app.db.dispose()
+        raise
     return app
 
 

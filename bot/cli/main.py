@@ -108,6 +108,31 @@ def db_upgrade(
         typer.echo(f"database already at revision {done.after}")
 
 
+@db_app.command("copy")
+@handles_errors
+def db_copy(
+    source: Annotated[str, typer.Option("--from", help="Database to copy, e.g. sqlite:////data/cxbot.db.")],
+    target: Annotated[
+        str | None, typer.Option("--to", help="An empty, upgraded database (default: CXBOT_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """Copy every row into another database at the same schema (SQLite → PostgreSQL to scale out)."""
+    from storage import migrate
+    from storage.copy import copy_database
+    from storage.db import Database
+
+    src = Database(source)
+    dst = Database(target or load_settings().database_url)
+    try:
+        migrate.require_current(src)
+        migrate.require_current(dst)
+        copied = copy_database(src, dst)
+    finally:
+        src.dispose()
+        dst.dispose()
+    typer.echo(f"copied {sum(copied.values())} rows in {len(copied)} tables")
+
+
 @journey_app.command("check")
 @handles_errors
 def journey_check(
