@@ -12,29 +12,44 @@ the tz database's own ``zone.tab`` (package data, read once, like ``zoneinfo`` r
 
 from __future__ import annotations
 
+import contextlib
+import zoneinfo
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import holidays as holidays_package
 
 from flows.errors import ConfigError
 
 
+def _zone_tables() -> list[str]:
+    """Return the tz database's zone → country tables: zoneinfo's own directories, then the
+    ``tzdata`` package (a dependency, for systems without /usr/share/zoneinfo)."""
+    texts = []
+    for directory in zoneinfo.TZPATH:
+        path = Path(directory) / "zone.tab"
+        if path.is_file():
+            texts.append(path.read_text(encoding="utf-8"))
+            break
+    with contextlib.suppress(ModuleNotFoundError, FileNotFoundError):
+        texts.append(resources.files("tzdata.zoneinfo").joinpath("zone.tab").read_text(encoding="utf-8"))
+    return texts
+
+
 @lru_cache(maxsize=1)
 def _zone_countries() -> dict[str, str]:
     table: dict[str, str] = {}
-    for source in ("zone1970.tab", "zone.tab"):  # zone.tab: one country per zone, wins
-        try:
-            text = resources.files("tzdata.zoneinfo").joinpath(source).read_text(encoding="utf-8")
-        except (ModuleNotFoundError, FileNotFoundError):
-            continue
+    for text in reversed(_zone_tables()):  # the system's table (as zoneinfo uses) wins
         for line in text.splitlines():
             if line.startswith("#") or not line.strip():
                 continue
-            codes, _coordinates, zone, *_ = line.split("\t")
-            table[zone] = codes.split(",")[0]
+            code, _coordinates, zone, *_ = line.split("\t")
+            table[zone] = code
+    if not table:  # never guess silently: every customer would get the company's holidays
+        raise ConfigError("no time zone table (zone.tab) found: install the tzdata package")
     return table
 
 
