@@ -10,6 +10,7 @@ demo: setup
 	$(VENV)/cxbot demo
 
 shell: setup
+	$(VENV)/cxbot db upgrade
 	$(VENV)/cxbot shell
 
 serve: setup

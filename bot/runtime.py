@@ -17,12 +17,12 @@ from typing import Any
 import structlog
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from bot.api.app import create_api
+from bot.settings import quiet_hours
 from bot.timers import run_due_work
 from bot.wiring import App
-from flows.scheduling import parse_quiet_hours
 
 log = structlog.get_logger(__name__)
 
@@ -38,16 +38,26 @@ class Runtime:
     routers: list[APIRouter] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
     due_work_interval: float = 5.0
-    #: Readiness checks shown by /readyz (e.g. "telegram": getMe), each returning "ok" or why not.
+    #: Channel probes reported by /readyz (e.g. "telegram": getMe), each returning "ok" or why not;
+    #: reported, never failing readiness (see bot.observability.http.readiness).
     probes: dict[str, Callable[[], Coroutine[Any, Any, str]]] = field(default_factory=dict)
+    #: Problems an operator must see in /readyz that do not stop events being taken.
+    warnings: dict[str, str] = field(default_factory=dict)
 
     async def _tick_due_work(self) -> None:
-        quiet = parse_quiet_hours(self.app.settings.quiet_hours)
+        quiet = quiet_hours(self.app.settings)
         counts = await asyncio.to_thread(
             run_due_work, self.app.service, self.app.service.clock(), quiet=quiet
         )
         if counts:
             log.info("due_work", **counts)
+
+    def http_api(self) -> FastAPI:
+        """Return the HTTP API with this runtime's routers, channel probes and warnings."""
+        api = create_api(self.app, self.routers)
+        api.state.probes = self.probes
+        api.state.warnings = self.warnings
+        return api
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set (or SIGINT/SIGTERM)."""
@@ -58,8 +68,7 @@ class Runtime:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         settings = self.app.settings
-        api = create_api(self.app, self.routers)
-        api.state.probes = self.probes
+        api = self.http_api()
         server = uvicorn.Server(
             # log_config=None: uvicorn keeps our handler (bot/observability/logs.py redacts its tracebacks)
             uvicorn.Config(
@@ -108,6 +117,7 @@ def build_runtime(app: App) -> Runtime:
         ConfigError: when a channel's settings are inconsistent.
     """
     runtime = Runtime(app=app)
+    warn_without_delivery(runtime)
     if app.settings.telegram_token is not None:
         from bot.channels.telegram.channel import TelegramChannel  # aiogram only when configured
 
@@ -121,6 +131,25 @@ def build_runtime(app: App) -> Runtime:
     runtime.components.append(escalation_component(app))
     runtime.components.append(housekeeping(app))
     return runtime
+
+
+#: Shown by /readyz and logged at start when no channel can send a survey.
+NO_DELIVERY = (
+    "no channel can deliver: surveys are scheduled but never sent; "
+    "set CXBOT_TELEGRAM_TOKEN (or CXBOT_RASA_URL)"
+)
+
+
+def warn_without_delivery(runtime: Runtime) -> None:
+    """Say loudly (log, /readyz, metric) when serve runs with no channel that can send messages."""
+    from bot.observability.metrics import NO_DELIVERY_CHANNEL
+
+    settings = runtime.app.settings
+    missing = settings.telegram_token is None and not settings.rasa_url
+    NO_DELIVERY_CHANNEL.set(1 if missing else 0)
+    if missing:
+        runtime.warnings["delivery"] = NO_DELIVERY
+        log.warning("no_delivery_channel", detail=NO_DELIVERY)
 
 
 def housekeeping(app: App, every: float = 300.0) -> Component:

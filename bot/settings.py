@@ -1,25 +1,95 @@
-"""Settings from environment variables (prefix ``CXBOT_``) or a ``.env`` file."""
+"""Settings from environment variables (prefix ``CXBOT_``) or a ``.env`` file.
+
+Each value is checked by its type (choices, URLs, time zones, ranges) when the settings are read,
+so `cxbot config`, `cxbot serve` and every other command refuse exactly the same values.
+Checks across several settings live in ``bot.config_check.check_settings``.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from flows.scheduling import QuietHours
+
+_HTTP_URL = TypeAdapter(AnyHttpUrl)
+
+
+def _http_url(value: str) -> str:
+    """Accept an http(s) URL with a host; keep it as the string given."""
+    _HTTP_URL.validate_python(value)
+    return value
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+def _database_url(value: str) -> str:
+    if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+        raise ValueError("use sqlite:///FILE or postgresql://…")
+    return value
+
+
+def _quiet_hours(value: object) -> object:
+    """Map the accepted spellings onto the two windows (flows.scheduling.parse_quiet_hours reads both)."""
+    if isinstance(value, str):
+        choice = value.strip().lower()
+        if choice in ("default", "on", ""):
+            return "default"
+        if choice in ("off", "none", "false", "0"):
+            return "off"
+    return value
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
+Language = Annotated[Literal["it", "en"], BeforeValidator(_lower)]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)]
 
 
 class Settings(BaseSettings):
     """cxbot's configuration. Every field is the variable ``CXBOT_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="CXBOT_", env_file=".env", extra="ignore")
+    # Empty variables (``CXBOT_RASA_URL=`` in a copied .env.example) mean "not set".
+    model_config = SettingsConfigDict(
+        env_prefix="CXBOT_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
-    database_url: str = Field(default="sqlite:///./cxbot.db", description="SQLite file or PostgreSQL URL.")
+    database_url: Annotated[str, AfterValidator(_database_url)] = Field(
+        default="sqlite:///./cxbot.db", description="SQLite file or PostgreSQL URL."
+    )
     journey: str | None = Field(
         default=None, description="Journey YAML file; the shipped default when unset."
     )
     telegram_token: SecretStr | None = Field(default=None, description="Bot token from @BotFather.")
-    telegram_api_url: str = Field(default="https://api.telegram.org", description="Bot API server base URL.")
+    telegram_api_url: HttpUrlStr = Field(
+        default="https://api.telegram.org", description="Bot API server base URL."
+    )
     telegram_bot_username: str | None = Field(default=None, description="Bot username for deep links.")
     agents_chat_id: int | None = Field(default=None, description="Telegram chat id of the agents' group.")
     agent_ids: Annotated[list[int], NoDecode] = Field(
@@ -32,28 +102,47 @@ class Settings(BaseSettings):
     events_secret: SecretStr | None = Field(default=None, description="HMAC secret for POST /v1/events.")
     webhook_secret: SecretStr | None = Field(default=None, description="Telegram webhook secret token.")
     link_secret: SecretStr | None = Field(default=None, description="Secret signing deep links and buttons.")
-    public_url: str | None = Field(default=None, description="Public HTTPS base URL; enables webhook mode.")
+    public_url: HttpUrlStr | None = Field(
+        default=None, description="Public HTTPS base URL; enables webhook mode."
+    )
     http_host: str = Field(default="127.0.0.1", description="HTTP API bind address.")
     http_port: int = Field(default=8080, ge=1, le=65535, description="HTTP API port.")
-    quiet_hours: str = Field(
+    quiet_hours: Annotated[Literal["default", "off"], BeforeValidator(_quiet_hours)] = Field(
         default="default", description="Sending window: 'default' (CX_METHOD §5) or 'off'."
     )
-    company_timezone: str = Field(default="Europe/Rome", description="Timezone of the weekly summary.")
-    report_language: str = Field(default="it", description="Language of the weekly summary (it|en).")
+    company_timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
+        default="Europe/Rome", description="Timezone of the weekly summary."
+    )
+    holiday_country: str = Field(
+        default="IT",
+        description="The company's country (ISO code): its holidays apply to customers in time zones "
+        "without one country; customers elsewhere get their own country's.",
+    )
+    holiday_subdivision: str | None = Field(
+        default=None,
+        description="The company's region/province for regional holidays, e.g. MI (its country only).",
+    )
+    holiday_extra_dates: str = Field(
+        default="",
+        description="Extra closed days in the company's country, MM-DD comma-separated (patron saint).",
+    )
+    report_language: Language = Field(default="it", description="Language of the weekly summary (it|en).")
     comment_retention_months: int = Field(
         default=0, ge=0, description="Delete customers' comments older than this many months (0 keeps them)."
     )
-    log_level: str = Field(default="INFO", description="Log level.")
+    log_level: LogLevel = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     agents_forum: bool = Field(
         default=False, description="The agents' group is a forum: a topic per escalation."
     )
-    desk_language: str | None = Field(
+    desk_language: Language | None = Field(
         default=None, description="Language of the agents' cards (it|en); the report language when unset."
     )
     sla_mentions: str = Field(
         default="", description="Who is mentioned when an escalation is nearly due (@names)."
     )
-    helpdesk_webhook_url: str | None = Field(default=None, description="Helpdesk webhook for escalations.")
+    helpdesk_webhook_url: HttpUrlStr | None = Field(
+        default=None, description="Helpdesk webhook for escalations."
+    )
     helpdesk_webhook_secret: SecretStr | None = Field(default=None, description="HMAC secret of the webhook.")
     smtp_host: str | None = Field(default=None, description="SMTP server for escalation e-mails.")
     smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
@@ -64,7 +153,9 @@ class Settings(BaseSettings):
     smtp_to: str | None = Field(
         default=None, description="Recipients of escalation e-mails (comma-separated)."
     )
-    rasa_url: str | None = Field(default=None, description="Rasa server base URL; enables Rasa delivery.")
+    rasa_url: HttpUrlStr | None = Field(
+        default=None, description="Rasa server base URL; enables Rasa delivery."
+    )
     rasa_token: SecretStr | None = Field(default=None, description="Rasa HTTP API token (?token=).")
     rasa_output_channel: str = Field(default="latest", description="Rasa output_channel for triggers.")
     rasa_actions_host: str = Field(default="127.0.0.1", description="Rasa action server bind address.")
@@ -78,6 +169,21 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+
+def quiet_hours(settings: Settings) -> QuietHours | None:
+    """Return the sending window of ``settings`` with its holiday rules (None when off).
+
+    Raises:
+        ConfigError: when the holiday country, subdivision or extra dates are invalid.
+    """
+    from flows.holidays import holiday_rules
+    from flows.scheduling import parse_quiet_hours
+
+    rules = holiday_rules(
+        settings.holiday_country, settings.holiday_subdivision, settings.holiday_extra_dates
+    )
+    return parse_quiet_hours(settings.quiet_hours, rules)
 
 
 @lru_cache(maxsize=1)

@@ -29,7 +29,6 @@ from flows.scheduling import (
     Skip,
     decide,
     next_window_open,
-    parse_quiet_hours,
 )
 from storage import repo
 from storage.claims import ClaimedWork, claim_due_work
@@ -48,9 +47,9 @@ def configured_quiet_hours() -> QuietHours | None:
     Raises:
         ConfigError: when the setting is not 'default' or 'off'.
     """
-    from bot.settings import get_settings
+    from bot.settings import get_settings, quiet_hours
 
-    return parse_quiet_hours(get_settings().quiet_hours)
+    return quiet_hours(get_settings())
 
 
 def _inbound_for(service: Service, work: ClaimedWork, survey: SurveyInstance) -> Inbound:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.errors import ConfigError
+from flows.holidays import HolidayRules
 from flows.journey import Journey, Stage, StageKind
 
 
@@ -55,61 +56,47 @@ def stages_cancelled_by(journey: Journey, event_type: str) -> tuple[str, ...]:
 class QuietHours:
     """The sending window per weekday (Monday = 0) as (first hour, end hour), None = closed.
 
-    ``holidays`` closes Italian public holidays and gives their eves Saturday's hours.
+    ``holidays`` closes the public holidays of the customer's country (``rules``: by the
+    customer's time zone, the company's regional extras) and gives their eves Saturday's hours.
     """
 
     days: tuple[tuple[int, int] | None, ...] = ((9, 20), (9, 20), (9, 20), (9, 20), (9, 20), (10, 19), None)
     eve_hours: tuple[int, int] = (10, 19)
     holidays: bool = True
+    rules: HolidayRules = field(default_factory=HolidayRules)
 
 
 DEFAULT_QUIET_HOURS = QuietHours()
 
 
-def parse_quiet_hours(value: str) -> QuietHours | None:
-    """Return the window named by ``CXBOT_QUIET_HOURS``: ``default`` (CX_METHOD §5) or None for ``off``.
+def parse_quiet_hours(value: str, rules: HolidayRules | None = None) -> QuietHours | None:
+    """Return the window named by ``CXBOT_QUIET_HOURS``: ``default`` (CX_METHOD §5) or None for ``off``;
+    ``rules`` say whose holidays close it (default: Italy's, by the customer's time zone).
 
     Raises:
         ConfigError: for any other value.
     """
     choice = value.strip().lower()
     if choice in ("default", "on", ""):
-        return DEFAULT_QUIET_HOURS
+        return DEFAULT_QUIET_HOURS if rules is None else QuietHours(rules=rules)
     if choice in ("off", "none", "false", "0"):
         return None
     raise ConfigError(f"CXBOT_QUIET_HOURS must be 'default' or 'off', not {value!r}")
 
 
-def _easter(year: int) -> date:
-    """Return Easter Sunday (Gregorian; anonymous algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    g = (8 * b + 13) // 25
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    leap = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * leap) // 451
-    month, day = divmod(h + leap - 7 * m + 114, 31)
-    return date(year, month, day + 1)
-
-
-_FIXED_HOLIDAYS = ((1, 1), (1, 6), (4, 25), (5, 1), (6, 2), (8, 15), (11, 1), (12, 8), (12, 25), (12, 26))
-
-
 def italian_holidays(year: int) -> frozenset[date]:
-    """Return Italy's national public holidays of ``year`` (Easter and Easter Monday included)."""
-    easter = _easter(year)
-    fixed = {date(year, month, day) for month, day in _FIXED_HOLIDAYS}
-    return frozenset({*fixed, easter, easter + timedelta(days=1)})
+    """Return Italy's national public holidays of ``year`` (from the ``holidays`` package: Easter
+    Monday included, 4 October from 2026)."""
+    return HolidayRules(country="IT").holidays(year, "Europe/Rome")
 
 
-def _hours_on(day: date, quiet: QuietHours) -> tuple[int, int] | None:
+def _hours_on(day: date, quiet: QuietHours, timezone: str = "Europe/Rome") -> tuple[int, int] | None:
     if quiet.holidays:
-        if day in italian_holidays(day.year):
+        if day in quiet.rules.holidays(day.year, timezone):
             return None
         hours = quiet.days[day.weekday()]
         tomorrow = day + timedelta(days=1)
-        if hours is not None and tomorrow in italian_holidays(tomorrow.year):
+        if hours is not None and tomorrow in quiet.rules.holidays(tomorrow.year, timezone):
             return (max(hours[0], quiet.eve_hours[0]), min(hours[1], quiet.eve_hours[1]))
         return hours
     return quiet.days[day.weekday()]
@@ -130,7 +117,7 @@ def next_window_open(now: datetime, timezone: str, quiet: QuietHours | None) -> 
     local = now.astimezone(zone)
     for offset in range(15):  # at most a closed weekend plus a holiday bridge
         day = local.date() + timedelta(days=offset)
-        hours = _hours_on(day, quiet)
+        hours = _hours_on(day, quiet, timezone)
         if hours is None:
             continue
         opens = datetime.combine(day, time(hours[0]), tzinfo=zone)

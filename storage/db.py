@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -44,9 +43,8 @@ def normalise_url(url: str) -> str:
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    # No mkdir here: only ``cxbot db upgrade``/``serve`` (storage.migrate.upgrade) create a database.
     parsed = make_url(url)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

@@ -322,3 +322,18 @@ class AgentActionRecord(SQLModel, table=True):
     agent: str = Field(max_length=128)
     action: str = Field(max_length=16)  # take, reply, hand_back, resolve, refused
     at: datetime = _ts(nullable=False)
+
+
+class LeaderLease(SQLModel, table=True):
+    """Who does a one-per-deployment job (the Telegram poller of a bot) until ``expires_at``.
+
+    The holder renews it well before it expires; when the holder dies, another worker takes the
+    row over once it has expired (storage.leases).
+    """
+
+    __tablename__ = "leader_leases"
+
+    name: str = Field(primary_key=True, max_length=128)
+    holder: str = Field(max_length=128)
+    acquired_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)

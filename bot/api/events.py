@@ -23,9 +23,9 @@ from bot.events.validation import parse_event
 from bot.observability.metrics import LEGACY_SIGNATURES, REFUSED_SIGNATURES
 from bot.security import signatures
 from bot.security.bodies import BodyTooLarge, read_bounded
+from bot.settings import quiet_hours
 from bot.wiring import App
 from flows.errors import AuthError
-from flows.scheduling import parse_quiet_hours
 from storage.links import deep_link
 
 MAX_BODY_BYTES = 64 * 1024
@@ -223,7 +223,7 @@ def events_router() -> APIRouter:
         now = app.service.clock()
         _verify(settings.events_secret.get_secret_value(), body, request.headers.get(SIGNATURE_HEADER), now)
         event = parse_event(body)
-        quiet = parse_quiet_hours(settings.quiet_hours)
+        quiet = quiet_hours(settings)
         result = await asyncio.to_thread(
             ingest_event, app.db, app.journey, event, now, quiet=quiet, link_token=True
         )

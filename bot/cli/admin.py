@@ -55,16 +55,20 @@ def _pending(db: Database) -> list[tuple[str, str]]:
 @handles_errors
 def status() -> None:
     """Show the configuration (secrets masked), database, journey and pending work."""
-    app = load_app()
+    app = load_app(schema="exists")  # shows a schema that is behind instead of refusing it
     console = Console()
     table = Table(title="cxbot status", show_header=False)
     table.add_column("what")
     table.add_column("value")
     for name, value in describe(app.settings):
         table.add_row(name, value)
-    revision = migrate.current_revision(app.db)
-    current = "current" if revision == migrate.head_revision() else f"behind ({migrate.head_revision()})"
-    table.add_row("database schema", f"{revision} — {current}")
+    revision, head = migrate.current_revision(app.db), migrate.head_revision()
+    problem = migrate.schema_problem(revision, head)
+    table.add_row("database schema", f"current {revision or 'none'}, head {head}")
+    table.add_row("migrations", "current" if problem is None else problem)
+    if problem is not None:  # the tables may not exist yet: nothing more to count
+        console.print(table)
+        return
     table.add_row("journey", f"{app.settings.journey or 'default'}: {len(app.journey.stages)} stages")
     for name, value in _pending(app.db):
         table.add_row(name, value)

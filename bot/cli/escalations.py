@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from sqlmodel import col, select
@@ -79,12 +79,12 @@ def _table(rows: list[dict[str, Any]]) -> str:
 @handles_errors
 def escalations_command(
     only_open: Annotated[bool, typer.Option("--open", help="Only open or taken escalations.")] = False,
-    output: Annotated[str, typer.Option("--format", help="table or json (one object per line).")] = "table",
+    output: Annotated[
+        Literal["table", "json"], typer.Option("--format", help="table or json (one object per line).")
+    ] = "table",
     database_url: Annotated[str | None, typer.Option("--database-url", help="Another database.")] = None,
 ) -> None:
     """List escalations, newest first."""
-    if output not in ("table", "json"):
-        raise typer.BadParameter("--format must be table or json")
     app = load_app(database_url)
     statement = select(Escalation).order_by(col(Escalation.opened_at).desc(), col(Escalation.id).desc())
     if only_open:

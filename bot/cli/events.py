@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -24,7 +24,9 @@ def _events_group(app: typer.Typer) -> typer.Typer:
 @handles_errors
 def import_command(
     file: Annotated[Path, typer.Argument(help="JSONL (one event per line) or CSV file.")],
-    fmt: Annotated[str, typer.Option("--format", help="auto (by extension), jsonl or csv.")] = "auto",
+    fmt: Annotated[
+        Literal["auto", "jsonl", "csv"], typer.Option("--format", help="auto (by extension), jsonl or csv.")
+    ] = "auto",
     database_url: Annotated[str | None, typer.Option(help="Overrides CXBOT_DATABASE_URL.")] = None,
 ) -> None:
     """Import business events; bad lines are reported (line, field) and not written; exit 1 if any.
@@ -36,7 +38,7 @@ def import_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from bot.events.importer import count_records, import_events
-    from flows.scheduling import parse_quiet_hours
+    from bot.settings import quiet_hours
 
     app = load_app(database_url)
     errors = Console(stderr=True)
@@ -51,7 +53,7 @@ def import_command(
             file,
             app.service.clock(),
             fmt=fmt,
-            quiet=parse_quiet_hours(app.settings.quiet_hours),
+            quiet=quiet_hours(app.settings),
             progress=lambda line: bar.update(task, completed=line),
         )
     for error in tally.errors:

@@ -2,20 +2,86 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
+from typer.core import TyperGroup
 
-from bot.cli.common import fail, handles_errors, load_app
-from bot.settings import Settings
+from bot.cli.common import fail, flags, handles_errors, load_app
+from bot.config_check import load_settings
+
+
+class CxbotGroup(TyperGroup):
+    """The top-level command: usage mistakes end as one line on stderr and exit 2.
+
+    Click's (and typer's boxed) usage errors span several lines; an operator needs the one that
+    says which argument is wrong and where the help is.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            code = super().main(
+                args,
+                prog_name,
+                complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
+        except typer.Abort:
+            print("cxbot: aborted", file=sys.stderr)
+            code = 1
+        except typer.TyperException as exc:  # click's usage errors (bad option, bad value…)
+            message = exc.format_message().replace("Value error, ", "")
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None:
+                message += f" (see `{ctx.command_path} --help`)"
+            print(f"cxbot: {message}", file=sys.stderr)
+            code = exc.exit_code
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"cxbot {version('cxbot')}")
+        raise typer.Exit(0)
+
 
 app = typer.Typer(
     name="cxbot",
     help="Post-sale customer-experience chat bot: NPS, CSAT and CES along the journey, in it/en.",
     no_args_is_help=True,
     add_completion=False,
+    cls=CxbotGroup,
+    pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of a failure.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    flags.debug = debug
+
+
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 journey_app = typer.Typer(help="Journey files.", no_args_is_help=True)
 events_app = typer.Typer(help="Business events.", no_args_is_help=True)
@@ -29,13 +95,42 @@ app.add_typer(events_app, name="events")
 def db_upgrade(
     database_url: Annotated[str | None, typer.Option(help="Overrides CXBOT_DATABASE_URL.")] = None,
 ) -> None:
-    """Create or migrate the database schema to the newest version."""
+    """Create or migrate the database schema to the newest version (safe to run from N workers)."""
     from storage import migrate
     from storage.db import Database
 
-    db = Database(database_url or Settings().database_url)
-    migrate.upgrade(db)
-    typer.echo(f"database at revision {migrate.current_revision(db)}")
+    db = Database(database_url or load_settings().database_url)
+    done = migrate.upgrade(db)
+    db.dispose()
+    if done.migrated:
+        typer.echo(f"database migrated from {done.before or 'empty'} to {done.after}")
+    else:
+        typer.echo(f"database already at revision {done.after}")
+
+
+@db_app.command("copy")
+@handles_errors
+def db_copy(
+    source: Annotated[str, typer.Option("--from", help="Database to copy, e.g. sqlite:////data/cxbot.db.")],
+    target: Annotated[
+        str | None, typer.Option("--to", help="An empty, upgraded database (default: CXBOT_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """Copy every row into another database at the same schema (SQLite → PostgreSQL to scale out)."""
+    from storage import migrate
+    from storage.copy import copy_database
+    from storage.db import Database
+
+    src = Database(source)
+    dst = Database(target or load_settings().database_url)
+    try:
+        migrate.require_current(src)
+        migrate.require_current(dst)
+        copied = copy_database(src, dst)
+    finally:
+        src.dispose()
+        dst.dispose()
+    typer.echo(f"copied {sum(copied.values())} rows in {len(copied)} tables")
 
 
 @journey_app.command("check")
@@ -48,7 +143,7 @@ def journey_check(
     """Validate a journey file; print each problem with file, field and reason."""
     from flows.journey import load_journey
 
-    journey = load_journey(file or Settings().journey)
+    journey = load_journey(file or load_settings().journey)
     for stage in journey.stages:
         typer.echo(
             f"ok  {stage.id:<14} {stage.trigger:<18} {stage.metric.value:<5} after {stage.delay}, "
@@ -60,7 +155,7 @@ def journey_check(
 @app.command("shell")
 @handles_errors
 def shell(
-    language: Annotated[str, typer.Option("--lang", help="it or en")] = "it",
+    language: Annotated[Literal["it", "en"], typer.Option("--lang", help="it or en")] = "it",
     customer: Annotated[str, typer.Option(help="Customer id to play.")] = "shell-customer",
     database_url: Annotated[str | None, typer.Option(help="Overrides CXBOT_DATABASE_URL.")] = None,
     fresh: Annotated[
@@ -73,15 +168,19 @@ def shell(
 
     from bot.channels.shell import run_shell
 
-    if language not in ("it", "en"):
-        raise fail("--lang must be it or en", 2)
     if fresh and database_url:
         raise fail("--fresh and --database-url exclude each other", 2)
     if not fresh:
         run_shell(load_app(database_url), customer_id=customer, language=language)
         return
+    from storage import migrate
+    from storage.db import Database
+
     with tempfile.TemporaryDirectory(prefix="cxbot-shell-") as folder:
         url = f"sqlite:///{Path(folder) / 'shell.db'}"
+        scratch = Database(url)
+        migrate.upgrade(scratch)  # a throw-away database of its own: created at the newest schema
+        scratch.dispose()
         run_shell(load_app(url), customer_id=customer, language=language, fresh=True)
 
 
@@ -108,10 +207,11 @@ def serve() -> None:
 
     from bot.observability.logs import configure_logging
     from bot.runtime import build_runtime, settle_heap
+    from bot.wiring import build_app
 
-    settings = Settings()
+    settings = load_settings()  # the same checks as `cxbot config`
     configure_logging(settings.log_level)
-    runtime = build_runtime(load_app())
+    runtime = build_runtime(build_app(settings, upgrade=True))  # migrates under the lock
     settle_heap()
     asyncio.run(runtime.run())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -17,17 +17,23 @@ from bot.report.export import WHATS, export_rows
 
 @handles_errors
 def export(
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    fmt: Annotated[Literal["jsonl", "csv"], typer.Option("--format", help="jsonl or csv")] = "jsonl",
     customer: Annotated[str | None, typer.Option(help="Only this customer's data (access request).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
     what: Annotated[
-        str, typer.Option(help="answers, surveys, escalations, closing (questions) or customers.")
+        Literal["answers", "surveys", "escalations", "closing", "customers"],
+        typer.Option(help="answers, surveys, escalations, closing (questions) or customers."),
     ] = "answers",
+    excel: Annotated[
+        bool, typer.Option("--excel", help="CSV for Excel: UTF-8 BOM, ';' where the locale writes 3,5.")
+    ] = False,
 ) -> None:
     """Write one line per stored answer (customer_id, order_id, stage, metric, score, comment, …),
     or with --what per survey, escalation, closing question or customer (to recompute the report)."""
-    if fmt not in ("jsonl", "csv"):
-        raise fail("--format must be jsonl or csv", 2)
+    from bot.csv_safety import UTF8_BOM, excel_delimiter, locale_language
+
+    if excel and fmt != "csv":
+        raise typer.BadParameter("--excel needs --format csv")
     if what not in WHATS:
         raise fail(f"--what must be one of {', '.join(WHATS)}", 2)
     app = load_app()
@@ -36,8 +42,12 @@ def export(
             raise fail("--customer goes with --what answers", 2)
         rows, fields = export_rows(app.db, what)
         stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        delimiter = ","
+        if excel:
+            stream.write(UTF8_BOM)
+            delimiter = excel_delimiter(locale_language() or app.settings.report_language)
         try:
-            count = write_rows(rows, stream, fmt, fields)
+            count = write_rows(rows, stream, fmt, fields, delimiter=delimiter)
         finally:
             if out:
                 stream.close()
@@ -45,6 +55,10 @@ def export(
         print(f"exported {count} {what}", file=sys.stderr)
         return
     stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+    delimiter = ","
+    if excel:
+        stream.write(UTF8_BOM)
+        delimiter = excel_delimiter(locale_language() or app.settings.report_language)
     try:
         if customer is not None and fmt == "jsonl":
             record = customer_record(app.db, customer)
@@ -52,7 +66,7 @@ def export(
                 raise fail(f"no customer {customer!r}", 1)
             stream.write(to_text(record) + "\n")
             return
-        count = write_rows(answer_rows(app.db, customer), stream, fmt, ANSWER_FIELDS)
+        count = write_rows(answer_rows(app.db, customer), stream, fmt, ANSWER_FIELDS, delimiter=delimiter)
     finally:
         if out:
             stream.close()

@@ -1,17 +1,30 @@
-"""Operations endpoints: ``GET /metrics`` (Prometheus) and ``GET /readyz``."""
+"""Operations endpoints: ``GET /metrics`` (Prometheus) and ``GET /readyz``.
+
+``/healthz`` (in bot.api.app) says the process answers. ``/readyz`` says this process can take
+events: the database is reachable and its schema is at head. Channels (Telegram's getMe…) are
+*reported* under ``channels`` and as the ``cxbot_channel_up`` gauge but never fail readiness: a
+Telegram outage must not make a load balancer drop the events API. Everything readiness is made
+of is composed in :func:`readiness`, the one place to add a check.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from bot.observability.metrics import REGISTRY, watch_database
+from bot.observability.metrics import CHANNEL_UP, REGISTRY, watch_database
 from bot.wiring import App
 from storage import migrate
+
+Probe = Callable[[], Coroutine[Any, Any, str]]
+#: A channel probe slower than this counts as "unreachable" (a load balancer polls /readyz often).
+PROBE_TIMEOUT = 3.0
 
 
 def _checks(app: App) -> dict[str, str]:
@@ -20,10 +33,40 @@ def _checks(app: App) -> dict[str, str]:
         with app.db.read() as session:
             session.connection().execute(text("SELECT 1"))
         checks["database"] = "ok"
-        checks["migrations"] = "ok" if migrate.is_current(app.db) else "pending: run `cxbot db upgrade`"
+        problem = migrate.schema_problem(migrate.current_revision(app.db), migrate.head_revision())
+        checks["migrations"] = "ok" if problem is None else f"pending: {problem}"
     except Exception as exc:  # any failure means not ready
         checks["database"] = f"unreachable: {type(exc).__name__}"
     return checks
+
+
+async def _probe(name: str, probe: Probe) -> str:
+    try:
+        state = await asyncio.wait_for(probe(), PROBE_TIMEOUT)
+    except TimeoutError:
+        state = f"unreachable: no answer in {PROBE_TIMEOUT:.0f} s"
+    CHANNEL_UP.labels(channel=name).set(1 if state == "ok" else 0)
+    return state
+
+
+async def readiness(
+    app: App, probes: Mapping[str, Probe], warnings: Mapping[str, str]
+) -> tuple[bool, dict[str, Any]]:
+    """Return (ready, body of /readyz).
+
+    ``checks`` decide readiness (database, migrations); ``channels`` (probes) and ``warnings``
+    (e.g. no channel can deliver) are details an operator must see but that do not stop this
+    process from taking events.
+    """
+    checks = await asyncio.to_thread(_checks, app)
+    channels = {name: await _probe(name, probe) for name, probe in probes.items()}
+    ready = all(value == "ok" for value in checks.values())
+    body: dict[str, Any] = {"ready": ready, "checks": checks}
+    if channels:
+        body["channels"] = channels
+    if warnings:
+        body["warnings"] = dict(warnings)
+    return ready, body
 
 
 def ops_router() -> APIRouter:
@@ -36,13 +79,12 @@ def ops_router() -> APIRouter:
         body = await asyncio.to_thread(generate_latest, REGISTRY)
         return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/readyz", summary="Readiness: database reachable and migrations current.")
+    @router.get("/readyz", summary="Readiness: database reachable and migrations current; channels reported.")
     async def readyz(request: Request) -> JSONResponse:
-        app: App = request.app.state.cxbot
-        checks = await asyncio.to_thread(_checks, app)
-        for name, probe in getattr(request.app.state, "probes", {}).items():
-            checks[name] = await probe()
-        ready = all(v == "ok" for v in checks.values())
-        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
+        state = request.app.state
+        ready, body = await readiness(
+            state.cxbot, getattr(state, "probes", {}), getattr(state, "warnings", {})
+        )
+        return JSONResponse(status_code=200 if ready else 503, content=body)
 
     return router

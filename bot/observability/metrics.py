@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -31,6 +31,17 @@ SEND_ERRORS = Counter(
     registry=REGISTRY,
 )
 TELEGRAM_429 = Counter("cxbot_telegram_429_total", "Telegram 'Too Many Requests' answers.", registry=REGISTRY)
+CHANNEL_UP = Gauge(
+    "cxbot_channel_up",
+    "1 when the channel's API answered the last /readyz probe.",
+    ["channel"],
+    registry=REGISTRY,
+)
+NO_DELIVERY_CHANNEL = Gauge(
+    "cxbot_no_delivery_channel",
+    "1 when serve runs without any channel able to deliver messages.",
+    registry=REGISTRY,
+)
 MESSAGES_SENT = Counter("cxbot_messages_sent_total", "Messages delivered.", ["channel"], registry=REGISTRY)
 LEGACY_SIGNATURES = Counter(
     "cxbot_legacy_signatures_total",

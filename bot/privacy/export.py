@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from sqlmodel import col, select
 
+from bot.csv_safety import safe_row
 from storage.db import Database
 from storage.tables import ChannelIdentity, Customer, Escalation, Response, SurveyInstance
 
@@ -65,14 +66,17 @@ def answer_rows(db: Database, customer_id: str | None = None, batch: int = 5000)
         last_id = rows[-1].id or last_id
 
 
-def write_rows(rows: Iterator[dict[str, Any]], out: TextIO, fmt: str, fields: tuple[str, ...]) -> int:
-    """Write rows as JSON lines or CSV (lists joined with ';'); return how many were written."""
+def write_rows(
+    rows: Iterator[dict[str, Any]], out: TextIO, fmt: str, fields: tuple[str, ...], *, delimiter: str = ","
+) -> int:
+    """Write rows as JSON lines or CSV (lists joined with ';', cells safe for spreadsheets); return
+    how many were written."""
     count = 0
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore", delimiter=delimiter)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()})
+            writer.writerow(safe_row({k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()}))
             count += 1
         return count
     for row in rows:

@@ -57,6 +57,10 @@ def build_weekly_report(
 def write_report(report: WeeklyReport, fmt: Format, out: Path | None) -> None:
     """Write the rendered report to ``out`` (stdout when None; PNG needs a file)."""
     data = render(report, fmt)
+    if fmt == "text":  # the Telegram messages, without their HTML, for a terminal or a text file
+        from bot.terminal_text import terminal_text
+
+        data = terminal_text(data.decode()).encode()
     if out is not None:
         out.write_bytes(data)
         return

@@ -33,6 +33,7 @@ def test_status_masks_secrets(monkeypatch, tmp_path: Path):
     token = "123456:" + "S" * 35
     monkeypatch.setenv("CXBOT_DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
     monkeypatch.setenv("CXBOT_TELEGRAM_TOKEN", token)
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0  # status never creates a database
     result = CliRunner().invoke(app, ["status"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert token not in result.output and "set (hidden)" in result.output

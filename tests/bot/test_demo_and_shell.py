@@ -52,9 +52,11 @@ def test_shell_conversation(tmp_path: Path):
 
 def test_shell_command_reads_stdin(tmp_path: Path):
     """`cxbot shell` runs on piped input and ends cleanly at end of input."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    assert CliRunner().invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
     result = CliRunner().invoke(
         app,
-        ["shell", "--lang", "en", "--database-url", f"sqlite:///{tmp_path / 'c.db'}"],
+        ["shell", "--lang", "en", "--database-url", url],
         input="/event ticket\n6\n/quit\n",
     )
     assert result.exit_code == 0, result.output
@@ -84,6 +86,7 @@ def test_shell_fresh_starts_clean(tmp_path: Path, monkeypatch):
     """`cxbot shell --fresh` ignores the configured database: earlier caps do not apply."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CXBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'kept.db'}")
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
     first = CliRunner().invoke(app, ["shell", "--lang", "en"], input="/event delivered\n/quit\n")
     assert first.exit_code == 0, first.output
     again = CliRunner().invoke(app, ["shell", "--lang", "en"], input="/event delivered\n/quit\n")

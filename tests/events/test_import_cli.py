@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from bot.cli.main import app as cli
 from bot.events.importer import CSV_COLUMNS
+from storage import migrate
 from storage.db import Database
 from storage.tables import BusinessEvent, SurveyInstance
 
@@ -29,9 +30,10 @@ def _event(n: int, **changes) -> dict:
 
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Return the URL of a fresh SQLite file the CLI will use."""
+    """Return the URL of a fresh, migrated SQLite file the CLI will use."""
     url = f"sqlite:///{tmp_path / 'import.db'}"
     monkeypatch.setenv("CXBOT_DATABASE_URL", url)
+    migrate.upgrade(Database(url))  # only `cxbot db upgrade`/`serve` create and migrate a database
     return url
 
 

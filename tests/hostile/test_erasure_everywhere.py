@@ -229,6 +229,7 @@ async def test_retention_reaches_inbox_escalations_outbox_and_cards(service, clo
 def test_registry_names_every_table_holding_customer_data():
     """The registry lists each table a customer's data can reach (a new table must be added there)."""
     listed = {place.table for place in REGISTRY}
-    # aggregates, the agents' own audit, and closing answers (yes/no per escalation, no words)
-    customer_free = {"job_runs", "agent_actions", "closing_questions"}
+    # aggregates, the agents' own audit, closing answers (yes/no per escalation, no words) and
+    # the poller's leader lease (a worker's name)
+    customer_free = {"job_runs", "agent_actions", "closing_questions", "leader_leases"}
     assert {t.name for t in SQLModel.metadata.sorted_tables} - customer_free == listed

@@ -17,6 +17,7 @@ from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.channels.telegram.webhook import PATH, webhook_router
 from bot.escalations.telegram_desk import AgentDesk
+from bot.leader import lead
 from bot.sender import MemoryRateLimiter, RateLimiter, Sender, SenderConfig
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError
@@ -121,7 +122,9 @@ class TelegramChannel:
                 log.warning("telegram_start_failed", error=str(exc))
             parts = [self.processor.run(stop), self.sender.run(stop)]
             if self.poller is not None:
-                parts.append(self.poller.run(stop))
+                # Telegram allows one getUpdates client per bot: across workers only the leader polls.
+                lease = f"telegram-poller:{self.bot.id}"
+                parts.append(lead(self.app.db, lease, self.poller.run, self.app.service.clock)(stop))
             log.info("telegram_running", mode="polling" if self.poller else "webhook")
             await asyncio.gather(*parts)
         finally:
