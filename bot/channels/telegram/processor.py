@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -22,10 +22,23 @@ from bot.apply import Address
 from bot.channels.telegram import callbacks, inbox, texts
 from bot.channels.telegram.api import call
 from bot.channels.telegram.transport import CHANNEL, MAX_TEXT
-from bot.channels.telegram.updates import CallbackIn, TextIn, command, parse
+from bot.channels.telegram.updates import (
+    CallbackIn,
+    EditedIn,
+    MediaIn,
+    MemberIn,
+    Skipped,
+    TextIn,
+    command,
+    parse,
+    read,
+)
 from bot.escalations.telegram_desk import CHANGED
+from bot.observability.metrics import UPDATES_SKIPPED
+from bot.sender import PROGRESS
 from bot.service import FeedItem, FeedResult, Service
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Send, Started
+from flows.conversation.state import Phase
 from flows.errors import ChannelError, ConflictError
 from flows.scales import Lang
 from storage import links, repo
@@ -243,13 +256,107 @@ class InboxProcessor:
             if outcome not in CHANGED:
                 await asyncio.to_thread(self._mark, row.id)
             return
-        update = parse(row.payload)
-        if isinstance(update, TextIn):  # other texts are fed in batches (``_plan``)
-            await asyncio.to_thread(self._start, row.id, update)
+        update = read(row.payload)
+        if isinstance(update, TextIn):
+            parsed = command(update.text)
+            if parsed is not None and parsed[0] == "start":
+                await asyncio.to_thread(self._start, row.id, update)
+            else:  # a text ``_plan`` could not batch: fed alone
+                inbound: Inbound = CustomerText(text=update.text)
+                if parsed is not None and parsed[0] in _COMMANDS:
+                    inbound = Command(name=_COMMANDS[parsed[0]], argument=parsed[1][:64])
+                await asyncio.to_thread(self._feed_one, row.id, update.chat_id, update.language_code, inbound)
         elif isinstance(update, CallbackIn):  # genuine presses are fed in batches (``_plan``)
             await self._bad_press(row.id, update)
-        else:  # not something cxbot acts on
-            await asyncio.to_thread(self._mark, row.id)
+        elif isinstance(update, MediaIn):
+            await asyncio.to_thread(self._media, row.id, update)
+        elif isinstance(update, EditedIn):
+            await asyncio.to_thread(self._edited, row, update)
+        elif isinstance(update, MemberIn):
+            await asyncio.to_thread(self._member, row.id, update)
+        elif isinstance(update, Skipped):
+            await asyncio.to_thread(self._skip, row, update.reason)
+        else:  # not something cxbot acts on: recorded as such
+            if update.query_id is not None:
+                await self._answer(update.query_id, None)
+            await asyncio.to_thread(self._mark, row.id, f"ignored: {update.kind}")
+
+    def _skip(self, row: inbox.ClaimedUpdate, reason: str) -> None:
+        """A broken update: recorded with its reason, logged once, counted; never retried."""
+        UPDATES_SKIPPED.labels(reason.split(":", 1)[0].split(".", 1)[0][:40]).inc()
+        log.warning("update_skipped", inbox_id=row.id, update_id=row.external_id, reason=reason)
+        self._mark(row.id, f"skipped: {reason}")
+
+    def _feed_one(self, row_id: int, chat_id: int, language_code: str | None, inbound: Inbound) -> None:
+        now = self.service.clock()
+        with self.db.write() as session:
+            customer_id = self._customer_in(session, chat_id, language_code, now)
+        self.service.feed(customer_id, inbound, via=Address(CHANNEL, str(chat_id)), within=self._done(row_id))
+
+    def _media(self, row_id: int, update: MediaIn) -> None:
+        """Media cxbot cannot read: say so politely, then ask the open question again (if any)."""
+        now = self.service.clock()
+        chat = str(update.chat_id)
+        language = self._language(update.chat_id, update.language_code)
+        with self.db.write() as session:
+            identity = repo.find_identity(session, CHANNEL, chat)
+            customer_id = identity.customer_id if identity else None
+            state = self.service.state_of(customer_id) if customer_id else None
+            repo.enqueue_message(
+                session,
+                channel=CHANNEL,
+                address=chat,
+                payload={"text": texts.text("media", language), "rows": [], "language": language.value},
+                now=now,
+                customer_id=customer_id,
+            )
+            if state is not None and state.active is not None and not state.opted_out:
+                question = _last_question(session, chat, state.active.survey_id)
+                if question is not None:
+                    repo.enqueue_message(
+                        session,
+                        channel=CHANNEL,
+                        address=chat,
+                        payload=question,
+                        now=now,
+                        customer_id=customer_id,
+                    )
+            inbox.mark_processed(session, row_id, now, error=f"media: {update.media}")
+        log.info("media_answered", media=update.media)
+
+    def _edited(self, row: inbox.ClaimedUpdate, update: EditedIn) -> None:
+        """An edited message answers the open question when it was written while that question
+        was open and nothing has answered it since (still waiting for a score); else ignored."""
+        with self.db.read() as session:
+            identity = repo.find_identity(session, CHANNEL, str(update.chat_id))
+        state = self.service.state_of(identity.customer_id) if identity else None
+        active = state.active if state is not None else None
+        written = _message_date(row.payload.get("edited_message"))
+        if (
+            identity is None
+            or active is None
+            or active.phase != Phase.SCORE
+            or written is None
+            or written < active.asked_at
+        ):
+            self._mark(row.id, "ignored: edited_message (no open question)")
+            return
+        self.service.feed(
+            identity.customer_id,
+            CustomerText(text=update.text),
+            via=Address(CHANNEL, str(update.chat_id)),
+            within=self._done(row.id),
+        )
+
+    def _member(self, row_id: int, update: MemberIn) -> None:
+        """The customer blocked the bot (no more sends) or started it again (sends resume)."""
+        now = self.service.clock()
+        with self.db.write() as session:
+            changed = repo.set_identity_blocked(
+                session, CHANNEL, str(update.chat_id), now if update.blocked else None
+            )
+            inbox.mark_processed(session, row_id, now, error=None)
+        log.info("chat_blocked_by_user" if update.blocked else "chat_unblocked_by_user", known=changed)
 
     def _mark(self, row_id: int, error: str | None = None) -> None:
         with self.db.write() as session:
@@ -403,3 +510,30 @@ def _label(payload: dict[str, Any], value: str) -> str | None:
             if choice.get("value") == value:
                 return str(choice.get("label"))
     return None
+
+
+def _last_question(session: Session, address: str, survey_id: int) -> dict[str, Any] | None:
+    """Return the payload of the last message sent in this chat for ``survey_id`` (to ask it again)."""
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == CHANNEL,
+            col(OutboxMessage.address) == address,
+            col(OutboxMessage.kind) == "message",
+            col(OutboxMessage.status) == "sent",
+        )
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(20)
+    )
+    for row in rows:
+        if row.payload.get("survey_id") == survey_id:
+            return {k: v for k, v in row.payload.items() if k not in ("message_id", PROGRESS)}
+    return None
+
+
+def _message_date(message: Any) -> datetime | None:
+    """The UTC send time of a raw Telegram message (its ``date``), or None."""
+    date = message.get("date") if isinstance(message, dict) else None
+    if not isinstance(date, int) or isinstance(date, bool):
+        return None
+    return datetime.fromtimestamp(date, tz=UTC)

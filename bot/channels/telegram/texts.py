@@ -19,6 +19,16 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         Lang.IT: "Questo pulsante non è valido.",
         Lang.EN: "This button isn't valid.",
     },
+    "media": {
+        Lang.IT: (
+            "Grazie! Per ora so leggere solo testo e pulsanti, quindi non riesco a vedere foto, "
+            "audio, video, sticker, posizioni o file. Puoi scrivermelo a parole?"
+        ),
+        Lang.EN: (
+            "Thanks! For now I can only read text and buttons, so I can't see photos, voice notes, "
+            "videos, stickers, locations or files. Could you put it in words?"
+        ),
+    },
     "stale_button": {
         Lang.IT: "Questa domanda non è più aperta.",
         Lang.EN: "That question is no longer open.",
