@@ -19,6 +19,7 @@ import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter
 
+from bot import supervision
 from bot.api.app import create_api
 from bot.timers import run_due_work
 from bot.wiring import App
@@ -27,7 +28,7 @@ from flows.scheduling import parse_quiet_hours
 log = structlog.get_logger(__name__)
 
 #: A long-running part of the service (a channel's poller, a sender…), started with the loop.
-Component = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+Component = supervision.Component
 
 
 @dataclass
@@ -40,6 +41,8 @@ class Runtime:
     due_work_interval: float = 5.0
     #: Readiness checks shown by /readyz (e.g. "telegram": getMe), each returning "ok" or why not.
     probes: dict[str, Callable[[], Coroutine[Any, Any, str]]] = field(default_factory=dict)
+    #: Runs every component, restarting it when it crashes; its health is part of /readyz.
+    supervisor: supervision.Supervisor = field(default_factory=supervision.Supervisor)
 
     async def _tick_due_work(self) -> None:
         quiet = parse_quiet_hours(self.app.settings.quiet_hours)
@@ -60,6 +63,7 @@ class Runtime:
         settings = self.app.settings
         api = create_api(self.app, self.routers)
         api.state.probes = self.probes
+        api.state.supervisor = self.supervisor
         server = uvicorn.Server(
             uvicorn.Config(api, host=settings.http_host, port=settings.http_port, log_level="warning")
         )
@@ -71,7 +75,10 @@ class Runtime:
         )
         scheduler.start()
         tasks = [asyncio.create_task(server.serve(), name="http")]
-        tasks += [asyncio.create_task(component(stop)) for component in self.components]
+        tasks += [
+            asyncio.create_task(self.supervisor.run(name, component, stop), name=name)
+            for name, component in self._named_components()
+        ]
         log.info("serving", port=settings.http_port, components=len(self.components))
         try:
             await stop.wait()
@@ -80,6 +87,14 @@ class Runtime:
             scheduler.shutdown(wait=False)
             await asyncio.gather(*tasks, return_exceptions=True)
             self.app.db.dispose()
+
+    def _named_components(self) -> list[tuple[str, Component]]:
+        named: list[tuple[str, Component]] = []
+        for component in self.components:
+            name = supervision.name_of(component)
+            taken = sum(1 for other, _ in named if other == name or other.startswith(f"{name}#"))
+            named.append((f"{name}#{taken + 1}" if taken else name, component))
+        return named
 
 
 def settle_heap() -> None:

@@ -175,7 +175,7 @@ class SenderConfig:
     lease: timedelta = timedelta(seconds=60)
     backoff_base: float = 1.0
     backoff_max: float = 300.0
-    max_attempts: int = 12  # temporary failures only; flood control (429) never fails a message
+    max_attempts: int = 12  # temporary failures only; a flood-control wait (429) is not an attempt
 
 
 class Sender:
@@ -297,7 +297,7 @@ class Sender:
             self.limiter.pause(message.address, exc.retry_after)  # at once, not after the write
             log.info("flood_wait", channel=self.channel, message_id=message.id, retry_after=exc.retry_after)
             retry_at = now + timedelta(seconds=exc.retry_after)
-            return Outcome(message.id, now, "retry", progress, error, retry_at=retry_at)
+            return Outcome(message.id, now, "retry", progress, error, retry_at=retry_at, flood=True)
         if exc.permanent or message.attempts >= self.config.max_attempts:
             log.warning("message_failed", channel=self.channel, message_id=message.id, error=error)
             return Outcome(message.id, now, "failed", progress, error)

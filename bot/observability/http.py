@@ -26,6 +26,21 @@ def _checks(app: App) -> dict[str, str]:
     return checks
 
 
+#: Checks reported in /readyz as detail only: Telegram being unreachable is an outage of theirs
+#: (cxbot keeps everything and retries), not a reason to take this process out of service.
+DETAIL_ONLY = ("telegram",)
+
+
+def is_ready(checks: dict[str, str]) -> bool:
+    """Return True when every check that decides readiness says "ok".
+
+    Decides: the database, the migrations and every supervised task (``task:<name>``: one that
+    keeps crashing, or a poller that hangs, makes this process not ready). Reported only:
+    ``DETAIL_ONLY`` (the Bot API unreachable, polling stalled by an outage).
+    """
+    return all(value == "ok" for name, value in checks.items() if name not in DETAIL_ONLY)
+
+
 def ops_router() -> APIRouter:
     """Return the router with /metrics and /readyz."""
     router = APIRouter(tags=["operations"])
@@ -36,13 +51,19 @@ def ops_router() -> APIRouter:
         body = await asyncio.to_thread(generate_latest, REGISTRY)
         return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/readyz", summary="Readiness: database reachable and migrations current.")
+    @router.get(
+        "/readyz",
+        summary="Readiness: database reachable, migrations current, no task failing; Telegram as detail.",
+    )
     async def readyz(request: Request) -> JSONResponse:
         app: App = request.app.state.cxbot
         checks = await asyncio.to_thread(_checks, app)
         for name, probe in getattr(request.app.state, "probes", {}).items():
             checks[name] = await probe()
-        ready = all(v == "ok" for v in checks.values())
+        supervisor = getattr(request.app.state, "supervisor", None)
+        if supervisor is not None:
+            checks.update(supervisor.checks())
+        ready = is_ready(checks)
         return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
 
     return router

@@ -41,7 +41,8 @@ async def test_html_and_photo_kinds_are_delivered():
 
 
 async def test_readyz_reports_telegram_reachability(tmp_path):
-    """/readyz includes the Telegram probe: ok while getMe answers, 503 with the reason during an outage."""
+    """/readyz includes the Telegram probe: ok while getMe answers; during an outage the reason is
+    shown as detail but readiness stays 200 (Telegram's outage is not this process failing)."""
     import httpx
 
     from bot.api.app import create_api
@@ -68,4 +69,4 @@ async def test_readyz_reports_telegram_reachability(tmp_path):
         finally:
             await channel.bot.session.close()
         assert ready.status_code == 200 and ready.json()["checks"]["telegram"] == "ok"
-        assert down.status_code == 503 and down.json()["checks"]["telegram"].startswith("unreachable")
+        assert down.status_code == 200 and down.json()["checks"]["telegram"].startswith("unreachable")

@@ -94,6 +94,8 @@ def translate(exc: BaseException, what: str) -> ChannelError | None:
     if isinstance(exc, TelegramNetworkError):
         timeout = "timeout" in exc.message.lower()
         return failure(what, TIMEOUT if timeout else NETWORK, exc.message)
+    if isinstance(exc, TelegramAPIError) and exc.message.startswith("Too Many Requests"):
+        return failure(what, FLOOD, retry_after=1)  # a 429 without (or with a zero) retry_after
     if isinstance(exc, TelegramAPIError):  # 401 unauthorized, 404, 409 conflict, migrate…
         return failure(what, REFUSED, f"{type(exc).__name__}: {exc.message}")
     if isinstance(exc, ClientDecodeError):  # an HTML error page from a proxy, a cut-off body

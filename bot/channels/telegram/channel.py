@@ -18,6 +18,7 @@ from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.channels.telegram.webhook import PATH, webhook_router
 from bot.escalations.telegram_desk import AgentDesk
 from bot.sender import MemoryRateLimiter, RateLimiter, Sender, SenderConfig
+from bot.supervision import Supervisor
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError
 from flows.scales import Lang
@@ -43,6 +44,7 @@ class TelegramChannel:
         sender: SenderConfig | None = None,
         limiter: RateLimiter | None = None,
         poll_timeout: int = 25,
+        start_backoff: float = 1.0,
     ) -> None:
         settings = app.settings
         if settings.telegram_token is None:
@@ -71,6 +73,8 @@ class TelegramChannel:
         self.desk = AgentDesk(app) if settings.agents_chat_id is not None else None
         self.processor.desk = self.desk
         transport.desk = self.desk
+        self.supervisor = Supervisor()  # replaced by the runtime's in ``attach``
+        self.start_backoff = start_backoff
         self.poller = (
             None
             if self.public_url
@@ -78,26 +82,44 @@ class TelegramChannel:
         )
 
     def attach(self, runtime: Runtime) -> None:
-        """Add this channel's webhook route (webhook mode) and its component to ``runtime``."""
+        """Add this channel's webhook route (webhook mode), its component and probes to ``runtime``."""
         if self.public_url and self.webhook_secret:
             runtime.routers.append(
                 webhook_router(
                     self.app.db, self.webhook_secret, self.app.service.clock, self.processor.wake.set
                 )
             )
+        self.supervisor = runtime.supervisor
         runtime.components.append(self.run)
         runtime.probes["telegram"] = self.probe
+        if self.poller is not None:
+            runtime.probes["task:telegram.polling"] = self.poller_probe
 
     async def probe(self) -> str:
-        """Return "ok" when the Bot API answers getMe (for /readyz), else why not."""
+        """Return "ok" when the Bot API answers getMe, else why not (/readyz detail: an outage of
+        Telegram's, or of the network to it, does not make this process unready)."""
         try:
             await call(self.bot.get_me(), "getMe")
         except ChannelError as exc:
             return f"unreachable: {exc}"[:200]
+        if self.poller is not None and self.poller.stalled():
+            return f"polling stalled by Bot API errors: {self.poller.last_error}"[:200]
         return "ok"
 
+    async def poller_probe(self) -> str:
+        """Return "ok" unless the poller hangs: no ``getUpdates`` answered, and none failed, for
+        longer than the long poll plus a margin (a stall caused by Bot API errors is ``probe``'s)."""
+        poller = self.poller
+        if poller is None or not poller.stalled() or poller.last_error is not None:
+            return "ok"
+        return f"stalled: no getUpdates answer for {poller.silent_for():.0f} s"
+
     async def start(self) -> None:
-        """Set the command menus (it, en, default) and the webhook (or delete it to poll)."""
+        """Set the command menus (it, en, default) and the webhook (or delete it to poll).
+
+        Raises:
+            ChannelError: when the Bot API fails (see ``start_with_retries``).
+        """
         default = self.app.journey.default_language
         for language, code in ((Lang.IT, "it"), (Lang.EN, "en"), (default, None)):
             commands = [BotCommand(command=c, description=d) for c, d in texts.COMMANDS[language]]
@@ -112,21 +134,55 @@ class TelegramChannel:
         else:
             await call(self.bot.delete_webhook(), "deleteWebhook")
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run the poller (polling mode), the inbox processor and the sender until ``stop``."""
-        try:
+    async def start_with_retries(self, stop: asyncio.Event) -> bool:
+        """Run ``start`` until it succeeds, with exponential backoff; False when stopped first.
+
+        Telegram stays on: the processor and the sender run meanwhile; polling starts once the
+        webhook is deleted (Telegram refuses ``getUpdates`` while one is set).
+        """
+        delay = self.start_backoff
+        failures = 0
+        while not stop.is_set():
             try:
                 await self.start()
-            except ChannelError as exc:  # the menu is cosmetic; polling/sending retry on their own
-                log.warning("telegram_start_failed", error=str(exc))
-            parts = [self.processor.run(stop), self.sender.run(stop)]
-            if self.poller is not None:
-                parts.append(self.poller.run(stop))
-            log.info("telegram_running", mode="polling" if self.poller else "webhook")
-            await asyncio.gather(*parts)
+            except ChannelError as exc:
+                failures += 1
+                wait = exc.retry_after if exc.retry_after is not None else delay
+                (log.warning if failures == 1 else log.info)(
+                    "telegram_start_failed", error=str(exc), failures=failures, retry_in=wait
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+                if exc.retry_after is None:
+                    delay = min(delay * 2, 60.0)
+                continue
+            if failures:
+                log.info("telegram_started", after_failures=failures)
+            return True
+        return False
+
+    async def _start_then_poll(self, stop: asyncio.Event) -> None:
+        if not await self.start_with_retries(stop):
+            return
+        if self.poller is not None:
+            await self.supervisor.run("telegram.poller", self.poller.run, stop)
+        else:
+            await stop.wait()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run the start-up, the poller (polling mode), the inbox processor and the sender until
+        ``stop``, each supervised (restarted with backoff when it crashes)."""
+        log.info("telegram_running", mode="polling" if self.poller else "webhook")
+        try:
+            await asyncio.gather(
+                self.supervisor.run("telegram.processor", self.processor.run, stop),
+                self.supervisor.run("telegram.sender", self.sender.run, stop),
+                self.supervisor.run("telegram.start", self._start_then_poll, stop),
+            )
         finally:
-            with contextlib.suppress(Exception):
-                await self.bot.session.close()
-            if self.desk is not None:
+            if stop.is_set():  # a crash is restarted by the supervisor: keep the sessions open
                 with contextlib.suppress(Exception):
-                    await self.desk.close()
+                    await self.bot.session.close()
+                if self.desk is not None:
+                    with contextlib.suppress(Exception):
+                        await self.desk.close()

@@ -23,9 +23,6 @@ from storage.db import Database
 
 log = structlog.get_logger(__name__)
 
-#: Seconds beyond the long-poll timeout without a successful ``getUpdates`` before it is "stalled".
-STALL_MARGIN = 30.0
-
 #: ``edited_message``: an edit may answer a still-open question; ``my_chat_member``: blocked/unblocked.
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
@@ -46,7 +43,9 @@ class Poller:
         *,
         timeout: int = 25,
         error_delay: float = 2.0,
+        stall_margin: float = 30.0,
     ) -> None:
+        self.stall_margin = stall_margin
         self.bot = bot
         self.db = db
         self.clock = clock
@@ -56,6 +55,8 @@ class Poller:
         self.offset: int | None = None
         #: When ``getUpdates`` last answered (``time.monotonic``): a stalled poller shows in /readyz.
         self.last_success = time.monotonic()
+        #: Why the last ``getUpdates`` failed; None once one succeeds.
+        self.last_error: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set."""
@@ -71,8 +72,13 @@ class Poller:
                     break
                 try:
                     fetch.result()
+                    if self.last_error is not None:
+                        log.info("poll_recovered", after=self.last_error)
+                        self.last_error = None
                 except (ChannelError, StorageError) as exc:
-                    log.warning("poll_failed", error=str(exc))
+                    # Logged once per streak (an outage is one event, not one per poll).
+                    (log.warning if self.last_error is None else log.debug)("poll_failed", error=str(exc))
+                    self.last_error = str(exc)[:200]
                     await self._pause(stop)
                 except Exception:  # a bug must not stop polling: logged, then the next poll
                     log.exception("poll_failed_unexpectedly", offset=self.offset)
@@ -112,10 +118,13 @@ class Poller:
         self.on_stored()
         return len(result)
 
-    def stalled(self, now: float | None = None) -> bool:
+    def silent_for(self) -> float:
+        """Seconds since ``getUpdates`` last answered."""
+        return time.monotonic() - self.last_success
+
+    def stalled(self) -> bool:
         """Return True when no ``getUpdates`` succeeded for longer than the long poll plus a margin."""
-        now = time.monotonic() if now is None else now
-        return now - self.last_success > self.timeout + STALL_MARGIN
+        return self.silent_for() > self.timeout + self.stall_margin
 
 
 def _unreadable(raw: Any) -> inbox.Incoming:
