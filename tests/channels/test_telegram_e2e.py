@@ -100,7 +100,9 @@ class Harness:
         )
 
 
-async def _serve(tmp_path: Path, api: FakeBotAPI, *, webhook: bool) -> AsyncIterator[Harness]:
+async def _serve(
+    tmp_path: Path, api: FakeBotAPI, *, webhook: bool, wait_start: bool = True
+) -> AsyncIterator[Harness]:
     clock = RunningClock()
     port = _free_port()
     settings = Settings(
@@ -124,7 +126,8 @@ async def _serve(tmp_path: Path, api: FakeBotAPI, *, webhook: bool) -> AsyncIter
     channel.attach(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop))
-    await api.wait_for("setMyCommands", 3)
+    if wait_start:
+        await api.wait_for("setMyCommands", 3)
     try:
         yield Harness(app, api, clock, port)
     finally:
