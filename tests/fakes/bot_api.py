@@ -346,6 +346,7 @@ class FakeBotAPI:
     :param validate_markup: check ``parse_mode`` HTML/MarkdownV2 text like Telegram (400 on error).
     :param poll_timeout_cap: longest a ``getUpdates`` long poll is held, in seconds.
     :param deliver_webhooks: POST queued updates to a loopback webhook URL set with ``setWebhook``.
+    :param honour_allowed_updates: False serves every kind to ``getUpdates`` (sample replays).
     """
 
     def __init__(
@@ -362,6 +363,7 @@ class FakeBotAPI:
         deliver_webhooks: bool = False,
         webhook_retry_delay: float = 0.2,
         first_update_id: int = 100_000,
+        honour_allowed_updates: bool = True,
     ) -> None:
         self.require_token = require_token
         self.bot_username = bot_username
@@ -371,6 +373,9 @@ class FakeBotAPI:
         self.poll_timeout_cap = poll_timeout_cap
         self.deliver_webhooks = deliver_webhooks
         self.webhook_retry_delay = webhook_retry_delay
+        #: False: ``getUpdates`` returns every kind, as if ``allowed_updates`` had been ignored
+        #: (replays of real samples check that any kind is survived, asked for or not).
+        self.honour_allowed_updates = honour_allowed_updates
 
         self.calls: list[Call] = []
         self.tokens: list[str] = []  # distinct tokens seen, in order
@@ -1133,7 +1138,7 @@ class FakeBotAPI:
                 self._active_polls -= 1
 
     def _select_updates(self, limit: int) -> list[dict[str, Any]]:
-        allowed = self._allowed_updates
+        allowed = self._allowed_updates if self.honour_allowed_updates else None
         out = [u for u in self._updates if allowed is None or _update_type(u) in allowed]
         return [dict(u) for u in out[:limit]]
 

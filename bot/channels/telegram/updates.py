@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.channels.telegram.inbox import Incoming
 
@@ -119,7 +119,14 @@ class _Read(BaseModel):
 
 class _Chat(_Read):
     id: int
-    type: str
+    #: Missing in old samples (the Bot API docs' own): inferred, users' ids being positive.
+    type: str = ""
+
+    @model_validator(mode="after")
+    def _infer_type(self) -> _Chat:
+        if not self.type:
+            object.__setattr__(self, "type", "private" if self.id > 0 else "group")
+        return self
 
 
 class _User(_Read):
