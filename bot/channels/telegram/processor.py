@@ -337,7 +337,7 @@ class InboxProcessor:
             or active is None
             or active.phase != Phase.SCORE
             or written is None
-            or written < active.asked_at
+            or written < active.asked_at - timedelta(seconds=1)  # Telegram's dates are in whole seconds
         ):
             self._mark(row.id, "ignored: edited_message (no open question)")
             return
@@ -349,14 +349,17 @@ class InboxProcessor:
         )
 
     def _member(self, row_id: int, update: MemberIn) -> None:
-        """The customer blocked the bot (no more sends) or started it again (sends resume)."""
+        """The customer blocked the bot (no more sends) or started it again: the surveys that
+        waited for a reachable chat meanwhile become due again."""
         now = self.service.clock()
+        chat = str(update.chat_id)
         with self.db.write() as session:
-            changed = repo.set_identity_blocked(
-                session, CHANNEL, str(update.chat_id), now if update.blocked else None
-            )
+            known = repo.set_identity_blocked(session, CHANNEL, chat, now if update.blocked else None)
+            identity = repo.find_identity(session, CHANNEL, chat) if known else None
+            if identity is not None and not update.blocked:
+                repo.release_waiting_work(session, identity.customer_id, now)
             inbox.mark_processed(session, row_id, now, error=None)
-        log.info("chat_blocked_by_user" if update.blocked else "chat_unblocked_by_user", known=changed)
+        log.info("chat_blocked_by_user" if update.blocked else "chat_unblocked_by_user", known=known)
 
     def _mark(self, row_id: int, error: str | None = None) -> None:
         with self.db.write() as session:
