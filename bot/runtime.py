@@ -43,14 +43,36 @@ class Runtime:
     probes: dict[str, Callable[[], Coroutine[Any, Any, str]]] = field(default_factory=dict)
     #: Runs every component, restarting it when it crashes; its health is part of /readyz.
     supervisor: supervision.Supervisor = field(default_factory=supervision.Supervisor)
+    _due_tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     async def _tick_due_work(self) -> None:
         quiet = parse_quiet_hours(self.app.settings.quiet_hours)
-        counts = await asyncio.to_thread(
-            run_due_work, self.app.service, self.app.service.clock(), quiet=quiet
-        )
+        try:
+            counts = await asyncio.to_thread(
+                run_due_work, self.app.service, self.app.service.clock(), quiet=quiet
+            )
+        except Exception:  # the next tick tries again; named, not lost in the scheduler's log
+            log.exception("due_work_pass_failed")
+            return
         if counts:
             log.info("due_work", **counts)
+
+    def due_now(self, then: Callable[[], None] | None = None) -> None:
+        """Run a due-work pass now (e.g. a chat was just bound: its waiting survey is due), then
+        call ``then`` (a sender's wake-up: the question is in the outbox).
+
+        Safe beside the scheduled tick: due work is claimed with a lease, each item once.
+        """
+
+        async def run() -> None:
+            await self._tick_due_work()
+            if then is not None:
+                then()
+
+        with contextlib.suppress(RuntimeError):  # no running loop: the next tick does it
+            task = asyncio.get_running_loop().create_task(run())
+            self._due_tasks.add(task)
+            task.add_done_callback(self._due_tasks.discard)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set (or SIGINT/SIGTERM)."""

@@ -101,7 +101,12 @@ class Harness:
 
 
 async def _serve(
-    tmp_path: Path, api: FakeBotAPI, *, webhook: bool, wait_start: bool = True
+    tmp_path: Path,
+    api: FakeBotAPI,
+    *,
+    webhook: bool,
+    wait_start: bool = True,
+    due_work_interval: float = 0.1,
 ) -> AsyncIterator[Harness]:
     clock = RunningClock()
     port = _free_port()
@@ -122,7 +127,7 @@ async def _serve(
         limiter=MemoryRateLimiter(per_chat_interval=0.05),
         poll_timeout=1,
     )
-    runtime = Runtime(app=app, due_work_interval=0.1)
+    runtime = Runtime(app=app, due_work_interval=due_work_interval)
     channel.attach(runtime)
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiogram.types import BotCommand
 
-from bot.channels.telegram import texts
+from bot.channels.telegram import texts, username
 from bot.channels.telegram.api import call, make_bot
 from bot.channels.telegram.callbacks import derive_secret
 from bot.channels.telegram.poller import ALLOWED_UPDATES, Poller
@@ -90,6 +90,7 @@ class TelegramChannel:
                 )
             )
         self.supervisor = runtime.supervisor
+        self.processor.on_due = lambda: runtime.due_now(then=self.sender.wake.set)
         runtime.components.append(self.run)
         runtime.probes["telegram"] = self.probe
         if self.poller is not None:
@@ -120,6 +121,9 @@ class TelegramChannel:
         Raises:
             ChannelError: when the Bot API fails (see ``start_with_retries``).
         """
+        # First, so deep links work as soon as possible without CXBOT_TELEGRAM_BOT_USERNAME.
+        me = await call(self.bot.get_me(), "getMe")
+        username.remember(self.app.settings, me.username)
         default = self.app.journey.default_language
         for language, code in ((Lang.IT, "it"), (Lang.EN, "en"), (default, None)):
             commands = [BotCommand(command=c, description=d) for c, d in texts.COMMANDS[language]]

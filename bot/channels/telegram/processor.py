@@ -84,6 +84,9 @@ class InboxProcessor:
         self.wake = asyncio.Event()
         #: Called after a batch was processed (the sender's wake-up: there may be replies to send).
         self.on_change: Callable[[], None] = lambda: None
+        #: Asks for a due-work pass now (``Runtime.due_now``): after /start binds a chat, its
+        #: waiting survey goes at once, not at the next tick.
+        self.on_due: Callable[[], None] = lambda: None
         #: The agents' desk (bot.escalations.telegram_desk.AgentDesk): updates of the agents' chat go there.
         self.desk: Any = None
 
@@ -261,6 +264,7 @@ class InboxProcessor:
             parsed = command(update.text)
             if parsed is not None and parsed[0] == "start":
                 await asyncio.to_thread(self._start, row.id, update)
+                self.on_due()
             else:  # a text ``_plan`` could not batch: fed alone
                 inbound: Inbound = CustomerText(text=update.text)
                 if parsed is not None and parsed[0] in _COMMANDS:

@@ -1,0 +1,74 @@
+"""Deep links without extra settings, and the due question right after /start."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.channels.telegram import username
+from bot.events.ingest import ingest_event
+from bot.events.schema import BusinessEventIn
+from bot.settings import Settings
+from bot.timers import run_due_work
+from storage import links
+from tests.channels.test_telegram_e2e import TOKEN, Harness, _has_buttons, _serve
+from tests.fakes.bot_api import FakeBotAPI
+
+CHAT = 558_001
+
+
+@pytest.fixture
+async def slow_ticks(tmp_path: Path) -> AsyncIterator[Harness]:
+    """Polling, with a due-work tick only every minute (so only /start's own pass can be fast)."""
+    async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0, bot_username="moka_shop_bot") as api:
+        async for harness in _serve(tmp_path, api, webhook=False, due_work_interval=60.0):
+            yield harness
+
+
+async def test_due_question_follows_start_at_once_and_username_comes_from_get_me(slow_ticks: Harness):
+    """Without CXBOT_TELEGRAM_BOT_USERNAME the deep link uses getMe's username; after /start the
+    survey that waited for the chat is asked at once, not at the next due-work tick."""
+    h = slow_ticks
+    assert h.app.settings.telegram_bot_username is None
+    assert username.bot_username(h.app.settings) == "moka_shop_bot"
+    now = h.clock()
+    event = {
+        "event_id": "evt-s",
+        "type": "order.delivered",
+        "occurred_at": (now - timedelta(hours=3)).isoformat(),
+        "customer": {"id": "c-s", "name": "Giulia", "language": "en"},
+        "order": {"id": "o-s", "items": [{"name": "Moka"}]},
+    }
+    ingest_event(h.app.db, h.app.journey, BusinessEventIn.model_validate(event), now)
+    with h.app.db.write() as session:
+        token = links.issue_token(session, "c-s", now)
+    assert links.deep_link(username.bot_username(h.app.settings), token) == (
+        f"https://t.me/moka_shop_bot?start={token}"
+    )
+    assert await asyncio.to_thread(run_due_work, h.app.service, now, quiet=None) == {"waiting": 1}
+    started = time.monotonic()
+    h.api.push_message(CHAT, f"/start {token}", language_code="en")
+    await h.sent(lambda p: p["chat_id"] == CHAT and _has_buttons(p) and "delivery" in p["text"])
+    assert time.monotonic() - started < 3.0  # the tick is a minute away
+
+
+def test_config_warns_when_no_username_can_be_had(tmp_path: Path, monkeypatch):
+    """`cxbot config` with a token, no username and no reachable Bot API warns (and still checks)."""
+    from bot.cli.main import app
+
+    monkeypatch.setenv("CXBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
+    monkeypatch.setenv("CXBOT_TELEGRAM_TOKEN", "123:abc")
+    monkeypatch.setenv("CXBOT_TELEGRAM_API_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("CXBOT_TELEGRAM_BOT_USERNAME", raising=False)
+    result = CliRunner().invoke(app, ["config"])
+    assert result.exit_code == 0, result.output
+    assert "warning: CXBOT_TELEGRAM_BOT_USERNAME is not set" in result.output
+    assert (
+        username.fetch(Settings(telegram_token="123:abc", telegram_api_url="http://127.0.0.1:9"))[0] is None
+    )
