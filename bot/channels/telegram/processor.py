@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from aiogram import Bot
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from bot.apply import Address
@@ -239,6 +240,8 @@ class InboxProcessor:
             outcome.language = result.state.language
             if outcome.accepted and update.message_id is not None:
                 _enqueue_edit(session, update.chat_id, update.message_id, press, result.customer_id, now)
+            if not outcome.accepted:  # the pop-up says so: no chat message saying it again
+                _drop_replies(session, update.chat_id, now)
 
         return then
 
@@ -484,6 +487,20 @@ def _enqueue_edit(
         customer_id=customer_id,
         kind="edit",
         dedupe_key=f"tg-edit:{chat_id}:{message_id}",
+    )
+
+
+def _drop_replies(session: Session, chat_id: int, now: datetime) -> None:
+    """Delete the replies this feed just queued for the chat (rows queued at ``now``, unsent)."""
+    outbox: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+    session.connection().execute(
+        delete(outbox).where(
+            outbox.c.channel == CHANNEL,
+            outbox.c.address == str(chat_id),
+            outbox.c.status == "pending",
+            outbox.c.kind == "message",
+            outbox.c.created_at == now,
+        )
     )
 
 
