@@ -72,3 +72,34 @@ def test_config_warns_when_no_username_can_be_had(tmp_path: Path, monkeypatch):
     assert (
         username.fetch(Settings(telegram_token="123:abc", telegram_api_url="http://127.0.0.1:9"))[0] is None
     )
+
+
+@pytest.fixture
+async def polling(tmp_path: Path) -> AsyncIterator[Harness]:
+    """A served bot in long-polling mode."""
+    async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
+        async for harness in _serve(tmp_path, api, webhook=False):
+            yield harness
+
+
+async def test_another_customers_link_in_a_linked_chat_is_refused_politely(polling: Harness):
+    """A chat linked to customer A that opens customer B's link is not moved to B: a polite
+    refusal in the chat's language, A keeps the chat, B's link stays usable from B's own chat."""
+    from sqlmodel import select
+
+    from storage.tables import ChannelIdentity, InboxUpdate
+
+    h = polling
+    token_a = await h.deliver_event("c-a", "it")
+    h.api.push_message(CHAT, f"/start {token_a}", language_code="it")
+    await h.sent(lambda p: p["chat_id"] == CHAT and _has_buttons(p))
+    token_b = await h.deliver_event("c-b", "en")
+    h.api.push_message(CHAT, f"/start {token_b}", language_code="it")
+    await h.sent(lambda p: p["chat_id"] == CHAT and "già collegata a un altro profilo" in p["text"])
+    with h.app.db.read() as session:
+        identities = {i.address: i.customer_id for i in session.exec(select(ChannelIdentity))}
+        errors = [r.error for r in session.exec(select(InboxUpdate))]
+    assert identities == {str(CHAT): "c-a"}
+    assert "refused: chat linked to another customer" in errors
+    h.api.push_message(CHAT + 1, f"/start {token_b}", language_code="en")
+    await h.sent(lambda p: p["chat_id"] == CHAT + 1 and _has_buttons(p) and "delivery" in p["text"])

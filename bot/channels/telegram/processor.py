@@ -416,8 +416,21 @@ class InboxProcessor:
         now = self.service.clock()
         with self.db.read() as session:
             customer_id = _peek_token(session, token, chat, now)
+            linked = repo.find_identity(session, CHANNEL, chat)
         if customer_id is None:
             self._bad_link(row_id, update)
+            return
+        if (
+            linked is not None
+            and linked.customer_id != customer_id
+            and not linked.customer_id.startswith("tg-")
+        ):
+            # Another customer's link in a chat already theirs: never a silent move (the first
+            # customer would lose their chat). Refused politely; the token stays unused.
+            self._bad_link(
+                row_id, update, key="linked_elsewhere", error="refused: chat linked to another customer"
+            )
+            log.warning("start_token_of_another_customer", linked=linked.customer_id, token_for=customer_id)
             return
 
         def bind(session: Session) -> None:
@@ -429,7 +442,9 @@ class InboxProcessor:
         self.service.feed(customer_id, Started(bound=True), via=Address(CHANNEL, chat), now=now, within=bind)
         log.info("chat_bound", customer_id=customer_id)
 
-    def _bad_link(self, row_id: int, update: TextIn) -> None:
+    def _bad_link(
+        self, row_id: int, update: TextIn, *, key: str = "bad_link", error: str = "bad start token"
+    ) -> None:
         now = self.service.clock()
         language = self._language(update.chat_id, update.language_code)
         with self.db.write() as session:
@@ -438,12 +453,13 @@ class InboxProcessor:
                 session,
                 channel=CHANNEL,
                 address=str(update.chat_id),
-                payload={"text": texts.text("bad_link", language), "rows": [], "language": language.value},
+                payload={"text": texts.text(key, language), "rows": [], "language": language.value},
                 now=now,
                 customer_id=identity.customer_id if identity else None,
             )
-            inbox.mark_processed(session, row_id, now, error="bad start token")
-        log.info("bad_start_token")
+            inbox.mark_processed(session, row_id, now, error=error)
+        if key == "bad_link":
+            log.info("bad_start_token")
 
     async def _bad_press(self, row_id: int, update: CallbackIn) -> None:
         """A button press whose signature does not hold (forged, or for another chat): refuse it."""

@@ -15,6 +15,16 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "Please use the most recent link we sent you, or write to us and we'll help."
         ),
     },
+    "linked_elsewhere": {
+        Lang.IT: (
+            "Questa chat è già collegata a un altro profilo cliente, quindi non posso usarla per "
+            "questo link. Se vuoi cambiarla, scrivici e ti aiuteremo."
+        ),
+        Lang.EN: (
+            "This chat is already linked to another customer profile, so I can't use it for this "
+            "link. If you want to change that, write to us and we'll help."
+        ),
+    },
     "bad_button": {
         Lang.IT: "Questo pulsante non è valido.",
         Lang.EN: "This button isn't valid.",
