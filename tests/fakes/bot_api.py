@@ -436,6 +436,7 @@ class FakeBotAPI:
             "deleteMessage": self._delete_message,
             "sendChatAction": self._send_chat_action,
             "createForumTopic": self._create_forum_topic,
+            "copyMessage": self._copy_message,
         }
         self._canonical = {name.lower(): name for name in [*self._handlers, "getUpdates"]}
 
@@ -648,9 +649,15 @@ class FakeBotAPI:
     # ------------------------------------------------------------------ injecting updates
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
-        """Queue a raw update; ``update_id`` is assigned when missing. Returns the update."""
+        """Queue a raw update; ``update_id`` is assigned when missing. Returns the update.
+
+        A message in it is remembered (``copyMessage`` can copy it, replies can quote it).
+        """
         with self._lock:
             update = dict(update)
+            message = update.get("message")
+            if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+                self._messages.setdefault((message["chat"].get("id"), message.get("message_id")), message)
             if "update_id" not in update:
                 update["update_id"] = self._next_update_id
             self._next_update_id = max(self._next_update_id, update["update_id"]) + 1
@@ -1068,6 +1075,25 @@ class FakeBotAPI:
             if replied is not None:
                 message["reply_to_message"] = dict(replied)
         return message
+
+    def _copy_message(self, p: dict[str, Any], token: str) -> dict[str, Any]:
+        """A copy of a message the fake knows (pushed or sent) into ``chat_id``; its content kept."""
+        source = self._messages.get((p.get("from_chat_id"), p.get("message_id")))
+        if source is None:
+            raise ApiError(400, "Bad Request: message to copy not found")
+        message = self._new_bot_message(p, token)
+        skip = {
+            "message_id",
+            "from",
+            "date",
+            "chat",
+            "message_thread_id",
+            "is_topic_message",
+            "reply_to_message",
+        }
+        message.update({k: v for k, v in source.items() if k not in skip})
+        self._messages[(p["chat_id"], message["message_id"])] = message
+        return {"message_id": message["message_id"]}
 
     def _file_id(self, prefix: str) -> tuple[str, str]:
         n = self._next_file

@@ -43,7 +43,7 @@ from flows.conversation.state import Phase
 from flows.errors import ChannelError, ConflictError
 from flows.scales import Lang
 from storage import links, repo
-from storage.tables import Customer, OutboxMessage
+from storage.tables import Customer, Escalation, OutboxMessage
 
 log = structlog.get_logger(__name__)
 
@@ -309,6 +309,14 @@ class InboxProcessor:
             identity = repo.find_identity(session, CHANNEL, chat)
             customer_id = identity.customer_id if identity else None
             state = self.service.state_of(customer_id) if customer_id else None
+            handoff = state.handoff if state is not None else None
+            escalation = session.get(Escalation, handoff) if handoff is not None else None
+            if escalation is not None and escalation.card_chat_id and self.desk is not None:
+                # Handed to an agent: the agent sees the media itself, on the case.
+                _enqueue_copy(session, chat, update.message_id, escalation, customer_id, now)
+                inbox.mark_processed(session, row_id, now, error=f"media relayed: {update.media}")
+                log.info("media_relayed", media=update.media, escalation_id=escalation.id)
+                return
             repo.enqueue_message(
                 session,
                 channel=CHANNEL,
@@ -503,6 +511,33 @@ def _enqueue_edit(
         customer_id=customer_id,
         kind="edit",
         dedupe_key=f"tg-edit:{chat_id}:{message_id}",
+    )
+
+
+def _enqueue_copy(
+    session: Session,
+    chat: str,
+    message_id: int,
+    escalation: Escalation,
+    customer_id: str | None,
+    now: datetime,
+) -> None:
+    """Queue a ``copyMessage`` of the customer's message to the agents' chat, on the case's card."""
+    repo.enqueue_message(
+        session,
+        channel=CHANNEL,
+        address=str(escalation.card_chat_id),
+        payload={
+            "from_chat_id": int(chat),
+            "message_id": message_id,
+            "reply_to": escalation.card_message_id,
+            "thread_id": escalation.thread_id,
+            "escalation_id": escalation.id,
+        },
+        now=now,
+        customer_id=customer_id,
+        kind="copy",
+        dedupe_key=f"tg-copy:{chat}:{message_id}",
     )
 
 
