@@ -61,3 +61,34 @@ async def test_customer_media_is_copied_to_the_case_while_an_agent_has_it(served
     assert copied["photo"][0]["file_id"] == "AgAD-broken-box"
     assert not [m for m in api.sent_messages(CHAT) if "only read text" in m["text"]]
     assert len(api.calls_of("copyMessage")) == 1
+
+
+async def test_agents_are_told_when_the_customer_blocked_the_bot(served):
+    """The customer blocks the bot while an agent has the case: the agent's reply cannot be
+    delivered, and the agents' group is told so on the case (a note replying to the card)."""
+    app, api = served
+    now = app.service.clock()
+    event = BusinessEventIn.model_validate(
+        {
+            "event_id": "evt-block",
+            "type": "order.delivered",
+            "occurred_at": (now - timedelta(hours=3)).isoformat(),
+            "customer": {"id": "c-b", "name": "Giulia", "language": "en", "telegram_chat_id": CHAT},
+            "order": {"id": "o-b", "items": [{"name": "Moka"}]},
+        }
+    )
+    api.add_chat(CHAT)
+    ingest_event(app.db, app.journey, event, now)
+    (question,) = await _sent(api, lambda p: p["chat_id"] == CHAT and "reply_markup" in p)
+    api.push_callback(CHAT, question.result["message_id"], _buttons(question.params)["1"], language_code="en")
+    (card,) = await _sent(api, lambda p: p["chat_id"] == AGENTS)
+    card_id = card.result["message_id"]
+    api.push_callback(AGENTS, card_id, _buttons(card.params)["✋ Take"], user_id=AGENT)
+    await _sent(api, lambda p: p["chat_id"] == CHAT and "Someone from" in p["text"])
+
+    api.block_chat(CHAT)
+    api.push_message(
+        AGENTS, "A new one leaves today", user_id=AGENT, chat_type="supergroup", reply_to_message_id=card_id
+    )
+    (note,) = await _sent(api, lambda p: p["chat_id"] == AGENTS and "blocked the bot" in p["text"])
+    assert note.params["reply_parameters"]["message_id"] == card_id

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiogram.types import BotCommand
 
-from bot.channels.telegram import texts, username
+from bot.channels.telegram import texts, undeliverable, username
 from bot.channels.telegram.api import call, make_bot
 from bot.channels.telegram.callbacks import derive_secret
 from bot.channels.telegram.poller import ALLOWED_UPDATES, Poller
@@ -22,6 +22,7 @@ from bot.supervision import Supervisor
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError
 from flows.scales import Lang
+from storage.claims import ClaimedMessage
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -73,6 +74,9 @@ class TelegramChannel:
         self.desk = AgentDesk(app) if settings.agents_chat_id is not None else None
         self.processor.desk = self.desk
         transport.desk = self.desk
+        if self.desk is not None:
+            self.sender.on_undeliverable = self._undeliverable
+            self.processor.on_member = self._member_changed
         self.supervisor = Supervisor()  # replaced by the runtime's in ``attach``
         self.start_backoff = start_backoff
         self.poller = (
@@ -80,6 +84,16 @@ class TelegramChannel:
             if self.public_url
             else Poller(self.bot, app.db, service.clock, self.processor.wake.set, timeout=poll_timeout)
         )
+
+    def _undeliverable(self, message: ClaimedMessage, why: str) -> None:
+        if message.kind in ("message", "edit", "copy") and not message.address.startswith("-"):
+            key = "" if why == "blocked" else str(message.id)
+            undeliverable.tell_agents(self.app.db, message.address, why, self.app.service.clock(), key=key)
+
+    def _member_changed(self, chat: str, blocked: bool) -> None:
+        now = self.app.service.clock()
+        what = "blocked" if blocked else "unblocked"
+        undeliverable.tell_agents(self.app.db, chat, what, now, key=now.isoformat())
 
     def attach(self, runtime: Runtime) -> None:
         """Add this channel's webhook route (webhook mode), its component and probes to ``runtime``."""

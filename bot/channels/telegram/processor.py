@@ -88,6 +88,8 @@ class InboxProcessor:
         #: Asks for a due-work pass now (``Runtime.due_now``): after /start binds a chat, its
         #: waiting survey goes at once, not at the next tick.
         self.on_due: Callable[[], None] = lambda: None
+        #: Told (in a worker thread) when a customer blocks (True) or unblocks (False) the bot.
+        self.on_member: Callable[[str, bool], None] = lambda chat, blocked: None
         #: The agents' desk (bot.escalations.telegram_desk.AgentDesk): updates of the agents' chat go there.
         self.desk: Any = None
 
@@ -375,6 +377,8 @@ class InboxProcessor:
                 repo.release_waiting_work(session, identity.customer_id, now)
             inbox.mark_processed(session, row_id, now, error=None)
         log.info("chat_blocked_by_user" if update.blocked else "chat_unblocked_by_user", known=known)
+        if known:
+            self.on_member(chat, update.blocked)
 
     def _mark(self, row_id: int, error: str | None = None) -> None:
         with self.db.write() as session:
