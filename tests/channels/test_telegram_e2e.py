@@ -248,7 +248,8 @@ async def test_forged_and_stale_presses_change_nothing(polling: Harness):
 
 
 async def test_bad_token_and_plain_start(polling: Harness):
-    """A tampered token binds nothing and gets a polite message; a plain /start greets a stranger."""
+    """A tampered token binds nothing and gets a polite message; a plain /start greets a stranger
+    without creating a customer (data minimisation); /lingua answers them too."""
     h = polling
     token = await h.deliver_event("c-t", "it")
     h.api.push_message(CHAT, f"/start {token[:-2]}xx", language_code="it")
@@ -257,7 +258,7 @@ async def test_bad_token_and_plain_start(polling: Harness):
     await h.sent(lambda p: p["chat_id"] == CHAT + 1 and p["text"].startswith("Hi! I'm the"))
     with h.app.db.read() as session:
         identities = {i.address: i.customer_id for i in session.exec(select(ChannelIdentity))}
-    assert identities == {str(CHAT + 1): f"tg-{CHAT + 1}"}
+    assert identities == {}  # a stranger is answered, but nothing is stored about them
     h.api.push_message(CHAT + 1, "/lingua it")
     await h.sent(lambda p: p["chat_id"] == CHAT + 1 and "italiano" in p["text"].lower())
     menus = {c.params.get("language_code") for c in h.api.calls_of("setMyCommands")}

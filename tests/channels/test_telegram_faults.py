@@ -53,7 +53,7 @@ async def test_html_502_during_start_up_on_get_updates_and_on_sends(tmp_path: Pa
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
         api.set_outage(6.0, html=True)
         async for h in _serve(tmp_path, api, webhook=False, wait_start=False):
-            await api.wait_for("setMyCommands", 2)
+            await api.wait_for(lambda c: c.status == 502, 2)  # start-up failed twice
             during = await _readyz(h)
             tokens = [await h.deliver_event(f"c-{chat}", "en") for chat in CHATS]
             await api.wait_for(lambda c: c.method == "setMyCommands" and c.ok, 3, timeout=15)

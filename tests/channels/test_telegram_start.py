@@ -103,3 +103,29 @@ async def test_another_customers_link_in_a_linked_chat_is_refused_politely(polli
     assert "refused: chat linked to another customer" in errors
     h.api.push_message(CHAT + 1, f"/start {token_b}", language_code="en")
     await h.sent(lambda p: p["chat_id"] == CHAT + 1 and _has_buttons(p) and "delivery" in p["text"])
+
+
+async def test_unknown_chats_are_answered_but_nothing_is_stored(polling: Harness):
+    """A chat the shop never named writes "ciao", /help, /privacy and taps the erase button:
+    each gets its answer, and no customer, identity or conversation row is created."""
+    from sqlmodel import func, select
+
+    from storage.tables import ChannelIdentity, Conversation, Customer
+
+    h = polling
+    stranger = CHAT + 50
+    h.api.push_message(stranger, "ciao", language_code="it")
+    h.api.push_message(stranger, "/help", language_code="it")
+    h.api.push_message(stranger, "/privacy", language_code="it")
+    (privacy,) = await h.sent(lambda p: p["chat_id"] == stranger and _has_buttons(p))
+    assert len([c for c in h.api.calls_of("sendMessage") if c.params["chat_id"] == stranger]) >= 3
+    erase = privacy.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    h.api.push_callback(stranger, privacy.result["message_id"], erase, language_code="it")
+    await h.api.wait_for(lambda c: c.method == "answerCallbackQuery", timeout=5)
+    await h.sent(lambda p: p["chat_id"] == stranger, 4)
+    with h.app.db.read() as session:
+        counts = [
+            session.exec(select(func.count()).select_from(t)).one()
+            for t in (Customer, ChannelIdentity, Conversation)
+        ]
+    assert counts == [0, 0, 0]

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from aiogram import Bot
 from sqlalchemy import delete
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.apply import Address
@@ -39,11 +40,12 @@ from bot.observability.metrics import UPDATES_SKIPPED
 from bot.sender import PROGRESS
 from bot.service import FeedItem, FeedResult, Service
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Send, Started
-from flows.conversation.state import Phase
+from flows.conversation.handoff import HUMAN
+from flows.conversation.state import ConversationState, Phase
 from flows.errors import ChannelError, ConflictError
 from flows.scales import Lang
 from storage import links, repo
-from storage.tables import Customer, Escalation, OutboxMessage
+from storage.tables import ChannelIdentity, Customer, Escalation, OutboxMessage
 
 log = structlog.get_logger(__name__)
 
@@ -125,7 +127,15 @@ class InboxProcessor:
         planned: list[tuple[inbox.ClaimedUpdate, FeedItem]] = []
         single: list[inbox.ClaimedUpdate] = []
         presses: dict[int, _PressOutcome] = {}
+        known = (
+            await asyncio.to_thread(self._known_chats, {row.chat_key for row in claimed})
+            if claimed
+            else set()
+        )
         for row in claimed:
+            if row.chat_key not in known:  # a stranger (or no chat): answered alone, nothing stored
+                single.append(row)
+                continue
             try:
                 item = self._plan(row, now, presses)
             except Exception:  # processed alone below, where its failure is recorded
@@ -265,6 +275,13 @@ class InboxProcessor:
                 await asyncio.to_thread(self._mark, row.id)
             return
         update = read(row.payload)
+        if isinstance(update, TextIn | CallbackIn) and not await asyncio.to_thread(
+            self._known_chats, {str(update.chat_id)}
+        ):
+            parsed = command(update.text) if isinstance(update, TextIn) else None
+            if parsed is None or parsed[0] != "start" or not parsed[1]:  # a deep link names them
+                await self._stranger(row.id, update)
+                return
         if isinstance(update, TextIn):
             parsed = command(update.text)
             if parsed is not None and parsed[0] == "start":
@@ -289,6 +306,62 @@ class InboxProcessor:
             if update.query_id is not None:
                 await self._answer(update.query_id, None)
             await asyncio.to_thread(self._mark, row.id, f"ignored: {update.kind}")
+
+    def _known_chats(self, chats: set[str]) -> set[str]:
+        """Return those of ``chats`` that belong to a customer (a channel identity exists)."""
+        identities: Any = ChannelIdentity.__table__  # type: ignore[attr-defined]
+        with self.db.read() as session:
+            rows = session.connection().execute(
+                sa_select(identities.c.address).where(
+                    identities.c.channel == CHANNEL, identities.c.address.in_(sorted(chats))
+                )
+            )
+            return {str(address) for (address,) in rows}
+
+    async def _stranger(self, row_id: int, update: TextIn | CallbackIn) -> None:
+        """A chat no customer owns: answered like anyone (welcome, help, privacy, language) but
+        nothing is stored about it (data minimisation) until the shop's own event or a valid
+        start link names the customer. The engine is stepped on a fresh state and only its
+        replies are kept."""
+        now = self.service.clock()
+        language = texts.language_of(update.language_code) or self.service.journey.default_language
+        inbound: Inbound
+        if isinstance(update, CallbackIn):
+            press = callbacks.verify(self.secret, str(update.chat_id), update.data)
+            if press is None:
+                await self._bad_press(row_id, update)
+                return
+            inbound = ButtonPress(survey_id=press.survey_id, value=press.value)
+        else:
+            parsed = command(update.text)
+            inbound = CustomerText(text=update.text)
+            if parsed is not None and parsed[0] == "start":
+                inbound = Started(bound=False)
+            elif parsed is not None and parsed[0] in _COMMANDS:
+                inbound = Command(name=_COMMANDS[parsed[0]], argument=parsed[1][:64])
+        _, actions = self.service.engine.step(ConversationState(language=language), inbound, now)
+        replies = [action for action in actions if isinstance(action, Send)]
+        if isinstance(update, CallbackIn):  # the pop-up closes; the reply goes as a message
+            await self._answer(update.query_id, None)
+
+        def write() -> None:
+            with self.db.write() as session:
+                for reply in replies:
+                    repo.enqueue_message(
+                        session,
+                        channel=CHANNEL,
+                        address=str(update.chat_id),
+                        payload={
+                            "text": reply.text,
+                            "rows": _stranger_rows(reply),
+                            "survey_id": None,
+                            "language": language.value,
+                        },
+                        now=now,
+                    )
+                inbox.mark_processed(session, row_id, now, error="stranger: answered, nothing stored")
+
+        await asyncio.to_thread(write)
 
     def _skip(self, row: inbox.ClaimedUpdate, reason: str) -> None:
         """A broken update: recorded with its reason, logged once, counted; never retried."""
@@ -516,6 +589,13 @@ def _enqueue_edit(
         kind="edit",
         dedupe_key=f"tg-edit:{chat_id}:{message_id}",
     )
+
+
+def _stranger_rows(reply: Send) -> list[list[dict[str, str]]]:
+    """The reply's buttons minus "talk to a person": no case can be opened for a chat no
+    customer owns (the shop has not named them), so the button would promise what cannot happen."""
+    rows = [[{"label": c.label, "value": c.value} for c in row if c.value != HUMAN] for row in reply.rows]
+    return [row for row in rows if row]
 
 
 def _enqueue_copy(
