@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from bot.channels.telegram import texts
 from flows.scales import Lang
-from storage.tables import InboxUpdate
+from storage.tables import InboxUpdate, OutboxMessage
 from tests.channels.test_telegram_e2e import TOKEN, Harness, _serve
 from tests.fakes.bot_api import FakeBotAPI
 
@@ -73,7 +73,12 @@ async def _replay(h: Harness) -> dict[str, str]:
         if len(rows) == len(samples) and all(r.processed_at is not None for r in rows.values()):
             break
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)  # replies go out
+    for _ in range(400):  # every reply went out (several samples share a chat: 1 message at a time)
+        with h.app.db.read() as session:
+            pending = session.exec(select(OutboxMessage).where(OutboxMessage.status == "pending")).first()
+        if pending is None:
+            break
+        await asyncio.sleep(0.05)
     problems: dict[str, str] = {}
     for sample in samples:
         pushed = sample["pushed"]
