@@ -19,6 +19,7 @@ import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter, FastAPI
 
+from bot import supervision
 from bot.api.app import create_api
 from bot.settings import quiet_hours
 from bot.timers import run_due_work
@@ -27,7 +28,7 @@ from bot.wiring import App
 log = structlog.get_logger(__name__)
 
 #: A long-running part of the service (a channel's poller, a sender…), started with the loop.
-Component = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+Component = supervision.Component
 
 
 @dataclass
@@ -43,21 +44,46 @@ class Runtime:
     probes: dict[str, Callable[[], Coroutine[Any, Any, str]]] = field(default_factory=dict)
     #: Problems an operator must see in /readyz that do not stop events being taken.
     warnings: dict[str, str] = field(default_factory=dict)
+    #: Runs every component, restarting it when it crashes; its health is part of /readyz.
+    supervisor: supervision.Supervisor = field(default_factory=supervision.Supervisor)
+    _due_tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     async def _tick_due_work(self) -> None:
         quiet = quiet_hours(self.app.settings)
-        counts = await asyncio.to_thread(
-            run_due_work, self.app.service, self.app.service.clock(), quiet=quiet
-        )
+        try:
+            counts = await asyncio.to_thread(
+                run_due_work, self.app.service, self.app.service.clock(), quiet=quiet
+            )
+        except Exception:  # the next tick tries again; named, not lost in the scheduler's log
+            log.exception("due_work_pass_failed")
+            return
         if counts:
             log.info("due_work", **counts)
 
     def http_api(self) -> FastAPI:
-        """Return the HTTP API with this runtime's routers, channel probes and warnings."""
+        """Return the HTTP API with this runtime's routers, channel probes, warnings and tasks."""
         api = create_api(self.app, self.routers)
         api.state.probes = self.probes
         api.state.warnings = self.warnings
+        api.state.supervisor = self.supervisor
         return api
+
+    def due_now(self, then: Callable[[], None] | None = None) -> None:
+        """Run a due-work pass now (e.g. a chat was just bound: its waiting survey is due), then
+        call ``then`` (a sender's wake-up: the question is in the outbox).
+
+        Safe beside the scheduled tick: due work is claimed with a lease, each item once.
+        """
+
+        async def run() -> None:
+            await self._tick_due_work()
+            if then is not None:
+                then()
+
+        with contextlib.suppress(RuntimeError):  # no running loop: the next tick does it
+            task = asyncio.get_running_loop().create_task(run())
+            self._due_tasks.add(task)
+            task.add_done_callback(self._due_tasks.discard)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set (or SIGINT/SIGTERM)."""
@@ -83,7 +109,10 @@ class Runtime:
         )
         scheduler.start()
         tasks = [asyncio.create_task(server.serve(), name="http")]
-        tasks += [asyncio.create_task(component(stop)) for component in self.components]
+        tasks += [
+            asyncio.create_task(self.supervisor.run(name, component, stop), name=name)
+            for name, component in self._named_components()
+        ]
         log.info("serving", port=settings.http_port, components=len(self.components))
         try:
             await stop.wait()
@@ -92,6 +121,14 @@ class Runtime:
             scheduler.shutdown(wait=False)
             await asyncio.gather(*tasks, return_exceptions=True)
             self.app.db.dispose()
+
+    def _named_components(self) -> list[tuple[str, Component]]:
+        named: list[tuple[str, Component]] = []
+        for component in self.components:
+            name = supervision.name_of(component)
+            taken = sum(1 for other, _ in named if other == name or other.startswith(f"{name}#"))
+            named.append((f"{name}#{taken + 1}" if taken else name, component))
+        return named
 
 
 def settle_heap() -> None:

@@ -175,7 +175,7 @@ class SenderConfig:
     lease: timedelta = timedelta(seconds=60)
     backoff_base: float = 1.0
     backoff_max: float = 300.0
-    max_attempts: int = 12  # temporary failures only; flood control (429) never fails a message
+    max_attempts: int = 12  # temporary failures only; a flood-control wait (429) is not an attempt
 
 
 class Sender:
@@ -200,6 +200,9 @@ class Sender:
         self.config = config or SenderConfig()
         self.owner = owner
         self.wake = asyncio.Event()
+        #: Called (in a worker thread) with a message that will never be delivered and why
+        #: ("blocked" or "failed"), once its outcome is recorded: e.g. to tell the agents.
+        self.on_undeliverable: Callable[[ClaimedMessage, str], None] | None = None
         #: Outcomes waiting for the next group commit, each with the future its delivery awaits.
         # Until its outcome is written a message stays leased: if the process dies first, it is
         # sent again after its lease, so a crash repeats at most the messages in flight.
@@ -273,6 +276,11 @@ class Sender:
             else:
                 outcome = self._sent(message, updates)
             await self._outcomes.submit(outcome)
+            if outcome.status in ("blocked", "failed") and self.on_undeliverable is not None:
+                try:
+                    await asyncio.to_thread(self.on_undeliverable, message, outcome.status)
+                except Exception:  # telling is best effort; the outcome itself is recorded
+                    log.exception("undeliverable_hook_failed", channel=self.channel, message_id=message.id)
         except Exception:  # the lease runs out and the message is claimed again
             log.exception("delivery_failed", channel=self.channel, message_id=message.id)
         finally:
@@ -297,7 +305,7 @@ class Sender:
             self.limiter.pause(message.address, exc.retry_after)  # at once, not after the write
             log.info("flood_wait", channel=self.channel, message_id=message.id, retry_after=exc.retry_after)
             retry_at = now + timedelta(seconds=exc.retry_after)
-            return Outcome(message.id, now, "retry", progress, error, retry_at=retry_at)
+            return Outcome(message.id, now, "retry", progress, error, retry_at=retry_at, flood=True)
         if exc.permanent or message.attempts >= self.config.max_attempts:
             log.warning("message_failed", channel=self.channel, message_id=message.id, error=error)
             return Outcome(message.id, now, "failed", progress, error)

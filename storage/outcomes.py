@@ -44,6 +44,9 @@ class Outcome:
     survey_id: int | None = None
     channel: str = ""
     address: str = ""
+    #: A ``retry`` because of flood control (429): the wait is not an attempt (the claim that
+    #: counted it is given back), so a long flood never turns a later short outage into failure.
+    flood: bool = False
 
 
 def record_outcomes(db: Database, outcomes: Sequence[Outcome]) -> None:
@@ -71,7 +74,11 @@ def write_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
     delivered = [{"s_id": o.survey_id, "s_at": o.at} for o in sent if o.survey_id is not None]
     unsent = by_status["retry"] + by_status["failed"]
     progress = [{"o_id": o.message_id, "o_payload": o.payload} for o in unsent if o.payload is not None]
-    retry = [{"o_id": o.message_id, "o_retry": o.retry_at, "o_error": _error(o)} for o in by_status["retry"]]
+    retries = by_status["retry"]
+    retry = [
+        {"o_id": o.message_id, "o_retry": o.retry_at, "o_error": _error(o)} for o in retries if not o.flood
+    ]
+    flood = [{"o_id": o.message_id, "o_retry": o.retry_at, "o_error": _error(o)} for o in retries if o.flood]
     failed = [{"o_id": o.message_id, "o_error": _error(o)} for o in by_status["failed"]]
     blocked = by_status["blocked"]
     identities = [{"b_channel": o.channel, "b_address": o.address, "b_at": o.at} for o in blocked]
@@ -83,12 +90,17 @@ def write_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
         ("delivered", delivered),
         ("payload", progress),
         ("retry", retry),
+        ("flood", flood),
         ("failed", failed),
         ("block_identity", identities),
         ("block_chat", chats),
     ):
         if rows:
             conn.execute(statements[name], rows)
+
+
+def _retry_row(outcome: Outcome) -> dict[str, object]:
+    return {"o_id": outcome.message_id, "o_retry": outcome.retry_at, "o_error": _error(outcome)}
 
 
 def _error(outcome: Outcome) -> str:
@@ -121,6 +133,12 @@ def _statements() -> dict[str, Any]:
         "payload": by_id.values(payload=payload),
         "retry": by_id.values(
             not_before=bindparam("o_retry", type_=outbox.c.not_before.type), leased_until=None, error=error
+        ),
+        "flood": by_id.values(
+            not_before=bindparam("o_retry", type_=outbox.c.not_before.type),
+            leased_until=None,
+            error=error,
+            attempts=outbox.c.attempts - 1,
         ),
         "failed": by_id.values(status="failed", leased_until=None, error=error),
         "block_identity": update(identities)

@@ -285,6 +285,18 @@ def _identity_select(by_customer: bool) -> Any:
     return statement.where(i.channel == bindparam("b_channel"), i.address == bindparam("b_address"))
 
 
+def set_identity_blocked(session: Session, channel: str, address: str, blocked_at: datetime | None) -> bool:
+    """Mark (channel, address) blocked since ``blocked_at``, or reachable again (None).
+
+    Returns True when such an identity exists.
+    """
+    i = _IDENTITIES
+    result = session.connection().execute(
+        update(i).where(i.c.channel == channel, i.c.address == address).values(blocked_at=blocked_at)
+    )
+    return bool(result.rowcount)
+
+
 def find_identity(session: Session, channel: str, address: str) -> IdentityRow | None:
     """Return the identity for (channel, address), or None."""
     params = {"b_channel": channel, "b_address": address}

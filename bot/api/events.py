@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from bot.channels.telegram.username import bot_username
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.events.validation import parse_event
@@ -227,7 +228,11 @@ def events_router() -> APIRouter:
         result = await asyncio.to_thread(
             ingest_event, app.db, app.journey, event, now, quiet=quiet, link_token=True
         )
-        link = deep_link(settings.telegram_bot_username, result.token) if result.token else None
+        link = deep_link(bot_username(settings), result.token) if result.token else None
+        if result.token and link is None:  # the customer needs a link we cannot make: say so
+            structlog.get_logger(__name__).warning(
+                "deep_link_unavailable", reason="bot username unknown (CXBOT_TELEGRAM_BOT_USERNAME, getMe)"
+            )
         return EventAnswer(
             status="accepted" if result.status == "accepted" else "duplicate",
             deep_link=link,

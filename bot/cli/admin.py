@@ -88,6 +88,18 @@ def config(
         typer.echo(f"{name}={value}")
     for warning in config_warnings(settings):
         typer.echo(f"warning: {warning}", err=True)
+    if settings.telegram_token is not None and not settings.telegram_bot_username:
+        from bot.channels.telegram.username import fetch
+
+        found, why = fetch(settings)
+        if found is None:
+            typer.echo(
+                f"warning: CXBOT_TELEGRAM_BOT_USERNAME is not set and the bot's username could not be "
+                f"read ({why}): deep links will be null until Telegram answers getMe",
+                err=True,
+            )
+        else:
+            typer.echo(f"bot username (from getMe): {found}")
     typer.echo("configuration ok")
 
 

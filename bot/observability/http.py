@@ -45,21 +45,35 @@ async def _probe(name: str, probe: Probe) -> str:
         state = await asyncio.wait_for(probe(), PROBE_TIMEOUT)
     except TimeoutError:
         state = f"unreachable: no answer in {PROBE_TIMEOUT:.0f} s"
-    CHANNEL_UP.labels(channel=name).set(1 if state == "ok" else 0)
+    if not name.startswith(TASK):
+        CHANNEL_UP.labels(channel=name).set(1 if state == "ok" else 0)
     return state
 
 
+#: Probes named ``task:<name>`` judge one of this process's own tasks (a poller that hangs):
+#: they decide readiness like the supervisor's checks; every other probe is a channel, reported.
+TASK = "task:"
+
+
 async def readiness(
-    app: App, probes: Mapping[str, Probe], warnings: Mapping[str, str]
+    app: App,
+    probes: Mapping[str, Probe],
+    warnings: Mapping[str, str],
+    tasks: Mapping[str, str] | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     """Return (ready, body of /readyz).
 
-    ``checks`` decide readiness (database, migrations); ``channels`` (probes) and ``warnings``
+    ``checks`` decide readiness: the database, the migrations, and this process's own tasks
+    (``task:<name>`` from the supervisor, or a probe of that name: one that keeps crashing, a
+    poller that hangs). ``channels`` (e.g. Telegram's getMe: an outage of theirs) and ``warnings``
     (e.g. no channel can deliver) are details an operator must see but that do not stop this
     process from taking events.
     """
     checks = await asyncio.to_thread(_checks, app)
-    channels = {name: await _probe(name, probe) for name, probe in probes.items()}
+    checks.update(tasks or {})
+    channels: dict[str, str] = {}
+    for name, probe in probes.items():
+        (checks if name.startswith(TASK) else channels)[name] = await _probe(name, probe)
     ready = all(value == "ok" for value in checks.values())
     body: dict[str, Any] = {"ready": ready, "checks": checks}
     if channels:
@@ -79,11 +93,18 @@ def ops_router() -> APIRouter:
         body = await asyncio.to_thread(generate_latest, REGISTRY)
         return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/readyz", summary="Readiness: database reachable and migrations current; channels reported.")
+    @router.get(
+        "/readyz",
+        summary="Readiness: database reachable, migrations current, no task failing; channels reported.",
+    )
     async def readyz(request: Request) -> JSONResponse:
         state = request.app.state
+        supervisor = getattr(state, "supervisor", None)
         ready, body = await readiness(
-            state.cxbot, getattr(state, "probes", {}), getattr(state, "warnings", {})
+            state.cxbot,
+            getattr(state, "probes", {}),
+            getattr(state, "warnings", {}),
+            supervisor.checks() if supervisor is not None else None,
         )
         return JSONResponse(status_code=200 if ready else 503, content=body)
 

@@ -30,6 +30,22 @@ SEND_ERRORS = Counter(
     ["channel", "kind"],
     registry=REGISTRY,
 )
+API_ERRORS = Counter(
+    "cxbot_telegram_api_errors_total",
+    "Bot API failures by method and name (flood, forbidden, bad_request, server, network, timeout, "
+    "not_json, refused).",
+    ["method", "kind"],
+    registry=REGISTRY,
+)
+UPDATES_SKIPPED = Counter(
+    "cxbot_telegram_updates_skipped_total",
+    "Telegram updates stored but not acted on because they could not be read, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+TASK_RESTARTS = Counter(
+    "cxbot_task_restarts_total", "Long-running tasks restarted after a crash.", ["task"], registry=REGISTRY
+)
 TELEGRAM_429 = Counter("cxbot_telegram_429_total", "Telegram 'Too Many Requests' answers.", registry=REGISTRY)
 CHANNEL_UP = Gauge(
     "cxbot_channel_up",

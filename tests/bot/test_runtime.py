@@ -36,3 +36,49 @@ async def test_runtime_serves_health_and_stops(tmp_path: Path):
     stop.set()
     await asyncio.wait_for(task, timeout=10)
     assert task.done() and task.exception() is None
+
+
+async def test_a_crashing_task_is_restarted_and_then_named_in_readyz(tmp_path: Path):
+    """A component that raises is logged and restarted with backoff; one that keeps crashing makes
+    /readyz answer 503 naming it; another component keeps running meanwhile."""
+    from bot.supervision import Supervisor
+
+    port = _free_port()
+    app = build_app(Settings(database_url=f"sqlite:///{tmp_path / 's.db'}", http_port=port))
+    runs: list[str] = []
+
+    async def flaky(stop: asyncio.Event) -> None:
+        runs.append("flaky")
+        raise RuntimeError("boom")
+
+    async def steady(stop: asyncio.Event) -> None:
+        runs.append("steady")
+        await stop.wait()
+
+    runtime = Runtime(
+        app=app,
+        due_work_interval=0.2,
+        components=[flaky, steady],
+        supervisor=Supervisor(backoff_base=0.01, backoff_max=0.05, failing_after=3),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop))
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                try:
+                    ready = await client.get(f"http://127.0.0.1:{port}/readyz")
+                    if ready.status_code == 503:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["task:test_a_crashing_task_is_restarted_and_then_named_in_readyz"].startswith("failing")
+    assert "RuntimeError: boom" in str(checks)
+    assert runs.count("flaky") >= 3 and runs.count("steady") == 1
+    assert task.exception() is None

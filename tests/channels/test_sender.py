@@ -181,3 +181,33 @@ async def test_delivered_question_marks_the_survey_delivered(db: Database, api: 
     await _run_until(_sender(db, api, MemoryRateLimiter(per_chat_interval=0.05)), _settled(db))
     with db.read() as session:
         assert session.get(SurveyInstance, survey_id).delivered_at is not None
+
+
+async def test_flood_waits_are_not_attempts_so_a_later_short_outage_fails_nothing(
+    sqlite_db: Database, api: FakeBotAPI
+):
+    """A long 429 flood (many waits) followed by a short 5xx outage: every message is delivered
+    exactly once, none fails, and the stored attempts count only the 5xx tries."""
+    _enqueue(sqlite_db, [(7000 + i, f"q{i}") for i in range(5)])
+    api.fail_next("sendMessage", 429, count=40, retry_after=0)  # read as 1 s waits, ~8 per chat
+    api.fail_next("sendMessage", 502, count=5)
+    sender = _sender(
+        sqlite_db, api, MemoryRateLimiter(per_chat_interval=0.0), max_attempts=6, backoff_base=0.01
+    )
+    await _run_until(sender, _settled(sqlite_db), limit=20)
+    rows = _rows(sqlite_db)
+    assert [r.status for r in rows] == ["sent"] * 5
+    assert sum(r.attempts for r in rows) <= 5 + 5  # one success each, plus at most the 5 server errors
+    sent = [c.params["chat_id"] for c in api.calls_of("sendMessage") if c.ok]
+    assert sorted(sent) == [7000 + i for i in range(5)]
+
+
+async def test_html_error_page_on_sends_is_a_temporary_failure(sqlite_db: Database, api: FakeBotAPI):
+    """A proxy's HTML 502 page (not JSON) on sendMessage is named, retried and then delivered once."""
+    _enqueue(sqlite_db, [(7100, "hello")])
+    api.fail_next("sendMessage", 502, count=2, html=True)
+    sender = _sender(sqlite_db, api, MemoryRateLimiter(per_chat_interval=0.0), backoff_base=0.01)
+    await _run_until(sender, _settled(sqlite_db))
+    (row,) = _rows(sqlite_db)
+    assert row.status == "sent" and row.error is None
+    assert [c.status for c in api.calls_of("sendMessage")] == [502, 502, 200]

@@ -42,7 +42,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -196,6 +196,13 @@ _HTML_TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>")
 _MDV2_ALWAYS_ESCAPED = frozenset("#+-={}.!")
 _MAX_POLL_LIMIT = 100
 
+#: What a reverse proxy (nginx) answers when the Bot API behind it is down: HTML, not JSON.
+HTML_PAGE = (
+    "<html>\r\n<head><title>{status} Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
 
 def _unix_now() -> int:
     """Telegram's ``date`` fields: the process clock (pinned in tests), not the wall clock."""
@@ -205,11 +212,15 @@ def _unix_now() -> int:
 class ApiError(Exception):
     """An error answer of the Bot API: ``{"ok": false, "error_code": status, ...}``."""
 
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self, status: int, description: str, retry_after: int | None = None, *, html: bool = False
+    ) -> None:
         super().__init__(f"{status} {description}")
         self.status = status
         self.description = description
         self.retry_after = retry_after
+        #: Answer with a proxy's HTML error page instead of the Bot API's JSON (see ``HTML_PAGE``).
+        self.html = html
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": False, "error_code": self.status, "description": self.description}
@@ -327,6 +338,8 @@ class _Fault:
     remaining: int
     retry_after: int | None
     description: str | None
+    html: bool = False
+    until: float | None = None  # a timed fault (``fail_for``): active until this monotonic time
 
 
 class FakeBotAPI:
@@ -340,6 +353,7 @@ class FakeBotAPI:
     :param validate_markup: check ``parse_mode`` HTML/MarkdownV2 text like Telegram (400 on error).
     :param poll_timeout_cap: longest a ``getUpdates`` long poll is held, in seconds.
     :param deliver_webhooks: POST queued updates to a loopback webhook URL set with ``setWebhook``.
+    :param honour_allowed_updates: False serves every kind to ``getUpdates`` (sample replays).
     """
 
     def __init__(
@@ -356,6 +370,7 @@ class FakeBotAPI:
         deliver_webhooks: bool = False,
         webhook_retry_delay: float = 0.2,
         first_update_id: int = 100_000,
+        honour_allowed_updates: bool = True,
     ) -> None:
         self.require_token = require_token
         self.bot_username = bot_username
@@ -365,6 +380,9 @@ class FakeBotAPI:
         self.poll_timeout_cap = poll_timeout_cap
         self.deliver_webhooks = deliver_webhooks
         self.webhook_retry_delay = webhook_retry_delay
+        #: False: ``getUpdates`` returns every kind, as if ``allowed_updates`` had been ignored
+        #: (replays of real samples check that any kind is survived, asked for or not).
+        self.honour_allowed_updates = honour_allowed_updates
 
         self.calls: list[Call] = []
         self.tokens: list[str] = []  # distinct tokens seen, in order
@@ -400,6 +418,7 @@ class FakeBotAPI:
         self._faults: list[_Fault] = []
         self._blocked: set[Any] = set()
         self._outage_until = 0.0
+        self._outage_html = False
         self._limits: Limits | None = Limits() if enforce_limits else None
         self._global_window: deque[float] = deque()
         self._chat_windows: dict[Any, deque[float]] = {}
@@ -424,6 +443,7 @@ class FakeBotAPI:
             "deleteMessage": self._delete_message,
             "sendChatAction": self._send_chat_action,
             "createForumTopic": self._create_forum_topic,
+            "copyMessage": self._copy_message,
         }
         self._canonical = {name.lower(): name for name in [*self._handlers, "getUpdates"]}
 
@@ -550,15 +570,40 @@ class FakeBotAPI:
         count: int = 1,
         retry_after: int | None = None,
         description: str | None = None,
+        *,
+        html: bool = False,
     ) -> None:
         """Answer the next ``count`` calls of ``method`` (``"*"``: any method) with an error.
 
         429 carries ``parameters.retry_after`` (default 1); descriptions default to Telegram's.
+        ``html``: the answer is a proxy's HTML error page (``text/html``), not JSON.
         """
         if status == 429 and retry_after is None:
             retry_after = 1
         with self._lock:
-            self._faults.append(_Fault(method, status, count, retry_after, description))
+            self._faults.append(_Fault(method, status, count, retry_after, description, html))
+
+    def fail_for(
+        self,
+        method: str,
+        status: int,
+        seconds: float,
+        *,
+        retry_after: int | None = None,
+        html: bool = False,
+    ) -> None:
+        """Answer every call of ``method`` (``"*"``: any, ``"send"``: the send methods) with an
+        error for the next ``seconds``: an HTML 502 page, a 429 flood, a 5xx outage."""
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        with self._lock:
+            until = time.monotonic() + seconds
+            self._faults.append(_Fault(method, status, 1, retry_after, None, html, until))
+
+    def clear_faults(self) -> None:
+        """Forget every pending fault (counted and timed)."""
+        with self._lock:
+            self._faults.clear()
 
     def block_chat(self, chat_id: Any) -> None:
         """The user blocked the bot: every send/edit/chat action to ``chat_id`` gets 403 until unblocked."""
@@ -569,10 +614,11 @@ class FakeBotAPI:
         with self._lock:
             self._blocked.discard(chat_id)
 
-    def set_outage(self, seconds: float) -> None:
-        """Every method answers 502 Bad Gateway for the next ``seconds``."""
+    def set_outage(self, seconds: float, *, html: bool = False) -> None:
+        """Every method answers 502 Bad Gateway for the next ``seconds`` (``html``: as a proxy's page)."""
         with self._lock:
             self._outage_until = time.monotonic() + seconds
+            self._outage_html = html
 
     def set_member(self, chat_id: Any, user_id: int, status: str = "member") -> None:
         """Status reported by ``getChatMember``: creator, administrator, member, restricted, left, kicked."""
@@ -610,15 +656,32 @@ class FakeBotAPI:
     # ------------------------------------------------------------------ injecting updates
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
-        """Queue a raw update; ``update_id`` is assigned when missing. Returns the update."""
+        """Queue a raw update; ``update_id`` is assigned when missing. Returns the update.
+
+        A message in it is remembered (``copyMessage`` can copy it, replies can quote it).
+        """
         with self._lock:
             update = dict(update)
+            message = update.get("message")
+            if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+                self._messages.setdefault((message["chat"].get("id"), message.get("message_id")), message)
             if "update_id" not in update:
                 update["update_id"] = self._next_update_id
             self._next_update_id = max(self._next_update_id, update["update_id"]) + 1
             self._updates.append(update)
             self._notify()
             return update
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[FakeBotAPI]:
+        """Within this block, pushed updates are served together (no poll sees only some)."""
+        with self._lock:
+            yield self
+
+    def push_batch(self, updates: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Queue raw updates at once, so one ``getUpdates`` returns them together (ids assigned)."""
+        with self._lock:
+            return [self.push_update(update) for update in updates]
 
     def push_message(
         self,
@@ -838,6 +901,12 @@ class FakeBotAPI:
             status = 200
         except ApiError as e:
             body, status = e.body(), e.status
+            if e.html:
+                page = HTML_PAGE.format(status=status)
+                with self._lock:
+                    self.calls.append(Call(method, params, token, arrived, status, {"html": page}))
+                    self._notify()
+                return web.Response(text=page, status=status, content_type="text/html")
         with self._lock:
             call = Call(method, params, token, arrived, status, body)
             self.calls.append(call)
@@ -858,7 +927,7 @@ class FakeBotAPI:
             if self.require_token is not None and token != self.require_token:
                 raise ApiError(401, "Unauthorized")
             if time.monotonic() < self._outage_until:
-                raise ApiError(502, "Bad Gateway")
+                raise ApiError(502, "Bad Gateway", html=self._outage_html)
             if method != "getUpdates" and method not in self._handlers:
                 raise ApiError(404, "Not Found: method not found")
             self._raise_fault(method)
@@ -881,18 +950,22 @@ class FakeBotAPI:
         return await self._get_updates(params)
 
     def _raise_fault(self, method: str) -> None:
+        now = time.monotonic()
+        self._faults = [f for f in self._faults if f.until is None or f.until > now]
         for fault in self._faults:
-            if fault.method in (method, "*") and fault.remaining > 0:
-                fault.remaining -= 1
-                if fault.remaining == 0:
-                    self._faults.remove(fault)
+            matches = fault.method in (method, "*") or (fault.method == "send" and method in SEND_METHODS)
+            if matches and fault.remaining > 0:
+                if fault.until is None:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
                 description = fault.description
                 if description is None:
                     if fault.status == 429:
                         description = f"Too Many Requests: retry after {fault.retry_after}"
                     else:
                         description = _DEFAULT_DESCRIPTIONS.get(fault.status, f"Error {fault.status}")
-                raise ApiError(fault.status, description, fault.retry_after)
+                raise ApiError(fault.status, description, fault.retry_after, html=fault.html)
 
     def _resolve_chat_id(self, params: dict[str, Any]) -> Any:
         chat_id = params.get("chat_id")
@@ -1010,6 +1083,25 @@ class FakeBotAPI:
                 message["reply_to_message"] = dict(replied)
         return message
 
+    def _copy_message(self, p: dict[str, Any], token: str) -> dict[str, Any]:
+        """A copy of a message the fake knows (pushed or sent) into ``chat_id``; its content kept."""
+        source = self._messages.get((p.get("from_chat_id"), p.get("message_id")))
+        if source is None:
+            raise ApiError(400, "Bad Request: message to copy not found")
+        message = self._new_bot_message(p, token)
+        skip = {
+            "message_id",
+            "from",
+            "date",
+            "chat",
+            "message_thread_id",
+            "is_topic_message",
+            "reply_to_message",
+        }
+        message.update({k: v for k, v in source.items() if k not in skip})
+        self._messages[(p["chat_id"], message["message_id"])] = message
+        return {"message_id": message["message_id"]}
+
     def _file_id(self, prefix: str) -> tuple[str, str]:
         n = self._next_file
         self._next_file += 1
@@ -1079,7 +1171,7 @@ class FakeBotAPI:
                 self._active_polls -= 1
 
     def _select_updates(self, limit: int) -> list[dict[str, Any]]:
-        allowed = self._allowed_updates
+        allowed = self._allowed_updates if self.honour_allowed_updates else None
         out = [u for u in self._updates if allowed is None or _update_type(u) in allowed]
         return [dict(u) for u in out[:limit]]
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import aiohttp
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
@@ -19,6 +22,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import Response, TelegramMethod
 
+from bot.observability.metrics import API_ERRORS
 from bot.sender import ChatBlocked
 from flows.errors import ChannelError
 
@@ -48,25 +52,126 @@ def make_bot(token: str, api_url: str) -> Bot:
     return Bot(token, session=session)
 
 
+#: Names of Bot API failures (the ``kind`` label of ``cxbot_telegram_api_errors_total``).
+FLOOD, FORBIDDEN, BAD_REQUEST, SERVER, NETWORK, TIMEOUT, NOT_JSON, REFUSED = (
+    "flood",
+    "forbidden",
+    "bad_request",
+    "server",
+    "network",
+    "timeout",
+    "not_json",
+    "refused",
+)
+
+
+def failure(what: str, kind: str, detail: str = "", *, retry_after: float | None = None) -> ChannelError:
+    """Return the ChannelError for a Bot API failure of ``kind`` (one of the names above), counted.
+
+    The one place where a failure gets its name, whatever reported it (aiogram or a raw reply):
+    403 → ``ChatBlocked``; 429 → ``retry_after``; 400 and other refusals → permanent; 5xx,
+    network errors, timeouts and non-JSON bodies (a proxy's HTML error page) → temporary.
+    """
+    API_ERRORS.labels(what, kind).inc()
+    message = f"{what}: {kind}" + (f": {detail[:200]}" if detail else "")
+    if kind == FORBIDDEN:
+        return ChatBlocked(message)
+    if kind == FLOOD:
+        return ChannelError(message, retry_after=float(retry_after or 1))
+    return ChannelError(message, permanent=kind in (BAD_REQUEST, REFUSED))
+
+
+def translate(exc: BaseException, what: str) -> ChannelError | None:
+    """Return the named ChannelError for an exception raised by an aiogram request (None: not ours)."""
+    if isinstance(exc, TelegramRetryAfter):
+        return failure(what, FLOOD, retry_after=exc.retry_after)
+    if isinstance(exc, TelegramForbiddenError):
+        return failure(what, FORBIDDEN)
+    if isinstance(exc, TelegramBadRequest):
+        return failure(what, BAD_REQUEST, exc.message)
+    if isinstance(exc, TelegramServerError):
+        return failure(what, SERVER, exc.message)
+    if isinstance(exc, TelegramNetworkError):
+        timeout = "timeout" in exc.message.lower()
+        return failure(what, TIMEOUT if timeout else NETWORK, exc.message)
+    if isinstance(exc, TelegramAPIError) and exc.message.startswith("Too Many Requests"):
+        return failure(what, FLOOD, retry_after=1)  # a 429 without (or with a zero) retry_after
+    if isinstance(exc, TelegramAPIError):  # 401 unauthorized, 404, 409 conflict, migrate…
+        return failure(what, REFUSED, f"{type(exc).__name__}: {exc.message}")
+    if isinstance(exc, ClientDecodeError):  # an HTML error page from a proxy, a cut-off body
+        return failure(what, NOT_JSON, str(exc.original)[:100])
+    if isinstance(exc, TimeoutError):
+        return failure(what, TIMEOUT)
+    if isinstance(exc, aiohttp.ClientError | ConnectionError):
+        return failure(what, NETWORK, type(exc).__name__)
+    return None
+
+
+def reply_failure(what: str, status: int, body: str) -> ChannelError:
+    """Return the named ChannelError for a Bot API reply that is not ``{"ok": true}``."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return failure(what, NOT_JSON, f"HTTP {status}")
+    code: int = data["error_code"] if isinstance(data.get("error_code"), int) else status
+    description = str(data.get("description") or "")
+    parameters = data.get("parameters")
+    retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
+    if code == 429 or isinstance(retry_after, int | float):
+        return failure(what, FLOOD, retry_after=float(retry_after or 1))
+    if code == 403:
+        return failure(what, FORBIDDEN)
+    if code == 400:
+        return failure(what, BAD_REQUEST, description)
+    if code >= 500:
+        return failure(what, SERVER, description)
+    return failure(what, REFUSED, f"{code} {description}")
+
+
 async def call(request: Awaitable[T], what: str) -> T:
-    """Await an aiogram request, translating its errors.
+    """Await an aiogram request, translating its errors (see ``failure``).
 
     Raises:
         ChatBlocked: 403 (the user blocked the bot, or it was removed from the group).
         ChannelError: ``retry_after`` on 429; ``permanent`` on 400/401/404 and other client
-            errors; temporary (neither) on 5xx and network errors.
+            errors; temporary (neither) on 5xx, network errors, timeouts and non-JSON bodies.
     """
     try:
         return await request
-    except TelegramRetryAfter as exc:
-        raise ChannelError(f"{what}: flood control", retry_after=float(exc.retry_after)) from exc
-    except TelegramForbiddenError as exc:
-        raise ChatBlocked(f"{what}: forbidden") from exc
-    except TelegramBadRequest as exc:
-        raise ChannelError(f"{what}: bad request: {exc.message[:200]}", permanent=True) from exc
-    except (TelegramServerError, TelegramNetworkError) as exc:
-        raise ChannelError(f"{what}: {type(exc).__name__}") from exc
-    except TelegramAPIError as exc:  # 401 unauthorized, 404, 409 conflict, migrate…
-        raise ChannelError(f"{what}: {type(exc).__name__}", permanent=True) from exc
-    except TimeoutError as exc:
-        raise ChannelError(f"{what}: timeout") from exc
+    except ChannelError:
+        raise
+    except Exception as exc:
+        translated = translate(exc, what)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+async def raw_call(bot: Bot, method: str, params: dict[str, Any], *, seconds: float) -> Any:
+    """Call ``method`` with ``params`` (JSON) and return its ``result`` as decoded JSON, unvalidated.
+
+    For ``getUpdates``: what Telegram sent is kept as it is, so one update aiogram's models would
+    refuse cannot fail the whole batch (see ``bot.channels.telegram.updates``).
+
+    Raises:
+        ChannelError: as ``call``.
+    """
+    session = await bot.session.create_session()  # type: ignore[attr-defined]
+    url = bot.session.api.api_url(token=bot.token, method=method)
+    try:
+        async with session.post(url, json=params, timeout=aiohttp.ClientTimeout(total=seconds)) as resp:
+            status, body = resp.status, await resp.text()
+    except Exception as exc:
+        translated = translate(exc, method)
+        if translated is None:
+            raise
+        raise translated from exc
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if status == 200 and isinstance(data, dict) and data.get("ok") is True:
+        return data.get("result")
+    raise reply_failure(method, status, body)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiogram.types import BotCommand
 
-from bot.channels.telegram import texts
+from bot.channels.telegram import texts, undeliverable, username
 from bot.channels.telegram.api import call, make_bot
 from bot.channels.telegram.callbacks import derive_secret
 from bot.channels.telegram.poller import ALLOWED_UPDATES, Poller
@@ -19,9 +19,11 @@ from bot.channels.telegram.webhook import PATH, webhook_router
 from bot.escalations.telegram_desk import AgentDesk
 from bot.leader import lead
 from bot.sender import MemoryRateLimiter, RateLimiter, Sender, SenderConfig
+from bot.supervision import Supervisor
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError
 from flows.scales import Lang
+from storage.claims import ClaimedMessage
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -44,6 +46,7 @@ class TelegramChannel:
         sender: SenderConfig | None = None,
         limiter: RateLimiter | None = None,
         poll_timeout: int = 25,
+        start_backoff: float = 1.0,
     ) -> None:
         settings = app.settings
         if settings.telegram_token is None:
@@ -72,33 +75,70 @@ class TelegramChannel:
         self.desk = AgentDesk(app) if settings.agents_chat_id is not None else None
         self.processor.desk = self.desk
         transport.desk = self.desk
+        if self.desk is not None:
+            self.sender.on_undeliverable = self._undeliverable
+            self.processor.on_member = self._member_changed
+        self.supervisor = Supervisor()  # replaced by the runtime's in ``attach``
+        self.start_backoff = start_backoff
         self.poller = (
             None
             if self.public_url
             else Poller(self.bot, app.db, service.clock, self.processor.wake.set, timeout=poll_timeout)
         )
 
+    def _undeliverable(self, message: ClaimedMessage, why: str) -> None:
+        if message.kind in ("message", "edit", "copy") and not message.address.startswith("-"):
+            key = "" if why == "blocked" else str(message.id)
+            undeliverable.tell_agents(self.app.db, message.address, why, self.app.service.clock(), key=key)
+
+    def _member_changed(self, chat: str, blocked: bool) -> None:
+        now = self.app.service.clock()
+        what = "blocked" if blocked else "unblocked"
+        undeliverable.tell_agents(self.app.db, chat, what, now, key=now.isoformat())
+
     def attach(self, runtime: Runtime) -> None:
-        """Add this channel's webhook route (webhook mode) and its component to ``runtime``."""
+        """Add this channel's webhook route (webhook mode), its component and probes to ``runtime``."""
         if self.public_url and self.webhook_secret:
             runtime.routers.append(
                 webhook_router(
                     self.app.db, self.webhook_secret, self.app.service.clock, self.processor.wake.set
                 )
             )
+        self.supervisor = runtime.supervisor
+        self.processor.on_due = lambda: runtime.due_now(then=self.sender.wake.set)
         runtime.components.append(self.run)
         runtime.probes["telegram"] = self.probe
+        if self.poller is not None:
+            runtime.probes["task:telegram.polling"] = self.poller_probe
 
     async def probe(self) -> str:
-        """Return "ok" when the Bot API answers getMe (for /readyz), else why not."""
+        """Return "ok" when the Bot API answers getMe, else why not (/readyz detail: an outage of
+        Telegram's, or of the network to it, does not make this process unready)."""
         try:
             await call(self.bot.get_me(), "getMe")
         except ChannelError as exc:
             return f"unreachable: {exc}"[:200]
+        if self.poller is not None and self.poller.stalled():
+            return f"polling stalled by Bot API errors: {self.poller.last_error}"[:200]
         return "ok"
 
+    async def poller_probe(self) -> str:
+        """Return "ok" unless the poller hangs: no ``getUpdates`` answered, and none failed, for
+        longer than the long poll plus a margin (a stall caused by Bot API errors is ``probe``'s)."""
+        poller = self.poller
+        if poller is None or not poller.stalled() or poller.last_error is not None:
+            return "ok"
+        return f"stalled: no getUpdates answer for {poller.silent_for():.0f} s"
+
     async def start(self) -> None:
-        """Set the command menus (it, en, default) and the webhook (or delete it to poll)."""
+        """Set the command menus (it, en, default) and the webhook (or delete it to poll).
+
+        Raises:
+            ChannelError: when the Bot API fails (see ``start_with_retries``).
+        """
+        # First, so deep links work as soon as possible without CXBOT_TELEGRAM_BOT_USERNAME.
+        me = await call(self.bot.get_me(), "getMe")
+        username.remember(self.app.settings, me.username)
         default = self.app.journey.default_language
         for language, code in ((Lang.IT, "it"), (Lang.EN, "en"), (default, None)):
             commands = [BotCommand(command=c, description=d) for c, d in texts.COMMANDS[language]]
@@ -113,23 +153,58 @@ class TelegramChannel:
         else:
             await call(self.bot.delete_webhook(), "deleteWebhook")
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run the poller (polling mode), the inbox processor and the sender until ``stop``."""
-        try:
+    async def start_with_retries(self, stop: asyncio.Event) -> bool:
+        """Run ``start`` until it succeeds, with exponential backoff; False when stopped first.
+
+        Telegram stays on: the processor and the sender run meanwhile; polling starts once the
+        webhook is deleted (Telegram refuses ``getUpdates`` while one is set).
+        """
+        delay = self.start_backoff
+        failures = 0
+        while not stop.is_set():
             try:
                 await self.start()
-            except ChannelError as exc:  # the menu is cosmetic; polling/sending retry on their own
-                log.warning("telegram_start_failed", error=str(exc))
-            parts = [self.processor.run(stop), self.sender.run(stop)]
-            if self.poller is not None:
-                # Telegram allows one getUpdates client per bot: across workers only the leader polls.
-                lease = f"telegram-poller:{self.bot.id}"
-                parts.append(lead(self.app.db, lease, self.poller.run, self.app.service.clock)(stop))
-            log.info("telegram_running", mode="polling" if self.poller else "webhook")
-            await asyncio.gather(*parts)
+            except ChannelError as exc:
+                failures += 1
+                wait = exc.retry_after if exc.retry_after is not None else delay
+                (log.warning if failures == 1 else log.info)(
+                    "telegram_start_failed", error=str(exc), failures=failures, retry_in=wait
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+                if exc.retry_after is None:
+                    delay = min(delay * 2, 60.0)
+                continue
+            if failures:
+                log.info("telegram_started", after_failures=failures)
+            return True
+        return False
+
+    async def _start_then_poll(self, stop: asyncio.Event) -> None:
+        if not await self.start_with_retries(stop):
+            return
+        if self.poller is not None:
+            # Telegram allows one getUpdates client per bot: across workers only the leader polls.
+            lease = f"telegram-poller:{self.bot.id}"
+            polling = lead(self.app.db, lease, self.poller.run, self.app.service.clock)
+            await self.supervisor.run("telegram.poller", polling, stop)
+        else:
+            await stop.wait()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run the start-up, the poller (polling mode), the inbox processor and the sender until
+        ``stop``, each supervised (restarted with backoff when it crashes)."""
+        log.info("telegram_running", mode="polling" if self.poller else "webhook")
+        try:
+            await asyncio.gather(
+                self.supervisor.run("telegram.processor", self.processor.run, stop),
+                self.supervisor.run("telegram.sender", self.sender.run, stop),
+                self.supervisor.run("telegram.start", self._start_then_poll, stop),
+            )
         finally:
-            with contextlib.suppress(Exception):
-                await self.bot.session.close()
-            if self.desk is not None:
+            if stop.is_set():  # a crash is restarted by the supervisor: keep the sessions open
                 with contextlib.suppress(Exception):
-                    await self.desk.close()
+                    await self.bot.session.close()
+                if self.desk is not None:
+                    with contextlib.suppress(Exception):
+                        await self.desk.close()

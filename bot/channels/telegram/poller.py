@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +14,7 @@ import structlog
 from aiogram import Bot
 
 from bot.channels.telegram import inbox
-from bot.channels.telegram.api import call
+from bot.channels.telegram.api import NOT_JSON, failure, raw_call
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
 from bot.clock import Clock
@@ -20,7 +23,8 @@ from storage.db import Database
 
 log = structlog.get_logger(__name__)
 
-ALLOWED_UPDATES = ["message", "callback_query"]
+#: ``edited_message``: an edit may answer a still-open question; ``my_chat_member``: blocked/unblocked.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
 
 class Poller:
@@ -39,7 +43,9 @@ class Poller:
         *,
         timeout: int = 25,
         error_delay: float = 2.0,
+        stall_margin: float = 30.0,
     ) -> None:
+        self.stall_margin = stall_margin
         self.bot = bot
         self.db = db
         self.clock = clock
@@ -47,10 +53,17 @@ class Poller:
         self.timeout = timeout
         self.error_delay = error_delay
         self.offset: int | None = None
+        #: When ``getUpdates`` last answered (``time.monotonic``): a stalled poller shows in /readyz.
+        self.last_success = time.monotonic()
+        #: Why the last ``getUpdates`` failed; None once one succeeds.
+        self.last_error: str | None = None
+        #: Whether this worker polls now (a standby, without the poller lease, does not stall).
+        self.running = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set."""
         stopping = asyncio.create_task(stop.wait())
+        self.running, self.last_success = True, time.monotonic()
         try:
             while not stop.is_set():
                 fetch = asyncio.create_task(self.poll_once())
@@ -62,35 +75,65 @@ class Poller:
                     break
                 try:
                     fetch.result()
+                    if self.last_error is not None:
+                        log.info("poll_recovered", after=self.last_error)
+                        self.last_error = None
                 except (ChannelError, StorageError) as exc:
-                    log.warning("poll_failed", error=str(exc))
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.error_delay)
+                    # Logged once per streak (an outage is one event, not one per poll).
+                    (log.warning if self.last_error is None else log.debug)("poll_failed", error=str(exc))
+                    self.last_error = str(exc)[:200]
+                    await self._pause(stop)
+                except Exception:  # a bug must not stop polling: logged, then the next poll
+                    log.exception("poll_failed_unexpectedly", offset=self.offset)
+                    await self._pause(stop)
         finally:
+            self.running = False
             stopping.cancel()
+
+    async def _pause(self, stop: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), self.error_delay)
 
     async def poll_once(self) -> int:
         """Fetch one batch of updates and store it; return how many were fetched.
 
+        The batch is read as raw JSON (never through aiogram's ``Update`` model), so one update
+        the models would refuse cannot stop polling: each is stored as Telegram sent it, and
+        read leniently when processed (see ``bot.channels.telegram.updates.read``).
+
         Raises:
             ChannelError: when the Bot API fails; StorageError: when the database does.
         """
-        updates = await call(
-            self.bot.get_updates(
-                offset=self.offset,
-                timeout=self.timeout,
-                allowed_updates=ALLOWED_UPDATES,
-                request_timeout=self.timeout + 10,
-            ),
-            "getUpdates",
-        )
-        if not updates:
+        params: dict[str, Any] = {"timeout": self.timeout, "allowed_updates": ALLOWED_UPDATES}
+        if self.offset is not None:
+            params["offset"] = self.offset
+        result = await raw_call(self.bot, "getUpdates", params, seconds=self.timeout + 10)
+        self.last_success = time.monotonic()
+        if not isinstance(result, list):
+            raise failure("getUpdates", NOT_JSON, "result is not a list")
+        if not result:
             return 0
-        raws: list[dict[str, Any]] = [
-            u.model_dump(mode="json", by_alias=True, exclude_none=True) for u in updates
-        ]
-        rows = [row for row in (incoming(raw) for raw in raws) if row is not None]
-        await asyncio.to_thread(inbox.store, self.db, CHANNEL, rows, self.clock())
-        self.offset = max(u.update_id for u in updates) + 1
+        rows = [incoming(raw) if isinstance(raw, dict) else None for raw in result]
+        stored = [row or _unreadable(raw) for row, raw in zip(rows, result, strict=True)]
+        await asyncio.to_thread(inbox.store, self.db, CHANNEL, stored, self.clock())
+        ids = [row.payload["update_id"] for row in rows if row is not None]
+        if ids:
+            self.offset = max(ids) + 1
         self.on_stored()
-        return len(updates)
+        return len(result)
+
+    def silent_for(self) -> float:
+        """Seconds since ``getUpdates`` last answered."""
+        return time.monotonic() - self.last_success
+
+    def stalled(self) -> bool:
+        """Return True when, while polling, no ``getUpdates`` succeeded for longer than the long poll
+        plus a margin."""
+        return self.running and self.silent_for() > self.timeout + self.stall_margin
+
+
+def _unreadable(raw: Any) -> inbox.Incoming:
+    """The inbox row keeping an update without a usable ``update_id`` (skipped when processed)."""
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    payload = raw if isinstance(raw, dict) else {"unreadable": raw}
+    return inbox.Incoming(external_id=f"bad-{digest}", chat_key="-", payload=payload)

@@ -11,19 +11,33 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from aiogram import Bot
+from sqlalchemy import delete
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.apply import Address
 from bot.channels.telegram import callbacks, inbox, texts
 from bot.channels.telegram.api import call
 from bot.channels.telegram.transport import CHANNEL, MAX_TEXT
-from bot.channels.telegram.updates import CallbackIn, TextIn, command, parse
+from bot.channels.telegram.updates import (
+    CallbackIn,
+    EditedIn,
+    MediaIn,
+    MemberIn,
+    Skipped,
+    TextIn,
+    command,
+    parse,
+    read,
+)
 from bot.escalations.telegram_desk import CHANGED
+from bot.observability.metrics import UPDATES_SKIPPED
+from bot.sender import PROGRESS
 from bot.service import FeedItem, FeedResult, Service
 from flows.conversation import (
     ButtonPress,
@@ -35,10 +49,12 @@ from flows.conversation import (
     Send,
     Started,
 )
+from flows.conversation.handoff import HUMAN
+from flows.conversation.state import ConversationState, Phase
 from flows.errors import ChannelError, ConflictError
 from flows.scales import Lang
 from storage import links, repo
-from storage.tables import Customer, OutboxMessage
+from storage.tables import ChannelIdentity, Customer, Escalation, OutboxMessage
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +96,11 @@ class InboxProcessor:
         self.wake = asyncio.Event()
         #: Called after a batch was processed (the sender's wake-up: there may be replies to send).
         self.on_change: Callable[[], None] = lambda: None
+        #: Asks for a due-work pass now (``Runtime.due_now``): after /start binds a chat, its
+        #: waiting survey goes at once, not at the next tick.
+        self.on_due: Callable[[], None] = lambda: None
+        #: Told (in a worker thread) when a customer blocks (True) or unblocks (False) the bot.
+        self.on_member: Callable[[str, bool], None] = lambda chat, blocked: None
         #: The agents' desk (bot.escalations.telegram_desk.AgentDesk): updates of the agents' chat go there.
         self.desk: Any = None
 
@@ -115,7 +136,15 @@ class InboxProcessor:
         planned: list[tuple[inbox.ClaimedUpdate, FeedItem]] = []
         single: list[inbox.ClaimedUpdate] = []
         presses: dict[int, _PressOutcome] = {}
+        known = (
+            await asyncio.to_thread(self._known_chats, {row.chat_key for row in claimed})
+            if claimed
+            else set()
+        )
         for row in claimed:
+            if row.chat_key not in known:  # a stranger (or no chat): answered alone, nothing stored
+                single.append(row)
+                continue
             try:
                 item = self._plan(row, now, presses)
             except Exception:  # processed alone below, where its failure is recorded
@@ -233,6 +262,8 @@ class InboxProcessor:
             outcome.language = result.state.language
             if outcome.accepted and update.message_id is not None:
                 _enqueue_edit(session, update.chat_id, update.message_id, press, result.customer_id, now)
+            if not outcome.accepted:  # the pop-up says so: no chat message saying it again
+                _drop_replies(session, update.chat_id, now)
 
         return then
 
@@ -255,13 +286,184 @@ class InboxProcessor:
             if outcome not in CHANGED:
                 await asyncio.to_thread(self._mark, row.id)
             return
-        update = parse(row.payload)
-        if isinstance(update, TextIn):  # other texts are fed in batches (``_plan``)
-            await asyncio.to_thread(self._start, row.id, update)
+        update = read(row.payload)
+        if isinstance(update, TextIn | CallbackIn) and not await asyncio.to_thread(
+            self._known_chats, {str(update.chat_id)}
+        ):
+            parsed = command(update.text) if isinstance(update, TextIn) else None
+            if parsed is None or parsed[0] != "start" or not parsed[1]:  # a deep link names them
+                await self._stranger(row.id, update)
+                return
+        if isinstance(update, TextIn):
+            parsed = command(update.text)
+            if parsed is not None and parsed[0] == "start":
+                await asyncio.to_thread(self._start, row.id, update)
+                self.on_due()
+            else:  # a text ``_plan`` could not batch: fed alone
+                inbound: Inbound = CustomerText(text=update.text)
+                if parsed is not None and parsed[0] in _COMMANDS:
+                    inbound = Command(name=_COMMANDS[parsed[0]], argument=parsed[1][:64])
+                await asyncio.to_thread(self._feed_one, row.id, update.chat_id, update.language_code, inbound)
         elif isinstance(update, CallbackIn):  # genuine presses are fed in batches (``_plan``)
             await self._bad_press(row.id, update)
-        else:  # not something cxbot acts on
-            await asyncio.to_thread(self._mark, row.id)
+        elif isinstance(update, MediaIn):
+            await asyncio.to_thread(self._media, row.id, update)
+        elif isinstance(update, EditedIn):
+            await asyncio.to_thread(self._edited, row, update)
+        elif isinstance(update, MemberIn):
+            await asyncio.to_thread(self._member, row.id, update)
+        elif isinstance(update, Skipped):
+            await asyncio.to_thread(self._skip, row, update.reason)
+        else:  # not something cxbot acts on: recorded as such
+            if update.query_id is not None:
+                await self._answer(update.query_id, None)
+            await asyncio.to_thread(self._mark, row.id, f"ignored: {update.kind}")
+
+    def _known_chats(self, chats: set[str]) -> set[str]:
+        """Return those of ``chats`` that belong to a customer (a channel identity exists)."""
+        identities: Any = ChannelIdentity.__table__  # type: ignore[attr-defined]
+        with self.db.read() as session:
+            rows = session.connection().execute(
+                sa_select(identities.c.address).where(
+                    identities.c.channel == CHANNEL, identities.c.address.in_(sorted(chats))
+                )
+            )
+            return {str(address) for (address,) in rows}
+
+    async def _stranger(self, row_id: int, update: TextIn | CallbackIn) -> None:
+        """A chat no customer owns: answered like anyone (welcome, help, privacy, language) but
+        nothing is stored about it (data minimisation) until the shop's own event or a valid
+        start link names the customer. The engine is stepped on a fresh state and only its
+        replies are kept."""
+        now = self.service.clock()
+        language = texts.language_of(update.language_code) or self.service.journey.default_language
+        inbound: Inbound
+        if isinstance(update, CallbackIn):
+            press = callbacks.verify(self.secret, str(update.chat_id), update.data)
+            if press is None:
+                await self._bad_press(row_id, update)
+                return
+            inbound = ButtonPress(survey_id=press.survey_id, value=press.value)
+        else:
+            parsed = command(update.text)
+            inbound = CustomerText(text=update.text)
+            if parsed is not None and parsed[0] == "start":
+                inbound = Started(bound=False)
+            elif parsed is not None and parsed[0] in _COMMANDS:
+                inbound = Command(name=_COMMANDS[parsed[0]], argument=parsed[1][:64])
+        _, actions = self.service.engine.step(ConversationState(language=language), inbound, now)
+        replies = [action for action in actions if isinstance(action, Send)]
+        if isinstance(update, CallbackIn):  # the pop-up closes; the reply goes as a message
+            await self._answer(update.query_id, None)
+
+        def write() -> None:
+            with self.db.write() as session:
+                for reply in replies:
+                    repo.enqueue_message(
+                        session,
+                        channel=CHANNEL,
+                        address=str(update.chat_id),
+                        payload={
+                            "text": reply.text,
+                            "rows": _stranger_rows(reply),
+                            "survey_id": None,
+                            "language": language.value,
+                        },
+                        now=now,
+                    )
+                inbox.mark_processed(session, row_id, now, error="stranger: answered, nothing stored")
+
+        await asyncio.to_thread(write)
+
+    def _skip(self, row: inbox.ClaimedUpdate, reason: str) -> None:
+        """A broken update: recorded with its reason, logged once, counted; never retried."""
+        UPDATES_SKIPPED.labels(reason.split(":", 1)[0].split(".", 1)[0][:40]).inc()
+        log.warning("update_skipped", inbox_id=row.id, update_id=row.external_id, reason=reason)
+        self._mark(row.id, f"skipped: {reason}")
+
+    def _feed_one(self, row_id: int, chat_id: int, language_code: str | None, inbound: Inbound) -> None:
+        now = self.service.clock()
+        with self.db.write() as session:
+            customer_id = self._customer_in(session, chat_id, language_code, now)
+        self.service.feed(customer_id, inbound, via=Address(CHANNEL, str(chat_id)), within=self._done(row_id))
+
+    def _media(self, row_id: int, update: MediaIn) -> None:
+        """Media cxbot cannot read: say so politely, then ask the open question again (if any)."""
+        now = self.service.clock()
+        chat = str(update.chat_id)
+        language = self._language(update.chat_id, update.language_code)
+        with self.db.write() as session:
+            identity = repo.find_identity(session, CHANNEL, chat)
+            customer_id = identity.customer_id if identity else None
+            state = self.service.state_of(customer_id) if customer_id else None
+            handoff = state.handoff if state is not None else None
+            escalation = session.get(Escalation, handoff) if handoff is not None else None
+            if escalation is not None and escalation.card_chat_id and self.desk is not None:
+                # Handed to an agent: the agent sees the media itself, on the case.
+                _enqueue_copy(session, chat, update.message_id, escalation, customer_id, now)
+                inbox.mark_processed(session, row_id, now, error=f"media relayed: {update.media}")
+                log.info("media_relayed", media=update.media, escalation_id=escalation.id)
+                return
+            repo.enqueue_message(
+                session,
+                channel=CHANNEL,
+                address=chat,
+                payload={"text": texts.text("media", language), "rows": [], "language": language.value},
+                now=now,
+                customer_id=customer_id,
+            )
+            if state is not None and state.active is not None and not state.opted_out:
+                question = _last_question(session, chat, state.active.survey_id)
+                if question is not None:
+                    repo.enqueue_message(
+                        session,
+                        channel=CHANNEL,
+                        address=chat,
+                        payload=question,
+                        now=now,
+                        customer_id=customer_id,
+                    )
+            inbox.mark_processed(session, row_id, now, error=f"media: {update.media}")
+        log.info("media_answered", media=update.media)
+
+    def _edited(self, row: inbox.ClaimedUpdate, update: EditedIn) -> None:
+        """An edited message answers the open question when it was written while that question
+        was open and nothing has answered it since (still waiting for a score); else ignored."""
+        with self.db.read() as session:
+            identity = repo.find_identity(session, CHANNEL, str(update.chat_id))
+        state = self.service.state_of(identity.customer_id) if identity else None
+        active = state.active if state is not None else None
+        written = _message_date(row.payload.get("edited_message"))
+        if (
+            identity is None
+            or active is None
+            or active.phase != Phase.SCORE
+            or written is None
+            or written < active.asked_at - timedelta(seconds=1)  # Telegram's dates are in whole seconds
+        ):
+            self._mark(row.id, "ignored: edited_message (no open question)")
+            return
+        self.service.feed(
+            identity.customer_id,
+            CustomerText(text=update.text),
+            via=Address(CHANNEL, str(update.chat_id)),
+            within=self._done(row.id),
+        )
+
+    def _member(self, row_id: int, update: MemberIn) -> None:
+        """The customer blocked the bot (no more sends) or started it again: the surveys that
+        waited for a reachable chat meanwhile become due again."""
+        now = self.service.clock()
+        chat = str(update.chat_id)
+        with self.db.write() as session:
+            known = repo.set_identity_blocked(session, CHANNEL, chat, now if update.blocked else None)
+            identity = repo.find_identity(session, CHANNEL, chat) if known else None
+            if identity is not None and not update.blocked:
+                repo.release_waiting_work(session, identity.customer_id, now)
+            inbox.mark_processed(session, row_id, now, error=None)
+        log.info("chat_blocked_by_user" if update.blocked else "chat_unblocked_by_user", known=known)
+        if known:
+            self.on_member(chat, update.blocked)
 
     def _mark(self, row_id: int, error: str | None = None) -> None:
         with self.db.write() as session:
@@ -311,8 +513,21 @@ class InboxProcessor:
         now = self.service.clock()
         with self.db.read() as session:
             customer_id = _peek_token(session, token, chat, now)
+            linked = repo.find_identity(session, CHANNEL, chat)
         if customer_id is None:
             self._bad_link(row_id, update)
+            return
+        if (
+            linked is not None
+            and linked.customer_id != customer_id
+            and not linked.customer_id.startswith("tg-")
+        ):
+            # Another customer's link in a chat already theirs: never a silent move (the first
+            # customer would lose their chat). Refused politely; the token stays unused.
+            self._bad_link(
+                row_id, update, key="linked_elsewhere", error="refused: chat linked to another customer"
+            )
+            log.warning("start_token_of_another_customer", linked=linked.customer_id, token_for=customer_id)
             return
 
         def bind(session: Session) -> None:
@@ -324,7 +539,9 @@ class InboxProcessor:
         self.service.feed(customer_id, Started(bound=True), via=Address(CHANNEL, chat), now=now, within=bind)
         log.info("chat_bound", customer_id=customer_id)
 
-    def _bad_link(self, row_id: int, update: TextIn) -> None:
+    def _bad_link(
+        self, row_id: int, update: TextIn, *, key: str = "bad_link", error: str = "bad start token"
+    ) -> None:
         now = self.service.clock()
         language = self._language(update.chat_id, update.language_code)
         with self.db.write() as session:
@@ -333,12 +550,13 @@ class InboxProcessor:
                 session,
                 channel=CHANNEL,
                 address=str(update.chat_id),
-                payload={"text": texts.text("bad_link", language), "rows": [], "language": language.value},
+                payload={"text": texts.text(key, language), "rows": [], "language": language.value},
                 now=now,
                 customer_id=identity.customer_id if identity else None,
             )
-            inbox.mark_processed(session, row_id, now, error="bad start token")
-        log.info("bad_start_token")
+            inbox.mark_processed(session, row_id, now, error=error)
+        if key == "bad_link":
+            log.info("bad_start_token")
 
     async def _bad_press(self, row_id: int, update: CallbackIn) -> None:
         """A button press whose signature does not hold (forged, or for another chat): refuse it."""
@@ -387,6 +605,54 @@ def _enqueue_edit(
     )
 
 
+def _stranger_rows(reply: Send) -> list[list[dict[str, str]]]:
+    """The reply's buttons minus "talk to a person": no case can be opened for a chat no
+    customer owns (the shop has not named them), so the button would promise what cannot happen."""
+    rows = [[{"label": c.label, "value": c.value} for c in row if c.value != HUMAN] for row in reply.rows]
+    return [row for row in rows if row]
+
+
+def _enqueue_copy(
+    session: Session,
+    chat: str,
+    message_id: int,
+    escalation: Escalation,
+    customer_id: str | None,
+    now: datetime,
+) -> None:
+    """Queue a ``copyMessage`` of the customer's message to the agents' chat, on the case's card."""
+    repo.enqueue_message(
+        session,
+        channel=CHANNEL,
+        address=str(escalation.card_chat_id),
+        payload={
+            "from_chat_id": int(chat),
+            "message_id": message_id,
+            "reply_to": escalation.card_message_id,
+            "thread_id": escalation.thread_id,
+            "escalation_id": escalation.id,
+        },
+        now=now,
+        customer_id=customer_id,
+        kind="copy",
+        dedupe_key=f"tg-copy:{chat}:{message_id}",
+    )
+
+
+def _drop_replies(session: Session, chat_id: int, now: datetime) -> None:
+    """Delete the replies this feed just queued for the chat (rows queued at ``now``, unsent)."""
+    outbox: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+    session.connection().execute(
+        delete(outbox).where(
+            outbox.c.channel == CHANNEL,
+            outbox.c.address == str(chat_id),
+            outbox.c.status == "pending",
+            outbox.c.kind == "message",
+            outbox.c.created_at == now,
+        )
+    )
+
+
 def _peek_token(session: Session, token: str, chat: str, now: datetime) -> str | None:
     """Return the customer a token would bind, without consuming it (see ``links.redeem_token``).
 
@@ -417,3 +683,30 @@ def _label(payload: dict[str, Any], value: str) -> str | None:
             if choice.get("value") == value:
                 return str(choice.get("label"))
     return None
+
+
+def _last_question(session: Session, address: str, survey_id: int) -> dict[str, Any] | None:
+    """Return the payload of the last message sent in this chat for ``survey_id`` (to ask it again)."""
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == CHANNEL,
+            col(OutboxMessage.address) == address,
+            col(OutboxMessage.kind) == "message",
+            col(OutboxMessage.status) == "sent",
+        )
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(20)
+    )
+    for row in rows:
+        if row.payload.get("survey_id") == survey_id:
+            return {k: v for k, v in row.payload.items() if k not in ("message_id", PROGRESS)}
+    return None
+
+
+def _message_date(message: Any) -> datetime | None:
+    """The UTC send time of a raw Telegram message (its ``date``), or None."""
+    date = message.get("date") if isinstance(message, dict) else None
+    if not isinstance(date, int) or isinstance(date, bool):
+        return None
+    return datetime.fromtimestamp(date, tz=UTC)

@@ -15,6 +15,16 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "Please use the most recent link we sent you, or write to us and we'll help."
         ),
     },
+    "linked_elsewhere": {
+        Lang.IT: (
+            "Questa chat è già collegata a un altro profilo cliente, quindi non posso usarla per "
+            "questo link. Se vuoi cambiarla, scrivici e ti aiuteremo."
+        ),
+        Lang.EN: (
+            "This chat is already linked to another customer profile, so I can't use it for this "
+            "link. If you want to change that, write to us and we'll help."
+        ),
+    },
     "bad_button": {
         Lang.IT: "Questo pulsante non è valido.",
         Lang.EN: "This button isn't valid.",
@@ -22,6 +32,16 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "skipped": {
         Lang.IT: "Ok, domanda saltata.",
         Lang.EN: "OK, question skipped.",
+    },
+    "media": {
+        Lang.IT: (
+            "Grazie! Per ora so leggere solo testo e pulsanti, quindi non riesco a vedere foto, "
+            "audio, video, sticker, posizioni o file. Puoi scrivermelo a parole?"
+        ),
+        Lang.EN: (
+            "Thanks! For now I can only read text and buttons, so I can't see photos, voice notes, "
+            "videos, stickers, locations or files. Could you put it in words?"
+        ),
     },
     "stale_button": {
         Lang.IT: "Questa domanda non è più aperta.",

@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 from aiogram import Bot
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 
 from bot.channels.telegram import callbacks
 from bot.channels.telegram.api import call
@@ -90,6 +90,8 @@ class TelegramTransport:
             return await self._html(message)
         if message.kind == "photo":
             return await self._photo(message)
+        if message.kind == "copy":
+            return await self._copy(message)
         if message.kind != "message":
             raise ChannelError(f"unknown outbox kind {message.kind!r}", permanent=True)
         payload = message.payload
@@ -127,6 +129,27 @@ class TelegramTransport:
         caption = str(payload.get("caption") or "")[:1024] or None
         sent = await call(self.bot.send_photo(int(message.address), photo, caption=caption), "sendPhoto")
         return {"message_id": sent.message_id}
+
+    async def _copy(self, message: ClaimedMessage) -> dict[str, Any]:
+        """Copy a customer's media to the agents' chat, as a reply to the case's card."""
+        payload = message.payload
+        reply_to = payload.get("reply_to")
+        thread = payload.get("thread_id")
+        sent = await call(
+            self.bot.copy_message(
+                chat_id=int(message.address),
+                from_chat_id=int(str(payload["from_chat_id"])),
+                message_id=int(str(payload["message_id"])),
+                message_thread_id=int(str(thread)) if thread is not None else None,
+                reply_parameters=(
+                    ReplyParameters(message_id=int(str(reply_to)), allow_sending_without_reply=True)
+                    if reply_to is not None
+                    else None
+                ),
+            ),
+            "copyMessage",
+        )
+        return {"copied_id": sent.message_id}
 
     async def _edit(self, message: ClaimedMessage) -> dict[str, Any]:
         payload = message.payload

@@ -1,9 +1,11 @@
 """Reading Telegram updates: the chat they belong to, and what the customer did.
 
-Untrusted input: validated by pydantic against the few fields cxbot reads (a schema of
-Telegram's ``Update`` cut down to them: aiogram's full model costs ~10× more on the hot path and
-reads nothing more we use), texts bounded to 4096 characters, anything else (edited messages,
-stickers, groups, unknown update kinds) is ignored safely.
+Untrusted input, read leniently: the raw JSON Telegram sent is stored as it is (see
+``bot.channels.telegram.poller``) and only the few fields cxbot uses are validated here (a
+schema of Telegram's ``Update`` cut down to them: aiogram's full model costs ~10× more on the
+hot path, and it refuses whole batches over fields cxbot never reads). Unknown fields and
+unknown update kinds never fail: they are ``Ignored``; an update whose fields cxbot reads are
+broken is ``Skipped`` with the reason. Texts are bounded to 4096 characters.
 """
 
 from __future__ import annotations
@@ -11,19 +13,64 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.channels.telegram.inbox import Incoming
 from bot.security.hygiene import strip_control
 
 MAX_TEXT = 4096
 
+#: Message fields that carry media cxbot cannot read, by the name it gives them (first match wins).
+MEDIA_KINDS = (
+    "voice",
+    "video_note",
+    "sticker",
+    "animation",
+    "video",
+    "audio",
+    "photo",
+    "document",
+    "location",
+    "venue",
+    "contact",
+    "poll",
+    "dice",
+    "story",
+    "paid_media",
+    "game",
+    "invoice",
+    "checklist",
+)
+
 
 @dataclass(frozen=True)
 class TextIn:
-    """A private-chat text message (commands included)."""
+    """A private-chat text message (commands included), or a media message's caption."""
 
     chat_id: int
+    text: str
+    language_code: str | None
+    message_id: int | None = None
+    #: The media the caption came with (a ``MEDIA_KINDS`` name), None for plain text.
+    media: str | None = None
+
+
+@dataclass(frozen=True)
+class MediaIn:
+    """A private-chat message cxbot cannot read (a voice note, a sticker, a location…), no caption."""
+
+    chat_id: int
+    media: str
+    message_id: int
+    language_code: str | None
+
+
+@dataclass(frozen=True)
+class EditedIn:
+    """A private-chat message edited by the customer: its id and new text (or caption)."""
+
+    chat_id: int
+    message_id: int
     text: str
     language_code: str | None
 
@@ -39,7 +86,32 @@ class CallbackIn:
     language_code: str | None
 
 
+@dataclass(frozen=True)
+class MemberIn:
+    """The customer blocked the bot (``blocked``) or started it again (not ``blocked``)."""
+
+    chat_id: int
+    blocked: bool
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """An update cxbot does not act on (a group message, a reaction, a newer kind…), by kind."""
+
+    kind: str
+    #: The press to answer (a button press without a message, e.g. from inline mode).
+    query_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An update whose fields cxbot reads are broken: recorded with the reason, never retried."""
+
+    reason: str
+
+
 CustomerUpdate = TextIn | CallbackIn
+Reading = TextIn | CallbackIn | MediaIn | EditedIn | MemberIn | Ignored | Skipped
 
 
 class _Read(BaseModel):
@@ -48,7 +120,14 @@ class _Read(BaseModel):
 
 class _Chat(_Read):
     id: int
-    type: str
+    #: Missing in old samples (the Bot API docs' own): inferred, users' ids being positive.
+    type: str = ""
+
+    @model_validator(mode="after")
+    def _infer_type(self) -> _Chat:
+        if not self.type:
+            object.__setattr__(self, "type", "private" if self.id > 0 else "group")
+        return self
 
 
 class _User(_Read):
@@ -71,10 +150,21 @@ class _CallbackQuery(_Read):
     data: str | None = None
 
 
-class _Update(_Read):
-    update_id: int
-    message: _Message | None = None
-    callback_query: _CallbackQuery | None = None
+class _Member(_Read):
+    status: str
+
+
+class _MemberUpdate(_Read):
+    chat: _Chat
+    new_chat_member: _Member
+
+
+_READ: dict[str, type[_Read]] = {
+    "message": _Message,
+    "edited_message": _Message,
+    "callback_query": _CallbackQuery,
+    "my_chat_member": _MemberUpdate,
+}
 
 
 def incoming(raw: dict[str, Any]) -> Incoming | None:
@@ -87,7 +177,7 @@ def incoming(raw: dict[str, Any]) -> Incoming | None:
 
 def _chat_key(raw: dict[str, Any]) -> str:
     """The chat an update belongs to (its ordering key); "-" when it has none."""
-    for key in ("message", "edited_message", "callback_query"):
+    for key in ("message", "edited_message", "callback_query", "my_chat_member"):
         part = raw.get(key)
         if not isinstance(part, dict):
             continue
@@ -101,34 +191,75 @@ def _chat_key(raw: dict[str, Any]) -> str:
     return "-"
 
 
-def parse(raw: dict[str, Any]) -> CustomerUpdate | None:
-    """Return what the customer did in ``raw``, or None for updates cxbot ignores."""
+def kind_of(raw: dict[str, Any]) -> str:
+    """Return the update's kind: the name of its one field besides ``update_id`` ("?" if none)."""
+    return next((key for key in raw if key != "update_id"), "?")
+
+
+def read(raw: dict[str, Any]) -> Reading:
+    """Return what the customer did in ``raw``: never raises, whatever ``raw`` holds."""
+    if not isinstance(raw.get("update_id"), int) or isinstance(raw.get("update_id"), bool):
+        return Skipped("no update_id")
+    kind = kind_of(raw)
+    model = _READ.get(kind)
+    if model is None:
+        return Ignored(kind)
     try:
-        update = _Update.model_validate(raw)
-    except ValidationError:
-        return None
-    if update.message is not None:
-        return _text(update.message)
-    query = update.callback_query
-    if query is not None and query.message is not None and query.message.chat.type == "private":
-        return CallbackIn(
-            chat_id=query.message.chat.id,
-            query_id=query.id,
-            message_id=query.message.message_id,
-            data=query.data,
-            language_code=query.from_user.language_code,
-        )
-    return None
-
-
-def _text(message: _Message) -> TextIn | None:
-    words = message.text or message.caption
-    if message.chat.type != "private" or not words:
-        return None
-    language = message.from_user.language_code if message.from_user else None
+        part = model.model_validate(raw[kind])
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(x) for x in error.get("loc", ()))
+        return Skipped(f"{kind}.{where}: {error.get('type', 'invalid')}"[:200])
+    if isinstance(part, _CallbackQuery):
+        return _press(part)
+    if isinstance(part, _MemberUpdate):
+        if part.chat.type != "private":
+            return Ignored(f"{kind}:{part.chat.type}")
+        return MemberIn(part.chat.id, blocked=part.new_chat_member.status in ("kicked", "left"))
+    assert isinstance(part, _Message)
+    if part.chat.type != "private":
+        return Ignored(f"{kind}:{part.chat.type}")
+    language = part.from_user.language_code if part.from_user else None
+    words = part.text or part.caption
     # Control characters (NUL cannot even be stored by PostgreSQL) are stripped, the words kept.
-    text = strip_control(words[:MAX_TEXT])
-    return TextIn(chat_id=message.chat.id, text=text, language_code=language)
+    text = strip_control(words[:MAX_TEXT]) if words else None
+    media = _media(raw[kind])
+    if kind == "edited_message":
+        if not text:
+            return Ignored("edited_message:media")
+        return EditedIn(part.chat.id, part.message_id, text, language)
+    if text:
+        return TextIn(part.chat.id, text, language, part.message_id, media)
+    if media is not None:
+        return MediaIn(part.chat.id, media, part.message_id, language)
+    return Ignored("message:service")  # a pinned message, a new chat photo, a payment…
+
+
+def _press(query: _CallbackQuery) -> Reading:
+    message = query.message
+    if message is None:  # a press on an inline-mode message: no chat to answer in
+        return Ignored("callback_query:inline", query_id=query.id)
+    if message.chat.type != "private":
+        return Ignored(f"callback_query:{message.chat.type}", query_id=query.id)
+    return CallbackIn(
+        chat_id=message.chat.id,
+        query_id=query.id,
+        message_id=message.message_id,
+        data=query.data,
+        language_code=query.from_user.language_code,
+    )
+
+
+def _media(message: dict[str, Any]) -> str | None:
+    return next((kind for kind in MEDIA_KINDS if message.get(kind)), None)
+
+
+def parse(raw: dict[str, Any]) -> CustomerUpdate | None:
+    """Return the customer's text or button press in ``raw``; None for every other update."""
+    reading = read(raw)
+    if isinstance(reading, TextIn):
+        return TextIn(reading.chat_id, reading.text, reading.language_code)
+    return reading if isinstance(reading, CallbackIn) else None
 
 
 def command(text: str) -> tuple[str, str] | None:
