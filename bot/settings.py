@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Delete customers' comments older than this many months (0 keeps them)."
     )
     log_level: str = Field(default="INFO", description="Log level.")
+    outbound_budget: Literal["auto", "database", "memory"] = Field(
+        default="auto",
+        description="Where Telegram's send limits are counted: 'database' (shared by every worker), "
+        "'memory' (one worker), 'auto' (database on PostgreSQL).",
+    )
     agents_forum: bool = Field(
         default=False, description="The agents' group is a forum: a topic per escalation."
     )
