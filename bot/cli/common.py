@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 
-from bot.config_check import load_settings
-from bot.wiring import App, build_app
 from flows.errors import CxbotError, JourneyError
+
+if TYPE_CHECKING:
+    from bot.wiring import App
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -38,6 +39,10 @@ def cli_errors() -> Iterator[None]:
 
 def load_app(database_url: str | None = None) -> App:
     """Return the wired application from the environment's settings (optionally another database)."""
+    # Imported here: `cxbot --help` and the commands without a database start without them.
+    from bot.config_check import load_settings
+    from bot.wiring import build_app
+
     settings = load_settings(**({"database_url": database_url} if database_url else {}))
     return build_app(settings)
 

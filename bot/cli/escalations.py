@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlmodel import col, select
 
 from bot.cli.common import handles_errors, load_app
-from storage.tables import Escalation
+
+if TYPE_CHECKING:
+    from storage.tables import Escalation
 
 FIELDS = (
     "id",
@@ -64,6 +65,10 @@ def escalations_command(
     """List escalations, newest first."""
     if output not in ("table", "json"):
         raise typer.BadParameter("--format must be table or json")
+    from sqlmodel import col, select
+
+    from storage.tables import Escalation
+
     app = load_app(database_url)
     statement = select(Escalation).order_by(col(Escalation.opened_at).desc(), col(Escalation.id).desc())
     if only_open:

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import fail, handles_errors, load_app
-from bot.settings import Settings
 
 app = typer.Typer(
     name="cxbot",
@@ -30,6 +29,7 @@ def db_upgrade(
     database_url: Annotated[str | None, typer.Option(help="Overrides CXBOT_DATABASE_URL.")] = None,
 ) -> None:
     """Create or migrate the database schema to the newest version."""
+    from bot.settings import Settings
     from storage import migrate
     from storage.db import Database
 
@@ -46,6 +46,7 @@ def journey_check(
     ] = None,
 ) -> None:
     """Validate a journey file; print each problem with file, field and reason."""
+    from bot.settings import Settings
     from flows.journey import load_journey
 
     journey = load_journey(file or Settings().journey)
@@ -95,6 +96,7 @@ def serve() -> None:
 
     from bot.observability.logs import configure_logging
     from bot.runtime import build_runtime, settle_heap
+    from bot.settings import Settings
 
     settings = Settings()
     configure_logging(settings.log_level)

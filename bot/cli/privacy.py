@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import fail, handles_errors, load_app
-from bot.clock import utcnow
-from bot.privacy.erase import forget_customer
-from bot.privacy.export import ANSWER_FIELDS, answer_rows, customer_record, to_text, write_rows
+
+# The privacy modules (and the database) are imported in the commands: `cxbot --help` and the
+# other commands start without them.
 
 
 @handles_errors
@@ -21,6 +21,8 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
 ) -> None:
     """Write one line per stored answer (customer_id, order_id, stage, metric, score, comment, …)."""
+    from bot.privacy.export import ANSWER_FIELDS, answer_rows, customer_record, to_text, write_rows
+
     if fmt not in ("jsonl", "csv"):
         raise fail("--format must be jsonl or csv", 2)
     app = load_app()
@@ -45,6 +47,9 @@ def forget(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Erase a customer's personal data (name, chats, comments); anonymous scores are kept."""
+    from bot.clock import utcnow
+    from bot.privacy.erase import forget_customer
+
     if not yes and not typer.confirm(f"Erase the personal data of customer {customer_id!r}?"):
         raise fail("nothing erased", 1)
     result = forget_customer(load_app().db, customer_id, utcnow())
