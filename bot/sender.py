@@ -4,9 +4,9 @@
   and a chat's next message is claimed only once the previous one is sent or failed.
 * Limits: a ``RateLimiter`` spaces sends (Telegram: ~30/s overall, 1/s per chat, 20/min per
   group). Each message of a batch waits for its own chat's slot in its own task, so a slow chat
-  never holds up the others. ``MemoryRateLimiter`` is per process: with several workers, give
-  each a share of the global rate (``global_per_s / workers``) or plug in a limiter backed by
-  the database or Redis implementing the same protocol (a later step).
+  never holds up the others. ``MemoryRateLimiter`` is per process; with several workers,
+  ``bot.rate_budget.DatabaseRateLimiter`` (same protocol) shares the budget through the database.
+  Address "" is a call without a chat of its own: only the bot's rate counts.
 * Errors (``ChannelError`` from the transport): ``retry_after`` (429) reschedules just that
   message with ``not_before``; temporary ones (5xx, network) retry with exponential backoff;
   ``ChatBlocked`` (403) marks the channel identity blocked and fails the message for good (data
@@ -125,7 +125,8 @@ class MemoryRateLimiter:
                     at = max(at, window[-self.group_limit] + self.group_window)
             at = max(at, self._global_next)
             self._global_next = at + self.global_interval
-            self._chat_next[address] = at + self.per_chat_interval
+            if address:  # "" counts only against the bot's rate (a callback answer, an edit)
+                self._chat_next[address] = at + self.per_chat_interval
             if group:
                 self._groups[address].append(at)
             if len(self._chat_next) > 10_000:  # forget chats idle for long
@@ -150,7 +151,8 @@ class MemoryRateLimiter:
                 )
                 if wait <= 0:
                     self._last_start = now
-                    self._chat_last_start[address] = now
+                    if address:
+                        self._chat_last_start[address] = now
                     if len(self._chat_last_start) > 10_000:  # forget chats idle for long
                         horizon = now - self.per_chat_interval
                         self._chat_last_start = {
@@ -257,8 +259,10 @@ class Sender:
 
     async def _deliver(self, message: ClaimedMessage) -> None:
         try:
-            if not message.kind.startswith("edit"):  # edits are not new messages; all else is
-                await self.limiter.acquire(message.address, group=self.transport.is_group(message.address))
+            group = self.transport.is_group(message.address)
+            # An edit is no new message: in a private chat it counts only against the bot's rate.
+            edit = message.kind.startswith("edit") and not group
+            await self.limiter.acquire("" if edit else message.address, group=group)
             try:
                 updates = await self.transport.deliver(message)
             except ChatBlocked as exc:

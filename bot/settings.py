@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Delete customers' comments older than this many months (0 keeps them)."
     )
     log_level: LogLevel = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
+    outbound_budget: Literal["auto", "database", "memory"] = Field(
+        default="auto",
+        description="Where Telegram's send limits are counted: 'database' (shared by every worker), "
+        "'memory' (one worker), 'auto' (database on PostgreSQL).",
+    )
     agents_forum: bool = Field(
         default=False, description="The agents' group is a forum: a topic per escalation."
     )

@@ -337,3 +337,19 @@ class LeaderLease(SQLModel, table=True):
     holder: str = Field(max_length=128)
     acquired_at: datetime = _ts(nullable=False)
     expires_at: datetime = _ts(nullable=False)
+
+
+class SendBudget(SQLModel, table=True):
+    """The outbound budget shared by every worker (``bot.rate_budget``): when the bot and each chat
+    may next receive a message. Key ``*`` is the bot as a whole; any other key is a chat address.
+    """
+
+    __tablename__ = "send_budget"
+
+    key: str = Field(primary_key=True, max_length=64)
+    #: Earliest time (Unix seconds) of the next slot.
+    next_at: float = 0.0
+    #: The worker granted the latest slot (a different worker keeps a hand-over gap).
+    owner: str = Field(default="", max_length=64)
+    #: Group chats: the slots of the last minute (Telegram's 20 messages a minute per group).
+    recent: list[float] = _json(list)

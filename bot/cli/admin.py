@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import func, select
 
 from bot.cli.common import handles_errors, load_app
-from bot.config_check import config_warnings, describe, load_settings, settings_reference
-from storage import migrate
-from storage.db import Database
-from storage.tables import DueWork, Escalation, JobRun, OutboxMessage
+
+if TYPE_CHECKING:
+    from storage.db import Database
+
+# The database, rich and the settings load inside each command: `cxbot --help` starts without them.
 
 
 def _pending(db: Database) -> list[tuple[str, str]]:
+    from sqlalchemy import func, select
+
+    from storage.tables import DueWork, Escalation, JobRun, OutboxMessage
+
     with db.read() as session:
         c = session.connection()
         d = DueWork.__table__  # type: ignore[attr-defined]
@@ -55,6 +57,12 @@ def _pending(db: Database) -> list[tuple[str, str]]:
 @handles_errors
 def status() -> None:
     """Show the configuration (secrets masked), database, journey and pending work."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bot.config_check import describe
+    from storage import migrate
+
     app = load_app(schema="exists")  # shows a schema that is behind instead of refusing it
     console = Console()
     table = Table(title="cxbot status", show_header=False)
@@ -80,6 +88,8 @@ def config(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the settings reference table.")] = False,
 ) -> None:
     """Check the configuration (exit 2 naming each bad variable) or print the settings reference."""
+    from bot.config_check import config_warnings, describe, load_settings, settings_reference
+
     if markdown:
         typer.echo(settings_reference())
         return

@@ -11,14 +11,14 @@ import errno
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from bot.config_check import load_settings
-from bot.wiring import App, build_app
 from flows.errors import ConfigError, CxbotError, InputError, JourneyError, StorageError
+
+if TYPE_CHECKING:
+    from bot.wiring import App
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -93,6 +93,8 @@ def classify(exc: BaseException) -> tuple[int, str]:
         return RUNTIME, _one_line(str(exc))
     if isinstance(exc, OSError):
         return RUNTIME, _os_message(exc)
+    from sqlalchemy.exc import SQLAlchemyError  # loaded by then: a database was used
+
     if isinstance(exc, SQLAlchemyError):
         orig = getattr(exc, "orig", None) or exc
         return RUNTIME, f"database error: {_one_line(str(orig))} (check CXBOT_DATABASE_URL)"
@@ -109,6 +111,9 @@ def load_app(database_url: str | None = None, *, schema: str = "current") -> App
     Raises:
         ConfigError: bad settings; StorageError: the database is missing, unreachable or behind.
     """
+    # Imported here: `cxbot --help` and the commands without a database start without them.
+    from bot.config_check import load_settings
+    from bot.wiring import build_app
     from storage import migrate
 
     settings = load_settings(**({"database_url": database_url} if database_url else {}))

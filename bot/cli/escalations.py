@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from sqlmodel import col, select
 
 from bot.cli.common import handles_errors, load_app
-from bot.escalations import audit
-from bot.escalations.sla import overdue_hours
-from storage.tables import AgentActionRecord, Escalation
+
+if TYPE_CHECKING:
+    from storage.tables import AgentActionRecord, Escalation
 
 FIELDS = (
     "id",
@@ -33,6 +32,9 @@ FIELDS = (
 
 
 def _row(escalation: Escalation, now: datetime, actions: list[AgentActionRecord]) -> dict[str, Any]:
+    from bot.escalations import audit
+    from bot.escalations.sla import overdue_hours
+
     row = {key: getattr(escalation, key) for key in FIELDS}
     row = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
     row["texts"] = list(escalation.texts)
@@ -85,6 +87,10 @@ def escalations_command(
     database_url: Annotated[str | None, typer.Option("--database-url", help="Another database.")] = None,
 ) -> None:
     """List escalations, newest first."""
+    from sqlmodel import col, select
+
+    from storage.tables import AgentActionRecord, Escalation
+
     app = load_app(database_url)
     statement = select(Escalation).order_by(col(Escalation.opened_at).desc(), col(Escalation.id).desc())
     if only_open:

@@ -5,13 +5,22 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from typer.core import TyperGroup
 
 from bot.cli.common import fail, flags, handles_errors, load_app
-from bot.config_check import load_settings
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+def load_settings() -> Settings:
+    """The checked settings (imported on use: `cxbot --help` starts without pydantic-settings)."""
+    from bot.config_check import load_settings as load
+
+    return load()
 
 
 class CxbotGroup(TyperGroup):

@@ -9,12 +9,14 @@ import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 from flows.scales import Lang, Metric
-from flows.understanding import Understanding, understand
+
+if TYPE_CHECKING:  # the lexicons load when the command runs, not with every `cxbot`
+    from flows.understanding import Understanding
 
 
 def _as_json(result: Understanding) -> dict[str, Any]:
@@ -59,6 +61,8 @@ def _parse_line(raw: str) -> tuple[str, Metric | None, Lang]:
 
 def _run_jsonl(lines: Iterable[str], out: TextIO, err: TextIO) -> int:
     """Print one object per non-blank line; return 1 if any line was bad, else 0."""
+    from flows.understanding import understand
+
     failed = False
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -90,6 +94,8 @@ def nlu_command(
     With --jsonl, print one object per input line, in order; a bad line prints {"line", "error"},
     is reported on stderr, and makes the exit code 1.
     """
+    from flows.understanding import understand
+
     if (text is None) == (jsonl is None):
         raise typer.BadParameter("give either TEXT or --jsonl FILE, not both or neither")
     if text is not None:

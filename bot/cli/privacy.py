@@ -9,10 +9,8 @@ from typing import Annotated, Literal
 import typer
 
 from bot.cli.common import fail, handles_errors, load_app
-from bot.clock import utcnow
-from bot.privacy.erase import forget_customer
-from bot.privacy.export import ANSWER_FIELDS, answer_rows, customer_record, to_text, write_rows
-from bot.report.export import WHATS, export_rows
+
+# What export and forget need (the database, the report's rows) loads inside each command.
 
 
 @handles_errors
@@ -31,6 +29,8 @@ def export(
     """Write one line per stored answer (customer_id, order_id, stage, metric, score, comment, …),
     or with --what per survey, escalation, closing question or customer (to recompute the report)."""
     from bot.csv_safety import UTF8_BOM, excel_delimiter, locale_language
+    from bot.privacy.export import ANSWER_FIELDS, answer_rows, customer_record, to_text, write_rows
+    from bot.report.export import WHATS, export_rows
 
     if excel and fmt != "csv":
         raise typer.BadParameter("--excel needs --format csv")
@@ -80,6 +80,10 @@ def forget(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Erase a customer's personal data (name, chats, comments); anonymous scores are kept."""
+
+    from bot.clock import utcnow
+    from bot.privacy.erase import forget_customer
+
     if not yes and not typer.confirm(f"Erase the personal data of customer {customer_id!r}?"):
         raise fail("nothing erased", 1)
     result = forget_customer(load_app().db, customer_id, utcnow())

@@ -35,6 +35,7 @@ from storage.tables import (
     Order,
     OutboxMessage,
     Response,
+    SendBudget,
     SurveyInstance,
     Ticket,
 )
@@ -275,6 +276,7 @@ def erase_personal_data(
     c.execute(delete(Order).where(col(Order.customer_id) == customer_id))
     if chats:
         c.execute(delete(InboxUpdate).where(col(InboxUpdate.chat_key).in_(chats)))
+        c.execute(delete(SendBudget).where(col(SendBudget.key).in_(chats)))  # a chat's next send slot
     session.flush()
     payloads = scrub_payloads(session, needles)
     cards = erase_posted_cards(session, escalations, now)

@@ -59,6 +59,7 @@ REGISTRY: tuple[Place, ...] = (
     ),
     Place("link_tokens", "customer_id", "key", "deep-link tokens"),
     Place("due_work", "customer_id", "key", "timers"),
+    Place("send_budget", "key", "key", "chat ids whose next send slot is booked (the outbound budget)"),
 )
 
 

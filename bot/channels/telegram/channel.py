@@ -18,7 +18,8 @@ from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.channels.telegram.webhook import PATH, webhook_router
 from bot.escalations.telegram_desk import AgentDesk
 from bot.leader import lead
-from bot.sender import MemoryRateLimiter, RateLimiter, Sender, SenderConfig
+from bot.limited_calls import LimitedAtCall, channel_limiter, limit_requests, limited_bot_call
+from bot.sender import RateLimiter, Sender, SenderConfig
 from bot.supervision import Supervisor
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError
@@ -60,19 +61,25 @@ class TelegramChannel:
         link_secret = settings.link_secret.get_secret_value() if settings.link_secret else None
         secret = derive_secret(link_secret, token)
         self.bot = make_bot(token, settings.telegram_api_url)
+        # Every call that counts against Telegram's limits waits for the limiter, shared through
+        # the database by several workers (bot.limited_calls, bot.rate_budget).
+        self.limiter = limiter or channel_limiter(settings, app.db)
+        self.bot.session.middleware(limit_requests(self.limiter))
         service = app.service
         self.processor = InboxProcessor(service, self.bot, secret, config=processor)
         self.sender = Sender(
             app.db,
             CHANNEL,
             transport := TelegramTransport(self.bot, secret),
-            limiter or MemoryRateLimiter(),
+            LimitedAtCall(self.limiter),
             clock=service.clock,
             config=sender,
         )
         self.processor.on_change = self.sender.wake.set
         # The agents' group: escalation cards out, Take/Resolve presses and replies in.
         self.desk = AgentDesk(app) if settings.agents_chat_id is not None else None
+        if self.desk is not None:
+            self.desk.call = limited_bot_call(self.desk.call, self.limiter)
         self.processor.desk = self.desk
         transport.desk = self.desk
         if self.desk is not None:
