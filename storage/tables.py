@@ -331,3 +331,14 @@ class CustomerContact(SQLModel, table=True):
     value: str = Field(max_length=254)
     source: str = Field(max_length=32)
     created_at: datetime = _ts(nullable=False)
+
+
+class ChatwootConversation(SQLModel, table=True):
+    """The Chatwoot conversation an escalation opened (its later changes go there as notes)."""
+
+    __tablename__ = "chatwoot_conversations"
+
+    escalation_id: int = Field(primary_key=True)
+    conversation_id: int
+    contact_id: int | None = None
+    created_at: datetime = _ts(nullable=False)

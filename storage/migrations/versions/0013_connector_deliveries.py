@@ -1,4 +1,4 @@
-"""connector deliveries (raw webhook bodies of shops, trackers, helpdesks) and customer contacts
+"""connector deliveries (raw webhook bodies of shops, trackers, helpdesks) customer contacts, Chatwoot conversations of escalations
 
 Revision ID: 0013
 Revises: 0006
@@ -54,8 +54,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("customer_contacts") as batch_op:
         batch_op.create_index("ix_customer_contacts_customer_id", ["customer_id"], unique=False)
+    op.create_table(
+        "chatwoot_conversations",
+        sa.Column("escalation_id", sa.Integer(), nullable=False),
+        sa.Column("conversation_id", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", storage.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("escalation_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("chatwoot_conversations")
     op.drop_table("customer_contacts")
     op.drop_table("connector_deliveries")
