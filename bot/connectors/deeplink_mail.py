@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import smtplib
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -86,7 +87,8 @@ def compose(settings: Settings, payload: dict[str, Any]) -> EmailMessage:
     """Return the e-mail for an outbox payload (language, name, order, link, unsubscribe URL)."""
     texts = _TEXTS.get(str(payload.get("language")), _TEXTS["it"])
     name, order = payload.get("name"), payload.get("order")
-    message = EmailMessage()
+    # Long headers (the unsubscribe URL) stay on one line instead of becoming encoded words.
+    message = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
     message["Subject"] = texts["subject"].format(order=order)
     message["From"] = settings.smtp_from or "cxbot@localhost"
     message["To"] = str(payload["to"])

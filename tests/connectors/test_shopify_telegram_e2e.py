@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.policy
 import re
 import socket
 from datetime import timedelta
@@ -38,8 +39,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _until(check: Any, what: str, timeout: float = 5.0) -> Any:
-    for _ in range(int(timeout / 0.02)):
+async def _until(check: Any, what: str, seconds: float = 5.0) -> Any:
+    for _ in range(int(seconds / 0.02)):
         value = check()
         if value:
             return value
@@ -90,9 +91,9 @@ async def test_order_then_delivered_fulfillment_asks_the_delivery_csat(tmp_path:
                 assert placed.json() == {"status": "accepted"}
 
                 mail = await _until(lambda: mailbox.mails, "the deep-link e-mail")
-                message = email.message_from_string(mail[0])
+                message = email.message_from_string(mail[0], policy=email.policy.default)
                 assert message["To"] == "bob.norman@hostmail.com"
-                text = message.get_payload(decode=True).decode()
+                text = message.get_content()
                 assert text.startswith("Ciao Bob,") and "Disiscriviti" not in text and "STOP" in text
                 start = re.search(r"https://t\.me/moka_bot\?start=([A-Za-z0-9_-]+)", text)
                 assert start is not None
