@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from bot.connectors.privacy import erase_connector_data
 from flows.errors import NotFoundError
 from storage.db import Database
 from storage.tables import (
@@ -97,6 +98,7 @@ def erase_personal_data(
     c.execute(delete(Order).where(col(Order.customer_id) == customer_id))
     if chats:
         c.execute(delete(InboxUpdate).where(col(InboxUpdate.chat_key).in_(chats)))
+    erase_connector_data(session, customer_id)  # e-mails/phones, raw webhook bodies naming them
     customer.name = None
     customer.opted_out = True
     customer.opted_out_at = customer.opted_out_at or now

@@ -245,3 +245,24 @@ async def test_a_failing_ingest_is_retried_not_lost(sqlite_db, journey, clock, m
     monkeypatch.undo()
     assert process_pending(app, clock.advance(minutes=1)) == {"ok": 1}
     assert _rows(sqlite_db, "shopify")[0].status == "ok"
+
+
+async def test_forget_erases_contacts_and_the_raw_bodies_naming_the_customer(sqlite_db, journey, clock):
+    """`forget` deletes the e-mails/phones connectors learnt and blanks the webhook bodies naming them."""
+    from bot.privacy.erase import forget_customer
+
+    app = make_app(sqlite_db, journey, clock)
+    async with client(app) as http:
+        body, headers = shopify("orders/create", sample("shopify_orders_create.json"))
+        await http.post("/v1/connectors/shopify", content=body, headers=headers)
+        other, headers = woocommerce("order.created", sample("woocommerce_order_created.json"))
+        await http.post("/v1/connectors/woocommerce", content=other, headers=headers)
+    assert process_pending(app, clock.now) == {"ok": 2}
+    forget_customer(sqlite_db, "207119551", clock.now)
+    with sqlite_db.read() as session:
+        contacts = {c.value for c in session.exec(select(CustomerContact))}
+    assert contacts == {"john.doe@example.com", "5555555555"}
+    (bob,) = _rows(sqlite_db, "shopify")
+    (john,) = _rows(sqlite_db, "woocommerce")
+    assert (bob.body, bob.status) == ("", "ok") and "bob.norman" not in (bob.detail or "")
+    assert john.body == other.decode()
