@@ -59,6 +59,9 @@ def check_settings(settings: Settings) -> list[str]:
         problems.append(f"{env_name('public_url')}: Telegram webhooks need an https:// URL")
     if not settings.database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
         problems.append(f"{env_name('database_url')}: use sqlite:///FILE or postgresql://…")
+    from bot.connectors.config import check as check_connectors  # here: it imports the settings
+
+    problems += check_connectors(settings)
     return problems
 
 

@@ -154,3 +154,17 @@ def test_helpdesk_trigger_statuses():
     body["status"] = "pending"
     with pytest.raises(Ignored):
         helpdesk_generic.map_delivery("ticket", body, OPTIONS)
+
+
+def test_connector_settings_checked_together():
+    """`cxbot config` names what the deep-link e-mail and the Chatwoot API still need."""
+    from bot.config_check import check_settings
+    from bot.settings import Settings
+
+    problems = check_settings(
+        Settings(_env_file=None, deep_link_email=True, chatwoot_url="http://127.0.0.1:3000")  # type: ignore[call-arg]
+    )
+    assert "CXBOT_SMTP_HOST: required when CXBOT_DEEP_LINK_EMAIL is on" in problems
+    assert any(p.startswith("CXBOT_TELEGRAM_BOT_USERNAME") for p in problems)
+    assert any(p.startswith("CXBOT_CHATWOOT_API_TOKEN, CXBOT_CHATWOOT_ACCOUNT_ID") for p in problems)
+    assert check_settings(Settings(_env_file=None)) == []  # type: ignore[call-arg]
