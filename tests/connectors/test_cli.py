@@ -39,7 +39,7 @@ async def test_lists_urls_secrets_and_last_outcomes(sqlite_db, journey, clock, m
     runner = CliRunner()
     listing = runner.invoke(cli, ["connectors", "--format", "json"])
     assert listing.exit_code == 0, listing.output
-    rows = {row["connector"]: row for row in json.loads(listing.output)}
+    rows = {row["connector"]: row for row in json.loads(listing.stdout)}
     shop = rows["shopify"]
     assert shop["url"] == "https://cx.example.com/v1/connectors/shopify"
     assert (shop["secret"], rows["woocommerce"]["secret"]) == ("set", "missing")
