@@ -79,6 +79,9 @@ def check_settings(settings: Settings) -> list[str]:
         )
     if settings.public_url and not settings.public_url.startswith("https://"):
         problems.append(f"{env_name('public_url')}: Telegram webhooks need an https:// URL")
+    from bot.connectors.config import check as check_connectors  # here: it imports the settings
+
+    problems += check_connectors(settings)
     return problems
 
 

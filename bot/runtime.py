@@ -166,6 +166,12 @@ def build_runtime(app: App) -> Runtime:
     from bot.escalations.jobs import escalation_component
 
     runtime.components.append(escalation_component(app))
+    from bot.connectors.jobs import connectors_component
+    from bot.connectors.routes import connectors_router
+
+    wake = asyncio.Event()  # a stored webhook delivery wakes the connectors' worker at once
+    runtime.routers.append(connectors_router(wake))
+    runtime.components.append(connectors_component(app, wake=wake))
     runtime.components.append(housekeeping(app))
     return runtime
 

@@ -158,6 +158,38 @@ class Settings(BaseSettings):
     smtp_to: str | None = Field(
         default=None, description="Recipients of escalation e-mails (comma-separated)."
     )
+    shopify_secret: SecretStr | None = Field(
+        default=None, description="Shopify webhook signing secret; enables /v1/connectors/shopify."
+    )
+    woocommerce_secret: SecretStr | None = Field(
+        default=None, description="WooCommerce webhook secret; enables /v1/connectors/woocommerce."
+    )
+    woocommerce_delivered_status: str = Field(
+        default="completed",
+        description="WooCommerce status meaning delivered ('none': the shop completes orders at shipping).",
+    )
+    aftership_secret: SecretStr | None = Field(
+        default=None, description="AfterShip webhook secret; enables /v1/connectors/aftership."
+    )
+    chatwoot_secret: SecretStr | None = Field(
+        default=None,
+        description="Chatwoot webhook secret (signature) or shared token; enables /v1/connectors/chatwoot.",
+    )
+    helpdesk_secret: SecretStr | None = Field(
+        default=None, description="Shared secret of /v1/connectors/helpdesk (Zendesk/Freshdesk triggers)."
+    )
+    chatwoot_url: HttpUrlStr | None = Field(
+        default=None, description="Chatwoot base URL; escalations open a conversation there."
+    )
+    chatwoot_api_token: SecretStr | None = Field(default=None, description="Chatwoot agent/bot API token.")
+    chatwoot_account_id: int | None = Field(default=None, description="Chatwoot account id.")
+    chatwoot_inbox_id: int | None = Field(
+        default=None, description="Chatwoot inbox (API channel) where escalations open conversations."
+    )
+    deep_link_email: bool = Field(
+        default=False,
+        description="E-mail the Telegram deep link (once per order) to customers with no chat yet.",
+    )
     rasa_url: HttpUrlStr | None = Field(
         default=None, description="Rasa server base URL; enables Rasa delivery."
     )

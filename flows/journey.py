@@ -31,6 +31,7 @@ KNOWN_EVENTS = frozenset(
         "order.delivered",
         "order.cancelled",
         "order.returned",
+        "order.refunded",
         "order.repurchased",
         "ticket.opened",
         "ticket.closed",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
@@ -353,3 +353,59 @@ class SendBudget(SQLModel, table=True):
     owner: str = Field(default="", max_length=64)
     #: Group chats: the slots of the last minute (Telegram's 20 messages a minute per group).
     recent: list[float] = _json(list)
+
+
+class ConnectorDelivery(SQLModel, table=True):
+    """A webhook delivery from a shop, tracking service or helpdesk, stored raw before it is answered.
+
+    ``(connector, delivery_id)`` makes a delivery idempotent; the raw body stays so a mapping fix
+    can replay it (``cxbot connectors replay``). Rejected deliveries (bad signature) keep no body.
+    """
+
+    __tablename__ = "connector_deliveries"
+    __table_args__ = (
+        UniqueConstraint("connector", "delivery_id"),
+        Index("ix_connector_deliveries_pending", "status", "received_at"),
+        Index("ix_connector_deliveries_recent", "connector", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    connector: str = Field(max_length=32)
+    delivery_id: str = Field(max_length=200)
+    topic: str = Field(default="", max_length=100)
+    status: str = Field(default="pending", max_length=16)  # pending|ok|ignored|unmapped|failed|rejected
+    detail: str | None = Field(default=None, max_length=500)
+    body: str = Field(default="", sa_type=Text)
+    events: list[Any] = _json(list)  # the business event ids it led to
+    duplicates: int = 0
+    attempts: int = 0
+    received_at: datetime = _ts(nullable=False)
+    last_duplicate_at: datetime | None = _ts()
+    leased_until: datetime | None = _ts()
+    processed_at: datetime | None = _ts()
+
+
+class CustomerContact(SQLModel, table=True):
+    """An e-mail address or phone number a connector learnt for a customer (to match helpdesk
+    contacts and tracking updates, and to send the deep link by e-mail)."""
+
+    __tablename__ = "customer_contacts"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=128)
+    kind: str = Field(max_length=8)  # email|phone
+    value: str = Field(max_length=254)
+    source: str = Field(max_length=32)
+    created_at: datetime = _ts(nullable=False)
+
+
+class ChatwootConversation(SQLModel, table=True):
+    """The Chatwoot conversation an escalation opened (its later changes go there as notes)."""
+
+    __tablename__ = "chatwoot_conversations"
+
+    escalation_id: int = Field(primary_key=True)
+    conversation_id: int
+    contact_id: int | None = None
+    created_at: datetime = _ts(nullable=False)

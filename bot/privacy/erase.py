@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Text, cast, delete, or_, update
 from sqlmodel import Session, col, select
 
+from bot.connectors.privacy import erase_connector_data
 from bot.privacy.registry import ERASED_TEXT, pseudonym
 from flows.errors import NotFoundError
 from storage import repo
@@ -277,6 +278,8 @@ def erase_personal_data(
     if chats:
         c.execute(delete(InboxUpdate).where(col(InboxUpdate.chat_key).in_(chats)))
         c.execute(delete(SendBudget).where(col(SendBudget.key).in_(chats)))  # a chat's next send slot
+    # e-mails/phones, Chatwoot contact links, raw webhook bodies naming them
+    erase_connector_data(session, customer_id, [e.id for e in escalations if e.id is not None])
     session.flush()
     payloads = scrub_payloads(session, needles)
     cards = erase_posted_cards(session, escalations, now)

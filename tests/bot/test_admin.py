@@ -53,3 +53,33 @@ def test_readme_settings_reference_is_generated():
     text = README.read_text(encoding="utf-8")
     section = text.split("<!-- settings:start -->\n", 1)[1].split("\n<!-- settings:end -->", 1)[0]
     assert section == settings_reference()
+
+
+def test_status_shows_connector_deliveries_waiting_for_a_fix(monkeypatch, tmp_path: Path):
+    """`cxbot status` lists unmapped and failed connector deliveries: kept, but needing someone."""
+    from bot.clock import utcnow
+    from storage.db import Database
+    from storage.tables import ConnectorDelivery
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    monkeypatch.setenv("CXBOT_DATABASE_URL", url)
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+    db = Database(url)
+    with db.write() as session:
+        for n, status in enumerate(("unmapped", "unmapped", "failed", "ok")):
+            session.add(
+                ConnectorDelivery(
+                    connector="shopify",
+                    delivery_id=f"d{n}",
+                    topic="orders/create",
+                    body="{}",
+                    status=status,
+                    received_at=utcnow(),
+                )
+            )
+    db.dispose()
+    result = CliRunner().invoke(app, ["status"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "connector deliveries shopify unmapped" in result.output
+    assert "connector deliveries shopify failed" in result.output
+    assert "shopify ok" not in result.output

@@ -1,0 +1,170 @@
+"""Escalations into Chatwoot: the first change opens a conversation, each later one adds a note.
+
+With ``CXBOT_CHATWOOT_URL``, ``_API_TOKEN``, ``_ACCOUNT_ID`` and ``_INBOX_ID`` set, every
+escalation opened or changed in a customer's step queues an outbox row (channel ``chatwoot``)
+in the same transaction. The sender creates (or finds) the contact, opens a conversation in the
+configured inbox the first time, and posts the card as a private note (agents see it, the
+customer does not). The conversation id is kept, so a retry or a later change never opens a
+second one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlmodel import Session
+
+from bot.apply import ApplyContext
+from bot.escalations.destinations import summary
+from bot.service import AfterApply
+from bot.settings import Settings
+from bot.wiring import App
+from flows.errors import ChannelError, ConfigError
+from storage import repo
+from storage.db import Database
+from storage.tables import ChatwootConversation
+
+CHANNEL = "chatwoot"
+
+
+def enabled(settings: Settings) -> bool:
+    """Return True when the Chatwoot API is configured."""
+    return bool(
+        settings.chatwoot_url
+        and settings.chatwoot_api_token
+        and settings.chatwoot_account_id
+        and settings.chatwoot_inbox_id
+    )
+
+
+def card_text(payload: dict[str, Any]) -> str:
+    """Return the private note for an escalation summary (agents' language is the desk's)."""
+    lines = [
+        f"cxbot escalation #{payload.get('escalation_id')} — {str(payload.get('priority', '')).upper()}"
+        f" — {payload.get('status')}",
+        f"customer: {payload.get('customer_id')}  order: {payload.get('order_id') or '-'}",
+        f"stage: {payload.get('stage')}  {payload.get('metric')}: {payload.get('score')}",
+    ]
+    if payload.get("sla_due_at"):
+        lines.append(f"SLA: {payload['sla_due_at']}")
+    lines += [f"> {t}" for t in payload.get("texts", [])]
+    return "\n".join(lines)
+
+
+def hook() -> AfterApply:
+    """Return the after-apply hook queuing a Chatwoot note for each escalation changed in a step."""
+
+    def chatwoot_hook(ctx: ApplyContext) -> None:
+        seen: set[int | None] = set()
+        for escalation in ctx.escalations:
+            if escalation.id is None or escalation.id in seen:
+                continue
+            seen.add(escalation.id)
+            payload = summary(escalation)
+            repo.enqueue_message(
+                ctx.session,
+                channel=CHANNEL,
+                address=str(escalation.id),
+                kind="escalation",
+                payload=payload,
+                now=ctx.now,
+                customer_id=escalation.customer_id,
+                dedupe_key=f"chatwoot:{escalation.id}:{escalation.status}:{len(escalation.texts)}"[:128],
+            )
+
+    return chatwoot_hook
+
+
+def install(app: App) -> None:
+    """Register the hook on the app's service once (only when Chatwoot is configured)."""
+    if not enabled(app.settings):
+        return
+    if not any(getattr(h, "__qualname__", "").startswith("hook.") for h in app.service.after_apply):
+        app.service.after_apply.append(hook())
+
+
+class _Api:
+    def __init__(self, settings: Settings, timeout: float) -> None:
+        assert settings.chatwoot_url and settings.chatwoot_api_token
+        self.base = f"{settings.chatwoot_url.rstrip('/')}/api/v1/accounts/{settings.chatwoot_account_id}"
+        self.headers = {"api_access_token": settings.chatwoot_api_token.get_secret_value()}
+        self.inbox = settings.chatwoot_inbox_id
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        try:
+            response = httpx.request(
+                method,
+                self.base + path,
+                json=body,
+                params=params or None,
+                headers=self.headers,
+                timeout=self.timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise ChannelError(f"Chatwoot unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 300:
+            permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
+            raise ChannelError(
+                f"Chatwoot answered {response.status_code} to {method} {path}", permanent=permanent
+            )
+        return response.json()
+
+    def contact(self, customer_id: str) -> tuple[int, str | None]:
+        identifier = f"cxbot:{customer_id}"
+        found = self.call("GET", "/contacts/search", q=identifier).get("payload") or []
+        for contact in found:
+            if contact.get("identifier") == identifier:
+                return int(contact["id"]), None
+        created = self.call(
+            "POST", "/contacts", {"inbox_id": self.inbox, "name": customer_id, "identifier": identifier}
+        )["payload"]
+        source = (created.get("contact_inbox") or {}).get("source_id")
+        return int(created["contact"]["id"]), source
+
+
+def deliver(
+    db: Database, settings: Settings, payload: dict[str, Any], now: datetime, *, timeout: float = 10.0
+) -> None:
+    """Post an escalation's card to its Chatwoot conversation, opening it the first time.
+
+    Raises:
+        ConfigError: when the Chatwoot API is not configured.
+        ChannelError: on failure (``permanent`` for 4xx other than 408/429).
+    """
+    if not enabled(settings):
+        raise ConfigError("CXBOT_CHATWOOT_URL, _API_TOKEN, _ACCOUNT_ID and _INBOX_ID must be set")
+    api = _Api(settings, timeout)
+    escalation = int(payload["escalation_id"])
+    with db.read() as session:
+        known = session.get(ChatwootConversation, escalation)
+        conversation = known.conversation_id if known else None
+    if conversation is None:
+        contact, source = api.contact(str(payload.get("customer_id") or f"escalation-{escalation}"))
+        body: dict[str, Any] = {"inbox_id": api.inbox, "contact_id": contact, "status": "open"}
+        if source:
+            body["source_id"] = source
+        conversation = int(api.call("POST", "/conversations", body)["id"])
+        with db.write() as session:
+            _remember(session, escalation, conversation, contact, now)
+    api.call(
+        "POST",
+        f"/conversations/{conversation}/messages",
+        {"content": card_text(payload), "message_type": "outgoing", "private": True},
+    )
+
+
+def _remember(session: Session, escalation: int, conversation: int, contact: int, now: datetime) -> None:
+    repo.insert_or_ignore(
+        session,
+        ChatwootConversation,
+        {
+            "escalation_id": escalation,
+            "conversation_id": conversation,
+            "contact_id": contact,
+            "created_at": now,
+        },
+        ["escalation_id"],
+    )
