@@ -1,5 +1,8 @@
 """Accuracy and speed of reply understanding on the labelled corpus and the held-out set.
 
+Also prints p50/p99 time per comment of ``analyse_comment`` (learned model + rules) over every
+training comment (the blind eval figures are printed by scripts/nlu_blind_eval.py).
+
 Run: ``.venv/bin/python bench/nlu.py`` (``--errors`` lists the misses).
 """
 
@@ -100,6 +103,28 @@ def _speed() -> None:
     print(f"speed: {elapsed / (rounds * len(inputs)) * 1e6:.1f} µs per reply ({rounds * len(inputs)} calls)")
 
 
+def _comment_speed() -> None:
+    """Print p50/p99 time per comment over the project's and the blind training comments."""
+    rows = _load("comments.jsonl") + _load("holdout_comments.jsonl")
+    for path in sorted((CORPUS / "blind" / "train").glob("*.jsonl")):
+        rows += _load(str(path.relative_to(CORPUS)))
+    inputs = [(r["text"], Lang(r["lang"]), r.get("stage")) for r in rows]
+    for text, lang, stage in inputs[:200]:  # warm-up: regexes compiled, caches filled
+        analyse_comment(text, lang, stage)
+    times: list[float] = []
+    for _ in range(3):
+        for text, lang, stage in inputs:
+            start = time.perf_counter()
+            analyse_comment(text, lang, stage)
+            times.append(time.perf_counter() - start)
+    times.sort()
+    p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
+    print(
+        f"comment speed: p50 {p50 * 1e6:.0f} µs, p99 {p99 * 1e6:.0f} µs, max {times[-1] * 1e6:.0f} µs "
+        f"per comment ({len(times)} calls over {len(inputs)} comments)"
+    )
+
+
 def main() -> None:
     """Run every measure and print it."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -113,6 +138,7 @@ def main() -> None:
             _comments(name, args.errors)
     if (CORPUS / "replies.jsonl").exists():
         _speed()
+    _comment_speed()
 
 
 if __name__ == "__main__":

@@ -396,7 +396,7 @@ class Engine:
         if active is not None and now >= active.expires_at:
             return self._late_text(state, text, now)
         metric: Metric | None = active.metric if active is not None and active.phase is Phase.SCORE else None
-        u = understand(text, metric, lang)
+        u = understand(text, metric, lang, active.stage if active is not None else None)
         if u.intent is Intent.PRIVACY:
             return self._privacy(state)
         if u.intent is Intent.OPT_OUT:
@@ -500,7 +500,7 @@ class Engine:
     ) -> Result:
         if u.intent is Intent.REFUSE:
             return self._finish(state, active, now, escalated=self._was_negative(active))
-        negative, topics = analyse_comment(text, state.language)
+        negative, topics = analyse_comment(text, state.language, active.stage)
         store = StoreComment(
             survey_id=active.survey_id,
             stage=active.stage,
@@ -564,7 +564,7 @@ class Engine:
         """An answer after expiry is kept as a comment, never re-asked (CX_METHOD §5)."""
         active = state.active
         assert active is not None
-        negative, topics = analyse_comment(text, state.language)
+        negative, topics = analyse_comment(text, state.language, active.stage)
         store = StoreComment(
             survey_id=active.survey_id,
             stage=active.stage,

@@ -37,10 +37,12 @@ def _contradicts(metric: Metric, score: int, comment: str | None) -> bool:
     return (score <= 3 and easy and not hard) or (score >= 5 and hard and not easy)
 
 
-def _without_score(text: str, norm: Normalized, metric: Metric | None, lang: Lang) -> Understanding:
+def _without_score(
+    text: str, norm: Normalized, metric: Metric | None, lang: Lang, stage: str | None
+) -> Understanding:
     """Return the understanding of a reply that holds no score (or when no question is open)."""
     folded = norm.text
-    negative, topics = analyse_comment(text, lang)
+    negative, topics = analyse_comment(text, lang, stage)
     comment = text.strip() or None
     asked = intents.language_asked(folded)
     if asked is not None:
@@ -61,8 +63,11 @@ def _without_score(text: str, norm: Normalized, metric: Metric | None, lang: Lan
     )
 
 
-def understand(text: str, metric: Metric | None, lang: Lang) -> Understanding:
+def understand(text: str, metric: Metric | None, lang: Lang, stage: str | None = None) -> Understanding:
     """Return what ``text`` means as a reply to a ``metric`` question (None: no question open).
+
+    ``stage`` is the id of the stage the reply answers (None when unknown); it lets a comment
+    read differently after a delivery ("nothing was there" is a parcel not received).
 
     With a question open: SCORE (score set, comment = the other words), REASK (reason set) or
     another intent. With no question open: never SCORE or REASK.
@@ -74,12 +79,12 @@ def understand(text: str, metric: Metric | None, lang: Lang) -> Understanding:
     if intents.is_opt_out(norm.text):
         return Understanding(intent=Intent.OPT_OUT)
     if metric is None:
-        return _without_score(text, norm, None, lang)
+        return _without_score(text, norm, None, lang, stage)
     reading = read_score(norm, metric)
     if not reading.found:
-        return _without_score(text, norm, metric, lang)
+        return _without_score(text, norm, metric, lang, stage)
     comment = comment_without(text, norm, reading.spans)
-    negative, topics = analyse_comment(comment, lang) if comment else (False, ())
+    negative, topics = analyse_comment(comment, lang, stage) if comment else (False, ())
     if reading.score is None:
         return Understanding(
             intent=Intent.REASK, reason=reading.reason, comment=comment, negative=negative, topics=topics
