@@ -37,7 +37,7 @@ def _as_json(result: Understanding) -> dict[str, Any]:
 
 def _comment_json(text: str, lang: Lang, stage: str | None, explain: bool) -> dict[str, Any]:
     """Return how the comment part was judged: the model's probability and the rule that fired."""
-    judged = verdict(text, lang, stage)
+    judged = verdict(text, lang, stage, explain=explain)
     out: dict[str, Any] = {
         "probability": round(judged.probability, 4),
         "threshold": judged.threshold,

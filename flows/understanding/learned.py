@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
-from flows.understanding.features import rule_features, text_features, vector
+from flows.understanding.features import (
+    TextFeatures,
+    char_grams,
+    rule_features,
+    scale,
+    text_features,
+    vector,
+)
 
 MODEL_FILE = "negativity_model.json"
+#: Words whose character score is kept; past this the cache starts again (memory stays bounded).
+WORD_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +37,7 @@ class LinearModel:
     thresholds: dict[str, float]  # per language code ("it", "en"): the probability that flags a comment
     #: Rule triggers precise enough on the training corpora to call a comment negative alone.
     precise_triggers: frozenset[str] = frozenset()
+    _word_cache: dict[str, tuple[float, int]] = field(default_factory=dict, compare=False, repr=False)
 
     def threshold(self, lang: str) -> float:
         """Return the threshold of a language (the lowest, which flags most, for one not trained on)."""
@@ -37,6 +47,33 @@ class LinearModel:
         """Return the model's log-odds that the vector is a comment a human should read."""
         weights = self.weights
         return self.bias + sum(weights.get(f, 0.0) * x for f, x in vec.items())
+
+    def fast_logit(self, feats: TextFeatures, rule_feats: set[str]) -> float:
+        """Return ``logit(vector(feats, rule_feats))`` without building the vector (the hot path).
+
+        The character block is the sum of each word's cached n-gram score, so a text costs one
+        look-up per word once its words have been seen.
+        """
+        get = self.weights.get
+        z = self.bias + sum(filter(None, map(get, rule_feats)))
+        z += sum(filter(None, map(get, feats.words))) * scale(len(feats.words))
+        char_sum = char_count = 0.0
+        for word in feats.char_words:
+            word_sum, word_count = self._word_score(word)
+            char_sum += word_sum
+            char_count += word_count
+        return z + char_sum * scale(int(char_count))
+
+    def _word_score(self, word: str) -> tuple[float, int]:
+        """Return (sum of the weights of the word's character n-grams, how many n-grams it has)."""
+        cached = self._word_cache.get(word)
+        if cached is None:
+            grams = char_grams(word)
+            cached = (sum(filter(None, map(self.weights.get, grams))), len(grams))
+            if len(self._word_cache) >= WORD_CACHE_SIZE:
+                self._word_cache.clear()  # bounded memory; common words come back at once
+            self._word_cache[word] = cached
+        return cached
 
     def contributions(self, vec: dict[str, float]) -> list[tuple[str, float]]:
         """Return each known feature's share of the log-odds, largest in size first."""
@@ -86,4 +123,4 @@ def model_vector(folded: str, rule_negative: bool, rule_topics: tuple[str, ...])
 
 def probability(folded: str, rule_negative: bool, rule_topics: tuple[str, ...]) -> float:
     """Return the model's probability that a folded comment needs a human."""
-    return sigmoid(MODEL.logit(model_vector(folded, rule_negative, rule_topics)))
+    return sigmoid(MODEL.fast_logit(text_features(folded), rule_features(rule_negative, rule_topics)))

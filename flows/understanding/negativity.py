@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from flows.scales import Lang
 from flows.topics import Topic
-from flows.understanding.learned import MODEL, model_vector, sigmoid
+from flows.understanding.learned import MODEL, model_vector, probability
 from flows.understanding.lexicon import NEGATORS
 from flows.understanding.normalize import fold
 
@@ -465,18 +465,19 @@ class CommentVerdict:
     threshold: float  # the model's threshold for the language (chosen on the training corpora)
     rule: str | None  # the precise rule trigger that decided alone, if any
     triggers: tuple[str, ...]  # every rule trigger that fired, precise or not
-    vector: dict[str, float]  # the model's features of this text (for --explain)
+    vector: dict[str, float]  # the model's features of this text (only when asked to explain)
 
 
-def verdict(text: str, lang: Lang, stage: str | None = None) -> CommentVerdict:
-    """Return the full reading of a comment: see ``analyse_comment``."""
+def verdict(text: str, lang: Lang, stage: str | None = None, *, explain: bool = False) -> CommentVerdict:
+    """Return the full reading of a comment: see ``analyse_comment``; ``explain`` also keeps the vector."""
     threshold = MODEL.threshold(lang.value)
     folded = fold(text)
     if not folded.strip():
         return CommentVerdict(False, (), 0.0, threshold, None, (), {})
     rules = read_rules(folded, stage)
-    vec = model_vector(folded, bool(rules.triggers), tuple(t.value for t in rules.topics))
-    prob = sigmoid(MODEL.logit(vec))
+    topic_names = tuple(t.value for t in rules.topics)
+    vec = model_vector(folded, bool(rules.triggers), topic_names) if explain else {}
+    prob = probability(folded, bool(rules.triggers), topic_names)
     precise = next((t for t in rules.triggers if t in MODEL.precise_triggers), None)
     negative = prob >= threshold or precise is not None
     return CommentVerdict(negative, rules.topics, prob, threshold, precise, rules.triggers, vec)

@@ -7,12 +7,14 @@ from flows.understanding import intents
 from flows.understanding.comment import comment_without
 from flows.understanding.lexicon import EASY_RE, HARD_RE, NEGATORS, SARCASM_RE
 from flows.understanding.model import Intent, ReaskReason, Understanding
-from flows.understanding.negativity import analyse_comment
+from flows.understanding.negativity import analyse_comment, verdict
 from flows.understanding.normalize import Normalized, normalize
 from flows.understanding.numbers import read_score
 
 #: Longest text read; beyond this a reply is an essay, and the cap keeps the time per reply bounded.
 MAX_CHARS = 4096
+#: Up to this many words, a reply with no score to a rating question is judged by the rules alone.
+SHORT_REPLY_WORDS = 3
 
 
 def _effort_words(text: str) -> tuple[bool, bool]:
@@ -42,7 +44,13 @@ def _without_score(
 ) -> Understanding:
     """Return the understanding of a reply that holds no score (or when no question is open)."""
     folded = norm.text
-    negative, topics = analyse_comment(text, lang, stage)
+    judged = verdict(text, lang, stage)
+    rules_negative, topics = bool(judged.triggers), judged.topics
+    negative = judged.negative
+    if metric is not None and len(folded.split()) <= SHORT_REPLY_WORDS:
+        # A few words with no score, answering a rating question, are mostly an unclear answer
+        # ("very likely", "abbastanza d'accordo"): the model learnt comments, so only the rules decide.
+        negative = rules_negative
     comment = text.strip() or None
     asked = intents.language_asked(folded)
     if asked is not None:
@@ -54,7 +62,7 @@ def _without_score(
         return Understanding(intent=Intent.GREETING)
     if intents.is_refusal(folded):
         return Understanding(intent=Intent.REFUSE)
-    if not negative and intents.is_help(folded):
+    if not rules_negative and intents.is_help(folded):
         return Understanding(intent=Intent.HELP)
     if negative or metric is None:
         return Understanding(intent=Intent.COMMENT, comment=comment, negative=negative, topics=topics)
