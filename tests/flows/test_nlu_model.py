@@ -91,6 +91,7 @@ def test_model_file_is_small_and_loads_without_network_or_sklearn() -> None:
     assert heavy.strip() == ""
 
 
+@pytest.mark.slow
 def test_training_reproduces_the_committed_model() -> None:
     """Training again from the repo's training corpora with the same seed writes the committed file exactly.
 
@@ -113,6 +114,7 @@ def _training_script() -> Any:
     return module
 
 
+@pytest.mark.slow
 def test_threshold_is_the_highest_with_ninety_percent_recall_per_language() -> None:
     """Each language's threshold is the highest at which 90% of its negatives are caught out of fold."""
     train = _training_script()
@@ -131,6 +133,7 @@ def test_threshold_is_the_highest_with_ninety_percent_recall_per_language() -> N
     assert train.choose_thresholds(rows, probs, precise)["it"] == pytest.approx(0.60, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_training_reads_no_eval_text() -> None:
     """The training rows hold no text of the eval split and no eval writer."""
     train = _training_script()
