@@ -1,5 +1,5 @@
 # The README's commands. Each target sets up the virtual environment from uv.lock first.
-.PHONY: setup demo test lint typecheck unit bench fmt shell serve docs
+.PHONY: setup demo test lint typecheck unit bench fmt shell serve docs train-nlu nlu-eval
 
 VENV := .venv/bin
 
@@ -38,3 +38,12 @@ bench: setup
 
 docs: setup
 	$(VENV)/python scripts/gen_settings_doc.py
+
+# Retrain the comment negativity model from the training corpora (writes flows/understanding/negativity_model.json).
+train-nlu: setup
+	$(VENV)/python scripts/train_nlu.py
+
+# Aggregate figures of the model on the blind eval split (never prints a text).
+nlu-eval: setup
+	$(VENV)/python scripts/nlu_blind_eval.py --classifier rules
+	$(VENV)/python scripts/nlu_blind_eval.py --classifier model

@@ -1,5 +1,8 @@
 """Accuracy and speed of reply understanding on the labelled corpus and the held-out set.
 
+Also prints p50/p99 time per comment of ``analyse_comment`` (learned model + rules) over every
+training comment (the blind eval figures are printed by scripts/nlu_blind_eval.py).
+
 Run: ``.venv/bin/python bench/nlu.py`` (``--errors`` lists the misses).
 """
 
@@ -100,6 +103,35 @@ def _speed() -> None:
     print(f"speed: {elapsed / (rounds * len(inputs)) * 1e6:.1f} µs per reply ({rounds * len(inputs)} calls)")
 
 
+def _comment_speed() -> None:
+    """Print p50/p99 time per comment (wall clock and CPU) over the project's and blind training comments.
+
+    CPU time is printed next to wall time because on a shared machine a wall-clock p99 mostly
+    measures the scheduler (another process running), not the code.
+    """
+    rows = _load("comments.jsonl") + _load("holdout_comments.jsonl")
+    for path in sorted((CORPUS / "blind" / "train").glob("*.jsonl")):
+        rows += _load(str(path.relative_to(CORPUS)))
+    inputs = [(r["text"], Lang(r["lang"]), r.get("stage")) for r in rows]
+    for text, lang, stage in inputs:  # warm-up: regexes compiled, each word's score cached once
+        analyse_comment(text, lang, stage)
+    wall: list[float] = []
+    cpu: list[float] = []
+    for _ in range(3):
+        for text, lang, stage in inputs:
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            analyse_comment(text, lang, stage)
+            cpu.append(time.thread_time() - start_cpu)
+            wall.append(time.perf_counter() - start)
+    for name, times in (("wall", wall), ("cpu", cpu)):
+        times.sort()
+        p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
+        print(
+            f"comment speed ({name}): p50 {p50 * 1e6:.0f} µs, p99 {p99 * 1e6:.0f} µs, "
+            f"max {times[-1] * 1e6:.0f} µs per comment ({len(times)} calls over {len(inputs)} comments)"
+        )
+
+
 def main() -> None:
     """Run every measure and print it."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -113,6 +145,7 @@ def main() -> None:
             _comments(name, args.errors)
     if (CORPUS / "replies.jsonl").exists():
         _speed()
+    _comment_speed()
 
 
 if __name__ == "__main__":

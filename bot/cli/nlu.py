@@ -18,6 +18,9 @@ from flows.scales import Lang, Metric
 if TYPE_CHECKING:  # the lexicons load when the command runs, not with every `cxbot`
     from flows.understanding import Understanding
 
+#: How many of the model's features --explain prints (largest share of the log-odds first).
+EXPLAIN_FEATURES = 12
+
 
 def _as_json(result: Understanding) -> dict[str, Any]:
     """Return the printed form of one understanding."""
@@ -30,6 +33,25 @@ def _as_json(result: Understanding) -> dict[str, Any]:
         "reason": result.reason.value if result.reason else None,
         "language": result.language.value if result.language else None,
     }
+
+
+def _comment_json(text: str, lang: Lang, stage: str | None, explain: bool) -> dict[str, Any]:
+    """Return how the comment part was judged: the model's probability and the rule that fired."""
+    from flows.understanding.learned import MODEL
+    from flows.understanding.negativity import verdict
+
+    judged = verdict(text, lang, stage, explain=explain)
+    out: dict[str, Any] = {
+        "probability": round(judged.probability, 4),
+        "threshold": judged.threshold,
+        "rule": judged.rule,
+    }
+    if explain:
+        out["triggers"] = list(judged.triggers)
+        out["features"] = [
+            [name, round(share, 4)] for name, share in MODEL.contributions(judged.vector)[:EXPLAIN_FEATURES]
+        ]
+    return out
 
 
 def _parse_line(raw: str) -> tuple[str, Metric | None, Lang]:
@@ -84,12 +106,23 @@ def nlu_command(
         Metric | None, typer.Option("--metric", help="The question open (omit: none open).")
     ] = None,
     lang: Annotated[Lang, typer.Option("--lang", help="The conversation language.")] = Lang.IT,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="The stage id the reply answers (e.g. delivered).")
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Also print every rule trigger and the model's weightiest features."),
+    ] = False,
     jsonl: Annotated[
         Path | None,
         typer.Option("--jsonl", help='File of {"metric","lang","text"} lines; "-" reads stdin.'),
     ] = None,
 ) -> None:
     """Print how a reply is understood, as JSON (score, intent, negative, topics, comment, reason).
+
+    A single TEXT also prints "probability" (the learned model's, that a human should read the
+    comment), "threshold" and "rule" (the precise rule that flagged it alone, if any); --explain adds
+    every rule trigger and the features that weighed most.
 
     With --jsonl, print one object per input line, in order; a bad line prints {"line", "error"},
     is reported on stderr, and makes the exit code 1.
@@ -99,7 +132,9 @@ def nlu_command(
     if (text is None) == (jsonl is None):
         raise typer.BadParameter("give either TEXT or --jsonl FILE, not both or neither")
     if text is not None:
-        typer.echo(json.dumps(_as_json(understand(text, metric, lang)), ensure_ascii=False))
+        result = understand(text, metric, lang, stage)
+        printed = _as_json(result) | _comment_json(result.comment or text, lang, stage, explain)
+        typer.echo(json.dumps(printed, ensure_ascii=False))
         return
     assert jsonl is not None  # narrowed by the check above
     if str(jsonl) == "-":

@@ -479,7 +479,7 @@ class Engine:
         if active is not None and now >= active.expires_at:
             return self._late_text(state, text, now)
         metric: Metric | None = active.metric if active is not None and active.phase is Phase.SCORE else None
-        u = understand(text, metric, lang)
+        u = understand(text, metric, lang, active.stage if active is not None else None)
         if u.intent is Intent.PRIVACY:
             return self._privacy(state)
         if u.intent is Intent.OPT_OUT:
@@ -602,7 +602,7 @@ class Engine:
     ) -> Result:
         if u.intent is Intent.REFUSE:
             return self._finish(state, active, now, escalated=self._was_negative(active))
-        negative, topics = analyse_comment(text, state.language)
+        negative, topics = analyse_comment(text, state.language, active.stage)
         store = StoreComment(
             survey_id=active.survey_id,
             stage=active.stage,
@@ -681,7 +681,16 @@ class Engine:
     def _late_reply(self, state: ConversationState, late: LateSurvey, text: str, now: datetime) -> Result:
         """Keep a reply to an expired question as a late comment on its survey and stage (never a
         score, CX_METHOD §5), thank the customer, and hand it to a person when it is negative."""
-        negative, topics = analyse_comment(text, state.language)
+        try:
+            metric: Metric | None = self.journey.stage(late.stage).metric
+        except KeyError:
+            metric = None
+        read = understand(text, metric, state.language, late.stage) if metric is not None else None
+        if read is not None and read.intent is Intent.SCORE:
+            # "4, corriere gentile": the number is the late score (not stored); the words are judged.
+            negative, topics = read.negative, tuple(read.topics)
+        else:
+            negative, topics = analyse_comment(text, state.language, late.stage)
         store = StoreComment(
             survey_id=late.survey_id,
             stage=late.stage,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from flows.scales import Lang
 from flows.topics import Topic
+from flows.understanding.learned import MODEL, model_vector, probability
 from flows.understanding.lexicon import NEGATORS
 from flows.understanding.normalize import fold
 
@@ -367,9 +368,13 @@ def _refund_negative(text: str) -> bool:
     return _REFUND_CUE.search(text) is not None
 
 
-def _scan(text: str) -> tuple[bool, list[Topic]]:
-    """Return (negative, topics in order of appearance) of folded ``text``."""
-    negative = False
+def _scan(text: str) -> tuple[list[str], list[Topic]]:
+    """Return (the triggers that call ``text`` negative, topics in order of appearance) of folded text.
+
+    A trigger names what fired: ``rule:<topic>`` for a complaint pattern, ``polarity``, ``phrase``,
+    ``human_request``, ``lukewarm``, ``contrast``. No trigger means the rules see nothing negative.
+    """
+    triggers: list[str] = []
     found: list[tuple[int, Topic]] = []
     for rule in _RULES:
         for match in rule.pattern.finditer(text):
@@ -377,27 +382,29 @@ def _scan(text: str) -> tuple[bool, list[Topic]]:
                 continue
             if rule.topic is Topic.REFUND:
                 if _refund_negative(text):
-                    negative = True
+                    triggers.append("rule:refund")
             elif rule.negative:
-                negative = True
+                triggers.append(f"rule:{rule.topic.value if rule.topic else 'other'}")
             if rule.topic is not None:
                 found.append((match.start(), rule.topic))
             break
     for match in _POLARITY.finditer(text):
         if not _negated(text, match.start()) and not _problem_solved(text, match):
-            negative = True
+            triggers.append("polarity")
             break
-    if _NEGATIVE_PHRASES.search(text) or _HUMAN_REQUEST.search(text):
-        negative = True
-    for pattern in (_LUKEWARM, _CONTRAST):
+    if _NEGATIVE_PHRASES.search(text):
+        triggers.append("phrase")
+    if _HUMAN_REQUEST.search(text):
+        triggers.append("human_request")
+    for name, pattern in (("lukewarm", _LUKEWARM), ("contrast", _CONTRAST)):
         hit = pattern.search(text)
         if hit and _content_words(text[: hit.start()] + " " + text[hit.end() :]) >= 2:
-            negative = True
+            triggers.append(name)
     for mention, topic in _MENTIONS:
         named = mention.search(text)
         if named:
             found.append((named.start(), topic))
-    return negative, [topic for _, topic in sorted(found, key=lambda item: item[0])]
+    return triggers, [topic for _, topic in sorted(found, key=lambda item: item[0])]
 
 
 def _problem_solved(text: str, match: re.Match[str]) -> bool:
@@ -419,15 +426,80 @@ def _dedupe(topics: list[Topic]) -> tuple[Topic, ...]:
     return unique
 
 
-def analyse_comment(text: str, lang: Lang) -> tuple[bool, tuple[Topic, ...]]:
+# Said about a delivery, these mean the parcel is not there (a P1), though no word says "delivered".
+_NOT_THERE_AFTER_DELIVERY = re.compile(
+    r"\b(?:non c'?e(?:ra)? (?:niente|nulla|nessun\w*)|non (?:l'?ho|ho) (?:vist\w*|trovat\w*) (?:niente|nulla"
+    r"|nessun\w*)|non (?:ho|abbiamo) (?:trovato|visto) (?:il|nessun) pacc\w*|nessun pacco|niente pacco"
+    r"|dov'? ?e\b|scatola vuota|pacco vuoto|nothing (?:was )?there|nothing at (?:the|my) door"
+    r"|no (?:parcel|package|box)\b|not (?:there|here)\b|wasn'?t there|isn'?t (?:there|here)|empty box"
+    r"|never (?:got|saw) (?:it|a|the|any)|where (?:is|'s) (?:it|my)|not at (?:the|my) door)"
+)
+#: The stage ids at which a parcel has been declared delivered (the shipped journey's id).
+DELIVERED_STAGES = frozenset({"delivered"})
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReading:
+    """What the hand-written rules read in a comment."""
+
+    triggers: tuple[str, ...]  # what called it negative; empty: nothing negative seen
+    topics: tuple[Topic, ...]
+
+
+def read_rules(folded: str, stage: str | None = None) -> RuleReading:
+    """Return the rules' triggers and topics for a folded comment, given the stage it answers."""
+    triggers, topics = _scan(folded)
+    if stage in DELIVERED_STAGES and _NOT_THERE_AFTER_DELIVERY.search(folded):
+        triggers.append("stage:delivered_not_there")
+        topics.insert(0, Topic.NOT_RECEIVED)
+    return RuleReading(tuple(dict.fromkeys(triggers)), _dedupe(topics))
+
+
+@dataclass(frozen=True, slots=True)
+class CommentVerdict:
+    """Whether a comment needs a human, and why: the model's probability and the rule that fired."""
+
+    negative: bool
+    topics: tuple[Topic, ...]
+    probability: float  # the learned model's probability that a human should read it
+    threshold: float  # the model's threshold for the language (chosen on the training corpora)
+    rule: str | None  # the precise rule trigger that decided alone, if any
+    triggers: tuple[str, ...]  # every rule trigger that fired, precise or not
+    vector: dict[str, float]  # the model's features of this text (only when asked to explain)
+
+
+#: A number (or fraction) opening a text, with the punctuation after it.
+LEADING_SCORE = re.compile(
+    r"^\s*(?:\d{1,2}\s*(?:/|su|out of)\s*\d{1,2}(?:\s*[,.;:!)\-–—]+)?|\d{1,2}\s*[,.;:!)\-–—]+)(?:\s+|$)"
+    r"|^\s*\d{1,2}\s*$",
+    re.I,
+)
+
+
+def verdict(text: str, lang: Lang, stage: str | None = None, *, explain: bool = False) -> CommentVerdict:
+    """Return the full reading of a comment: see ``analyse_comment``; ``explain`` also keeps the vector."""
+    threshold = MODEL.threshold(lang.value)
+    # A leading score ("4, corriere gentile", "9/10 great") is the customer's rating, not words
+    # about their experience: the comment model never saw scores and reads digits as a grievance.
+    folded = fold(LEADING_SCORE.sub("", text, count=1))
+    if not folded.strip():
+        return CommentVerdict(False, (), 0.0, threshold, None, (), {})
+    rules = read_rules(folded, stage)
+    topic_names = tuple(t.value for t in rules.topics)
+    vec = model_vector(folded, bool(rules.triggers), topic_names) if explain else {}
+    prob = probability(folded, bool(rules.triggers), topic_names)
+    precise = next((t for t in rules.triggers if t in MODEL.precise_triggers), None)
+    negative = prob >= threshold or precise is not None
+    return CommentVerdict(negative, rules.topics, prob, threshold, precise, rules.triggers, vec)
+
+
+def analyse_comment(text: str, lang: Lang, stage: str | None = None) -> tuple[bool, tuple[Topic, ...]]:
     """Return ``(negative, topics)`` of free text: does it need a human, and which themes it names.
 
-    Both languages' lexicons always apply, since customers mix them; ``lang`` is kept for callers
-    and future language-specific rules.
+    Negative when the learned model's probability reaches the language's threshold or a precise
+    rule fires (see ``verdict``). Both languages' lexicons and one model apply to every text, since
+    customers mix them; ``lang`` picks the threshold. ``stage`` (the stage id the comment
+    answers, None when unknown) lets "nothing was there" after a delivery count as not received.
     """
-    del lang  # Both lexicons run on every text (see docstring).
-    folded = fold(text)
-    if not folded.strip():
-        return False, ()
-    negative, topics = _scan(folded)
-    return negative, _dedupe(topics)
+    result = verdict(text, lang, stage)
+    return result.negative, result.topics

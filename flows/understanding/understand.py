@@ -7,12 +7,14 @@ from flows.understanding import intents
 from flows.understanding.comment import comment_without
 from flows.understanding.lexicon import EASY_RE, HARD_RE, NEGATORS, SARCASM_RE
 from flows.understanding.model import Intent, ReaskReason, Understanding
-from flows.understanding.negativity import analyse_comment
+from flows.understanding.negativity import analyse_comment, verdict
 from flows.understanding.normalize import Normalized, normalize
 from flows.understanding.numbers import read_score
 
 #: Longest text read; beyond this a reply is an essay, and the cap keeps the time per reply bounded.
 MAX_CHARS = 4096
+#: Up to this many words, a reply with no score to a rating question is judged by the rules alone.
+SHORT_REPLY_WORDS = 3
 
 
 def _effort_words(text: str) -> tuple[bool, bool]:
@@ -37,10 +39,18 @@ def _contradicts(metric: Metric, score: int, comment: str | None) -> bool:
     return (score <= 3 and easy and not hard) or (score >= 5 and hard and not easy)
 
 
-def _without_score(text: str, norm: Normalized, metric: Metric | None, lang: Lang) -> Understanding:
+def _without_score(
+    text: str, norm: Normalized, metric: Metric | None, lang: Lang, stage: str | None
+) -> Understanding:
     """Return the understanding of a reply that holds no score (or when no question is open)."""
     folded = norm.text
-    negative, topics = analyse_comment(text, lang)
+    judged = verdict(text, lang, stage)
+    rules_negative, topics = bool(judged.triggers), judged.topics
+    negative = judged.negative
+    if metric is not None and len(folded.split()) <= SHORT_REPLY_WORDS:
+        # A few words with no score, answering a rating question, are mostly an unclear answer
+        # ("very likely", "abbastanza d'accordo"): the model learnt comments, so only the rules decide.
+        negative = rules_negative
     comment = text.strip() or None
     asked = intents.language_asked(folded)
     if asked is not None:
@@ -52,7 +62,7 @@ def _without_score(text: str, norm: Normalized, metric: Metric | None, lang: Lan
         return Understanding(intent=Intent.GREETING)
     if intents.is_refusal(folded):
         return Understanding(intent=Intent.REFUSE)
-    if not negative and intents.is_help(folded):
+    if not rules_negative and intents.is_help(folded):
         return Understanding(intent=Intent.HELP)
     if negative or metric is None:
         return Understanding(intent=Intent.COMMENT, comment=comment, negative=negative, topics=topics)
@@ -61,8 +71,11 @@ def _without_score(text: str, norm: Normalized, metric: Metric | None, lang: Lan
     )
 
 
-def understand(text: str, metric: Metric | None, lang: Lang) -> Understanding:
+def understand(text: str, metric: Metric | None, lang: Lang, stage: str | None = None) -> Understanding:
     """Return what ``text`` means as a reply to a ``metric`` question (None: no question open).
+
+    ``stage`` is the id of the stage the reply answers (None when unknown); it lets a comment
+    read differently after a delivery ("nothing was there" is a parcel not received).
 
     With a question open: SCORE (score set, comment = the other words), REASK (reason set) or
     another intent. With no question open: never SCORE or REASK.
@@ -74,12 +87,12 @@ def understand(text: str, metric: Metric | None, lang: Lang) -> Understanding:
     if intents.is_opt_out(norm.text):
         return Understanding(intent=Intent.OPT_OUT)
     if metric is None:
-        return _without_score(text, norm, None, lang)
+        return _without_score(text, norm, None, lang, stage)
     reading = read_score(norm, metric)
     if not reading.found:
-        return _without_score(text, norm, metric, lang)
+        return _without_score(text, norm, metric, lang, stage)
     comment = comment_without(text, norm, reading.spans)
-    negative, topics = analyse_comment(comment, lang) if comment else (False, ())
+    negative, topics = analyse_comment(comment, lang, stage) if comment else (False, ())
     if reading.score is None:
         return Understanding(
             intent=Intent.REASK, reason=reading.reason, comment=comment, negative=negative, topics=topics

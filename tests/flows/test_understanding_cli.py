@@ -89,3 +89,26 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["nlu", "--jsonl", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 2
     assert "cannot read" in result.stderr
+
+
+def test_single_text_shows_probability_and_rule() -> None:
+    """A single text prints the model's probability, its threshold and the precise rule that fired."""
+    result = runner.invoke(app, ["nlu", "--lang", "en", "the driver was rude and yelled at me"])
+    obj = json.loads(result.stdout)
+    assert 0.0 <= obj["probability"] <= 1.0
+    assert 0.0 < obj["threshold"] < 1.0
+    assert obj["rule"] == "rule:staff"
+    assert "features" not in obj
+
+
+def test_explain_lists_triggers_and_features_and_stage_counts() -> None:
+    """--explain adds the rule triggers and weightiest features; --stage delivered reads "nothing there"."""
+    result = runner.invoke(
+        app, ["nlu", "--lang", "en", "--stage", "delivered", "--explain", "nothing was there when I got home"]
+    )
+    obj = json.loads(result.stdout)
+    assert obj["negative"] is True
+    assert "stage:delivered_not_there" in obj["triggers"]
+    assert obj["topics"][0] == "not_received"
+    assert 0 < len(obj["features"]) <= 12
+    assert all(isinstance(name, str) and isinstance(share, float) for name, share in obj["features"])

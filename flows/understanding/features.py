@@ -1,0 +1,150 @@
+"""The features the learned negativity model reads: one function shared by training and scoring.
+
+Training (``scripts/train_nlu.py``) and the bot call the same ``features``, so what the model
+was fitted on is exactly what it sees in production. Pure string work: no I/O.
+
+Features of a folded text (lower case, no accents, see ``normalize``):
+- character 2..5-grams inside each word padded with spaces (" mai ", "rott"), counted, which
+  survive typos, missing accents and inflections ("rotto", "rotta", "rottoo");
+- word unigrams and bigrams ("w:non", "w:non arrivato"), where emoji and punctuation marks
+  count as words, so "👏" or "??" are read as well;
+- the words after a negator ("n:male" in "non e male"), the last words ("e:fine by me"), and the
+  feeling of each emoji ("emo:neg" for "🤬" or "😡");
+- the rules' verdict ("r:negative", "r:topic=damaged"), so the model learns how far to trust them.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+#: Longest text the model reads; beyond this a comment is an essay and the cap bounds the time.
+MAX_MODEL_CHARS = 1000
+_TOKENS = re.compile(r"\w+|[^\w\s]")
+_CHAR_MIN, _CHAR_MAX = 2, 5
+# A negator marks the next words of its clause ("non e male" -> "n:male"), so "not bad" and "bad"
+# are different features.
+_NEGATORS = frozenset(
+    {
+        "non",
+        "not",
+        "no",
+        "never",
+        "mai",
+        "nessun",
+        "nessuno",
+        "nessuna",
+        "niente",
+        "nulla",
+        "nothing",
+        "nobody",
+        "senza",
+        "without",
+        "nn",
+        "neanche",
+        "nemmeno",
+        "neppure",
+        "manco",
+        "nor",
+        "neither",
+        "t",
+    }
+)
+_NEGATION_REACH = 3
+# The last words often carry the verdict of a long story ("... fine by me", "... mai piu").
+_ENDING_WORDS = 6
+# Emoji grouped by feeling, so an emoji never seen in training still counts ("🤬" like "😡").
+_EMOJI_CLASSES = {
+    **dict.fromkeys("😡🤬😠👎😤😒🙄😞😢😭🤦😩😫😣😖💩🤮🤢😑😐😕🙁☹😟😔", "emo:neg"),
+    **dict.fromkeys("👍😍❤🥰😊🙏✨💯😀😁😃😄🤩💖💕💙💚💛🧡💜🙌🤗😎🌟⭐🎉🥳😘👌💪", "emo:pos"),
+    **dict.fromkeys("👏💀🙃😂🤣😅🤡", "emo:ironic"),
+}
+
+
+@functools.lru_cache(maxsize=65536)
+def char_grams(word: str) -> frozenset[str]:
+    """Return the character n-grams of `` word `` (cached: words repeat from comment to comment)."""
+    padded = f" {word} "
+    size = len(padded)
+    return frozenset(
+        padded[i : i + n] for n in range(_CHAR_MIN, min(_CHAR_MAX, size) + 1) for i in range(size - n + 1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TextFeatures:
+    """The features of one text, in the two blocks the vector scales separately."""
+
+    # The words whose character n-grams count (with repeats: n-grams are counted, so a text's
+    # character score is the sum of its words' scores, which the scorer caches per word).
+    char_words: list[str]
+    words: set[str]  # word uni/bigrams (w:), negated words (n:), last words (e:), emoji feelings (emo:)
+
+    def char_count(self) -> int:
+        """Return how many character n-grams the text has, repeats included."""
+        return sum(len(char_grams(w)) for w in self.char_words)
+
+
+def text_features(folded: str) -> TextFeatures:
+    """Return the n-gram features of a folded text (sets: each counts once)."""
+    pieces = _TOKENS.findall(folded[:MAX_MODEL_CHARS])
+    char_words: list[str] = []
+    out: set[str] = set()
+    previous = ""
+    negated = 0
+    for piece in pieces:
+        if piece[0].isalnum() or piece[0] == "_":
+            char_words.append(piece)
+            if negated:
+                out.add("n:" + piece)
+                negated -= 1
+            if piece in _NEGATORS:
+                negated = _NEGATION_REACH
+        elif piece != "'":
+            negated = 0
+        out.add("w:" + piece)
+        emoji_class = _EMOJI_CLASSES.get(piece)
+        if emoji_class:
+            out.add(emoji_class)
+        if previous:
+            out.add(f"w:{previous} {piece}")
+        previous = piece
+    ending = [t for t in pieces if t[0].isalnum() or t[0] == "_"][-_ENDING_WORDS:]
+    out.update("e:" + t for t in ending)
+    out.update(f"e:{a} {b}" for a, b in itertools.pairwise(ending))
+    return TextFeatures(char_words, out)
+
+
+def rule_features(negative: bool, topics: tuple[str, ...]) -> set[str]:
+    """Return the features that carry the rules' verdict on the same text."""
+    out = {f"r:topic={t}" for t in topics}
+    if negative:
+        out.add("r:negative")
+    return out
+
+
+def scale(count: int) -> float:
+    """Return the value one feature of a block of ``count`` features gets: 1/sqrt(count)."""
+    return 1.0 / math.sqrt(count) if count else 0.0
+
+
+def vector(feats: TextFeatures, rule_feats: set[str]) -> dict[str, float]:
+    """Return the sparse feature vector: rule features at 1, and two blocks of n-grams.
+
+    Character n-grams and word features are scaled separately, so the hundreds of character
+    n-grams of a long text do not drown its few words: a character n-gram is worth its count
+    times 1/sqrt(n-grams of the text), a word feature 1/sqrt(word features of the text).
+    """
+    counts: Counter[str] = Counter()
+    for word in feats.char_words:
+        counts.update(char_grams(word))
+    char_scale = scale(feats.char_count())
+    vec = {gram: n * char_scale for gram, n in counts.items()}
+    vec.update(dict.fromkeys(feats.words, scale(len(feats.words))))
+    for feat in rule_feats:
+        vec[feat] = 1.0
+    return vec

@@ -1,0 +1,172 @@
+"""The learned comment-negativity model: blind figures, the model file, reproducible training, stages.
+
+The blind eval texts are read here only to compute aggregate figures; a failure message never
+names a text (tests/flows/corpus/README.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from flows.scales import Lang
+from flows.topics import Topic
+from flows.understanding import analyse_comment
+from flows.understanding.learned import MODEL, MODEL_FILE
+from flows.understanding.negativity import verdict
+
+ROOT = Path(__file__).resolve().parents[2]
+BLIND = ROOT / "tests" / "flows" / "corpus" / "blind"
+MODEL_PATH = ROOT / "flows" / "understanding" / MODEL_FILE
+
+# Reached by the committed model on the blind eval split (both files together), as floors.
+# Figures and how they compare with the issue's targets: tests/flows/corpus/README.md.
+# Today's rules alone reached it 67.2% / 40.8% / 4.2% and en 69.6% / 44.5% / 3.6%.
+FLOORS = {
+    "it": {"accuracy": 0.908, "recall": 0.969, "false_alarms": 0.159},  # 227/250, 126/130, 19/120
+    "en": {"accuracy": 0.834, "recall": 0.941, "false_alarms": 0.280},  # 192/230, 112/119, 31/111
+}
+
+
+def _load(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _eval_rows() -> list[dict[str, Any]]:
+    return [row for path in sorted((BLIND / "eval").glob("*.jsonl")) for row in _load(path)]
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_blind_eval_figures_hold(lang: str) -> None:
+    """On the blind eval split, accuracy, complaints caught and false alarms stay at the reached figures."""
+    rows = [r for r in _eval_rows() if r["lang"] == lang]
+    got = [analyse_comment(r["text"], Lang(lang), r["stage"])[0] for r in rows]
+    want = [bool(r["negative"]) for r in rows]
+    positives = sum(want)
+    figures = {
+        "accuracy": sum(g == w for g, w in zip(got, want, strict=True)) / len(rows),
+        "recall": sum(g and w for g, w in zip(got, want, strict=True)) / positives,
+        "false_alarms": sum(g and not w for g, w in zip(got, want, strict=True)) / (len(rows) - positives),
+    }
+    floor = FLOORS[lang]
+    assert figures["accuracy"] >= floor["accuracy"], figures
+    assert figures["recall"] >= floor["recall"], figures
+    assert figures["false_alarms"] <= floor["false_alarms"], figures
+
+
+def test_eval_split_is_apart_from_training() -> None:
+    """No eval writer wrote a training file, and the eval split has at least 400 comments."""
+    eval_writers = {r["writer"] for r in _eval_rows()}
+    train_writers = {r["writer"] for p in (BLIND / "train").glob("*.jsonl") for r in _load(p)}
+    assert len(_eval_rows()) >= 400
+    assert eval_writers.isdisjoint(train_writers)
+    assert sum(len(_load(p)) for p in (BLIND / "train").glob("*.jsonl")) >= 2000
+
+
+def test_model_file_is_small_and_loads_without_network_or_sklearn() -> None:
+    """The model file is under 5 MB and loads with sockets disabled, importing no scikit-learn or numpy."""
+    assert MODEL_PATH.stat().st_size < 5_000_000
+    code = (
+        "import socket, sys\n"
+        "def _no_network(*a, **k): raise OSError('network used')\n"
+        "socket.socket = _no_network; socket.create_connection = _no_network\n"
+        "from flows.understanding.learned import MODEL\n"
+        "from flows.understanding import analyse_comment\n"
+        "from flows.scales import Lang\n"
+        "analyse_comment('non è mai arrivato', Lang.IT)\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'sklearn', 'numpy', 'scipy'})\n"
+        "print(len(MODEL.weights), ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    count, heavy = out.stdout.split(" ", 1)
+    assert int(count) > 1000
+    assert heavy.strip() == ""
+
+
+@pytest.mark.slow
+def test_training_reproduces_the_committed_model() -> None:
+    """Training again from the repo's training corpora with the same seed writes the committed file exactly.
+
+    This also shows the thresholds and precise triggers in the file were chosen on training data:
+    the training script reads the eval split only to drop texts it shares with it.
+    """
+    out = subprocess.run(
+        [sys.executable, "scripts/train_nlu.py", "--check"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "reproduced exactly" in out.stdout
+
+
+def _training_script() -> Any:
+    spec = importlib.util.spec_from_file_location("train_nlu", ROOT / "scripts" / "train_nlu.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_nlu"] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_threshold_is_the_highest_with_ninety_percent_recall_per_language() -> None:
+    """Each language's threshold is the highest at which 90% of its negatives are caught out of fold."""
+    train = _training_script()
+    rows = [{"lang": lang, "negative": i < 10, "writer": "w"} for lang in ("it", "en") for i in range(20)]
+    # it: negatives at 0.95 .. 0.50 (step 0.05), en: at 0.90 .. 0.45; positives below all of them.
+    probs = np.array(
+        [0.95 - 0.05 * i if i < 10 else 0.1 for i in range(20)]
+        + [0.90 - 0.05 * i if i < 10 else 0.1 for i in range(20)]
+    )
+    none_precise = np.zeros(40, dtype=bool)
+    chosen = train.choose_thresholds(rows, probs, none_precise)
+    assert chosen == pytest.approx({"it": 0.55, "en": 0.50}, abs=1e-3)
+    # A negative a precise rule catches needs no threshold: the lowest one caught so, it can rise.
+    precise = none_precise.copy()
+    precise[9] = True
+    assert train.choose_thresholds(rows, probs, precise)["it"] == pytest.approx(0.60, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_training_reads_no_eval_text() -> None:
+    """The training rows hold no text of the eval split and no eval writer."""
+    train = _training_script()
+    eval_keys = {r["text"].strip().lower() for r in _eval_rows()}
+    rows = train.training_rows()
+    assert not any(r["text"].strip().lower() in eval_keys for r in rows)
+    assert {r["writer"] for r in rows}.isdisjoint({r["writer"] for r in _eval_rows()})
+
+
+def test_nothing_there_after_delivery_is_not_received() -> None:
+    """At the delivered stage "nothing was there" is a parcel not received (P1); elsewhere it is not."""
+    for text, lang in (
+        ("nothing was there when I got home", Lang.EN),
+        ("non c'era niente davanti alla porta", Lang.IT),
+    ):
+        negative, topics = analyse_comment(text, lang, "delivered")
+        assert negative
+        assert topics[0] is Topic.NOT_RECEIVED
+        assert Topic.NOT_RECEIVED not in analyse_comment(text, lang, "first_use")[1]
+
+
+def test_verdict_names_the_precise_rule_and_the_probability() -> None:
+    """A precise rule that flags a comment alone is named, next to the model's probability and threshold."""
+    judged = verdict("the courier was really rude to me", Lang.EN)
+    assert judged.negative
+    assert judged.rule in MODEL.precise_triggers
+    assert 0.0 <= judged.probability <= 1.0
+    assert judged.threshold == MODEL.thresholds["en"]
+
+
+def test_happy_comment_is_not_negative() -> None:
+    """A plainly happy comment is below the threshold and fires no rule."""
+    judged = verdict("tutto perfetto, arrivato in anticipo, grazie mille!", Lang.IT)
+    assert not judged.negative
+    assert judged.probability < judged.threshold
+    assert judged.rule is None
