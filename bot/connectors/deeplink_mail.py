@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import smtplib
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
@@ -19,9 +18,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.mail import send_mail
 from bot.settings import Settings
 from bot.wiring import App
-from flows.errors import ChannelError, ConfigError
 from storage import repo
 from storage.links import deep_link
 from storage.tables import Customer, CustomerContact
@@ -152,18 +151,4 @@ def deliver(settings: Settings, payload: dict[str, Any], *, timeout: float = 10.
         ConfigError: when SMTP is not configured.
         ChannelError: on failure (``permanent`` when the server refuses for good).
     """
-    if not settings.smtp_host:
-        raise ConfigError("CXBOT_SMTP_HOST is not set")
-    try:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout) as smtp:
-            if settings.smtp_starttls:
-                smtp.starttls()
-            if settings.smtp_user and settings.smtp_password:
-                smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
-            smtp.send_message(compose(settings, payload))
-    except smtplib.SMTPResponseException as exc:
-        raise ChannelError(f"SMTP answered {exc.smtp_code}", permanent=exc.smtp_code >= 500) from exc
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise ChannelError("SMTP refused the recipient", permanent=True) from exc
-    except (smtplib.SMTPException, OSError) as exc:
-        raise ChannelError(f"SMTP failed: {type(exc).__name__}") from exc
+    send_mail(settings, compose(settings, payload), timeout=timeout)

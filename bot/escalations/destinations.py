@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import os
-import smtplib
 import socket
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -22,6 +21,7 @@ import structlog
 from sqlmodel import Session
 
 from bot.escalations.records import DeskConfig
+from bot.mail import send_mail
 from bot.settings import Settings
 from flows.errors import ChannelError, ConfigError
 from storage import repo
@@ -120,19 +120,7 @@ def deliver_email(settings: Settings, payload: dict[str, Any], *, timeout: float
     """
     if not settings.smtp_host or not settings.smtp_to:
         raise ConfigError("CXBOT_SMTP_HOST and CXBOT_SMTP_TO must be set")
-    try:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout) as smtp:
-            if settings.smtp_starttls:
-                smtp.starttls()
-            if settings.smtp_user and settings.smtp_password:
-                smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
-            smtp.send_message(_email(settings, payload))
-    except smtplib.SMTPResponseException as exc:
-        raise ChannelError(f"SMTP answered {exc.smtp_code}", permanent=exc.smtp_code >= 500) from exc
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise ChannelError("SMTP refused every recipient", permanent=True) from exc
-    except (smtplib.SMTPException, OSError) as exc:
-        raise ChannelError(f"SMTP failed: {type(exc).__name__}") from exc
+    send_mail(settings, _email(settings, payload), timeout=timeout)
 
 
 _DELIVER = {"helpdesk": deliver_helpdesk, "email": deliver_email}
