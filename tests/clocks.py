@@ -31,6 +31,15 @@ class RunningClock:
         return self.start + timedelta(seconds=time.monotonic() - self.origin)
 
 
+#: Tuesday 2026-11-17 11:00 Europe/Rome: inside the sending window and business hours.
+TUESDAY_MORNING = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
+
+
+def tuesday_morning() -> RunningClock:
+    """A running clock from Tuesday morning (end-to-end tests of surveys and the agents' desk)."""
+    return RunningClock(TUESDAY_MORNING)
+
+
 def session_clock() -> RunningClock:
     """Return this process's clock: the parent's time line when started by a test, else a new one."""
     start = datetime.fromisoformat(os.environ.get(_START_ENV) or DEFAULT_START)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +25,13 @@ from bot.settings import Settings
 from bot.wiring import App, build_app
 from storage import links
 from storage.tables import ChannelIdentity, DueWork, InboxUpdate, Response
+from tests.clocks import RunningClock, tuesday_morning
 from tests.fakes.bot_api import Call, FakeBotAPI
 
 TOKEN = "123456:TEST-token"
 LINK_SECRET = "link-secret-for-tests"
 WEBHOOK_SECRET = "hook-secret"
 CHAT = 555_001
-
-
-class RunningClock:
-    """Real time, but starting on a Tuesday morning (inside any sending window)."""
-
-    def __init__(self) -> None:
-        self.start = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
-        self.t0 = time.monotonic()
-
-    def __call__(self) -> datetime:
-        return self.start + timedelta(seconds=time.monotonic() - self.t0)
 
 
 def _free_port() -> int:
@@ -108,7 +97,7 @@ async def _serve(
     wait_start: bool = True,
     due_work_interval: float = 0.1,
 ) -> AsyncIterator[Harness]:
-    clock = RunningClock()
+    clock = tuesday_morning()
     port = _free_port()
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'tg.db'}",

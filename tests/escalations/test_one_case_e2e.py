@@ -6,7 +6,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
+from bot.clock import utcnow
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.runtime import Runtime
@@ -22,6 +23,7 @@ from bot.sender import MemoryRateLimiter, SenderConfig
 from bot.settings import Settings
 from bot.wiring import App, build_app
 from storage.tables import Escalation
+from tests.clocks import tuesday_morning
 from tests.fakes.bot_api import FakeBotAPI
 
 TOKEN = "123456:TEST-token"
@@ -70,17 +72,6 @@ SCRIPT: dict[str, dict[str, str]] = {
 }
 
 
-class RunningClock:
-    """Real time, starting on a Tuesday morning (inside the sending window and business hours)."""
-
-    def __init__(self) -> None:
-        self.start = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
-        self.t0 = time.monotonic()
-
-    def __call__(self) -> datetime:
-        return self.start + timedelta(seconds=time.monotonic() - self.t0)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -106,7 +97,7 @@ async def served(
             agent_ids=[AGENT],
             desk_language=lang,
         )
-        app = build_app(settings, clock=RunningClock())
+        app = build_app(settings, clock=tuesday_morning())
         channel = TelegramChannel(
             app,
             processor=ProcessorConfig(idle_interval=0.05),
@@ -241,7 +232,7 @@ async def test_one_case_edited_through_reason_words_photo_and_person(served, cap
             "message": {
                 "message_id": 90_001,
                 "from": {"id": CHAT, "is_bot": False, "first_name": "Sara", "language_code": lang},
-                "date": int(time.time()),
+                "date": int(utcnow().timestamp()),  # the suite's pinned clock
                 "chat": {"id": CHAT, "type": "private", "first_name": "Sara"},
                 "photo": [{"file_id": "ph-1", "file_unique_id": "u-ph-1", "width": 90, "height": 90}],
                 "caption": words["caption"],

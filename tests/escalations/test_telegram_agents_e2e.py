@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +21,13 @@ from bot.sender import MemoryRateLimiter, SenderConfig
 from bot.settings import Settings
 from bot.wiring import App, build_app
 from storage.tables import Escalation
+from tests.clocks import tuesday_morning
 from tests.fakes.bot_api import Call, FakeBotAPI
 
 TOKEN = "123456:TEST-token"
 CHAT = 555_042
 AGENTS = -100_777
 AGENT = 4_001
-
-
-class RunningClock:
-    """Real time, starting on a Tuesday morning (inside the sending window and business hours)."""
-
-    def __init__(self) -> None:
-        self.start = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
-        self.t0 = time.monotonic()
-
-    def __call__(self) -> datetime:
-        return self.start + timedelta(seconds=time.monotonic() - self.t0)
 
 
 def _free_port() -> int:
@@ -63,7 +52,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[App, FakeBotAPI]]:
             agent_ids=[AGENT],
             desk_language="en",
         )
-        app = build_app(settings, clock=RunningClock())
+        app = build_app(settings, clock=tuesday_morning())
         channel = TelegramChannel(
             app,
             processor=ProcessorConfig(idle_interval=0.05),
