@@ -251,6 +251,11 @@ class Messages(BaseModel):
             "more surveys."
         ),
     )
+    # After /stop the bot must not promise questions it will never send (a default: older journeys).
+    opted_out_idle: Texts = Texts(
+        it="Non riceverai più sondaggi da {brand}. Se cambi idea, scrivi /start.",
+        en="You won't receive surveys from {brand} any more. If you change your mind, send /start.",
+    )
     privacy_erase_label: Texts = Texts(it="Cancella i miei dati", en="Erase my data")
     privacy_erased: Texts = Texts(
         it=(

@@ -593,6 +593,8 @@ class Engine:
             )
             reply = desk.CASE_UPDATED if state.case_open else self.journey.messages.complaint_noted
             return state, [store, *escalation, self._say(reply, lang)]
+        if state.opted_out:  # "no questions for now, I'll write" would contradict their /stop
+            return state, [self._say(self.journey.messages.opted_out_idle, lang)]
         if u.intent is Intent.GREETING:
             return state, [self._say(self.journey.messages.welcome, lang)]
         return state, [self._say(self.journey.messages.nothing_pending, lang)]

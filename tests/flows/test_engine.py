@@ -188,6 +188,19 @@ def test_opt_out_clears_everything_and_confirms(event):
     assert sends(later) == [] and of(later, MarkSurvey)[0].status is SurveyStatus.SKIPPED
 
 
+@pytest.mark.parametrize(
+    ("lang", "expected"), [(Lang.IT, "Non riceverai più sondaggi"), (Lang.EN, "won't receive")]
+)
+def test_text_after_opt_out_says_no_more_surveys(lang, expected):
+    """After /stop, a typed "3" is answered with the opt-out and how to resume, never "I'll write"."""
+    state, _ = run(ConversationState(language=lang), Command(name=CommandName.STOP))
+    state, actions = run(state, CustomerText(text="3"))
+    (reply,) = sends(actions)
+    assert expected in reply.text and "/start" in reply.text
+    assert "Ti scriverò" not in reply.text and "I'll write" not in reply.text
+    assert state.opted_out
+
+
 def test_start_after_opt_out_opts_back_in():
     """/start after an opt-out welcomes the customer back (gender-neutral Italian)."""
     state, _ = run(ConversationState(), Command(name=CommandName.STOP))
