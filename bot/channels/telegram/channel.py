@@ -96,12 +96,19 @@ class TelegramChannel:
     def _undeliverable(self, message: ClaimedMessage, why: str) -> None:
         if message.kind in ("message", "edit", "copy") and not message.address.startswith("-"):
             key = "" if why == "blocked" else str(message.id)
-            undeliverable.tell_agents(self.app.db, message.address, why, self.app.service.clock(), key=key)
+            undeliverable.tell_agents(
+                self.app.db, message.address, why, self.app.service.clock(), key=key, lang=self._desk_lang()
+            )
 
     def _member_changed(self, chat: str, blocked: bool) -> None:
         now = self.app.service.clock()
         what = "blocked" if blocked else "unblocked"
-        undeliverable.tell_agents(self.app.db, chat, what, now, key=now.isoformat())
+        undeliverable.tell_agents(self.app.db, chat, what, now, key=now.isoformat(), lang=self._desk_lang())
+
+    def _desk_lang(self) -> str:
+        """The agents' language (CXBOT_DESK_LANGUAGE, else the report's), as the desk's cards use."""
+        settings = self.app.settings
+        return str(settings.desk_language or settings.report_language or "it")[:2]
 
     def attach(self, runtime: Runtime) -> None:
         """Add this channel's webhook route (webhook mode), its component and probes to ``runtime``."""

@@ -17,23 +17,29 @@ from storage.tables import Escalation
 log = structlog.get_logger(__name__)
 
 _TEXTS = {
-    "blocked": (
-        "⚠️ Il cliente ha bloccato il bot: i messaggi non vengono più consegnati "
-        "· The customer blocked the bot: messages are no longer delivered"
-    ),
-    "unblocked": "ℹ️ Il cliente ha riattivato il bot · The customer started the bot again",
-    "failed": (
-        "⚠️ Un messaggio per il cliente non è stato consegnato (errore definitivo di Telegram) "
-        "· A message to the customer could not be delivered (Telegram refused it for good)"
-    ),
+    "blocked": {
+        "it": "⚠️ Il cliente ha bloccato il bot: i messaggi non vengono più consegnati.",
+        "en": "⚠️ The customer blocked the bot: messages are no longer delivered.",
+    },
+    "unblocked": {
+        "it": "ℹ️ Il cliente ha riattivato il bot.",
+        "en": "ℹ️ The customer started the bot again.",
+    },
+    "failed": {
+        "it": "⚠️ Un messaggio per il cliente non è stato consegnato (errore definitivo di Telegram).",
+        "en": "⚠️ A message to the customer could not be delivered (Telegram refused it for good).",
+    },
 }
 
 
-def tell_agents(db: Database, address: str, what: str, now: datetime, *, key: str = "") -> bool:
+def tell_agents(
+    db: Database, address: str, what: str, now: datetime, *, key: str = "", lang: str = "it"
+) -> bool:
     """Queue a note on the open case of the customer of chat ``address``; return True if one was.
 
-    ``what``: "blocked", "unblocked" or "failed". ``key`` makes the note unique (once per case
-    for blocked/unblocked changes, once per message for failures).
+    ``what``: "blocked", "unblocked" or "failed"; ``lang``: the desk's language (it|en), so the
+    agents read one language. ``key`` makes the note unique (once per case for blocked/unblocked
+    changes, once per message for failures).
     """
     with db.write() as session:
         identity = repo.find_identity(session, CHANNEL, address)
@@ -53,7 +59,7 @@ def tell_agents(db: Database, address: str, what: str, now: datetime, *, key: st
             session,
             channel=CHANNEL,
             address=escalation.card_chat_id,
-            payload={"escalation_id": escalation.id, "text": _TEXTS[what]},
+            payload={"escalation_id": escalation.id, "text": _TEXTS[what].get(lang, _TEXTS[what]["it"])},
             now=now,
             customer_id=identity.customer_id,
             kind=NOTE_KIND,
