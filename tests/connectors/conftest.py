@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socketserver
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +20,7 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.wiring import App
 from storage.db import Database
+from tests.fakes.smtp import SmtpHandler, serve_smtp
 
 SAMPLES = Path(__file__).parent / "samples"
 SECRETS = {
@@ -52,47 +52,11 @@ def client(app: App) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
-class _Smtp(socketserver.StreamRequestHandler):
-    """Just enough SMTP to accept messages."""
-
-    mails: ClassVar[list[str]] = []
-
-    def _say(self, line: str) -> None:
-        self.wfile.write((line + "\r\n").encode())
-
-    def handle(self) -> None:
-        self._say("220 fake ESMTP")
-        while line := self.rfile.readline().decode():
-            verb = line.strip().split(" ")[0].upper()
-            if verb in ("EHLO", "HELO"):
-                self._say("250 fake")
-            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
-                self._say("250 OK")
-            elif verb == "DATA":
-                self._say("354 go on")
-                data = []
-                while (part := self.rfile.readline().decode()) not in (".\r\n", ""):
-                    data.append(part)
-                type(self).mails.append("".join(data))
-                self._say("250 queued")
-            elif verb == "QUIT":
-                self._say("221 bye")
-                return
-            else:
-                self._say("502 no")
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[int, type[_Smtp]]]:
+def smtp() -> Iterator[tuple[int, type[SmtpHandler]]]:
     """Yield the port of a loopback fake SMTP server and its handler (``mails`` received)."""
-    handler = type("Smtp", (_Smtp,), {"mails": []})
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], handler
-    server.shutdown()
-    server.server_close()
+    with serve_smtp() as served:
+        yield served
 
 
 class FakeChatwoot(BaseHTTPRequestHandler):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socketserver
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -17,6 +16,7 @@ from sqlmodel import select
 from bot.escalations.destinations import deliver_destinations
 from storage.tables import OutboxMessage
 from tests.escalations.conftest import detractor, make_app, make_settings
+from tests.fakes.smtp import SmtpHandler, serve_smtp
 
 SECRET = "hd-secret"
 
@@ -51,47 +51,11 @@ def webhook() -> Iterator[tuple[str, type[_Hook]]]:
     server.server_close()
 
 
-class _Smtp(socketserver.StreamRequestHandler):
-    """Just enough SMTP to accept one message."""
-
-    mails: ClassVar[list[str]] = []
-
-    def _say(self, line: str) -> None:
-        self.wfile.write((line + "\r\n").encode())
-
-    def handle(self) -> None:
-        self._say("220 fake ESMTP")
-        while line := self.rfile.readline().decode():
-            verb = line.strip().split(" ")[0].upper()
-            if verb in ("EHLO", "HELO"):
-                self._say("250 fake")
-            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
-                self._say("250 OK")
-            elif verb == "DATA":
-                self._say("354 go on")
-                data = []
-                while (part := self.rfile.readline().decode()) not in (".\r\n", ""):
-                    data.append(part)
-                type(self).mails.append("".join(data))
-                self._say("250 queued")
-            elif verb == "QUIT":
-                self._say("221 bye")
-                return
-            else:
-                self._say("502 no")
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[int, type[_Smtp]]]:
+def smtp() -> Iterator[tuple[int, type[SmtpHandler]]]:
     """Yield the port of a loopback fake SMTP server."""
-    handler = type("Smtp", (_Smtp,), {"mails": []})
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], handler
-    server.shutdown()
-    server.server_close()
+    with serve_smtp() as served:
+        yield served
 
 
 def test_helpdesk_and_email_with_retry(service, clock, webhook, smtp):
