@@ -10,6 +10,7 @@ second one.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -17,12 +18,15 @@ import httpx
 from sqlmodel import Session
 
 from bot.apply import ApplyContext
+from bot.channels.base import http_failure, network_failure
+from bot.clock import Clock
 from bot.escalations.destinations import summary
 from bot.service import AfterApply
 from bot.settings import Settings
 from bot.wiring import App
-from flows.errors import ChannelError, ConfigError
+from flows.errors import Permanent
 from storage import repo
+from storage.claims import ClaimedMessage
 from storage.db import Database
 from storage.tables import ChatwootConversation
 
@@ -94,6 +98,7 @@ class _Api:
         self.timeout = timeout
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        what = f"Chatwoot {method} {path}"
         try:
             response = httpx.request(
                 method,
@@ -104,12 +109,10 @@ class _Api:
                 timeout=self.timeout,
             )
         except httpx.HTTPError as exc:
-            raise ChannelError(f"Chatwoot unreachable: {type(exc).__name__}") from exc
+            raise network_failure(exc, what=what) from exc
         if response.status_code >= 300:
-            permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
-            raise ChannelError(
-                f"Chatwoot answered {response.status_code} to {method} {path}", permanent=permanent
-            )
+            retry_after = response.headers.get("Retry-After")
+            raise http_failure(response.status_code, what=what, retry_after=retry_after)
         return response.json()
 
     def contact(self, customer_id: str) -> tuple[int, str | None]:
@@ -125,17 +128,35 @@ class _Api:
         return int(created["contact"]["id"]), source
 
 
+class ChatwootTransport:
+    """Delivers "chatwoot" outbox messages: the escalation's card as a private note."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    async def deliver(self, message: ClaimedMessage) -> None:
+        """Post the card (in a thread: the API client and the database calls block).
+
+        Raises:
+            Permanent, Transient, RetryAfter: see ``deliver``.
+        """
+        payload = dict(message.payload)
+        await asyncio.to_thread(deliver, self.db, self.settings, payload, self.clock())
+
+
 def deliver(
     db: Database, settings: Settings, payload: dict[str, Any], now: datetime, *, timeout: float = 10.0
 ) -> None:
     """Post an escalation's card to its Chatwoot conversation, opening it the first time.
 
     Raises:
-        ConfigError: when the Chatwoot API is not configured.
-        ChannelError: on failure (``permanent`` for 4xx other than 408/429).
+        Permanent: when the Chatwoot API is not configured, or answers a 4xx other than 408/429.
+        Transient, RetryAfter: unreachable, 408, 429 or 5xx.
     """
     if not enabled(settings):
-        raise ConfigError("CXBOT_CHATWOOT_URL, _API_TOKEN, _ACCOUNT_ID and _INBOX_ID must be set")
+        raise Permanent("CXBOT_CHATWOOT_URL, _API_TOKEN, _ACCOUNT_ID and _INBOX_ID must be set")
     api = _Api(settings, timeout)
     escalation = int(payload["escalation_id"])
     with db.read() as session:

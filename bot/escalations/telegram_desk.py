@@ -2,66 +2,34 @@
 
 The Telegram adapter calls ``handle_agent_update`` for every update from the agents' chat and
 hands outbox messages of kinds ``agent_card`` / ``agent_message`` to ``deliver_agent_message``.
-Both take ``call``: an async function performing one Bot API method (``http_bot_call`` builds
-one on httpx; an adapter may pass its own, e.g. around aiogram's session).
+Both take ``call``: an async function performing one Bot API method on the channel's own client
+(``bot.channels.telegram.api.bot_call``), its failures named like every other Bot API call.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import structlog
 
 from bot.escalations import audit, desk, hooks
 from bot.escalations.card import label, parse_callback
 from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
 from bot.security.hygiene import strip_control
-from bot.settings import Settings
 from bot.wiring import App
-from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError, InputError
+from flows.errors import ChannelError, ConflictError, CxbotError, InputError
 from storage.claims import ClaimedMessage
 from storage.tables import Customer, Escalation
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    from bot.channels.telegram.api import BotCall
 
-#: Performs one Bot API method with JSON parameters and returns its ``result``; raises ChannelError.
-BotCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
+log = structlog.get_logger(__name__)
 
 AGENT_KINDS = frozenset({CARD_KIND, NOTE_KIND})
 _MEMBER = {"creator", "administrator", "member"}
-
-
-def http_bot_call(settings: Settings, client: httpx.AsyncClient) -> BotCall:
-    """Return a ``BotCall`` on ``client`` for the configured bot.
-
-    Raises:
-        ConfigError: when no bot token is configured.
-    """
-    if settings.telegram_token is None:
-        raise ConfigError("CXBOT_TELEGRAM_TOKEN is not set")
-    base = f"{settings.telegram_api_url.rstrip('/')}/bot{settings.telegram_token.get_secret_value()}"
-
-    async def call(method: str, params: dict[str, Any]) -> Any:
-        try:
-            response = await client.post(f"{base}/{method}", json=params, timeout=30.0)
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise ChannelError(f"{method}: {type(exc).__name__}") from exc
-        if not body.get("ok"):
-            retry_after = (body.get("parameters") or {}).get("retry_after")
-            code = int(body.get("error_code") or response.status_code)
-            raise ChannelError(
-                f"{method}: {code} {str(body.get('description', ''))[:200]}",
-                retry_after=float(retry_after) if retry_after else None,
-                permanent=code in (400, 403),
-            )
-        return body.get("result")
-
-    return call
 
 
 async def is_agent(config: DeskConfig, call: BotCall, user_id: int) -> bool:
@@ -262,7 +230,8 @@ async def deliver_agent_message(app: App, config: DeskConfig, call: BotCall, mes
     In a forum group the escalation's topic is created before its first card.
 
     Raises:
-        ChannelError: when Telegram refuses or fails (the caller retries or gives up).
+        ChatBlocked, RetryAfter, Permanent, Transient: when Telegram refuses or fails (the sender
+            decides what follows).
     """
     payload = message.payload
     escalation_id = int(str(payload.get("escalation_id")))
@@ -309,19 +278,19 @@ async def deliver_agent_message(app: App, config: DeskConfig, call: BotCall, mes
 
 
 class AgentDesk:
-    """The bridge the Telegram adapter uses: agents' updates in, agents' outbox rows out.
+    """The bridge the Telegram adapter uses: agents' updates in, agents' outbox rows out, both
+    through ``call`` (the channel's Bot API client).
 
     Creating it installs the card hook on the app's service.
 
     Raises:
-        ConfigError: without a bot token, or with an unknown company timezone.
+        ConfigError: with an unknown company timezone.
     """
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, call: BotCall) -> None:
         self.app = app
         self.config = hooks.install(app)
-        self.client = httpx.AsyncClient()
-        self.call = http_bot_call(app.settings, self.client)
+        self.call = call
 
     def owns_update(self, raw: dict[str, Any]) -> bool:
         """Return True for an update from the agents' chat (a message or a button press)."""
@@ -346,7 +315,3 @@ class AgentDesk:
         """Deliver an agents' outbox row; return no payload updates."""
         await deliver_agent_message(self.app, self.config, self.call, message)
         return {}
-
-    async def close(self) -> None:
-        """Close the HTTP client."""
-        await self.client.aclose()

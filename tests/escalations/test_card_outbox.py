@@ -31,7 +31,7 @@ def test_card_is_in_the_same_transaction(service, clock):
 
 async def test_card_sent_once_after_restart(service, clock, api, client):
     """Escalation stored, process dies before sending: after restart the card goes out exactly once."""
-    from bot.escalations.telegram_desk import http_bot_call
+    from bot.channels.telegram.api import bot_call
 
     settings = make_settings(api.url)
     make_app(service, settings)
@@ -40,7 +40,7 @@ async def test_card_sent_once_after_restart(service, clock, api, client):
 
     restarted = Service(service.db, service.journey, clock=clock)
     app, config = make_app(restarted, settings)
-    pump = Pump(app, config, http_bot_call(settings, client))
+    pump = Pump(app, config, bot_call(client))
     # The first sender dies right after Telegram accepted the card, before recording it.
     await pump(crash_after_send=True)
     assert len(api.sent_messages(AGENTS)) == 1

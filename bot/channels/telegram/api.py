@@ -1,10 +1,16 @@
-"""The aiogram client and the translation of its exceptions into cxbot's error tree."""
+"""The one Bot API client (aiogram's) and the one translation of its failures into the error tree.
+
+``make_bot`` returns an aiogram ``Bot`` whose every method call raises only the error tree of
+``flows.errors`` (a session middleware translates: no call site wraps anything). ``raw_call``
+posts JSON through the same session for what needs the reply as Telegram sent it (``getUpdates``,
+the agents' desk), translated by the same rules.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 from aiogram import Bot
@@ -23,10 +29,10 @@ from aiogram.exceptions import (
 from aiogram.methods import Response, TelegramMethod
 
 from bot.observability.metrics import API_ERRORS
-from bot.sender import ChatBlocked
-from flows.errors import ChannelError
+from flows.errors import ChannelError, ChatBlocked, Permanent, RetryAfter, Transient
 
-T = TypeVar("T")
+#: Performs one Bot API method with JSON parameters and returns its ``result``; raises the error tree.
+BotCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 
 # aiogram validates every reply as ``Response[method.__returning__]``. pydantic caches such
@@ -45,9 +51,29 @@ async def _keep_response_model(
     return await make_request(bot, method)
 
 
+async def _name_failures(
+    make_request: NextRequestMiddlewareType[Any], bot: Bot, method: TelegramMethod[Any]
+) -> Any:
+    # The outermost middleware: whatever fails inside (the request, the limiter) leaves named.
+    try:
+        return await make_request(bot, method)
+    except ChannelError:
+        raise
+    except Exception as exc:
+        translated = translate(exc, method.__api_method__)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
 def make_bot(token: str, api_url: str) -> Bot:
-    """Return an aiogram Bot talking to the Bot API server at ``api_url``."""
+    """Return an aiogram Bot talking to the Bot API server at ``api_url``.
+
+    Its calls raise only ``ChatBlocked``, ``RetryAfter``, ``Permanent`` or ``Transient`` (see
+    ``failure``).
+    """
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url.rstrip("/")))
+    session.middleware(_name_failures)
     session.middleware(_keep_response_model)
     return Bot(token, session=session)
 
@@ -68,17 +94,20 @@ FLOOD, FORBIDDEN, BAD_REQUEST, SERVER, NETWORK, TIMEOUT, NOT_JSON, REFUSED = (
 def failure(what: str, kind: str, detail: str = "", *, retry_after: float | None = None) -> ChannelError:
     """Return the ChannelError for a Bot API failure of ``kind`` (one of the names above), counted.
 
-    The one place where a failure gets its name, whatever reported it (aiogram or a raw reply):
-    403 → ``ChatBlocked``; 429 → ``retry_after``; 400 and other refusals → permanent; 5xx,
-    network errors, timeouts and non-JSON bodies (a proxy's HTML error page) → temporary.
+    The one place where a failure gets its name, whatever reported it (aiogram, a raw reply,
+    python-telegram-bot): 403 → ``ChatBlocked``; 429 → ``RetryAfter``; 400 and other refusals
+    (401, 404, 409…) → ``Permanent``; 5xx, network errors, timeouts and non-JSON bodies (a
+    proxy's HTML error page) → ``Transient``.
     """
     API_ERRORS.labels(what, kind).inc()
     message = f"{what}: {kind}" + (f": {detail[:200]}" if detail else "")
     if kind == FORBIDDEN:
         return ChatBlocked(message)
     if kind == FLOOD:
-        return ChannelError(message, retry_after=float(retry_after or 1))
-    return ChannelError(message, permanent=kind in (BAD_REQUEST, REFUSED))
+        return RetryAfter(message, float(retry_after or 1))
+    if kind in (BAD_REQUEST, REFUSED):
+        return Permanent(message)
+    return Transient(message)
 
 
 def translate(exc: BaseException, what: str) -> ChannelError | None:
@@ -130,25 +159,6 @@ def reply_failure(what: str, status: int, body: str) -> ChannelError:
     return failure(what, REFUSED, f"{code} {description}")
 
 
-async def call(request: Awaitable[T], what: str) -> T:
-    """Await an aiogram request, translating its errors (see ``failure``).
-
-    Raises:
-        ChatBlocked: 403 (the user blocked the bot, or it was removed from the group).
-        ChannelError: ``retry_after`` on 429; ``permanent`` on 400/401/404 and other client
-            errors; temporary (neither) on 5xx, network errors, timeouts and non-JSON bodies.
-    """
-    try:
-        return await request
-    except ChannelError:
-        raise
-    except Exception as exc:
-        translated = translate(exc, what)
-        if translated is None:
-            raise
-        raise translated from exc
-
-
 async def raw_call(bot: Bot, method: str, params: dict[str, Any], *, seconds: float) -> Any:
     """Call ``method`` with ``params`` (JSON) and return its ``result`` as decoded JSON, unvalidated.
 
@@ -156,7 +166,7 @@ async def raw_call(bot: Bot, method: str, params: dict[str, Any], *, seconds: fl
     refuse cannot fail the whole batch (see ``bot.channels.telegram.updates``).
 
     Raises:
-        ChannelError: as ``call``.
+        ChatBlocked, RetryAfter, Permanent, Transient: see ``failure``.
     """
     session = await bot.session.create_session()  # type: ignore[attr-defined]
     url = bot.session.api.api_url(token=bot.token, method=method)
@@ -175,3 +185,12 @@ async def raw_call(bot: Bot, method: str, params: dict[str, Any], *, seconds: fl
     if status == 200 and isinstance(data, dict) and data.get("ok") is True:
         return data.get("result")
     raise reply_failure(method, status, body)
+
+
+def bot_call(bot: Bot, *, seconds: float = 30.0) -> BotCall:
+    """Return a ``BotCall`` on ``bot``'s session (the agents' desk: raw JSON in and out)."""
+
+    async def post(method: str, params: dict[str, Any]) -> Any:
+        return await raw_call(bot, method, params, seconds=seconds)
+
+    return post

@@ -10,7 +10,7 @@ import structlog
 from aiogram.types import BotCommand
 
 from bot.channels.telegram import texts, undeliverable, username
-from bot.channels.telegram.api import call, make_bot
+from bot.channels.telegram.api import bot_call, make_bot
 from bot.channels.telegram.callbacks import derive_secret
 from bot.channels.telegram.poller import ALLOWED_UPDATES, Poller
 from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
@@ -18,7 +18,7 @@ from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.channels.telegram.webhook import PATH, webhook_router
 from bot.escalations.telegram_desk import AgentDesk
 from bot.leader import lead
-from bot.limited_calls import LimitedAtCall, channel_limiter, limit_requests, limited_bot_call
+from bot.limited_calls import channel_limiter, limit_requests, limited_bot_call
 from bot.sender import RateLimiter, Sender, SenderConfig
 from bot.supervision import Supervisor
 from bot.wiring import App
@@ -67,21 +67,22 @@ class TelegramChannel:
         self.bot.session.middleware(limit_requests(self.limiter))
         service = app.service
         self.processor = InboxProcessor(service, self.bot, secret, config=processor)
+        # The agents' group: escalation cards out, Take/Resolve presses and replies in.
+        self.desk = (
+            AgentDesk(app, limited_bot_call(bot_call(self.bot), self.limiter))
+            if settings.agents_chat_id is not None
+            else None
+        )
         self.sender = Sender(
             app.db,
             CHANNEL,
-            transport := TelegramTransport(self.bot, secret),
-            LimitedAtCall(self.limiter),
+            TelegramTransport(self.bot, secret, desk=self.desk),
+            self.limiter,
             clock=service.clock,
             config=sender,
         )
         self.processor.on_change = self.sender.wake.set
-        # The agents' group: escalation cards out, Take/Resolve presses and replies in.
-        self.desk = AgentDesk(app) if settings.agents_chat_id is not None else None
-        if self.desk is not None:
-            self.desk.call = limited_bot_call(self.desk.call, self.limiter)
         self.processor.desk = self.desk
-        transport.desk = self.desk
         if self.desk is not None:
             self.sender.on_undeliverable = self._undeliverable
             self.processor.on_member = self._member_changed
@@ -129,7 +130,7 @@ class TelegramChannel:
         """Return "ok" when the Bot API answers getMe, else why not (/readyz detail: an outage of
         Telegram's, or of the network to it, does not make this process unready)."""
         try:
-            await call(self.bot.get_me(), "getMe")
+            await self.bot.get_me()
         except ChannelError as exc:
             return f"unreachable: {exc}"[:200]
         if self.poller is not None and self.poller.stalled():
@@ -151,21 +152,18 @@ class TelegramChannel:
             ChannelError: when the Bot API fails (see ``start_with_retries``).
         """
         # First, so deep links work as soon as possible without CXBOT_TELEGRAM_BOT_USERNAME.
-        me = await call(self.bot.get_me(), "getMe")
+        me = await self.bot.get_me()
         username.remember(self.app.settings, me.username)
         default = self.app.journey.default_language
         for language, code in ((Lang.IT, "it"), (Lang.EN, "en"), (default, None)):
             commands = [BotCommand(command=c, description=d) for c, d in texts.COMMANDS[language]]
-            await call(self.bot.set_my_commands(commands, language_code=code), "setMyCommands")
+            await self.bot.set_my_commands(commands, language_code=code)
         if self.public_url:
-            await call(
-                self.bot.set_webhook(
-                    self.public_url + PATH, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES
-                ),
-                "setWebhook",
+            await self.bot.set_webhook(
+                self.public_url + PATH, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES
             )
         else:
-            await call(self.bot.delete_webhook(), "deleteWebhook")
+            await self.bot.delete_webhook()
 
     async def start_with_retries(self, stop: asyncio.Event) -> bool:
         """Run ``start`` until it succeeds, with exponential backoff; False when stopped first.
@@ -216,9 +214,6 @@ class TelegramChannel:
                 self.supervisor.run("telegram.start", self._start_then_poll, stop),
             )
         finally:
-            if stop.is_set():  # a crash is restarted by the supervisor: keep the sessions open
+            if stop.is_set():  # a crash is restarted by the supervisor: keep the session open
                 with contextlib.suppress(Exception):
                     await self.bot.session.close()
-                if self.desk is not None:
-                    with contextlib.suppress(Exception):
-                        await self.desk.close()

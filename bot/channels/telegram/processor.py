@@ -22,7 +22,6 @@ from sqlmodel import Session, col, select
 
 from bot.apply import Address
 from bot.channels.telegram import callbacks, inbox, texts
-from bot.channels.telegram.api import call
 from bot.channels.telegram.transport import CHANNEL, MAX_TEXT
 from bot.channels.telegram.updates import (
     CallbackIn,
@@ -567,7 +566,7 @@ class InboxProcessor:
 
     async def _answer(self, query_id: str, text: str | None) -> None:
         try:
-            await call(self.bot.answer_callback_query(query_id, text=text), "answerCallbackQuery")
+            await self.bot.answer_callback_query(query_id, text=text)
         except ChannelError as exc:  # a late answer only leaves a spinner; never worth a retry
             log.info("callback_answer_failed", error=str(exc))
 

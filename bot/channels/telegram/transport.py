@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 
 from bot.channels.telegram import callbacks
-from bot.channels.telegram.api import call
 from bot.sender import PROGRESS
-from flows.errors import ChannelError
+from flows.errors import ChannelError, Permanent
 from storage.claims import ClaimedMessage
+
+if TYPE_CHECKING:
+    from bot.escalations.telegram_desk import AgentDesk
 
 CHANNEL = "telegram"
 MAX_TEXT = 4096
@@ -64,26 +66,25 @@ def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> InlineKeyb
 
 
 class TelegramTransport:
-    """Delivers outbox rows of kind ``message`` (send) and ``edit`` (edit a sent message)."""
+    """Delivers the "telegram" outbox: ``message`` (send), ``edit``, ``html``, ``photo``, ``copy``,
+    and the agents' cards and notes through ``desk`` (the agents' group, when configured).
 
-    def __init__(self, bot: Bot, secret: bytes) -> None:
+    Every failure comes named from the bot's session (``bot.channels.telegram.api.make_bot``).
+    """
+
+    def __init__(self, bot: Bot, secret: bytes, *, desk: AgentDesk | None = None) -> None:
         self.bot = bot
         self.secret = secret
-        #: The agents' desk (bot.escalations.telegram_desk.AgentDesk): delivers cards and notes.
-        self.desk: Any = None
-
-    def is_group(self, address: str) -> bool:
-        """Group and channel chat ids are negative."""
-        return address.startswith("-")
+        self.desk = desk
 
     async def deliver(self, message: ClaimedMessage) -> dict[str, Any]:
         """Send or edit; return ``{"message_id": …}`` of the (last) message sent.
 
         Raises:
-            ChatBlocked, ChannelError: see ``bot.channels.telegram.api.call``.
+            ChatBlocked, RetryAfter, Permanent, Transient: see ``bot.channels.telegram.api.failure``.
         """
         if self.desk is not None and self.desk.owns_message(message):
-            return dict(await self.desk.deliver(message))
+            return await self.desk.deliver(message)
         if message.kind == "edit":
             return await self._edit(message)
         if message.kind == "html":
@@ -93,7 +94,7 @@ class TelegramTransport:
         if message.kind == "copy":
             return await self._copy(message)
         if message.kind != "message":
-            raise ChannelError(f"unknown outbox kind {message.kind!r}", permanent=True)
+            raise Permanent(f"unknown outbox kind {message.kind!r}")
         payload = message.payload
         chat_id = int(message.address)
         parts = split_text(str(payload.get("text") or ""))
@@ -102,10 +103,7 @@ class TelegramTransport:
         sent_id: int | None = None
         for index in range(done, len(parts)):
             last = index == len(parts) - 1
-            sent = await call(
-                self.bot.send_message(chat_id, parts[index], reply_markup=markup if last else None),
-                "sendMessage",
-            )
+            sent = await self.bot.send_message(chat_id, parts[index], reply_markup=markup if last else None)
             sent_id = sent.message_id
             payload[PROGRESS] = index + 1  # kept if a later part fails (see Sender._failed)
         return {"message_id": sent_id, PROGRESS: len(parts)}
@@ -113,11 +111,8 @@ class TelegramTransport:
     async def _html(self, message: ClaimedMessage) -> dict[str, Any]:
         """Send our own HTML text (the managers' summary; already escaped and within the limit)."""
         text = str(message.payload.get("text") or "")[:MAX_TEXT]
-        sent = await call(
-            self.bot.send_message(
-                int(message.address), text, parse_mode="HTML", disable_web_page_preview=True
-            ),
-            "sendMessage",
+        sent = await self.bot.send_message(
+            int(message.address), text, parse_mode="HTML", disable_web_page_preview=True
         )
         return {"message_id": sent.message_id}
 
@@ -127,7 +122,7 @@ class TelegramTransport:
         data = base64.b64decode(str(payload.get("png") or ""))
         photo = BufferedInputFile(data, filename=str(payload.get("filename") or "chart.png"))
         caption = str(payload.get("caption") or "")[:1024] or None
-        sent = await call(self.bot.send_photo(int(message.address), photo, caption=caption), "sendPhoto")
+        sent = await self.bot.send_photo(int(message.address), photo, caption=caption)
         return {"message_id": sent.message_id}
 
     async def _copy(self, message: ClaimedMessage) -> dict[str, Any]:
@@ -135,19 +130,16 @@ class TelegramTransport:
         payload = message.payload
         reply_to = payload.get("reply_to")
         thread = payload.get("thread_id")
-        sent = await call(
-            self.bot.copy_message(
-                chat_id=int(message.address),
-                from_chat_id=int(str(payload["from_chat_id"])),
-                message_id=int(str(payload["message_id"])),
-                message_thread_id=int(str(thread)) if thread is not None else None,
-                reply_parameters=(
-                    ReplyParameters(message_id=int(str(reply_to)), allow_sending_without_reply=True)
-                    if reply_to is not None
-                    else None
-                ),
+        sent = await self.bot.copy_message(
+            chat_id=int(message.address),
+            from_chat_id=int(str(payload["from_chat_id"])),
+            message_id=int(str(payload["message_id"])),
+            message_thread_id=int(str(thread)) if thread is not None else None,
+            reply_parameters=(
+                ReplyParameters(message_id=int(str(reply_to)), allow_sending_without_reply=True)
+                if reply_to is not None
+                else None
             ),
-            "copyMessage",
         )
         return {"copied_id": sent.message_id}
 
@@ -158,17 +150,11 @@ class TelegramTransport:
         text = payload.get("text")
         try:
             if text:
-                await call(
-                    self.bot.edit_message_text(
-                        text=str(text)[:MAX_TEXT], chat_id=chat_id, message_id=message_id, reply_markup=None
-                    ),
-                    "editMessageText",
+                await self.bot.edit_message_text(
+                    text=str(text)[:MAX_TEXT], chat_id=chat_id, message_id=message_id, reply_markup=None
                 )
             else:
-                await call(
-                    self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id),
-                    "editMessageReplyMarkup",
-                )
+                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
         except ChannelError as exc:
             if "not modified" in str(exc):
                 return {}  # already shows what we want
