@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+import functools
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiogram import Bot
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from aiogram.methods import TelegramMethod
+from aiogram.types import BufferedInputFile, ReplyParameters
 
 from bot.channels.telegram import callbacks
 from bot.sender import PROGRESS
@@ -40,29 +43,61 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     return [p.rstrip("\n") or p for p in parts]
 
 
-def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
-    """Return the payload's ``rows`` as an inline keyboard with signed callback data, or None."""
+#: A question's buttons as (label, value) per row: the same for every customer asked it.
+Layout = tuple[tuple[tuple[str, str], ...], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _buttons(layout: Layout) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Return, per row and button, its JSON up to the callback data, and the value to sign.
+
+    Built once per question template; only the signature (it covers the chat) is per message.
+    Callback data is ``A-Za-z0-9_:.-`` only (``callbacks.sign``), so it needs no JSON escaping.
+    """
+    return tuple(
+        tuple(
+            ('{"text":' + json.dumps(label[:64], ensure_ascii=False) + ',"callback_data":"', value)
+            for label, value in row
+        )
+        for row in layout
+    )
+
+
+def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> str | None:
+    """Return the payload's ``rows`` as an inline keyboard (its JSON) with signed callback data,
+    or None when there are none."""
     rows = payload.get("rows") or []
-    survey_id = payload.get("survey_id")
     if not rows:
         return None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=str(choice["label"])[:64],
-                    callback_data=callbacks.sign(
-                        secret,
-                        chat_id,
-                        survey_id if isinstance(survey_id, int) else None,
-                        str(choice["value"]),
-                    ),
-                )
-                for choice in row
-            ]
-            for row in rows
-        ]
+    survey_id = payload.get("survey_id")
+    survey = survey_id if isinstance(survey_id, int) else None
+    layout: Layout = tuple(tuple((str(c["label"]), str(c["value"])) for c in row) for row in rows)
+    return (
+        '{"inline_keyboard":['
+        + ",".join(
+            "["
+            + ",".join(head + callbacks.sign(secret, chat_id, survey, value) + '"}' for head, value in row)
+            + "]"
+            for row in _buttons(layout)
+        )
+        + "]}"
     )
+
+
+class SendPrepared(TelegramMethod[dict[str, Any]]):
+    """``sendMessage`` with its keyboard already JSON, answered as a plain dict.
+
+    Through the bot's session like any aiogram call (the limiter and the failure names apply),
+    without building aiogram's keyboard models nor validating the reply into a ``Message``: the
+    sender reads only ``message_id``.
+    """
+
+    __returning__: ClassVar[Any] = dict[str, Any]
+    __api_method__: ClassVar[str] = "sendMessage"
+
+    chat_id: int
+    text: str
+    reply_markup: str | None = None
 
 
 class TelegramTransport:
@@ -103,8 +138,10 @@ class TelegramTransport:
         sent_id: int | None = None
         for index in range(done, len(parts)):
             last = index == len(parts) - 1
-            sent = await self.bot.send_message(chat_id, parts[index], reply_markup=markup if last else None)
-            sent_id = sent.message_id
+            sent = await self.bot(
+                SendPrepared(chat_id=chat_id, text=parts[index], reply_markup=markup if last else None)
+            )
+            sent_id = int(sent["message_id"])
             payload[PROGRESS] = index + 1  # kept if a later part fails (see Sender._failed)
         return {"message_id": sent_id, PROGRESS: len(parts)}
 
