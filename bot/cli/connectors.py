@@ -43,9 +43,38 @@ def overview(app: Any, limit: int) -> list[dict[str, Any]]:
                     for d in store.recent(app.db, name, limit)
                 ],
                 "steps": list(connector.steps),
+                "direction": "inbound",
+            }
+        )
+    for name, channel in outbound_channels().items():
+        found = store.outbound(app.db, (channel,), limit)[channel]
+        rows.append(
+            {
+                "connector": name,
+                "direction": "outbound",
+                "channel": channel,
+                "counts": found["counts"],
+                "failures": [
+                    {
+                        "id": f["id"],
+                        "kind": f["kind"],
+                        "status": f["status"],
+                        "attempts": f["attempts"],
+                        "error": f["error"],
+                        "created_at": f["created_at"].isoformat(),
+                    }
+                    for f in found["failures"]
+                ],
             }
         )
     return rows
+
+
+def outbound_channels() -> dict[str, str]:
+    """Return cxbot's own deliveries to the platforms: name shown → outbox channel."""
+    from bot.connectors import chatwoot_out, deeplink_mail
+
+    return {"chatwoot-api": chatwoot_out.CHANNEL, "deep-link-mail": deeplink_mail.CHANNEL}
 
 
 @handles_errors
@@ -59,7 +88,8 @@ def connectors_command(
     """List each connector: URL to paste in the platform, secret status, last deliveries and outcomes.
 
     Outcomes: ok, ignored (nothing to do), unmapped (stored, not understood: fix and replay),
-    failed, rejected (bad signature, with the reason); "dup" counts redeliveries.
+    failed, rejected (bad signature, with the reason); "dup" counts redeliveries. Then what cxbot
+    sends them (Chatwoot notes, deep-link e-mails): sent, pending, retrying, failed, with errors.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -71,6 +101,13 @@ def connectors_command(
         return
     for row in rows:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(row["counts"].items())) or "no deliveries"
+        if row["direction"] == "outbound":  # what cxbot sends them: failures named, never silent
+            typer.echo(f"{row['connector']:<12} (outbound) {counts}")
+            for f in row["failures"]:
+                typer.echo(
+                    f"{'':<12} #{f['id']} {f['kind']} {f['status']} (attempts {f['attempts']}) — {f['error']}"
+                )
+            continue
         typer.echo(f"{row['connector']:<12} {row['url']}")
         typer.echo(f"{'':<12} secret {row['secret']} ({row['setting']}); {counts}")
         for step in row["steps"] if steps else []:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 
 from storage import repo
 from storage.db import Database
-from storage.tables import ConnectorDelivery
+from storage.tables import ConnectorDelivery, OutboxMessage
 
 _T: Any = ConnectorDelivery.__table__  # type: ignore[attr-defined]
 KEEP_REJECTED = 50  # per connector: enough to diagnose, bounded against floods of bad signatures
@@ -178,4 +178,30 @@ def counts(db: Database, connector: str) -> dict[str, int]:
         }
         duplicates = c.execute(select(func.sum(_T.c.duplicates)).where(_T.c.connector == connector)).scalar()
     result["duplicate"] = int(duplicates or 0)
+    return result
+
+
+def outbound(db: Database, channels: tuple[str, ...], limit: int = 5) -> dict[str, dict[str, Any]]:
+    """Return, per outbound channel (Chatwoot notes, deep-link e-mails), its messages by status
+    (``retrying``: pending after a failed attempt) and its last failures, newest first."""
+    o: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+    result: dict[str, dict[str, Any]] = {c: {"counts": {}, "failures": []} for c in channels}
+    retrying = (o.c.status == "pending") & o.c.error.is_not(None)
+    status = case((retrying, "retrying"), else_=o.c.status)
+    with db.read() as session:
+        c = session.connection()
+        for channel, state, n in c.execute(
+            select(o.c.channel, status, func.count())
+            .where(o.c.channel.in_(channels))
+            .group_by(o.c.channel, status)
+        ):
+            result[channel]["counts"][state] = int(n)
+        for channel in channels:
+            rows = c.execute(
+                select(o.c.id, o.c.kind, o.c.status, o.c.attempts, o.c.error, o.c.created_at)
+                .where(o.c.channel == channel, o.c.error.is_not(None), o.c.status != "sent")
+                .order_by(o.c.id.desc())
+                .limit(limit)
+            )
+            result[channel]["failures"] = [dict(r._mapping) for r in rows]
     return result
