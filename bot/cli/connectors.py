@@ -31,6 +31,8 @@ def overview(app: Any, limit: int) -> list[dict[str, Any]]:
                 "secret": "set" if secret is not None and secret.get_secret_value() else "missing",
                 "setting": f"CXBOT_{connector.setting.upper()}",
                 "counts": store.counts(app.db, name),
+                "bodies_erased": store.bodies_erased(app.db, name),
+                "body_retention_days": settings.connector_body_retention_days,
                 "last": [
                     {
                         "id": d["id"],
@@ -99,6 +101,9 @@ def connectors_command(
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
+    days = app.settings.connector_body_retention_days
+    kept = f"raw bodies kept {days} days, then erased" if days else "raw bodies kept (no retention)"
+    typer.echo(f"{kept} (CXBOT_CONNECTOR_BODY_RETENTION_DAYS); ids and outcomes stay for duplicates")
     for row in rows:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(row["counts"].items())) or "no deliveries"
         if row["direction"] == "outbound":  # what cxbot sends them: failures named, never silent
@@ -109,7 +114,8 @@ def connectors_command(
                 )
             continue
         typer.echo(f"{row['connector']:<12} {row['url']}")
-        typer.echo(f"{'':<12} secret {row['secret']} ({row['setting']}); {counts}")
+        erased = f"; {row['bodies_erased']} bodies erased" if row["bodies_erased"] else ""
+        typer.echo(f"{'':<12} secret {row['secret']} ({row['setting']}); {counts}{erased}")
         for step in row["steps"] if steps else []:
             typer.echo(f"{'':<12} - {step}")
         for d in row["last"]:

@@ -130,7 +130,10 @@ def finish(
 
 
 def replay(db: Database, *, delivery: int | None = None, status: str | None = None) -> int:
-    """Put deliveries back to pending (one by id, or every one with ``status``); return how many."""
+    """Put deliveries back to pending (one by id, or every one with ``status``); return how many.
+
+    Deliveries whose body was erased (retention, a forgotten customer) stay as they are.
+    """
     where = []
     if delivery is not None:
         where.append(_T.c.id == delivery)
@@ -141,7 +144,7 @@ def replay(db: Database, *, delivery: int | None = None, status: str | None = No
     with db.write() as session:
         result = session.connection().execute(
             update(_T)
-            .where(*where, _T.c.status != "rejected")
+            .where(*where, _T.c.status != "rejected", _T.c.body != "")  # erased: nothing to map
             .values(status="pending", leased_until=None, attempts=0)
         )
         return int(result.rowcount or 0)
@@ -179,6 +182,17 @@ def counts(db: Database, connector: str) -> dict[str, int]:
         duplicates = c.execute(select(func.sum(_T.c.duplicates)).where(_T.c.connector == connector)).scalar()
     result["duplicate"] = int(duplicates or 0)
     return result
+
+
+def bodies_erased(db: Database, connector: str) -> int:
+    """Return how many of the connector's deliveries had their raw body erased (retention, erasure)."""
+    with db.read() as session:
+        found = session.connection().execute(
+            select(func.count()).where(
+                _T.c.connector == connector, _T.c.body == "", _T.c.status != "rejected"
+            )
+        )
+        return int(found.scalar() or 0)
 
 
 def outbound(db: Database, channels: tuple[str, ...], limit: int = 5) -> dict[str, dict[str, Any]]:
