@@ -35,6 +35,7 @@ from flows.conversation.inbound import (
     ButtonPress,
     Command,
     CommandName,
+    CustomerMedia,
     CustomerText,
     Inbound,
     ReasonTimeout,
@@ -52,7 +53,7 @@ from flows.conversation.state import (
     Phase,
     SurveyStatus,
 )
-from flows.escalation import escalation_priority
+from flows.escalation import Priority, escalation_priority
 from flows.journey import Journey, Texts
 from flows.scales import Lang, Metric, Sentiment, sentiment
 from flows.topics import Topic
@@ -564,6 +565,16 @@ class Engine:
         question = self._say(desk.RESOLVED, state.language)
         return state, [question.model_copy(update={"rows": desk.solved_rows(state.language)})]
 
+    def _on_media(self, state: ConversationState, event: CustomerMedia, now: datetime) -> Result:
+        """A photo (video, document…) while a case is open and no agent holds it yet: attached to
+        that case like a captioned one would be, and acknowledged. Elsewhere: nothing here (the
+        channel answers media it cannot read, or copies it to the agent holding the case)."""
+        if not state.case_open or state.handoff is not None:
+            return state, []
+        # The lowest priority: an attachment joins the case and never raises it.
+        attach = OpenEscalation(survey_id=None, stage=None, priority=Priority.P2, media=event.media, at=now)
+        return state, [attach, self._say(desk.MEDIA_ADDED, state.language)]
+
     # -- text in each situation --------------------------------------------------------------
 
     def _idle_text(self, state: ConversationState, text: str, u: Understanding, now: datetime) -> Result:
@@ -749,6 +760,7 @@ _HANDLERS: dict[type, Callable[[Engine, ConversationState, object, datetime], Re
     Command: Engine._on_command,  # type: ignore[dict-item]
     ButtonPress: Engine._on_button,  # type: ignore[dict-item]
     CustomerText: Engine._on_text,  # type: ignore[dict-item]
+    CustomerMedia: Engine._on_media,  # type: ignore[dict-item]
     AgentAction: Engine._on_agent,  # type: ignore[dict-item]
 }
 

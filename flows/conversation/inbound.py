@@ -22,6 +22,15 @@ class CustomerText(_Inbound):
     text: str = Field(max_length=4096)
 
 
+class CustomerMedia(_Inbound):
+    """The customer sent something without words the case can use as evidence (a photo, a video,
+    a document, a voice note): ``media`` names it. Only an open case no agent holds yet takes it;
+    elsewhere the channel answers media itself."""
+
+    kind: Literal["media"] = "media"
+    media: str = Field(max_length=32)
+
+
 class ButtonPress(_Inbound):
     """The customer tapped a choice; ``survey_id`` is None for choices outside a survey."""
 
@@ -106,6 +115,7 @@ class AgentAction(_Inbound):
 
 Inbound = Annotated[
     CustomerText
+    | CustomerMedia
     | ButtonPress
     | Started
     | Command

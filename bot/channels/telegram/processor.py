@@ -35,6 +35,7 @@ from bot.channels.telegram.updates import (
     parse,
     read,
 )
+from bot.escalations.media import attach_to_open_case
 from bot.escalations.telegram_desk import CHANGED
 from bot.observability.metrics import UPDATES_SKIPPED
 from bot.sender import PROGRESS
@@ -391,6 +392,15 @@ class InboxProcessor:
         """Media cxbot cannot read: say so politely, then ask the open question again (if any)."""
         now = self.service.clock()
         chat = str(update.chat_id)
+
+        def copy(session: Session, case: Escalation) -> None:
+            _enqueue_copy(session, chat, update.message_id, case, case.customer_id, now)
+
+        if attach_to_open_case(
+            self.service, Address(CHANNEL, chat), update.media, copy, within=self._done(row_id)
+        ):
+            log.info("media_attached", media=update.media)  # an open case not yet taken: it joins it
+            return
         language = self._language(update.chat_id, update.language_code)
         with self.db.write() as session:
             identity = repo.find_identity(session, CHANNEL, chat)
