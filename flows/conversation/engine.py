@@ -385,7 +385,16 @@ class Engine:
             actions.append(self._say(self.journey.messages.welcome, state.language))
         if state.active is not None:
             actions.append(self._question(state, state.active))
-        return state, actions
+        if event.due is None:
+            return state, actions
+        state, due = self._on_survey_due(state, event.due, now)
+        asked = next((a for a in due if isinstance(a, Send) and a.survey_id == event.due.survey_id), None)
+        greeting = actions[-1] if actions and isinstance(actions[-1], Send) else None
+        if asked is None or greeting is None or greeting.survey_id is not None:
+            return state, [*actions, *due]
+        # One message, welcome then question: a second one would wait for the chat's send spacing.
+        merged = asked.model_copy(update={"text": f"{greeting.text}\n\n{asked.text}"})
+        return state, [*actions[:-1], *(merged if a is asked else a for a in due)]
 
     def _privacy(self, state: ConversationState) -> Result:
         """Say what is kept and offer the one-tap erasure."""

@@ -39,14 +39,6 @@ class ButtonPress(_Inbound):
     value: str = Field(max_length=32)
 
 
-class Started(_Inbound):
-    """The customer started the bot (``/start``), bound or not to a known customer."""
-
-    kind: Literal["started"] = "started"
-    bound: bool = False
-    language: Lang | None = None
-
-
 class CommandName(StrEnum):
     """Commands understood in both languages (/aiuto = /help, /lingua = /language)."""
 
@@ -72,6 +64,19 @@ class SurveyDue(_Inbound):
     stage: str
     placeholders: dict[str, str] = Field(default_factory=dict)
     deadline: datetime | None = None  # planned due time + the stage's expiry: never asked after it
+
+
+class Started(_Inbound):
+    """The customer started the bot (``/start``), bound or not to a known customer.
+
+    ``due``: a survey that waited for this chat and may be asked now; it comes with the welcome,
+    in the same message, instead of one due-work tick (and the chat's 1 s send spacing) later.
+    """
+
+    kind: Literal["started"] = "started"
+    bound: bool = False
+    language: Lang | None = None
+    due: SurveyDue | None = None
 
 
 class ReminderDue(_Inbound):
