@@ -34,27 +34,33 @@ async def slow_ticks(tmp_path: Path) -> AsyncIterator[Harness]:
             yield harness
 
 
+async def _waiting_for_a_chat(h: Harness, customer: str) -> str:
+    """Deliver an order of ``customer`` (no chat known): its CSAT waits for a chat. Return a start token."""
+    now = h.clock()
+    event = {
+        "event_id": f"evt-{customer}",
+        "type": "order.delivered",
+        "occurred_at": (now - timedelta(hours=3)).isoformat(),
+        "customer": {"id": customer, "name": "Giulia", "language": "en"},
+        "order": {"id": f"o-{customer}", "items": [{"name": "Moka"}]},
+    }
+    ingest_event(h.app.db, h.app.journey, BusinessEventIn.model_validate(event), now)
+    with h.app.db.write() as session:
+        token = links.issue_token(session, customer, now)
+    assert await asyncio.to_thread(run_due_work, h.app.service, now, quiet=None) == {"waiting": 1}
+    return token
+
+
 async def test_due_question_follows_start_at_once_and_username_comes_from_get_me(slow_ticks: Harness):
     """Without CXBOT_TELEGRAM_BOT_USERNAME the deep link uses getMe's username; after /start the
     survey that waited for the chat is asked at once, not at the next due-work tick."""
     h = slow_ticks
     assert h.app.settings.telegram_bot_username is None
     assert username.bot_username(h.app.settings) == "moka_shop_bot"
-    now = h.clock()
-    event = {
-        "event_id": "evt-s",
-        "type": "order.delivered",
-        "occurred_at": (now - timedelta(hours=3)).isoformat(),
-        "customer": {"id": "c-s", "name": "Giulia", "language": "en"},
-        "order": {"id": "o-s", "items": [{"name": "Moka"}]},
-    }
-    ingest_event(h.app.db, h.app.journey, BusinessEventIn.model_validate(event), now)
-    with h.app.db.write() as session:
-        token = links.issue_token(session, "c-s", now)
+    token = await _waiting_for_a_chat(h, "c-s")
     assert links.deep_link(username.bot_username(h.app.settings), token) == (
         f"https://t.me/moka_shop_bot?start={token}"
     )
-    assert await asyncio.to_thread(run_due_work, h.app.service, now, quiet=None) == {"waiting": 1}
     started = time.monotonic()
     h.api.push_message(CHAT, f"/start {token}", language_code="en")
     await h.sent(lambda p: p["chat_id"] == CHAT and _has_buttons(p) and "delivery" in p["text"])
@@ -138,18 +144,7 @@ async def test_due_question_arrives_in_the_welcome_message(slow_ticks: Harness):
     """/start from the deep link answers with one message: the welcome, then the survey that waited
     for the chat with its buttons; the question is not sent a second time after it."""
     h = slow_ticks
-    now = h.clock()
-    event = {
-        "event_id": "evt-w",
-        "type": "order.delivered",
-        "occurred_at": (now - timedelta(hours=3)).isoformat(),
-        "customer": {"id": "c-w", "name": "Giulia", "language": "en"},
-        "order": {"id": "o-w", "items": [{"name": "Moka"}]},
-    }
-    ingest_event(h.app.db, h.app.journey, BusinessEventIn.model_validate(event), now)
-    with h.app.db.write() as session:
-        token = links.issue_token(session, "c-w", now)
-    assert await asyncio.to_thread(run_due_work, h.app.service, now, quiet=None) == {"waiting": 1}
+    token = await _waiting_for_a_chat(h, "c-w")
     h.api.push_message(CHAT, f"/start {token}", language_code="en")
     (first,) = await h.sent(lambda p: p["chat_id"] == CHAT)
     welcome = h.app.journey.messages.welcome(Lang.EN).replace("{brand}", h.app.journey.brand)

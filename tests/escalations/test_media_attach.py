@@ -3,10 +3,6 @@ copied to the agents' group as a reply to the card, noted on the card, acknowled
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from bot.events.ingest import ingest_event
-from bot.events.schema import BusinessEventIn
 from flows.conversation import (
     ConversationState,
     CustomerMedia,
@@ -19,9 +15,9 @@ from flows.scales import Lang
 from tests.escalations.test_telegram_agents_e2e import (
     AGENTS,
     CHAT,
-    _buttons,
     _escalation,
     _sent,
+    open_detractor_case,
     served,
 )
 
@@ -44,20 +40,7 @@ async def test_uncaptioned_photo_joins_the_open_case_before_anyone_takes_it(serv
     the customer hears it was attached (not "I can only read text"), and no second case opens."""
     app, api = served
     now = app.service.clock()
-    event = BusinessEventIn.model_validate(
-        {
-            "event_id": "evt-photo",
-            "type": "order.delivered",
-            "occurred_at": (now - timedelta(hours=3)).isoformat(),
-            "customer": {"id": "c-p", "name": "Giulia", "language": "en", "telegram_chat_id": CHAT},
-            "order": {"id": "o-p", "items": [{"name": "Moka"}]},
-        }
-    )
-    api.add_chat(CHAT)
-    ingest_event(app.db, app.journey, event, now)
-    (question,) = await _sent(api, lambda p: p["chat_id"] == CHAT and "reply_markup" in p)
-    api.push_callback(CHAT, question.result["message_id"], _buttons(question.params)["1"], language_code="en")
-    (card,) = await _sent(api, lambda p: p["chat_id"] == AGENTS)
+    card = await open_detractor_case(app, api, "c-p")
     assert _escalation(app).status == "open"
 
     photo = [{"file_id": "AgAD-dented-moka", "file_unique_id": "u2", "width": 90, "height": 67}]
@@ -91,20 +74,7 @@ async def test_a_sticker_during_an_open_case_is_answered_as_before(served):
     """A sticker is not evidence: it gets the usual "I can only read text" answer, nothing is copied."""
     app, api = served
     now = app.service.clock()
-    event = BusinessEventIn.model_validate(
-        {
-            "event_id": "evt-sticker",
-            "type": "order.delivered",
-            "occurred_at": (now - timedelta(hours=3)).isoformat(),
-            "customer": {"id": "c-s", "name": "Giulia", "language": "en", "telegram_chat_id": CHAT},
-            "order": {"id": "o-s", "items": [{"name": "Moka"}]},
-        }
-    )
-    api.add_chat(CHAT)
-    ingest_event(app.db, app.journey, event, now)
-    (question,) = await _sent(api, lambda p: p["chat_id"] == CHAT and "reply_markup" in p)
-    api.push_callback(CHAT, question.result["message_id"], _buttons(question.params)["1"], language_code="en")
-    await _sent(api, lambda p: p["chat_id"] == AGENTS)
+    await open_detractor_case(app, api, "c-s")
     sticker = {
         "file_id": "CAAC-smile",
         "file_unique_id": "s1",
