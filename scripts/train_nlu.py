@@ -37,9 +37,8 @@ from sklearn.linear_model import LogisticRegression
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.understanding.features import rule_features, text_features, vector  # noqa: E402
+from flows.understanding.features import comment_text, rule_features, text_features, vector  # noqa: E402
 from flows.understanding.negativity import read_rules  # noqa: E402
-from flows.understanding.normalize import fold  # noqa: E402
 
 CORPUS = ROOT / "tests" / "flows" / "corpus"
 TRAIN_DIR = CORPUS / "blind" / "train"
@@ -95,7 +94,7 @@ def training_rows() -> list[dict[str, Any]]:
 
 def row_reading(row: dict[str, Any]) -> tuple[dict[str, float], tuple[str, ...]]:
     """Return (model features, rule triggers) of one corpus row, exactly as the bot computes them."""
-    folded = fold(row["text"])
+    folded = comment_text(row["text"])
     rules = read_rules(folded, row.get("stage"))
     feats = vector(
         text_features(folded), rule_features(bool(rules.triggers), tuple(t.value for t in rules.topics))

@@ -1,7 +1,8 @@
 """The features the learned negativity model reads: one function shared by training and scoring.
 
-Training (``scripts/train_nlu.py``) and the bot call the same ``features``, so what the model
-was fitted on is exactly what it sees in production. Pure string work: no I/O.
+Training (``scripts/train_nlu.py``) and the bot call the same functions, from ``comment_text``
+(the text read, without a leading score) to ``vector``, so what the model was fitted on is
+exactly what it sees in production. Pure string work: no I/O.
 
 Features of a folded text (lower case, no accents, see ``normalize``):
 - character 2..5-grams inside each word padded with spaces (" mai ", "rott"), counted, which
@@ -21,6 +22,8 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+
+from flows.understanding.normalize import fold
 
 #: Longest text the model reads; beyond this a comment is an essay and the cap bounds the time.
 MAX_MODEL_CHARS = 1000
@@ -63,6 +66,23 @@ _EMOJI_CLASSES = {
     **dict.fromkeys("👍😍❤🥰😊🙏✨💯😀😁😃😄🤩💖💕💙💚💛🧡💜🙌🤗😎🌟⭐🎉🥳😘👌💪", "emo:pos"),
     **dict.fromkeys("👏💀🙃😂🤣😅🤡", "emo:ironic"),
 }
+
+
+#: A number (or fraction) opening a text, with the punctuation after it.
+LEADING_SCORE = re.compile(
+    r"^\s*(?:\d{1,2}\s*(?:/|su|out of)\s*\d{1,2}(?:\s*[,.;:!)\-–—]+)?|\d{1,2}\s*[,.;:!)\-–—]+)(?:\s+|$)"
+    r"|^\s*\d{1,2}\s*$",
+    re.I,
+)
+
+
+def comment_text(text: str) -> str:
+    """Return the folded text of a comment that the rules and the model read, in training and in the bot.
+
+    A leading score ("4, corriere gentile", "9/10 great") is the customer's rating, not words
+    about their experience, and digits read as a grievance: it goes before anything is read.
+    """
+    return fold(LEADING_SCORE.sub("", text, count=1))
 
 
 @functools.lru_cache(maxsize=65536)

@@ -170,3 +170,21 @@ def test_happy_comment_is_not_negative() -> None:
     assert not judged.negative
     assert judged.probability < judged.threshold
     assert judged.rule is None
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "stage"),
+    [
+        ("9/10 great service, the courier was kind", "en", None),
+        ("4, corriere gentile ma il pacco era ammaccato", "it", "delivered"),
+        ("10 out of 10, would buy again", "en", "repurchase"),
+        ("7 - nothing was there when I got home", "en", "delivered"),
+    ],
+)
+def test_training_reads_the_same_features_as_the_bot(text: str, lang: str, stage: str | None) -> None:
+    """Training computes the features and rule triggers the bot scores, a leading score removed in both."""
+    served = verdict(text, Lang(lang), stage, explain=True)
+    trained, triggers = _training_script().row_reading({"text": text, "lang": lang, "stage": stage})
+    assert trained == served.vector
+    assert triggers == served.triggers
+    assert not any(name.startswith(("w:4", "w:7", "w:9", "w:10")) for name in trained)
