@@ -1,7 +1,7 @@
 """Train the comment negativity model (``make train-nlu``): writes flows/understanding/negativity_model.json.
 
 Reads only the TRAINING corpora in the repo: tests/flows/corpus/blind/train/*.jsonl (writers
-train-A, train-B, train-C) and the project's own comments.jsonl and holdout_comments.jsonl. The
+train-A to train-E) and the project's own comments.jsonl and holdout_comments.jsonl. The
 blind EVALUATION files (tests/flows/corpus/blind/eval/) are opened only to drop from training any
 text that is also an eval text; only the count dropped is printed.
 
@@ -11,7 +11,10 @@ The threshold and the precise rule triggers are chosen on the training corpora a
 - a rule trigger is "precise" when, on the blind training writers, at least 90% of the comments it
   fires on are labelled negative (and it fires at least 10 times);
 - each language's threshold is the highest at which "probability >= threshold or a precise
-  trigger" catches >= 90% of that language's negative comments, out of fold.
+  trigger" catches the language's recall target of its negative comments, on the out-of-fold
+  probabilities of all writers pooled;
+- the recall target starts at 90% and rises a point at a time until every writer, judged with
+  thresholds chosen on the other writers only, is caught at >= 90% pooled (``choose_targets``).
 
 Same corpora and seed give the same file, byte for byte.
 

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flows.scales import Lang
+from flows.escalation import Priority, escalation_priority
+from flows.scales import Lang, Metric
 from flows.topics import Topic
-from flows.understanding import analyse_comment
+from flows.understanding import analyse_comment, understand
 from flows.understanding.features import comment_text, rule_features, text_features
 from flows.understanding.learned import MODEL, MODEL_FILE
 from flows.understanding.negativity import verdict
@@ -29,10 +30,13 @@ MODEL_PATH = ROOT / "flows" / "understanding" / MODEL_FILE
 
 # Reached by the committed model on the blind eval split (both files together), as floors.
 # Figures and how they compare with the issue's targets: tests/flows/corpus/README.md.
-# Today's rules alone reached it 67.2% / 40.8% / 4.2% and en 69.6% / 44.5% / 3.6%.
+# Today's rules alone reached it 67.2% / 40.8% / 4.2% and en 69.6% / 44.5% / 3.6%. The model of
+# three training writers reached it 90.8% / 96.9% / 15.8% and en 83.5% / 94.1% / 27.9%; with five
+# writers and thresholds for 90% recall on held-out writers, Italian trades 3.8 points of recall
+# (still above 90%) for 4.1 fewer points of false alarms.
 FLOORS = {
-    "it": {"accuracy": 0.908, "recall": 0.969, "false_alarms": 0.159},  # 227/250, 126/130, 19/120
-    "en": {"accuracy": 0.834, "recall": 0.941, "false_alarms": 0.280},  # 192/230, 112/119, 31/111
+    "it": {"accuracy": 0.908, "recall": 0.930, "false_alarms": 0.117},  # 227/250, 121/130, 14/120
+    "en": {"accuracy": 0.904, "recall": 0.941, "false_alarms": 0.136},  # 208/230, 112/119, 15/111
 }
 
 
@@ -258,3 +262,20 @@ def test_recall_target_rises_until_held_out_writers_reach_ninety_percent() -> No
     assert train.choose_targets(rows, probs, none) == {"it": 0.9, "en": 0.9}
     rows, probs = _two_writers(alike, [0.97 - 0.05 * i for i in range(10)])
     assert min(train.choose_targets(rows, probs, none).values()) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("5, nothing was there when I got home", Lang.EN),
+        ("9 ma non c'era niente davanti alla porta", Lang.IT),
+    ],
+)
+def test_delivered_and_nothing_there_is_a_p1_whatever_the_score(text: str, lang: Lang) -> None:
+    """A good score with "nothing was there" after a delivery still goes to a human as P1 (not received)."""
+    metric = Metric.CSAT if lang is Lang.EN else Metric.NPS
+    got = understand(text, metric, lang, "delivered")
+    assert got.score is not None and got.negative
+    assert escalation_priority(metric, got.score, got.negative, got.topics) is Priority.P1
+    elsewhere = understand(text, metric, lang, "first_use")
+    assert Topic.NOT_RECEIVED not in elsewhere.topics
