@@ -32,7 +32,7 @@ async def shop_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The shop's own answers to everything else."""
     if update.effective_message is not None:
         await update.effective_message.reply_text(
-            "Un operatore ti risponderà presto. / An agent will reply soon."
+            "Una persona del nostro team ti risponderà presto. / Someone from our team will reply soon."
         )
 
 
