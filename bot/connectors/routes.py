@@ -152,7 +152,7 @@ def connectors_router(wake: asyncio.Event | None = None) -> APIRouter:
         await asyncio.to_thread(opt_out)
         log.info("customer_unsubscribed", via="deep_link_email")
         return HTMLResponse(
-            "<p>Fatto: non riceverai altri messaggi. / Done: you will not receive any more messages.</p>"
+            "<p>Fatto: non riceverai altri messaggi. / Done: you won't receive any more messages.</p>"
         )
 
     return router

@@ -20,12 +20,12 @@ ON_CARD = 5
 
 _VERBS = {
     "take": {"it": "presa in carico", "en": "took it"},
-    "reply": {"it": "risposta al cliente", "en": "replied"},
+    "reply": {"it": "risposta in chat", "en": "replied"},
     "hand_back": {"it": "restituita al bot", "en": "handed back"},
     "resolve": {"it": "risolta", "en": "resolved"},
-    "refused": {"it": "tentativo rifiutato (non è un agente)", "en": "refused (not an agent)"},
+    "refused": {"it": "tentativo rifiutato (non fa parte del team)", "en": "refused (not an agent)"},
 }
-_TITLE = {"it": "Registro", "en": "Audit"}
+_TITLE = {"it": "Registro", "en": "Audit log"}
 
 
 def record(session: Session, escalation_id: int, agent: str, action: str, now: datetime) -> None:

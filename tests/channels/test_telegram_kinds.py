@@ -57,7 +57,7 @@ async def _asked(h: Harness) -> dict[str, Any]:
 
 
 async def test_media_gets_a_polite_answer_then_the_open_question_again(polling: Harness):
-    """A voice note while a question is open: "I can only read text…" in Italian, then the same
+    """A voice note while a question is open: "I only understand text…" in Italian, then the same
     question with its buttons again; a captioned photo is read as the text of its caption."""
     h = polling
     question = await _asked(h)

@@ -37,7 +37,7 @@ def _photo(message_id: int, date: int, **extra: object) -> dict[str, object]:
 async def test_uncaptioned_photo_joins_the_open_case_before_anyone_takes_it(served):
     """The customer rates 1 (a case opens, nobody has it) then sends a photo with no caption: it
     is copied once into the agents' group replying to the card, the card is edited to note it,
-    the customer hears it was attached (not "I can only read text"), and no second case opens."""
+    the customer hears it was attached (not "I only understand text"), and no second case opens."""
     app, api = served
     now = app.service.clock()
     card = await open_detractor_case(app, api, "c-p")
@@ -66,12 +66,12 @@ async def test_uncaptioned_photo_joins_the_open_case_before_anyone_takes_it(serv
     assert "📎:" not in edit.params["text"]
     escalation = _escalation(app)  # one case: .one() fails on a second
     assert (escalation.status, escalation.texts[-1]) == ("open", "📎:photo")
-    assert not [m for m in api.sent_messages(CHAT) if "only read text" in m["text"]]
+    assert not [m for m in api.sent_messages(CHAT) if "only understand text" in m["text"]]
     assert len(api.calls_of("copyMessage")) == 1
 
 
 async def test_a_sticker_during_an_open_case_is_answered_as_before(served):
-    """A sticker is not evidence: it gets the usual "I can only read text" answer, nothing is copied."""
+    """A sticker is not evidence: it gets the usual "I only understand text" answer, nothing is copied."""
     app, api = served
     now = app.service.clock()
     await open_detractor_case(app, api, "c-s")
@@ -83,7 +83,7 @@ async def test_a_sticker_during_an_open_case_is_answered_as_before(served):
         "type": "regular",
     }
     api.push_update({"message": _photo(7102, int(now.timestamp()), sticker=sticker)})
-    await _sent(api, lambda p: p["chat_id"] == CHAT and "only read text" in p["text"])
+    await _sent(api, lambda p: p["chat_id"] == CHAT and "only understand text" in p["text"])
     assert api.calls_of("copyMessage") == []
     assert "📎:sticker" not in _escalation(app).texts
 

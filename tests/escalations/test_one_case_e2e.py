@@ -48,7 +48,7 @@ SCRIPT: dict[str, dict[str, str]] = {
         "added": "l'ho aggiunto alla tua segnalazione",
         "agent_reply": "Ci scusiamo! Oggi spediamo una moka nuova, senza costi.",
         "customer_thanks": "Grazie mille, gentilissimi",
-        "solved_card": "Il cliente dice: risolto ✅",
+        "solved_card": "Problema risolto? Risposta: sì ✅",
         "solved_thanks": "Ottimo, grazie per avercelo detto!",
     },
     "en": {

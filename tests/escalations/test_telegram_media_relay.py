@@ -59,7 +59,7 @@ async def test_customer_media_is_copied_to_the_case_while_an_agent_has_it(served
     assert copy.params["reply_parameters"]["message_id"] == card.result["message_id"]
     copied = next(m for m in api.chat_messages(AGENTS) if m["message_id"] == copy.result["message_id"])
     assert copied["photo"][0]["file_id"] == "AgAD-broken-box"
-    assert not [m for m in api.sent_messages(CHAT) if "only read text" in m["text"]]
+    assert not [m for m in api.sent_messages(CHAT) if "only understand text" in m["text"]]
     assert len(api.calls_of("copyMessage")) == 1
 
 

@@ -290,7 +290,7 @@ def test_stale_or_foreign_button_changes_nothing():
     """A button of another survey, or a score button during the follow-up, changes nothing and says so."""
     state = asked()
     after, actions = run(state, ButtonPress(survey_id=99, value="score:5"))
-    assert after == state and sends(actions)[0].text == "Questa domanda non è più aperta."
+    assert after == state and sends(actions)[0].text == "Questa domanda è già chiusa."
     reason_phase, _ = run(state, CustomerText(text="4"))
     after, actions = run(reason_phase, ButtonPress(survey_id=1, value="score:1"))
     assert after == reason_phase and of(actions, StoreResponse) == []
