@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.escalations import records as desk_records
 from bot.observability import metrics
 from bot.privacy.erase import erase_personal_data
 from flows.conversation import (
@@ -33,6 +32,7 @@ from flows.conversation import (
     StoreResponse,
     SurveyStatus,
 )
+from storage import escalations as escalation_store
 from storage import repo
 from storage.tables import Customer, Escalation
 
@@ -58,6 +58,9 @@ class ApplyContext:
     #: ("text", words) | ("human", "") | ("topics", "a,b") | ("priority", "p1"); the card hook
     #: pings the agent holding it.
     case_news: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    #: The customer's words for the agent holding their case, as (escalation id, text): the
+    #: agents' desk (its after-apply hook) renders and queues them in this transaction.
+    relays: list[tuple[int, str]] = field(default_factory=list)
     sent: int = 0
     #: Metric updates, made by the caller once the transaction is committed (a batch fed again
     #: after a failed item, or a rolled-back step, must not count twice).
@@ -278,11 +281,11 @@ def _set_language(ctx: ApplyContext, action: SetLanguage) -> None:
 
 
 def _relay_to_agent(ctx: ApplyContext, action: RelayToAgent) -> None:
-    desk_records.relay_to_agent(ctx.session, action.escalation_id, action.text, action.at)
+    ctx.relays.append((action.escalation_id, action.text))
 
 
 def _closing_answer(ctx: ApplyContext, action: StoreClosingAnswer) -> None:
-    escalation = desk_records.store_closing_answer(
+    escalation = escalation_store.store_closing_answer(
         ctx.session, action.escalation_id, action.solved, action.at
     )
     if escalation is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.apply import ApplyContext
 from bot.escalations import destinations
 from bot.escalations.card import escalation_html, label, topic_names
-from bot.escalations.records import DeskConfig, post_card, post_note
+from bot.escalations.records import DeskConfig, post_card, post_note, relay_to_agent
 from bot.service import AfterApply
 from bot.wiring import App
 from flows.escalation import EscalationRules, Priority, sla_due_at
@@ -18,7 +18,8 @@ from storage.tables import Escalation
 
 
 def card_hook(config: DeskConfig, rules: EscalationRules) -> AfterApply:
-    """Return the hook posting (or editing) the card of every escalation changed in a step.
+    """Return the hook posting (or editing) the card of every escalation changed in a step, and
+    relaying the customer's words to the agent holding their case.
 
     A new case gets its SLA deadline in business hours (company timezone) and its copies; a case
     the customer added to keeps its one card, edited, and the agent holding it is pinged; a raised
@@ -26,6 +27,8 @@ def card_hook(config: DeskConfig, rules: EscalationRules) -> AfterApply:
     """
 
     def hook(ctx: ApplyContext) -> None:
+        for escalation_id, text in ctx.relays:
+            relay_to_agent(ctx.session, escalation_id, text, ctx.now)
         done: set[int | None] = set()
         for escalation in ctx.escalations:
             if escalation.id in done:

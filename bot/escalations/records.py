@@ -21,7 +21,7 @@ from flows.escalation import DEFAULT_RULES, EscalationRules
 from flows.journey import Journey
 from flows.scales import Lang
 from storage import repo
-from storage.tables import ClosingQuestion, Customer, Escalation, Response
+from storage.tables import Customer, Escalation, Response
 
 CARD_KIND = "agent_card"  # outbox kind: send the card, or edit it once it has a message id
 NOTE_KIND = "agent_message"  # outbox kind: a message in the escalation's thread, replying to the card
@@ -152,41 +152,3 @@ def relay_to_agent(session: Session, escalation_id: int, text: str, now: datetim
         return
     customer = session.get(Customer, escalation.customer_id) if escalation.customer_id else None
     post_note(session, escalation, card.render_relay(customer, escalation, text), now)
-
-
-def record_closing_answer(session: Session, escalation: Escalation, answer: str, now: datetime) -> None:
-    """Answer the escalation's newest unanswered closing question (one asked before 0009: add it)."""
-    question = session.exec(
-        select(ClosingQuestion)
-        .where(col(ClosingQuestion.escalation_id) == escalation.id, col(ClosingQuestion.answer).is_(None))
-        .order_by(col(ClosingQuestion.asked_at).desc(), col(ClosingQuestion.id).desc())
-    ).first()
-    if question is None:
-        assert escalation.id is not None
-        question = ClosingQuestion(
-            escalation_id=escalation.id,
-            asked_at=escalation.resolved_at or now,
-            asked_by=escalation.resolved_by,
-        )
-    question.answer, question.answered_at = answer, now
-    session.add(question)
-
-
-def store_closing_answer(
-    session: Session, escalation_id: int, solved: bool, now: datetime
-) -> Escalation | None:
-    """Keep the "did we solve it?" answer; "no" reopens the escalation. Return it (None if gone)."""
-    escalation = session.get(Escalation, escalation_id)
-    if escalation is None:
-        return None
-    escalation.closing_answer = "yes" if solved else "no"
-    escalation.closing_answered_at = now
-    record_closing_answer(session, escalation, escalation.closing_answer, now)
-    if not solved and escalation.status == "resolved":
-        escalation.status = "open"
-        escalation.resolved_at = None
-        escalation.sla_warned_at = None
-    escalation.updated_at = now
-    session.add(escalation)
-    session.flush()
-    return escalation

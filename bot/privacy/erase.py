@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import Text, cast, delete, or_, update
 from sqlmodel import Session, col, select
 
-from bot.connectors.privacy import erase_connector_data
 from bot.privacy.registry import ERASED_TEXT, pseudonym
 from flows.errors import NotFoundError
 from storage import repo
 from storage.db import Database
+from storage.erasure import erase_connector_data
 from storage.tables import (
     BusinessEvent,
     ChannelIdentity,

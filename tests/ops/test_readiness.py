@@ -66,9 +66,9 @@ async def test_a_slow_channel_probe_is_reported_not_waited_for(tmp_path: Path, m
     """A channel probe that hangs is reported as unreachable after the probe timeout; readiness holds."""
     import asyncio
 
-    from bot.observability import http
+    from bot.api import ops
 
-    monkeypatch.setattr(http, "PROBE_TIMEOUT", 0.05)
+    monkeypatch.setattr(ops, "PROBE_TIMEOUT", 0.05)
     app = build_app(Settings(database_url=f"sqlite:///{tmp_path / 's.db'}", _env_file=None))
     runtime = build_runtime(app)
 

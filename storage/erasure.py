@@ -1,4 +1,7 @@
-"""A forgotten customer's connector data: contacts deleted, the raw deliveries naming them blanked."""
+"""Erasing a forgotten customer's rows inside the caller's transaction (bot.privacy.erase decides what).
+
+Connector data: contacts deleted, the raw deliveries naming them blanked.
+"""
 
 from __future__ import annotations
 
