@@ -32,6 +32,7 @@ from flows.conversation import (
     StoreResponse,
     SurveyStatus,
 )
+from flows.escalation import ServiceLevels
 from storage import escalations as escalation_store
 from storage import repo
 from storage.tables import Customer, Escalation
@@ -53,6 +54,7 @@ class ApplyContext:
     customer: repo.CustomerView
     address: Address | None
     now: datetime
+    levels: ServiceLevels  # when an opened or raised case is due
     escalations: list[Escalation] = field(default_factory=list)  # opened or updated in this step
     #: What the customer added to an already open case in this step, per escalation id:
     #: ("text", words) | ("human", "") | ("topics", "a,b") | ("priority", "p1"); the card hook
@@ -209,12 +211,13 @@ def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
             order_id=order_id,
             priority=action.priority.value,
             opened_at=action.at,
-            sla_due_at=repo.sla_due(action.at, action.priority.value),
+            sla_due_at=ctx.levels.due_at(action.at, action.priority),
             updated_at=action.at,
         )
     elif action.priority.value < escalation.priority:  # "p1" < "p2": raise the priority
-        # The card hook moves the SLA deadline (business hours) for the raised priority.
         escalation.priority = action.priority.value
+        escalation.sla_due_at = ctx.levels.raised_due_at(escalation.sla_due_at, action.at, action.priority)
+        escalation.sla_warned_at = None  # the new deadline gets its own nudge
         news.append(("priority", action.priority.value))
     escalation.survey_id = action.survey_id or escalation.survey_id
     escalation.stage = escalation.stage or stage

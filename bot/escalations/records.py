@@ -17,7 +17,6 @@ from sqlmodel import Session, col, select
 from bot.escalations import audit, card
 from bot.settings import Settings
 from flows.errors import ConfigError
-from flows.escalation import DEFAULT_RULES, EscalationRules
 from flows.journey import Journey
 from flows.scales import Lang
 from storage import repo
@@ -41,11 +40,10 @@ class DeskConfig:
     helpdesk: bool
     email: bool
     stage_names: Mapping[str, str] = field(default_factory=dict)  # stage id → name in ``lang``
-    rules: EscalationRules = DEFAULT_RULES
 
     @classmethod
     def from_settings(cls, settings: Settings, journey: Journey | None = None) -> DeskConfig:
-        """Return the desk configuration (stage names and SLA rules from ``journey`` when given).
+        """Return the desk configuration (stage names from ``journey`` when given).
 
         Raises:
             ConfigError: when the company timezone is unknown.
@@ -75,7 +73,6 @@ class DeskConfig:
                 if journey is not None
                 else {}
             ),
-            rules=journey.escalation if journey is not None else DEFAULT_RULES,
         )
 
 

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from bot.escalations.card import label, overdue_text, when
 from bot.escalations.records import DeskConfig, post_card, post_note
 from bot.wiring import App
-from flows.escalation import Priority, warn_at
+from flows.escalation import Priority
 from storage.db import Database
 from storage.tables import Escalation
 
@@ -34,7 +34,6 @@ def sweep_sla(app: App, now: datetime, config: DeskConfig | None = None) -> dict
     Returns counts: ``nudged`` (posted by this call) and ``overdue`` (unresolved past due now).
     """
     config = config or DeskConfig.from_settings(app.settings, app.journey)
-    rules = app.journey.escalation
     table = Escalation.__table__  # type: ignore[attr-defined]
     with app.db.read() as session:
         candidates = list(
@@ -51,7 +50,7 @@ def sweep_sla(app: App, now: datetime, config: DeskConfig | None = None) -> dict
     for candidate in candidates:
         assert candidate.sla_due_at is not None and candidate.id is not None
         priority = Priority(candidate.priority) if candidate.priority in ("p1", "p2") else None
-        if now < warn_at(candidate.opened_at, candidate.sla_due_at, rules, config.tz, priority):
+        if now < app.service.levels.warn_at(candidate.opened_at, candidate.sla_due_at, priority):
             continue
         with app.db.write() as session:
             claimed = session.connection().execute(

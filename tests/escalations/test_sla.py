@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from sqlmodel import select
 
 from bot.escalations.sla import overdue_count, sweep_sla
+from flows.conversation import CustomerText
 from storage.tables import Escalation, OutboxMessage
-from tests.escalations.conftest import detractor, make_app, make_settings
+from tests.escalations.conftest import CHAT, detractor, make_app, make_settings
 
 
 def _notes(db):
@@ -108,3 +109,47 @@ def test_overdue_card_is_marked_and_listed(service, clock, monkeypatch):
     result = CliRunner().invoke(cli, ["escalations", "--format", "json", "--database-url", url])
     [row] = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert row["overdue_hours"] == 2
+
+
+def test_due_time_is_business_hours_from_the_first_write(service, clock):
+    """Without the agents' desk, a P1 opened Friday 16:00 Rome is stored due Monday 11:00 Rome."""
+    clock.now = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # Friday 16:00 in Rome
+    detractor(service, clock)
+    assert service.after_apply == []  # no hook rewrote it: the service's first write is the rule
+    with service.db.read() as session:
+        escalation = session.exec(select(Escalation)).one()
+    assert escalation.sla_due_at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def test_raised_priority_brings_the_due_time_forward(service, clock):
+    """A P2 case that becomes P1 (a parcel never arrived) is due 4 business hours after the raise."""
+    detractor(service, clock, "score:2")  # Tue 11:00 Rome: P2, due in 48 h
+    with service.db.read() as session:
+        assert session.exec(select(Escalation)).one().sla_due_at == datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
+    clock.advance(hours=1)
+    service.feed("c-42", CustomerText(text="il pacco non è mai arrivato"), via=CHAT)
+    with service.db.read() as session:
+        escalation = session.exec(select(Escalation)).one()
+    assert (escalation.priority, escalation.sla_due_at) == ("p1", datetime(2026, 11, 17, 15, 0, tzinfo=UTC))
+
+
+def test_company_holidays_close_business_hours(tmp_path, clock):
+    """A Milan company's P1 opened Friday 4 Dec 16:00 skips Sant'Ambrogio and Immacolata: due Wed 11:00."""
+    from bot.settings import Settings
+    from bot.wiring import build_app
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite:///{tmp_path / 'milan.db'}",
+        holiday_subdivision="MI",
+    )
+    app = build_app(settings)
+    app.service.clock = clock
+    clock.now = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)  # Friday 16:00 in Milan
+    try:
+        detractor(app.service, clock)
+        with app.db.read() as session:
+            escalation = session.exec(select(Escalation)).one()
+    finally:
+        app.db.dispose()
+    assert escalation.sla_due_at == datetime(2026, 12, 9, 10, 0, tzinfo=UTC)  # Wednesday 11:00
