@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy import update
 
-from bot.timers import WORKER_ID
+from bot.leader import WORKER_ID
 from storage import repo
 from storage.db import Database
 from storage.tables import JobRun
