@@ -36,7 +36,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.apply import Address
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
 from bot.escalations import hooks
 from bot.timers import run_due_work
 from bot.wiring import App

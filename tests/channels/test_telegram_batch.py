@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlmodel import col, select
 
-from bot.channels.telegram import callbacks, inbox
+from bot.channels import callbacks
+from bot.channels.telegram import inbox
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
 from bot.events.ingest import ingest_event

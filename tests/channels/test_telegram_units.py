@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.telegram import callbacks, inbox
+from bot.channels import callbacks
+from bot.channels.telegram import inbox
 from bot.channels.telegram.transport import split_text
 from bot.channels.telegram.updates import CallbackIn, TextIn, command, incoming, parse
 from bot.channels.telegram.webhook import PATH as WEBHOOK_PATH
