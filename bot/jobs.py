@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import update
@@ -19,6 +19,9 @@ from bot.leader import WORKER_ID
 from storage import repo
 from storage.db import Database
 from storage.tables import JobRun
+
+if TYPE_CHECKING:
+    from bot.wiring import App
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +111,7 @@ def summary_due(now: datetime, timezone: str, weekday: int = 0, at_hour: int = 9
     return (local.weekday(), local.hour) >= (weekday, at_hour)
 
 
-def weekly_summary_job(app: Any, now: datetime) -> dict[str, Any] | None:
+def weekly_summary_job(app: App, now: datetime) -> dict[str, Any] | None:
     """Send last week's summary to CXBOT_MANAGER_CHAT_IDS once per week across workers.
 
     The text goes as Telegram HTML messages and the chart as a photo, through the outbox (so

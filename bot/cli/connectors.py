@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.cli.common import handles_errors, load_app
+
+if TYPE_CHECKING:
+    from bot.wiring import App
 
 
 def _url(public_url: str | None, port: int, name: str) -> str:
@@ -15,7 +18,7 @@ def _url(public_url: str | None, port: int, name: str) -> str:
     return f"{base}/v1/connectors/{name}"
 
 
-def overview(app: Any, limit: int) -> list[dict[str, Any]]:
+def overview(app: App, limit: int) -> list[dict[str, Any]]:
     """Return, per connector, its URL, whether its secret is set, counts and last deliveries."""
     from bot.connectors import CONNECTORS, store
 

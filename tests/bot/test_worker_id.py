@@ -13,7 +13,7 @@ from bot.escalations import destinations
 OWNER_COLUMN = 64
 
 
-def test_every_lease_owner_is_this_process():
+def test_every_lease_owner_is_this_process() -> None:
     """Timers, jobs, senders and budgets lease as WORKER_ID (or WORKER_ID:role), within 64 characters."""
     defaults = [
         inspect.signature(timers.run_due_work).parameters["owner"].default,

@@ -31,7 +31,7 @@ async def slow_ticks(tmp_path: Path) -> AsyncIterator[Harness]:
             yield harness
 
 
-async def test_due_question_follows_start_at_once_and_username_comes_from_get_me(slow_ticks: Harness):
+async def test_due_question_follows_start_at_once_and_username_comes_from_get_me(slow_ticks: Harness) -> None:
     """Without CXBOT_TELEGRAM_BOT_USERNAME the deep link uses getMe's username; after /start the
     survey that waited for the chat is asked at once, not at the next due-work tick."""
     h = slow_ticks
@@ -58,7 +58,7 @@ async def test_due_question_follows_start_at_once_and_username_comes_from_get_me
     assert time.monotonic() - started < 3.0  # the tick is a minute away
 
 
-def test_config_warns_when_no_username_can_be_had(tmp_path: Path, monkeypatch):
+def test_config_warns_when_no_username_can_be_had(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`cxbot config` with a token, no username and no reachable Bot API warns (and still checks)."""
     from bot.cli.main import app
 
@@ -82,7 +82,7 @@ async def polling(tmp_path: Path) -> AsyncIterator[Harness]:
             yield harness
 
 
-async def test_another_customers_link_in_a_linked_chat_is_refused_politely(polling: Harness):
+async def test_another_customers_link_in_a_linked_chat_is_refused_politely(polling: Harness) -> None:
     """A chat linked to customer A that opens customer B's link is not moved to B: a polite
     refusal in the chat's language, A keeps the chat, B's link stays usable from B's own chat."""
     from sqlmodel import select
@@ -105,7 +105,7 @@ async def test_another_customers_link_in_a_linked_chat_is_refused_politely(polli
     await h.sent(lambda p: p["chat_id"] == CHAT + 1 and _has_buttons(p) and "delivery" in p["text"])
 
 
-async def test_unknown_chats_are_answered_but_nothing_is_stored(polling: Harness):
+async def test_unknown_chats_are_answered_but_nothing_is_stored(polling: Harness) -> None:
     """A chat the shop never named writes "ciao", /help, /privacy and taps the erase button:
     each gets its answer, and no customer, identity or conversation row is created."""
     from sqlmodel import func, select

@@ -11,10 +11,13 @@ from bot.cli.common import load_app
 from storage import migrate
 from storage.db import Database
 from storage.tables import OutboxMessage
+from tests.clocks import FakeClock
 from tests.escalations.conftest import AGENTS, detractor
 
 
-def test_cli_app_posts_the_card_of_an_escalation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock):
+def test_cli_app_posts_the_card_of_an_escalation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
     """A detractor fed through a CLI-loaded app gets its card queued for the agents' group."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     scratch = Database(url)
