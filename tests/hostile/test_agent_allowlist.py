@@ -37,7 +37,7 @@ def _escalation(app: App) -> Escalation:
 
 
 def _card_id(app: App) -> int:
-    card_id = _card_id(app)
+    card_id = _escalation(app).card_message_id
     assert card_id is not None
     return card_id
 

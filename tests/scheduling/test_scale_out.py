@@ -110,9 +110,9 @@ def test_three_workers_ask_each_survey_once_despite_a_kill(
         for running in (*workers, stalled, victim):
             if running is not None and running.poll() is None:
                 running.kill()
-                worker.wait(10)
-            if worker is not None and worker.stdout is not None:
-                worker.stdout.close()
+                running.wait(10)
+            if running is not None and running.stdout is not None:
+                running.stdout.close()
         api.stop()
         db.dispose()
         drop_pg_database(pg_server, name)
