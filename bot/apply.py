@@ -238,8 +238,7 @@ def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
         news.append(("human", ""))  # asked again: the holder is pinged again
     joined = escalation.id is not None
     escalation.updated_at = action.at
-    ctx.session.add(escalation)
-    ctx.session.flush()
+    escalation_store.save(ctx.session, escalation)
     assert escalation.id is not None
     if joined and news:
         ctx.case_news.setdefault(escalation.id, []).extend(news)

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.connectors import chatwoot, store
+from bot.connectors import chatwoot
 from bot.connectors.base import hmac_b64
 from bot.connectors.routes import MAX_BODY_BYTES
 from bot.connectors.worker import process_pending
 from bot.observability.metrics import REGISTRY
 from flows.journey import Journey
+from storage import connector_deliveries as store
 from storage.db import Database
 from storage.tables import BusinessEvent, ConnectorDelivery, Customer, CustomerContact, Order
 from tests.clocks import FakeClock
