@@ -2,7 +2,8 @@
 
 Every place personal data lives is listed in ``bot.privacy.registry``; the statements reaching
 each are here: key columns by the customer's id, free text cleared, raw payloads (inbox,
-outbox) found by the caller's needles, connector data (contacts, webhook bodies).
+outbox) found by the caller's needles, connector data (contacts, webhook bodies; old bodies
+after ``CXBOT_CONNECTOR_BODY_RETENTION_DAYS``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import Text, cast, delete, or_, update
 from sqlmodel import Session, col, select
 
+from storage.db import Database
 from storage.tables import (
     BusinessEvent,
     ChannelIdentity,
@@ -242,4 +244,24 @@ def erase_connector_data(session: Session, customer_id: str, escalation_ids: Seq
         .where(body != "", or_(*(body.contains(n, autoescape=True) for n in needles)))
         .values(body="", detail="body erased (customer forgotten)")
     )
+    return int(result.rowcount or 0)
+
+
+def erase_old_bodies(db: Database, before: datetime) -> int:
+    """Blank the raw bodies of connector deliveries received before ``before``; return how many.
+
+    The row stays (connector, delivery id, topic, outcome, events), so a redelivery is still
+    recognised as a duplicate and ``cxbot connectors`` still lists it; only what the platform
+    sent about the person goes. A delivery still pending keeps its body until it is worked.
+    """
+    with db.write() as session:
+        result = session.connection().execute(
+            update(ConnectorDelivery)
+            .where(
+                col(ConnectorDelivery.received_at) < before,
+                col(ConnectorDelivery.body) != "",
+                col(ConnectorDelivery.status) != "pending",
+            )
+            .values(body="")
+        )
     return int(result.rowcount or 0)

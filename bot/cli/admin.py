@@ -9,16 +9,24 @@ import typer
 from bot.cli.common import handles_errors, load_app
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.wiring import App
     from storage.db import Database
 
 # The database, rich and the settings load inside each command: `cxbot --help` starts without them.
 
 
 def _pending(db: Database) -> list[tuple[str, str]]:
+    from bot.cli.connectors import outbound_channels
     from storage import backlog, job_runs
 
     rows = [(f"timers {kind} ({status})", str(n)) for kind, status, n in backlog.waiting_timers(db)]
     rows += [(f"outbox {channel}", str(n)) for channel, n in backlog.pending_outbox(db)]
+    rows += [  # cxbot's own deliveries to the platforms that failed for good (`cxbot connectors`)
+        (f"outbox {channel} failed", str(n))
+        for channel, n in backlog.failed_outbox(db, list(outbound_channels().values()))
+    ]
     rows += [(f"escalations {priority} open", str(n)) for priority, n in backlog.open_escalations(db)]
     rows += [  # kept, never lost, but waiting for someone: a mapping fix, then `connectors replay`
         (f"connector deliveries {connector} {status}", str(n))
@@ -33,13 +41,21 @@ def _pending(db: Database) -> list[tuple[str, str]]:
 def status() -> None:
     """Show the configuration (secrets masked), database, journey and pending work."""
     from rich.console import Console
+
+    app = load_app(schema="exists")  # shows a schema that is behind instead of refusing it
+    try:
+        _status(app, Console())
+    finally:
+        app.db.dispose()
+
+
+def _status(app: App, console: Console) -> None:
+    """Print the status table (the database is the caller's to dispose)."""
     from rich.table import Table
 
     from bot.config_check import describe
     from storage import migrate
 
-    app = load_app(schema="exists")  # shows a schema that is behind instead of refusing it
-    console = Console()
     table = Table(title="cxbot status", show_header=False)
     table.add_column("what")
     table.add_column("value")

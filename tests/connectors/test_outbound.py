@@ -22,9 +22,10 @@ from flows.journey import Journey
 from storage.db import Database
 from storage.tables import ChatwootConversation, Customer, OutboxMessage
 from tests.clocks import FakeClock
-from tests.connectors.conftest import FakeChatwoot, client, make_app, sample
+from tests.connectors.conftest import client, make_app, sample
 from tests.connectors.test_routes import shopify, woocommerce
 from tests.escalations.conftest import CHAT, detractor
+from tests.fakes.chatwoot import FakeChatwoot
 from tests.fakes.smtp import SmtpHandler
 
 CHATWOOT_TOKEN = "cw-api-token"
