@@ -9,8 +9,6 @@ expire and are taken over. Whether a due survey is sent now is decided by the pu
 
 from __future__ import annotations
 
-import os
-import socket
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -19,6 +17,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.events.facts import load_context
+from bot.leader import WORKER_ID
 from bot.observability import metrics
 from bot.service import Service
 from flows.conversation import Inbound, ReasonTimeout, ReminderDue, SurveyDue, SurveyExpired
@@ -36,7 +35,6 @@ from storage.tables import Customer, DueWork, SurveyInstance
 
 log = structlog.get_logger(__name__)
 
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 _MAX_ATTEMPTS = 5
 FROM_SETTINGS: Literal["settings"] = "settings"
 

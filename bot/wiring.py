@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot.clock import Clock, utcnow
 from bot.service import Service
-from bot.settings import Settings
+from bot.settings import Settings, service_levels
 from flows.journey import Journey, load_journey
 from storage import migrate
 from storage.db import Database
@@ -40,11 +40,13 @@ def build_app(settings: Settings, *, clock: Clock = utcnow, upgrade: bool = True
     """Return the application for ``settings``, with the database migrated to the newest schema.
 
     Raises:
-        ConfigError: when the journey or database URL is invalid.
+        ConfigError: when the journey, the holiday settings or the database URL are invalid.
         StorageError: when the database cannot be reached or migrated.
     """
     journey = load_journey(settings.journey)
+    levels = service_levels(settings, journey.escalation)
     db = Database(settings.database_url)
     if upgrade:
         migrate.upgrade(db)
-    return App(settings=settings, db=db, journey=journey, service=Service(db, journey, clock=clock))
+    service = Service(db, journey, clock=clock, levels=levels)
+    return App(settings=settings, db=db, journey=journey, service=service)

@@ -19,13 +19,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import MutableHeaders
 
-from bot.connectors import CONNECTORS, store, woocommerce
+from bot.connectors import CONNECTORS, woocommerce
 from bot.connectors.base import Connector, Ignored, Unmappable, load_json
 from bot.connectors.deeplink_mail import read_unsubscribe_token
 from bot.connectors.metrics import DELIVERIES
 from bot.connectors.worker import options
 from bot.wiring import App
 from flows.errors import AuthError
+from storage import connector_deliveries as store
 from storage import repo
 
 log = structlog.get_logger(__name__)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from html import escape
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from storage import escalations as escalation_store
 from storage.db import Database
 from storage.tables import AgentActionRecord
 
@@ -30,7 +31,7 @@ _TITLE = {"it": "Registro", "en": "Audit log"}
 
 def record(session: Session, escalation_id: int, agent: str, action: str, now: datetime) -> None:
     """Add one audit row inside the caller's transaction."""
-    session.add(AgentActionRecord(escalation_id=escalation_id, agent=agent[:128], action=action, at=now))
+    escalation_store.record_action(session, escalation_id, agent, action, now)
 
 
 def record_refusal(db: Database, escalation_id: int, agent: str, now: datetime) -> None:
@@ -41,12 +42,7 @@ def record_refusal(db: Database, escalation_id: int, agent: str, now: datetime) 
 
 def trail(session: Session, escalation_id: int) -> list[AgentActionRecord]:
     """Return the escalation's audit, oldest first."""
-    statement = (
-        select(AgentActionRecord)
-        .where(col(AgentActionRecord.escalation_id) == escalation_id)
-        .order_by(col(AgentActionRecord.at), col(AgentActionRecord.id))
-    )
-    return list(session.exec(statement))
+    return escalation_store.action_trail(session, escalation_id)
 
 
 def card_lines(rows: list[AgentActionRecord], lang: str, tz: tzinfo) -> list[str]:

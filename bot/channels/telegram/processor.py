@@ -21,7 +21,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.apply import Address
-from bot.channels.telegram import callbacks, inbox, texts
+from bot.channels import callbacks
+from bot.channels.telegram import inbox, texts
 from bot.channels.telegram.api import call
 from bot.channels.telegram.transport import CHANNEL, MAX_TEXT
 from bot.channels.telegram.updates import (
