@@ -112,7 +112,7 @@ def offenders(texts: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
     return found
 
 
-def test_the_scan_reads_customer_agent_and_manager_texts():
+def test_the_scan_reads_customer_agent_and_manager_texts() -> None:
     """The scan covers the journey's questions and chips, bot replies, the card, the report and the mail."""
     texts = dict(read_texts())
     journey = [w for w in texts if w.startswith("journey.")]
@@ -129,12 +129,12 @@ def test_the_scan_reads_customer_agent_and_manager_texts():
         assert expected in joined
 
 
-def test_no_italian_text_assumes_a_gender():
+def test_no_italian_text_assumes_a_gender() -> None:
     """No Italian text a customer, an agent or a manager reads uses a gendered form towards a person."""
     assert offenders(read_texts()) == []
 
 
-def test_the_scan_catches_gendered_forms():
+def test_the_scan_catches_gendered_forms() -> None:
     """The patterns match the forms replaced in this review and the usual ones, and spare neutral phrasing."""
     gendered = [
         "Sei soddisfatto/a del tuo ordine?",
