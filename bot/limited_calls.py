@@ -21,6 +21,7 @@ What counts (Telegram: ~30 messages/s per bot, 1/s per chat, 20/min per group):
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.sender import RateLimiter
@@ -30,9 +31,12 @@ if TYPE_CHECKING:
     from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
     from aiogram.methods import TelegramMethod
 
-    from bot.channels.telegram.api import BotCall
     from bot.settings import Settings
     from storage.db import Database
+
+#: Performs one Bot API method with JSON parameters and returns its ``result``; raises the error
+#: tree (``bot.channels.telegram.api.bot_call`` makes one on the bot's own session).
+BotCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 #: Address of a call that counts only against the bot's own rate.
 NO_CHAT = ""

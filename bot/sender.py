@@ -1,7 +1,7 @@
 """The one outbox sender: every channel's messages are claimed, delivered and given their
 outcome here, under one retry policy.
 
-* A channel plugs in a ``Transport`` (``bot.channels.base``): it delivers one message and names
+* A channel plugs in a ``Transport`` (below): it delivers one message and names
   a failure with the error tree only (``flows.errors``). Telegram (customers and the agents'
   group), python-telegram-bot, Rasa, the helpdesk webhook, e-mail, Chatwoot and the terminal
   all go through ``Sender``; none has a loop or a retry rule of its own.
@@ -32,37 +32,68 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import socket
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from bot.clock import Clock, utcnow
 from bot.group_commit import GroupCommit
+from bot.leader import WORKER_ID
 from bot.observability.metrics import DEAD_LETTERED, MESSAGES_SENT, SEND_ERRORS
-from flows.errors import ChannelError, ChatBlocked, StorageError, Transient
+from flows.errors import ChannelError, ChatBlocked, Permanent, RetryAfter, StorageError, Transient
 from storage.claims import ClaimedMessage, claim_outbox
 from storage.db import Database
 from storage.outcomes import Outcome, record_outcomes
 
-if TYPE_CHECKING:
-    from bot.channels.base import Transport
-
 log = structlog.get_logger(__name__)
 
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:sender"
+OWNER = f"{WORKER_ID}:sender"
 #: Payload key a transport sets (in ``message.payload``) to the number of parts already delivered.
 PROGRESS = "parts_sent"
 
 #: Why a message became a dead letter (``outbox.dead_reason``).
 BLOCKED, PERMANENT, EXHAUSTED = "blocked", "permanent", "exhausted"
+
+
+class Transport(Protocol):
+    """Delivers one outbox message of a channel."""
+
+    async def deliver(self, message: ClaimedMessage) -> dict[str, Any] | None:
+        """Deliver ``message``; return fields to merge into its stored payload (e.g. message ids).
+
+        Raises (nothing else: the sender treats anything else as a bug, retried then dead):
+            ChatBlocked: the recipient blocked the bot.
+            RetryAfter: flood control; try again after ``retry_after`` seconds.
+            Permanent: can never succeed as it is.
+            Transient: worth trying again later.
+        """
+        ...
+
+
+def http_failure(status: int, message: str, *, retry_after: str | None = None) -> ChannelError:
+    """Return the error, saying ``message``, for an HTTP answer that is not a success (every
+    transport on HTTP).
+
+    429 with a ``Retry-After`` in seconds → ``RetryAfter``; 408, 429 without one and 5xx →
+    ``Transient``; any other status (4xx, a 3xx nobody follows) → ``Permanent``.
+    """
+    if status == 429 and retry_after is not None and retry_after.strip().isdigit():
+        return RetryAfter(message, float(retry_after))
+    if status in (408, 429) or status >= 500:
+        return Transient(message)
+    return Permanent(message)
+
+
+def network_failure(exc: BaseException, message: str) -> Transient:
+    """Return the error for an HTTP request that got no answer (refused, reset, timed out):
+    ``message`` followed by the exception's type."""
+    return Transient(f"{message}: {type(exc).__name__}")
 
 
 class RateLimiter(Protocol):
@@ -75,6 +106,16 @@ class RateLimiter(Protocol):
     def pause(self, address: str, seconds: float) -> None:
         """Send nothing to ``address`` for ``seconds`` (after a 429)."""
         ...
+
+
+class Unlimited:
+    """A limiter that never waits (channels without rate limits): the sender's default."""
+
+    async def acquire(self, address: str, *, group: bool) -> None:
+        """Let the call through at once."""
+
+    def pause(self, address: str, seconds: float) -> None:
+        """Nothing to pause: the message itself waits ``seconds`` in the outbox."""
 
 
 class MemoryRateLimiter:
@@ -221,12 +262,12 @@ class Sender:
         *,
         clock: Clock = utcnow,
         config: SenderConfig | None = None,
-        owner: str = WORKER_ID,
+        owner: str = OWNER,
     ) -> None:
         self.db = db
         self.channel = channel
         self.transport = transport
-        self.limiter = limiter
+        self.limiter: RateLimiter = limiter or Unlimited()
         self.clock = clock
         self.config = config or SenderConfig()
         self.owner = owner
@@ -286,18 +327,23 @@ class Sender:
             await asyncio.gather(*(self._deliver(message) for message in claimed))
         return len(claimed)
 
+    async def send_batch(self) -> dict[str, int]:
+        """Claim one batch (a chat's oldest message each), deliver it; return how many ended each
+        way (sent, retry, failed, blocked)."""
+        claimed = await self._claim(self.config.batch)
+        statuses = await asyncio.gather(*(self._deliver(message) for message in claimed))
+        return dict(Counter(status for status in statuses if status is not None))
+
     async def drain(self) -> dict[str, int]:
-        """Deliver what is due now, batch after batch; return how many ended each way (sent,
-        retry, failed, blocked).
+        """Deliver what is due now, batch after batch; return how many ended each way.
 
         Stops when nothing is claimable, or when a batch was only put back for later (what is
         left waits for a retry).
         """
         counts: Counter[str] = Counter()
-        while claimed := await self._claim(self.config.batch):
-            statuses = await asyncio.gather(*(self._deliver(message) for message in claimed))
-            counts.update(status for status in statuses if status is not None)
-            if not any(status in ("sent", "failed", "blocked") for status in statuses):
+        while batch := await self.send_batch():
+            counts.update(batch)
+            if not batch.keys() & {"sent", "failed", "blocked"}:
                 break
         return dict(counts)
 
@@ -355,8 +401,7 @@ class Sender:
                 reason=BLOCKED,
             )
         if exc.retry_after is not None:
-            if self.limiter is not None:
-                self.limiter.pause(message.address, exc.retry_after)  # at once, not after the write
+            self.limiter.pause(message.address, exc.retry_after)  # at once, not after the write
             log.info("flood_wait", channel=self.channel, message_id=message.id, retry_after=exc.retry_after)
             retry_at = now + timedelta(seconds=exc.retry_after)
             return Outcome(message.id, now, "retry", progress, error, retry_at=retry_at, flood=True)

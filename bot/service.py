@@ -20,6 +20,7 @@ from bot.clock import Clock, utcnow
 from bot.observability import metrics
 from flows.conversation import Action, ConversationState, Engine, Inbound
 from flows.errors import CxbotError, StorageError
+from flows.escalation import ServiceLevels
 from flows.journey import Journey
 from flows.scales import Lang
 from storage import repo
@@ -77,11 +78,16 @@ def _count(counts: list[Callable[[], None]]) -> None:
 class Service:
     """Runs the journey's conversations on a database."""
 
-    def __init__(self, db: Database, journey: Journey, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, journey: Journey, *, clock: Clock = utcnow, levels: ServiceLevels | None = None
+    ) -> None:
         self.db = db
         self.journey = journey
         self.engine = Engine(journey)
         self.clock = clock
+        #: When escalations are due (bot.settings.service_levels; default: the journey's rules on
+        #: the default company calendar).
+        self.levels = levels or ServiceLevels(journey.escalation)
         self.after_apply: list[AfterApply] = []
 
     def feed(
@@ -176,7 +182,7 @@ class Service:
             identity = repo.reachable_identity(session, customer_id)
             address = Address(identity.channel, identity.address) if identity else None
         new_state, actions = self.engine.step(state, item.inbound, now)
-        ctx = ApplyContext(session=session, customer=customer, address=address, now=now)
+        ctx = ApplyContext(session=session, customer=customer, address=address, now=now, levels=self.levels)
         apply_actions(ctx, actions)
         _persist_reasks(session, state, new_state)
         for hook in self.after_apply:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 
 from storage.db import Database
 from storage.tables import ChannelIdentity, OutboxMessage
@@ -31,22 +31,18 @@ class DeadLetters:
     oldest: datetime
 
 
-def dead_letters(conn: Connection) -> list[DeadLetters]:
-    """Return the dead letters by channel and reason (inside the caller's transaction)."""
+def dead_letters(db: Database) -> list[DeadLetters]:
+    """Return the dead letters by channel and reason."""
     reason = func.coalesce(_OUTBOX.c.dead_reason, "unknown")
-    rows = conn.execute(
+    statement = (
         select(_OUTBOX.c.channel, reason, func.count(), func.min(_OUTBOX.c.created_at))
         .where(_OUTBOX.c.status == "failed")
         .group_by(_OUTBOX.c.channel, reason)
         .order_by(_OUTBOX.c.channel, reason)
     )
-    return [DeadLetters(channel, why, count, oldest) for channel, why, count, oldest in rows]
-
-
-def read_dead_letters(db: Database) -> list[DeadLetters]:
-    """Return the dead letters by channel and reason."""
     with db.read() as session:
-        return dead_letters(session.connection())
+        rows = session.connection().execute(statement).all()
+    return [DeadLetters(channel, why, int(count), oldest) for channel, why, count, oldest in rows]
 
 
 def retry_dead_letters(

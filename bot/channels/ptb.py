@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -40,14 +40,14 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    ExtBot,
     MessageHandler,
     filters,
 )
 from telegram.warnings import PTBUserWarning
 
 from bot.apply import Address
-from bot.channels.telegram import api, callbacks
+from bot.channels import bot_api, callbacks
+from bot.escalations import hooks
 from bot.sender import Sender
 from bot.timers import run_due_work
 from bot.wiring import App
@@ -111,26 +111,26 @@ def _named(exc: TelegramError) -> ChannelError:
     what = "sendMessage"
     if isinstance(exc, RetryAfter):
         wait = exc.retry_after
-        return api.failure(
-            what, api.FLOOD, retry_after=wait.total_seconds() if isinstance(wait, timedelta) else wait
+        return bot_api.failure(
+            what, bot_api.FLOOD, retry_after=wait.total_seconds() if isinstance(wait, timedelta) else wait
         )
     if isinstance(exc, Forbidden):
-        return api.failure(what, api.FORBIDDEN, exc.message)
+        return bot_api.failure(what, bot_api.FORBIDDEN, exc.message)
     if isinstance(exc, BadRequest):
-        return api.failure(what, api.BAD_REQUEST, exc.message)
+        return bot_api.failure(what, bot_api.BAD_REQUEST, exc.message)
     if isinstance(exc, TimedOut):
-        return api.failure(what, api.TIMEOUT, exc.message)
+        return bot_api.failure(what, bot_api.TIMEOUT, exc.message)
     if isinstance(exc, NetworkError):  # connection errors, and 5xx answers
-        return api.failure(what, api.NETWORK, exc.message)
+        return bot_api.failure(what, bot_api.NETWORK, exc.message)
     if isinstance(exc, InvalidToken | Conflict | ChatMigrated | EndPointNotFound):  # 401, 404, 409…
-        return api.failure(what, api.REFUSED, f"{type(exc).__name__}: {exc.message}")
-    return api.failure(what, api.NOT_JSON, exc.message)  # "Invalid server response"
+        return bot_api.failure(what, bot_api.REFUSED, f"{type(exc).__name__}: {exc.message}")
+    return bot_api.failure(what, bot_api.NOT_JSON, exc.message)  # "Invalid server response"
 
 
 class PtbTransport:
     """Delivers "telegram" outbox messages with the shop's python-telegram-bot ``bot``."""
 
-    def __init__(self, bot: ExtBot[Any], secret: bytes) -> None:
+    def __init__(self, bot: Bot, secret: bytes) -> None:
         self.bot = bot
         self.secret = secret
 
@@ -138,7 +138,7 @@ class PtbTransport:
         """Send one message.
 
         Raises:
-            ChatBlocked, RetryAfter, Permanent, Transient: see ``bot.channels.telegram.api.failure``.
+            ChatBlocked, RetryAfter, Permanent, Transient: see ``bot.channels.bot_api.failure``.
         """
         if message.kind != "message":
             raise Permanent(f"kind {message.kind!r} is not delivered by the PTB integration")
@@ -290,6 +290,7 @@ def add_cxbot_handlers(
     runs cxbot's due timers and delivers the outbox every ``poll_interval`` seconds, so proactive
     surveys go out without ``cxbot serve``. Returns the handlers object.
     """
+    hooks.install(app)  # escalation cards, SLA copies and relays to the agent holding a case
     handlers = CxbotHandlers(app)
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("start", handlers.start, filters=private), group=group)

@@ -9,61 +9,30 @@ import typer
 from bot.cli.common import handles_errors, load_app
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.wiring import App
     from storage.db import Database
 
 # The database, rich and the settings load inside each command: `cxbot --help` starts without them.
 
 
 def _pending(db: Database) -> list[tuple[str, str]]:
-    from sqlalchemy import func, select
-
+    from storage import backlog, job_runs
     from storage.dead_letters import dead_letters
-    from storage.tables import ConnectorDelivery, DueWork, Escalation, JobRun, OutboxMessage
 
-    with db.read() as session:
-        c = session.connection()
-        d = DueWork.__table__  # type: ignore[attr-defined]
-        o = OutboxMessage.__table__  # type: ignore[attr-defined]
-        e = Escalation.__table__  # type: ignore[attr-defined]
-        j = JobRun.__table__  # type: ignore[attr-defined]
-        rows = [
-            (f"timers {kind} ({status})", str(n))
-            for kind, status, n in c.execute(
-                select(d.c.kind, d.c.status, func.count())
-                .where(d.c.status.in_(("pending", "waiting")))
-                .group_by(d.c.kind, d.c.status)
-            )
-        ]
-        rows += [
-            (f"outbox {channel}", str(n))
-            for channel, n in c.execute(
-                select(o.c.channel, func.count()).where(o.c.status == "pending").group_by(o.c.channel)
-            )
-        ]
-        rows += [  # given up on, kept: fix the cause, then `cxbot outbox retry-dead`
-            (f"dead letters {d.channel} ({d.reason})", f"{d.count}, oldest {d.oldest:%Y-%m-%d %H:%M} UTC")
-            for d in dead_letters(c)
-        ]
-        rows += [
-            (f"escalations {priority} open", str(n))
-            for priority, n in c.execute(
-                select(e.c.priority, func.count())
-                .where(e.c.status.in_(("open", "taken")))
-                .group_by(e.c.priority)
-            )
-        ]
-        k = ConnectorDelivery.__table__  # type: ignore[attr-defined]
-        rows += [  # kept, never lost, but waiting for someone: a mapping fix, then `connectors replay`
-            (f"connector deliveries {connector} {status}", str(n))
-            for connector, status, n in c.execute(
-                select(k.c.connector, k.c.status, func.count())
-                .where(k.c.status.in_(("pending", "unmapped", "failed")))
-                .group_by(k.c.connector, k.c.status)
-            )
-        ]
-        last = c.execute(
-            select(j.c.period, j.c.finished_at).where(j.c.job == "weekly_report").order_by(j.c.period.desc())
-        ).first()
+    rows = [(f"timers {kind} ({status})", str(n)) for kind, status, n in backlog.waiting_timers(db)]
+    rows += [(f"outbox {channel}", str(n)) for channel, n in backlog.pending_outbox(db)]
+    rows += [  # dead letters: given up on, kept; fix the cause, then `cxbot outbox retry-dead`
+        (f"outbox {d.channel} failed ({d.reason})", f"{d.count}, oldest {d.oldest:%Y-%m-%d %H:%M} UTC")
+        for d in dead_letters(db)
+    ]
+    rows += [(f"escalations {priority} open", str(n)) for priority, n in backlog.open_escalations(db)]
+    rows += [  # kept, never lost, but waiting for someone: a mapping fix, then `connectors replay`
+        (f"connector deliveries {connector} {status}", str(n))
+        for connector, status, n in backlog.deliveries_needing_work(db)
+    ]
+    last = job_runs.last_finished(db, "weekly_report")
     rows.append(("last weekly report", f"{last[0]} ({last[1]})" if last else "never"))
     return rows
 
@@ -72,13 +41,21 @@ def _pending(db: Database) -> list[tuple[str, str]]:
 def status() -> None:
     """Show the configuration (secrets masked), database, journey, pending work and dead letters."""
     from rich.console import Console
+
+    app = load_app(schema="exists")  # shows a schema that is behind instead of refusing it
+    try:
+        _status(app, Console())
+    finally:
+        app.db.dispose()
+
+
+def _status(app: App, console: Console) -> None:
+    """Print the status table (the database is the caller's to dispose)."""
     from rich.table import Table
 
     from bot.config_check import describe
     from storage import migrate
 
-    app = load_app(schema="exists")  # shows a schema that is behind instead of refusing it
-    console = Console()
     table = Table(title="cxbot status", show_header=False)
     table.add_column("what")
     table.add_column("value")

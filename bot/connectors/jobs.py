@@ -15,11 +15,13 @@ import structlog
 from bot.clock import Clock
 from bot.connectors import chatwoot_out, deeplink_mail
 from bot.connectors.worker import process_pending
+from bot.leader import WORKER_ID
 from bot.mail import MailTransport
 from bot.sender import SERVICES, Sender, SenderConfig
 from bot.wiring import App
 
 log = structlog.get_logger(__name__)
+OWNER = f"{WORKER_ID}:connectors"
 
 
 def outbound_senders(app: App, clock: Clock, *, every: float = 2.0) -> list[Sender]:
@@ -28,16 +30,17 @@ def outbound_senders(app: App, clock: Clock, *, every: float = 2.0) -> list[Send
     chatwoot = chatwoot_out.ChatwootTransport(app.db, app.settings, clock)
     mail = MailTransport(app.settings, deeplink_mail.compose)
     return [
-        Sender(app.db, chatwoot_out.CHANNEL, chatwoot, clock=clock, config=config),
-        Sender(app.db, deeplink_mail.CHANNEL, mail, clock=clock, config=config),
+        Sender(app.db, chatwoot_out.CHANNEL, chatwoot, clock=clock, config=config, owner=OWNER),
+        Sender(app.db, deeplink_mail.CHANNEL, mail, clock=clock, config=config, owner=OWNER),
     ]
 
 
 async def deliver_outbound(app: App, now: datetime) -> dict[str, int]:
-    """Deliver the Chatwoot notes and deep-link e-mails due at ``now``; return how many ended each way."""
+    """Deliver one batch of the Chatwoot notes and deep-link e-mails due at ``now`` (a conversation's
+    oldest each); return how many ended each way."""
     counts: Counter[str] = Counter()
     for sender in outbound_senders(app, lambda: now):
-        counts.update(await sender.drain())
+        counts.update(await sender.send_batch())
     return dict(counts)
 
 

@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 from sqlmodel import Session
 
-from bot.channels.base import http_failure, network_failure
 from bot.clock import Clock
 from bot.escalations.records import DeskConfig
+from bot.leader import WORKER_ID
 from bot.mail import MailTransport
-from bot.sender import SERVICES, Sender, SenderConfig
+from bot.sender import SERVICES, Sender, SenderConfig, http_failure, network_failure
 from bot.settings import Settings
 from flows.errors import Permanent
 from storage import repo
@@ -95,10 +95,12 @@ class HelpdeskTransport:
             async with httpx.AsyncClient(timeout=self.timeout) as client:
                 response = await client.post(settings.helpdesk_webhook_url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise network_failure(exc, what="helpdesk webhook") from exc
+            raise network_failure(exc, "helpdesk webhook unreachable") from exc
         if response.status_code >= 300:
-            retry_after = response.headers.get("Retry-After")
-            raise http_failure(response.status_code, what="helpdesk webhook", retry_after=retry_after)
+            answered = f"helpdesk webhook answered {response.status_code}"
+            raise http_failure(
+                response.status_code, answered, retry_after=response.headers.get("Retry-After")
+            )
 
 
 def escalation_mail(settings: Settings, payload: dict[str, Any]) -> EmailMessage:
@@ -124,19 +126,24 @@ def escalation_mail(settings: Settings, payload: dict[str, Any]) -> EmailMessage
 
 
 def destination_senders(
-    db: Database, settings: Settings, clock: Clock, *, every: float = 10.0
+    db: Database, settings: Settings, clock: Clock, *, every: float = 10.0, owner: str = WORKER_ID
 ) -> list[Sender]:
     """Return the outbox senders of the helpdesk webhook and e-mail (policy ``SERVICES``)."""
     config = SenderConfig(batch=20, concurrency=5, idle_interval=every, retry=SERVICES)
     return [
-        Sender(db, "helpdesk", HelpdeskTransport(settings), clock=clock, config=config),
-        Sender(db, "email", MailTransport(settings, escalation_mail), clock=clock, config=config),
+        Sender(db, "helpdesk", HelpdeskTransport(settings), clock=clock, config=config, owner=owner),
+        Sender(
+            db, "email", MailTransport(settings, escalation_mail), clock=clock, config=config, owner=owner
+        ),
     ]
 
 
-async def deliver_destinations(db: Database, settings: Settings, now: datetime) -> dict[str, int]:
-    """Deliver the helpdesk and e-mail messages due at ``now``; return how many ended each way."""
+async def deliver_destinations(
+    db: Database, settings: Settings, now: datetime, *, owner: str = WORKER_ID
+) -> dict[str, int]:
+    """Deliver one batch of the helpdesk and e-mail messages due at ``now`` (a chat's oldest each);
+    return how many ended each way."""
     counts: Counter[str] = Counter()
-    for sender in destination_senders(db, settings, lambda: now):
-        counts.update(await sender.drain())
+    for sender in destination_senders(db, settings, lambda: now, owner=owner):
+        counts.update(await sender.send_batch())
     return dict(counts)

@@ -24,7 +24,7 @@ from storage.claims import ClaimedMessage
 from storage.tables import Customer, Escalation
 
 if TYPE_CHECKING:
-    from bot.channels.telegram.api import BotCall
+    from bot.limited_calls import BotCall
 
 log = structlog.get_logger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
 from bot.channels.telegram.transport import _buttons, keyboard
 
 SECRET = b"k" * 32
@@ -15,7 +15,7 @@ ROWS = [
 ]
 
 
-def test_keyboard_json_escapes_labels_and_signs_each_chat():
+def test_keyboard_json_escapes_labels_and_signs_each_chat() -> None:
     """Quotes, backslashes and emoji survive; labels stop at 64 characters; the data verifies only
     in the chat it was signed for."""
     markup = keyboard(SECRET, "42", {"rows": ROWS, "survey_id": 7})
@@ -32,7 +32,7 @@ def test_keyboard_json_escapes_labels_and_signs_each_chat():
     assert all(callbacks.verify(SECRET, "43", d) is None for d in data)
 
 
-def test_keyboard_template_is_built_once_for_every_customer():
+def test_keyboard_template_is_built_once_for_every_customer() -> None:
     """The same question to two chats reuses the template; only the signatures differ."""
     _buttons.cache_clear()
     first = json.loads(keyboard(SECRET, "42", {"rows": ROWS, "survey_id": 7}) or "")
@@ -43,7 +43,7 @@ def test_keyboard_template_is_built_once_for_every_customer():
     assert first != second
 
 
-def test_no_rows_no_keyboard():
+def test_no_rows_no_keyboard() -> None:
     """A message without choices is sent without reply_markup."""
     assert keyboard(SECRET, "42", {"text": "Grazie!"}) is None
     assert keyboard(SECRET, "42", {"rows": []}) is None

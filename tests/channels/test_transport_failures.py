@@ -50,7 +50,9 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.mark.parametrize(("status", "options", "expected"), FAILURES)
-async def test_telegram_transport_names_bot_api_failures(api: FakeBotAPI, status, options, expected):
+async def test_telegram_transport_names_bot_api_failures(
+    api: FakeBotAPI, status: int, options: dict[str, Any], expected: type[ChannelError]
+) -> None:
     """sendMessage answered 403/429/400/404/502 (HTML)/500 leaves the transport as exactly one name."""
     bot = make_bot(TOKEN, api.url)
     api.fail_next("sendMessage", status, **options)
@@ -63,7 +65,9 @@ async def test_telegram_transport_names_bot_api_failures(api: FakeBotAPI, status
 
 
 @pytest.mark.parametrize(("status", "options", "expected"), FAILURES)
-async def test_desk_calls_share_the_client_and_its_names(api: FakeBotAPI, status, options, expected):
+async def test_desk_calls_share_the_client_and_its_names(
+    api: FakeBotAPI, status: int, options: dict[str, Any], expected: type[ChannelError]
+) -> None:
     """The agents' desk posts raw JSON through the same aiogram session: the same failures, the same names."""
     bot = make_bot(TOKEN, api.url)
     call = bot_call(bot)
@@ -77,7 +81,7 @@ async def test_desk_calls_share_the_client_and_its_names(api: FakeBotAPI, status
     _named(info.value, expected)
 
 
-async def test_bot_api_refusing_the_token_or_gone_is_named_too():
+async def test_bot_api_refusing_the_token_or_gone_is_named_too() -> None:
     """A 401 (wrong token) is permanent; a Bot API that does not answer at all is temporary."""
     async with FakeBotAPI(require_token="1:OTHER") as api:
         bot = make_bot(TOKEN, api.url)
@@ -96,7 +100,9 @@ def ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("ptb_timedelta")
 @pytest.mark.parametrize(("status", "options", "expected"), FAILURES)
-async def test_ptb_transport_names_failures_like_cxbots_client(api: FakeBotAPI, status, options, expected):
+async def test_ptb_transport_names_failures_like_cxbots_client(
+    api: FakeBotAPI, status: int, options: dict[str, Any], expected: type[ChannelError]
+) -> None:
     """python-telegram-bot's errors for the same answers map onto the same names."""
     async with PtbBot(TOKEN, base_url=f"{api.url}/bot") as bot:
         api.fail_next("sendMessage", status, **options)
@@ -106,7 +112,7 @@ async def test_ptb_transport_names_failures_like_cxbots_client(api: FakeBotAPI, 
 
 
 @pytest.mark.usefixtures("ptb_timedelta")
-async def test_ptb_transport_refuses_kinds_it_cannot_send(api: FakeBotAPI):
+async def test_ptb_transport_refuses_kinds_it_cannot_send(api: FakeBotAPI) -> None:
     """An edit or a card is not for the PTB integration: permanent, nothing sent."""
     async with PtbBot(TOKEN, base_url=f"{api.url}/bot") as bot:
         with pytest.raises(Permanent, match="edit"):
@@ -118,7 +124,7 @@ async def test_ptb_transport_refuses_kinds_it_cannot_send(api: FakeBotAPI):
     ("status", "expected"),
     [(503, Transient), (429, Transient), (408, Transient), (404, Permanent), (401, Permanent)],
 )
-async def test_rasa_transport_names_http_answers(status: int, expected: type[ChannelError]):
+async def test_rasa_transport_names_http_answers(status: int, expected: type[ChannelError]) -> None:
     """trigger_intent answered 5xx/429/408 is temporary, any other refusal permanent."""
     rasa = FakeRasa()
     await rasa.start()
@@ -134,7 +140,7 @@ async def test_rasa_transport_names_http_answers(status: int, expected: type[Cha
     assert type(info.value) is expected and str(info.value) == f"http {status}"
 
 
-async def test_rasa_unreachable_is_temporary():
+async def test_rasa_unreachable_is_temporary() -> None:
     """No Rasa listening: a temporary failure named after the network error."""
     settings = Settings(database_url="sqlite://", rasa_url="http://127.0.0.1:9", _env_file=None)
     async with httpx.AsyncClient(base_url="http://127.0.0.1:9") as client:
@@ -142,8 +148,8 @@ async def test_rasa_unreachable_is_temporary():
             await RasaTransport(client, settings).deliver(MESSAGE)
 
 
-async def test_terminal_transport_shows_each_message():
-    """The terminal's transport hands the message to its printer and reports nothing to store."""
+async def test_terminal_transport_shows_each_message() -> None:
+    """The terminal's transport hands the message to its printer."""
     shown: list[Any] = []
-    assert await LocalTransport(shown.append).deliver(MESSAGE) is None
+    await LocalTransport(shown.append).deliver(MESSAGE)
     assert shown == [MESSAGE]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,12 +11,13 @@ from aiogram import Bot
 from sqlmodel import col, select
 
 from bot.apply import Address
-from bot.channels.telegram.api import BotCall, bot_call, make_bot
+from bot.channels.telegram.api import bot_call, make_bot
 from bot.escalations import hooks
 from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
 from bot.escalations.telegram_desk import deliver_agent_message
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from bot.limited_calls import BotCall
 from bot.service import Service
 from bot.settings import Settings
 from bot.timers import run_due_work
@@ -24,6 +25,7 @@ from bot.wiring import App
 from flows.conversation import ButtonPress
 from storage.claims import claim_outbox, finish_messages
 from storage.tables import SurveyInstance
+from tests.clocks import FakeClock
 from tests.fakes.bot_api import FakeBotAPI
 
 AGENTS = -1001234
@@ -42,7 +44,7 @@ def make_settings(api_url: str = "http://127.0.0.1:9", **extra: Any) -> Settings
         "desk_language": "en",
         **extra,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def make_app(service: Service, settings: Settings) -> tuple[App, DeskConfig]:
@@ -51,7 +53,7 @@ def make_app(service: Service, settings: Settings) -> tuple[App, DeskConfig]:
     return app, hooks.install(app)
 
 
-def detractor(service: Service, clock, score: str = "score:1") -> int:
+def detractor(service: Service, clock: FakeClock, score: str = "score:1") -> int:
     """Ask the delivery CSAT of order 1001 to customer c-42 and answer ``score``; return the survey id."""
     event = BusinessEventIn.model_validate(
         {
@@ -78,7 +80,7 @@ class Pump:
         self.app, self.config, self.call = app, config, call
         self.customer: list[dict[str, Any]] = []
 
-    async def __call__(self, now=None, *, crash_after_send: bool = False) -> int:
+    async def __call__(self, now: datetime | None = None, *, crash_after_send: bool = False) -> int:
         now = now or self.app.service.clock()
         done = 0
         while batch := claim_outbox(self.app.db, "test", now, channels=("telegram",)):
@@ -92,6 +94,10 @@ class Pump:
                 finish_messages(self.app.db, [message.id], now)
                 done += 1
         return done
+
+
+#: The ``desk_app`` fixture: the app, its desk configuration, the Bot API call and the outbox pump.
+DeskApp = tuple[App, DeskConfig, BotCall, Pump]
 
 
 @pytest.fixture
@@ -110,7 +116,7 @@ async def client(api: FakeBotAPI) -> AsyncIterator[Bot]:
 
 
 @pytest.fixture
-def desk_app(service: Service, api: FakeBotAPI, client: Bot):
+def desk_app(service: Service, api: FakeBotAPI, client: Bot) -> DeskApp:
     """Return (app, config, call, pump) wired to the fake Bot API."""
     settings = make_settings(api.url)
     app, config = make_app(service, settings)

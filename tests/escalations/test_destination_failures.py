@@ -31,21 +31,23 @@ def _message(channel: str) -> ClaimedMessage:
         (410, Permanent),
     ],
 )
-async def test_helpdesk_webhook_answers_are_named(answer, expected: type[ChannelError]):
+async def test_helpdesk_webhook_answers_are_named(
+    answer: int | tuple[int, dict[str, str]], expected: type[ChannelError]
+) -> None:
     """5xx, 408 and 429 are temporary (429 with Retry-After waits that long), other 4xx permanent."""
     with serve_webhook(answer) as (url, hook):
         transport = HelpdeskTransport(make_settings(helpdesk_webhook_url=url))
         with pytest.raises(ChannelError) as info:
             await transport.deliver(_message("helpdesk"))
         await transport.deliver(_message("helpdesk"))  # the next answer is 200: delivered
-    assert type(info.value) is expected and "helpdesk webhook: http" in str(info.value)
+    assert type(info.value) is expected and "helpdesk webhook answered" in str(info.value)
     assert expected is not RetryAfter or info.value.retry_after == 120.0
     assert [body["escalation_id"] for body, _ in hook.received] == [7, 7]
 
 
-async def test_helpdesk_unreachable_or_unset_is_named():
+async def test_helpdesk_unreachable_or_unset_is_named() -> None:
     """Nobody listening is temporary; no URL configured is permanent (fix it, then retry-dead)."""
-    with pytest.raises(Transient, match="helpdesk webhook: network: ConnectError"):
+    with pytest.raises(Transient, match="helpdesk webhook unreachable: ConnectError"):
         await HelpdeskTransport(make_settings(helpdesk_webhook_url="http://127.0.0.1:9/x")).deliver(
             _message("helpdesk")
         )
@@ -57,7 +59,7 @@ async def test_helpdesk_unreachable_or_unset_is_named():
     ("refuse", "expected"),
     [({"RCPT": "550 no such user"}, Permanent), ({"MAIL": "451 try again later"}, Transient)],
 )
-async def test_smtp_refusals_are_named(refuse: dict[str, str], expected: type[ChannelError]):
+async def test_smtp_refusals_are_named(refuse: dict[str, str], expected: type[ChannelError]) -> None:
     """A 5xx from the SMTP server is permanent, a 4xx temporary; nothing is sent either way."""
     with serve_smtp() as (port, server):
         server.refuse = refuse
@@ -67,7 +69,7 @@ async def test_smtp_refusals_are_named(refuse: dict[str, str], expected: type[Ch
     assert server.mails == []
 
 
-async def test_smtp_unreachable_or_unset_is_named():
+async def test_smtp_unreachable_or_unset_is_named() -> None:
     """No server listening is temporary; no SMTP host or recipient configured is permanent."""
     closed = make_settings(smtp_host="127.0.0.1", smtp_port=9, smtp_starttls=False, smtp_to="a@b.c")
     with pytest.raises(Transient, match="SMTP failed"):

@@ -10,7 +10,9 @@ import pytest
 from sqlmodel import select
 
 from bot.escalations.destinations import deliver_destinations
+from bot.service import Service
 from storage.tables import OutboxMessage
+from tests.clocks import FakeClock
 from tests.escalations.conftest import detractor, make_app, make_settings
 from tests.fakes.smtp import SmtpHandler, serve_smtp
 from tests.fakes.webhook import WebhookHandler, serve_webhook
@@ -32,7 +34,12 @@ def smtp() -> Iterator[tuple[int, type[SmtpHandler]]]:
         yield served
 
 
-async def test_helpdesk_and_email_with_retry(service, clock, webhook, smtp):
+async def test_helpdesk_and_email_with_retry(
+    service: Service,
+    clock: FakeClock,
+    webhook: tuple[str, type[WebhookHandler]],
+    smtp: tuple[int, type[SmtpHandler]],
+) -> None:
     """A new escalation is POSTed signed to the helpdesk (retried after a 503) and e-mailed once."""
     url, hook = webhook
     port, mail = smtp

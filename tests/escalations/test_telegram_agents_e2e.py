@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[App, FakeBotAPI]]:
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
         api.add_chat(AGENTS, "supergroup", title="Agents")
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_url=f"sqlite:///{tmp_path / 'tg.db'}",
             telegram_token=TOKEN,
             telegram_api_url=api.url,
@@ -72,7 +72,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[App, FakeBotAPI]]:
             await asyncio.wait_for(task, timeout=5)
 
 
-async def _sent(api: FakeBotAPI, predicate, count: int = 1) -> list[Call]:
+async def _sent(api: FakeBotAPI, predicate: Callable[[dict[str, Any]], bool], count: int = 1) -> list[Call]:
     return await api.wait_for(
         lambda c: c.method == "sendMessage" and c.ok and predicate(c.params), count, timeout=5
     )
@@ -82,12 +82,33 @@ def _buttons(params: dict[str, Any]) -> dict[str, str]:
     return {b["text"]: b["callback_data"] for row in params["reply_markup"]["inline_keyboard"] for b in row}
 
 
+async def open_detractor_case(app: App, api: FakeBotAPI, customer: str) -> Call:
+    """Ask ``customer`` (English, chat CHAT) the delivery CSAT, tap 1: a case opens and nobody
+    holds it yet. Return the card's sendMessage call."""
+    now = app.service.clock()
+    event = BusinessEventIn.model_validate(
+        {
+            "event_id": f"evt-{customer}",
+            "type": "order.delivered",
+            "occurred_at": (now - timedelta(hours=3)).isoformat(),
+            "customer": {"id": customer, "name": "Giulia", "language": "en", "telegram_chat_id": CHAT},
+            "order": {"id": f"o-{customer}", "items": [{"name": "Moka"}]},
+        }
+    )
+    api.add_chat(CHAT)
+    ingest_event(app.db, app.journey, event, now)
+    (question,) = await _sent(api, lambda p: p["chat_id"] == CHAT and "reply_markup" in p)
+    api.push_callback(CHAT, question.result["message_id"], _buttons(question.params)["1"], language_code="en")
+    (card,) = await _sent(api, lambda p: p["chat_id"] == AGENTS)
+    return card
+
+
 def _escalation(app: App) -> Escalation:
     with app.db.read() as session:
         return session.exec(select(Escalation)).one()
 
 
-async def test_detractor_card_take_reply_relay_resolve(served):
+async def test_detractor_card_take_reply_relay_resolve(served: tuple[App, FakeBotAPI]) -> None:
     """Through Telegram: one card; a stranger is refused; take, reply, relay, resolve; closing Yes stored."""
     app, api = served
     now = app.service.clock()

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from bot.wiring import App
 from tests.escalations.test_telegram_agents_e2e import (
     AGENT,
     AGENTS,
@@ -15,11 +16,14 @@ from tests.escalations.test_telegram_agents_e2e import (
     _sent,
     served,
 )
+from tests.fakes.bot_api import FakeBotAPI
 
 __all__ = ["served"]  # the fixture, imported for pytest
 
 
-async def test_customer_media_is_copied_to_the_case_while_an_agent_has_it(served):
+async def test_customer_media_is_copied_to_the_case_while_an_agent_has_it(
+    served: tuple[App, FakeBotAPI],
+) -> None:
     """A photo the customer sends after an agent took the case is copied (copyMessage) into the
     agents' group as a reply to the card, exactly once; the customer gets no "can't read" answer."""
     app, api = served
@@ -59,11 +63,11 @@ async def test_customer_media_is_copied_to_the_case_while_an_agent_has_it(served
     assert copy.params["reply_parameters"]["message_id"] == card.result["message_id"]
     copied = next(m for m in api.chat_messages(AGENTS) if m["message_id"] == copy.result["message_id"])
     assert copied["photo"][0]["file_id"] == "AgAD-broken-box"
-    assert not [m for m in api.sent_messages(CHAT) if "only read text" in m["text"]]
+    assert not [m for m in api.sent_messages(CHAT) if "only understand text" in m["text"]]
     assert len(api.calls_of("copyMessage")) == 1
 
 
-async def test_agents_are_told_when_the_customer_blocked_the_bot(served):
+async def test_agents_are_told_when_the_customer_blocked_the_bot(served: tuple[App, FakeBotAPI]) -> None:
     """The customer blocks the bot while an agent has the case: the agent's reply cannot be
     delivered, and the agents' group is told so on the case (a note replying to the card)."""
     app, api = served

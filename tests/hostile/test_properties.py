@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
 from bot.channels.telegram.updates import incoming, parse
 from bot.events.validation import parse_event
 from flows.errors import InputError, JourneyError

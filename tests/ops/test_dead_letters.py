@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from random import Random
 
 import httpx
 import pytest
+from aiogram import Bot
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -29,7 +31,7 @@ from tests.fakes.bot_api import FakeBotAPI
 TOKEN = "42:DEAD-letters"
 
 
-def _enqueue(db: Database, chat: int, text: str, now) -> None:
+def _enqueue(db: Database, chat: int, text: str, now: datetime) -> None:
     with db.write() as session:
         repo.ensure_customer(session, f"c{chat}", now)
         repo.bind_identity(session, f"c{chat}", CHANNEL, str(chat), now)
@@ -54,27 +56,37 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture
-def cx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
+def cx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
     """An app on a migrated SQLite file that the CLI (CXBOT_DATABASE_URL) reads too."""
     url = f"sqlite:///{tmp_path / 'dead.db'}"
     monkeypatch.setenv("CXBOT_DATABASE_URL", url)
     assert CliRunner().invoke(cli, ["db", "upgrade"]).exit_code == 0
-    return build_app(Settings(database_url=url, _env_file=None))
+    app = build_app(Settings(database_url=url, _env_file=None))
+    yield app
+    app.db.dispose()
 
 
-def _sender(cx: App, api: FakeBotAPI, **retry: float) -> Sender:
-    transport = TelegramTransport(make_bot(TOKEN, api.url), b"k" * 32)
+@pytest.fixture
+async def bot(api: FakeBotAPI) -> AsyncIterator[Bot]:
+    """cxbot's Bot API client on the fake."""
+    client = make_bot(TOKEN, api.url)
+    yield client
+    await client.session.close()
+
+
+def _sender(cx: App, bot: Bot, **retry: float) -> Sender:
+    transport = TelegramTransport(bot, b"k" * 32)
     config = SenderConfig(retry=RetryPolicy(rng=Random(5), **retry))  # type: ignore[arg-type]
     return Sender(cx.db, CHANNEL, transport, clock=cx.service.clock, config=config)
 
 
-async def test_dead_letter_is_visible_everywhere_and_sent_again(cx: App, api: FakeBotAPI):
+async def test_dead_letter_is_visible_everywhere_and_sent_again(cx: App, api: FakeBotAPI, bot: Bot) -> None:
     """A 400 makes a dead letter (permanent), a blocked chat another (blocked): both in `cxbot
     status` and /metrics; /readyz stays 200 and names the permanent one; retry-dead resends it."""
     now = cx.service.clock()
     permanent_before = _dead_lettered("permanent")
     _enqueue(cx.db, 501, "hello", now)
-    sender = _sender(cx, api)
+    sender = _sender(cx, bot)
     api.fail_next("sendMessage", 400, description="Bad Request: message text is empty")
     assert await sender.drain() == {"failed": 1}
     _enqueue(cx.db, 502, "bye", now)
@@ -85,8 +97,10 @@ async def test_dead_letter_is_visible_everywhere_and_sent_again(cx: App, api: Fa
 
     status = CliRunner().invoke(cli, ["status"], env={"COLUMNS": "200"})
     assert status.exit_code == 0, status.output
-    assert "dead letters telegram (permanent)" in status.output
-    assert "dead letters telegram (blocked)" in status.output and f"1, oldest {now:%Y-%m-%d}" in status.output
+    assert "outbox telegram failed (permanent)" in status.output
+    assert (
+        "outbox telegram failed (blocked)" in status.output and f"1, oldest {now:%Y-%m-%d}" in status.output
+    )
 
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=build_runtime(cx).http_api()), base_url="http://cxbot"
@@ -108,17 +122,15 @@ async def test_dead_letter_is_visible_everywhere_and_sent_again(cx: App, api: Fa
         assert await sender.drain() == {"sent": 1}
         assert [m["text"] for m in api.sent_messages(501)] == ["hello"]
         assert "outbox" not in (await http.get("/readyz")).json().get("warnings", {})
-    await sender.transport.bot.session.close()  # type: ignore[attr-defined]
-    cx.db.dispose()
 
 
 async def test_temporary_failures_until_the_last_attempt_make_an_exhausted_dead_letter(
-    cx: App, api: FakeBotAPI
-):
+    cx: App, api: FakeBotAPI, bot: Bot
+) -> None:
     """5xx after 5xx: retried with the policy's waits, then a dead letter "exhausted", counted."""
     before = _dead_lettered("exhausted")
     _enqueue(cx.db, 601, "hello", cx.service.clock())
-    sender = _sender(cx, api, base=0.01, cap=0.02, max_attempts=3)
+    sender = _sender(cx, bot, base=0.01, cap=0.02, max_attempts=3)
     api.fail_next("sendMessage", 502, count=3, html=True)
     outcomes = []
     for _ in range(40):  # the waits are tens of milliseconds on the running clock
@@ -132,5 +144,3 @@ async def test_temporary_failures_until_the_last_attempt_make_an_exhausted_dead_
     with cx.db.read() as session:
         (row,) = session.exec(select(OutboxMessage)).all()
     assert row.error is not None and "not_json" in row.error
-    await sender.transport.bot.session.close()  # type: ignore[attr-defined]
-    cx.db.dispose()

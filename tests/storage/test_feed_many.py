@@ -12,6 +12,7 @@ from flows.conversation import CustomerText
 from flows.errors import ConflictError
 from storage import repo
 from storage.tables import Conversation, Customer, Response, SurveyInstance
+from tests.clocks import FakeClock
 from tests.seeding import ask_delivery_csat
 
 CHATS = [501, 502, 503]
@@ -23,7 +24,7 @@ def _commits(service: Service) -> list[int]:
     return commits
 
 
-def test_batch_stores_every_answer_in_one_commit(service: Service, clock):
+def test_batch_stores_every_answer_in_one_commit(service: Service, clock: FakeClock) -> None:
     """Three customers' scores fed as one batch are all stored, with their orders, in one commit."""
     ask_delivery_csat(service, clock.now, CHATS)
     commits = _commits(service)
@@ -39,7 +40,7 @@ def test_batch_stores_every_answer_in_one_commit(service: Service, clock):
     ]
 
 
-def test_failing_item_is_rolled_back_alone(service: Service, clock):
+def test_failing_item_is_rolled_back_alone(service: Service, clock: FakeClock) -> None:
     """An item that raises comes back as its error; its writes are undone and the others are kept."""
     ask_delivery_csat(service, clock.now, CHATS)
 
@@ -65,7 +66,7 @@ def test_failing_item_is_rolled_back_alone(service: Service, clock):
     assert after is not None and after.version == version_before
 
 
-def test_resolver_creates_a_stranger_in_the_batch(service: Service, clock):
+def test_resolver_creates_a_stranger_in_the_batch(service: Service, clock: FakeClock) -> None:
     """A customer found by a resolver inside the transaction is created there, in its language."""
 
     def stranger(session: Session) -> str:
@@ -79,7 +80,7 @@ def test_resolver_creates_a_stranger_in_the_batch(service: Service, clock):
     assert customer is not None and customer.language == "en"
 
 
-def test_score_after_a_comment_keeps_the_comment(service: Service, clock):
+def test_score_after_a_comment_keeps_the_comment(service: Service, clock: FakeClock) -> None:
     """A score stored over a comment-only response keeps the comment's words, flag and topics."""
     ask_delivery_csat(service, clock.now, [601])
     with service.db.write() as session:
@@ -123,7 +124,7 @@ def test_score_after_a_comment_keeps_the_comment(service: Service, clock):
     assert response.order_id == "o-601"
 
 
-def test_answers_are_counted_once_when_a_batch_is_fed_again(service: Service, clock):
+def test_answers_are_counted_once_when_a_batch_is_fed_again(service: Service, clock: FakeClock) -> None:
     """A batch fed again without its failing item counts each stored answer once in /metrics."""
     ask_delivery_csat(service, clock.now, CHATS)
 

@@ -18,15 +18,17 @@ from urllib.parse import quote
 import httpx
 import structlog
 
-from bot.channels.base import http_failure, network_failure
 from bot.channels.rasa.bridge import CHANNEL
 from bot.channels.rasa.messages import MESSAGE_ENTITY, SURVEY_ENTITY, TRIGGER_INTENT
-from bot.sender import RASA, Sender, SenderConfig
+from bot.leader import WORKER_ID
+from bot.sender import RASA, Sender, SenderConfig, http_failure, network_failure
 from bot.settings import Settings
 from bot.wiring import App
 from storage.claims import ClaimedMessage
 
 log = structlog.get_logger(__name__)
+
+OWNER = f"{WORKER_ID}:rasa"
 
 
 def trigger_request(
@@ -62,10 +64,12 @@ class RasaTransport:
         try:
             reply = await self.client.post(path, json=body, params=params)
         except httpx.HTTPError as exc:
-            raise network_failure(exc) from exc
+            raise network_failure(exc, "network") from exc
         log.info("rasa_trigger", message_id=message.id, status=reply.status_code, attempts=message.attempts)
         if reply.status_code >= 300:
-            raise http_failure(reply.status_code, retry_after=reply.headers.get("Retry-After"))
+            raise http_failure(
+                reply.status_code, f"http {reply.status_code}", retry_after=reply.headers.get("Retry-After")
+            )
 
 
 def rasa_sender(
@@ -89,7 +93,12 @@ def rasa_sender(
     async def run(stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(base_url=base_url, timeout=15.0, transport=transport) as client:
             sender = Sender(
-                app.db, CHANNEL, RasaTransport(client, app.settings), clock=app.service.clock, config=config
+                app.db,
+                CHANNEL,
+                RasaTransport(client, app.settings),
+                clock=app.service.clock,
+                config=config,
+                owner=OWNER,
             )
             await sender.run(stop)
 

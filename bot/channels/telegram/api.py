@@ -1,15 +1,15 @@
 """The one Bot API client (aiogram's) and the one translation of its failures into the error tree.
 
 ``make_bot`` returns an aiogram ``Bot`` whose every method call raises only the error tree of
-``flows.errors`` (a session middleware translates: no call site wraps anything). ``raw_call``
-posts JSON through the same session for what needs the reply as Telegram sent it (``getUpdates``,
-the agents' desk), translated by the same rules.
+``flows.errors`` (a session middleware translates aiogram's exceptions into the names of
+``bot.channels.bot_api``: no call site wraps anything). ``raw_call`` posts JSON through the same
+session for what needs the reply as Telegram sent it (``getUpdates``, the agents' desk), named by
+the same rules.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -28,12 +28,20 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import Response, TelegramMethod
 
-from bot.observability.metrics import API_ERRORS
-from flows.errors import ChannelError, ChatBlocked, Permanent, RetryAfter, Transient
-
-#: Performs one Bot API method with JSON parameters and returns its ``result``; raises the error tree.
-BotCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
-
+from bot.channels.bot_api import (
+    BAD_REQUEST,
+    FLOOD,
+    FORBIDDEN,
+    NETWORK,
+    NOT_JSON,
+    REFUSED,
+    SERVER,
+    TIMEOUT,
+    failure,
+    reply_failure,
+)
+from bot.limited_calls import BotCall
+from flows.errors import ChannelError
 
 # aiogram validates every reply as ``Response[method.__returning__]``. pydantic caches such
 # parametrised models only weakly, so whenever the garbage collector has run the class is built
@@ -78,38 +86,6 @@ def make_bot(token: str, api_url: str) -> Bot:
     return Bot(token, session=session)
 
 
-#: Names of Bot API failures (the ``kind`` label of ``cxbot_telegram_api_errors_total``).
-FLOOD, FORBIDDEN, BAD_REQUEST, SERVER, NETWORK, TIMEOUT, NOT_JSON, REFUSED = (
-    "flood",
-    "forbidden",
-    "bad_request",
-    "server",
-    "network",
-    "timeout",
-    "not_json",
-    "refused",
-)
-
-
-def failure(what: str, kind: str, detail: str = "", *, retry_after: float | None = None) -> ChannelError:
-    """Return the ChannelError for a Bot API failure of ``kind`` (one of the names above), counted.
-
-    The one place where a failure gets its name, whatever reported it (aiogram, a raw reply,
-    python-telegram-bot): 403 → ``ChatBlocked``; 429 → ``RetryAfter``; 400 and other refusals
-    (401, 404, 409…) → ``Permanent``; 5xx, network errors, timeouts and non-JSON bodies (a
-    proxy's HTML error page) → ``Transient``.
-    """
-    API_ERRORS.labels(what, kind).inc()
-    message = f"{what}: {kind}" + (f": {detail[:200]}" if detail else "")
-    if kind == FORBIDDEN:
-        return ChatBlocked(message)
-    if kind == FLOOD:
-        return RetryAfter(message, float(retry_after or 1))
-    if kind in (BAD_REQUEST, REFUSED):
-        return Permanent(message)
-    return Transient(message)
-
-
 def translate(exc: BaseException, what: str) -> ChannelError | None:
     """Return the named ChannelError for an exception raised by an aiogram request (None: not ours)."""
     if isinstance(exc, TelegramRetryAfter):
@@ -134,29 +110,6 @@ def translate(exc: BaseException, what: str) -> ChannelError | None:
     if isinstance(exc, aiohttp.ClientError | ConnectionError):
         return failure(what, NETWORK, type(exc).__name__)
     return None
-
-
-def reply_failure(what: str, status: int, body: str) -> ChannelError:
-    """Return the named ChannelError for a Bot API reply that is not ``{"ok": true}``."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        return failure(what, NOT_JSON, f"HTTP {status}")
-    code: int = data["error_code"] if isinstance(data.get("error_code"), int) else status
-    description = str(data.get("description") or "")
-    parameters = data.get("parameters")
-    retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
-    if code == 429 or isinstance(retry_after, int | float):
-        return failure(what, FLOOD, retry_after=float(retry_after or 1))
-    if code == 403:
-        return failure(what, FORBIDDEN)
-    if code == 400:
-        return failure(what, BAD_REQUEST, description)
-    if code >= 500:
-        return failure(what, SERVER, description)
-    return failure(what, REFUSED, f"{code} {description}")
 
 
 async def raw_call(bot: Bot, method: str, params: dict[str, Any], *, seconds: float) -> Any:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import structlog
 from aiogram.types import BotCommand
 
+from bot.channels.callbacks import derive_secret
 from bot.channels.telegram import texts, undeliverable, username
 from bot.channels.telegram.api import bot_call, make_bot
-from bot.channels.telegram.callbacks import derive_secret
 from bot.channels.telegram.poller import ALLOWED_UPDATES, Poller
 from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport

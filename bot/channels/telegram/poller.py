@@ -13,8 +13,9 @@ from typing import Any
 import structlog
 from aiogram import Bot
 
+from bot.channels.bot_api import NOT_JSON, failure
 from bot.channels.telegram import inbox
-from bot.channels.telegram.api import NOT_JSON, failure, raw_call
+from bot.channels.telegram.api import raw_call
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
 from bot.clock import Clock

@@ -11,7 +11,7 @@ from aiogram import Bot
 from aiogram.methods import TelegramMethod
 from aiogram.types import BufferedInputFile, ReplyParameters
 
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
 from bot.sender import PROGRESS
 from flows.errors import ChannelError, Permanent
 from storage.claims import ClaimedMessage

@@ -17,12 +17,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from bot.observability.metrics import CHANNEL_UP, REGISTRY, watch_database
 from bot.wiring import App
 from storage import migrate
-from storage.dead_letters import read_dead_letters
+from storage.dead_letters import dead_letters
 
 Probe = Callable[[], Coroutine[Any, Any, str]]
 #: A channel probe slower than this counts as "unreachable" (a load balancer polls /readyz often).
@@ -32,8 +31,7 @@ PROBE_TIMEOUT = 3.0
 def _checks(app: App) -> dict[str, str]:
     checks: dict[str, str] = {}
     try:
-        with app.db.read() as session:
-            session.connection().execute(text("SELECT 1"))
+        app.db.ping()
         checks["database"] = "ok"
         problem = migrate.schema_problem(migrate.current_revision(app.db), migrate.head_revision())
         checks["migrations"] = "ok" if problem is None else f"pending: {problem}"
@@ -64,7 +62,7 @@ def dead_letter_warning(app: App) -> str | None:
     and ``cxbot status``, not warned about here.
     """
     try:
-        letters = [d for d in read_dead_letters(app.db) if d.reason != "blocked"]
+        letters = [d for d in dead_letters(app.db) if d.reason != "blocked"]
     except Exception:  # the database check names the problem
         return None
     if not letters:
