@@ -4,11 +4,12 @@ scripted statuses (and headers), 200 once the script is used up."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
+
+from tests.fakes.loopback import serve_http
 
 
 class WebhookHandler(BaseHTTPRequestHandler):
@@ -38,11 +39,5 @@ def serve_webhook(*answers: int | tuple[int, dict[str, str]]) -> Iterator[tuple[
     """Run a receiver on 127.0.0.1 answering ``answers`` first; yield its URL and handler class."""
     scripted = [a if isinstance(a, tuple) else (a, {}) for a in answers]
     handler = type("Hook", (WebhookHandler,), {"answers": scripted, "received": [], "last_body": b""})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(handler) as url:
+        yield f"{url}/hook", handler
