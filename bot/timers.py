@@ -9,6 +9,7 @@ expire and are taken over. Whether a due survey is sent now is decided by the pu
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from datetime import datetime, timedelta
@@ -181,3 +182,17 @@ def run_due_work(
                     repo.finish_work(session, work.id, now, status="failed")
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+async def due_pass(service: Service, quiet: QuietHours | None) -> None:
+    """Run one pass of ``run_due_work`` in a worker thread: the scheduler's tick, or a pass asked
+    for at once (a chat was just bound: its waiting survey is due). A failure is logged; the next
+    pass tries again. Safe beside other passes: due work is claimed with a lease, each item once.
+    """
+    try:
+        counts = await asyncio.to_thread(run_due_work, service, service.clock(), quiet=quiet)
+    except Exception:  # named, not lost in the scheduler's log
+        log.exception("due_work_pass_failed")
+        return
+    if counts:
+        log.info("due_work", **counts)

@@ -23,6 +23,8 @@ from flows.scales import Lang
 from storage import repo
 from storage.tables import ClosingQuestion, Customer, Escalation, Response
 
+#: The agents' Telegram group is a channel of its own: its outbox (and inbox) rows carry this name.
+AGENTS_CHANNEL = "telegram-agents"
 CARD_KIND = "agent_card"  # outbox kind: send the card, or edit it once it has a message id
 NOTE_KIND = "agent_message"  # outbox kind: a message in the escalation's thread, replying to the card
 
@@ -111,13 +113,14 @@ def post_card(session: Session, escalation: Escalation, config: DeskConfig, now:
         tz=config.tz,
         secret=config.secret,
         stage_names=config.stage_names,
+        reach=repo.customer_reach(session, escalation.customer_id) if escalation.customer_id else None,
     )
     trail = audit.card_lines(audit.trail(session, escalation.id), config.lang, config.tz)
     if trail:  # who did what, when: visible to every agent on the case itself
         text = "\n".join([text, "", *trail])
     repo.enqueue_message(
         session,
-        channel="telegram",
+        channel=AGENTS_CHANNEL,
         address=str(config.agents_chat_id),
         kind=CARD_KIND,
         payload=card.as_payload(text, rows, escalation, version=escalation.card_version),
@@ -136,7 +139,7 @@ def post_note(session: Session, escalation: Escalation, text: str, now: datetime
         return
     repo.enqueue_message(
         session,
-        channel="telegram",
+        channel=AGENTS_CHANNEL,
         address=escalation.card_chat_id,
         kind=NOTE_KIND,
         payload=card.as_payload(text, [], escalation),

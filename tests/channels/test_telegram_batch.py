@@ -5,12 +5,13 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlmodel import col, select
 
-from bot.channels.telegram import callbacks, inbox
+from bot.channels.telegram import callbacks
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
 from bot.service import Service
+from storage import inbox
 from storage.tables import InboxUpdate, OutboxMessage, Response
 from tests.fakes.bot_api import FakeBotAPI
 from tests.seeding import ask_delivery_csat

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
 
-from bot.channels.telegram import inbox
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor
 from bot.channels.telegram.transport import CHANNEL
@@ -21,6 +20,7 @@ from bot.privacy.erase import delete_old_comments, forget_customer
 from bot.privacy.registry import ERASED_TEXT, REGISTRY
 from bot.timers import run_due_work
 from flows.errors import ConflictError
+from storage import inbox
 from storage.tables import Escalation, InboxUpdate, Response
 from tests.escalations.conftest import AGENT, AGENTS, api, client, desk_app
 

@@ -1,5 +1,6 @@
 """The agent always knows: a customer who blocked the bot, or a message that could not be
-delivered for good, is told in the agents' group on the customer's open case."""
+delivered for good, is shown on the customer's open case: its card is edited to say so (in the
+desk language) and a note replying to it tells the agents."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import structlog
 from sqlmodel import col, select
 
 from bot.channels.telegram.transport import CHANNEL
-from bot.escalations.records import NOTE_KIND
+from bot.escalations.records import AGENTS_CHANNEL, NOTE_KIND, DeskConfig, post_card
 from storage import repo
 from storage.db import Database
 from storage.tables import Escalation
@@ -33,14 +34,16 @@ _TEXTS = {
 
 
 def tell_agents(
-    db: Database, address: str, what: str, now: datetime, *, key: str = "", lang: str = "it"
+    db: Database, address: str, what: str, now: datetime, config: DeskConfig, *, key: str = ""
 ) -> bool:
-    """Queue a note on the open case of the customer of chat ``address``; return True if one was.
+    """Show the change on the open case of the customer of chat ``address`` (its card edited, a
+    note on it queued); return True if there was such a case.
 
-    ``what``: "blocked", "unblocked" or "failed"; ``lang``: the desk's language (it|en), so the
+    ``what``: "blocked", "unblocked" or "failed"; in the desk's language (``config.lang``), so the
     agents read one language. ``key`` makes the note unique (once per case for blocked/unblocked
     changes, once per message for failures).
     """
+    lang = config.lang
     with db.write() as session:
         identity = repo.find_identity(session, CHANNEL, address)
         if identity is None:
@@ -55,9 +58,10 @@ def tell_agents(
         ).first()
         if escalation is None or not escalation.card_chat_id:
             return False
+        post_card(session, escalation, config, now)  # the card shows whether the customer is reachable
         repo.enqueue_message(
             session,
-            channel=CHANNEL,
+            channel=AGENTS_CHANNEL,
             address=escalation.card_chat_id,
             payload={"escalation_id": escalation.id, "text": _TEXTS[what].get(lang, _TEXTS[what]["it"])},
             now=now,
