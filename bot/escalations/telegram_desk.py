@@ -19,7 +19,7 @@ import httpx
 import structlog
 from sqlmodel import Session
 
-from bot.channels.base import Envelope, Unparseable
+from bot.channels.base import Channel, Envelope, Unparseable
 from bot.channels.telegram.agents import AgentMessage, AgentPress, DeskEvent, TelegramAgents
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import User
@@ -418,7 +418,7 @@ class AgentDesk:
     def __init__(self, app: App) -> None:
         self.app = app
         self.config = hooks.install(app)
-        self.channel = TelegramAgents(self.config.agents_chat_id)
+        self.channel: Channel[DeskEvent] = TelegramAgents(self.config.agents_chat_id)
         self.client = httpx.AsyncClient()
         self.call = http_bot_call(app.settings, self.client)
 

@@ -19,7 +19,7 @@ import structlog
 from aiogram import Bot
 from sqlmodel import Session
 
-from bot.channels.base import Edited, Envelope, Ignored, Media, Membership, Refused, Unparseable
+from bot.channels.base import Channel, Edited, Envelope, Ignored, Media, Membership, Refused, Unparseable
 from bot.channels.telegram import texts
 from bot.channels.telegram.api import call
 from bot.channels.telegram.customers import FEEDABLE, CustomerEvent, TelegramCustomers
@@ -147,7 +147,7 @@ class InboxProcessor(InboxLoop):
         super().__init__(service.db, service.clock, CHANNEL, config)
         self.service = service
         self.bot = bot
-        self.channel = TelegramCustomers(secret)
+        self.channel: Channel[CustomerEvent] = TelegramCustomers(secret)
         #: Media sent during a case an agent has is copied to the agents' group (when there is one).
         self.relay_to_agents = relay_to_agents
         #: Called after a batch was processed (the sender's wake-up: there may be replies to send).
