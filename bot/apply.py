@@ -33,6 +33,7 @@ from flows.conversation import (
     StoreResponse,
     SurveyStatus,
 )
+from flows.conversation.handoff import MEDIA_MARK
 from storage import repo
 from storage.tables import Customer, Escalation
 
@@ -59,6 +60,9 @@ class ApplyContext:
     #: pings the agent holding it.
     case_news: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
     sent: int = 0
+    #: The channel's id of the customer's message this step answers (from its envelope), e.g.
+    #: for a copy of an attachment onto their case; None for timers and other callers.
+    message_id: int | None = None
     #: Metric updates, made by the caller once the transaction is committed (a batch fed again
     #: after a failed item, or a rolled-back step, must not count twice).
     counts: list[Callable[[], None]] = field(default_factory=list)
@@ -221,6 +225,9 @@ def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
     if action.text and action.text not in escalation.texts:
         escalation.texts = [*escalation.texts, action.text]
         news.append(("text", action.text))
+    if action.media:  # each attachment is noted (the channel copies the file itself to the case)
+        escalation.texts = [*escalation.texts, MEDIA_MARK + action.media]
+        news.append(("media", action.media))
     added = sorted({t.value for t in action.topics} - set(escalation.topics))
     if added:
         escalation.topics = sorted({*escalation.topics, *added})

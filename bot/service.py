@@ -24,7 +24,16 @@ from bot.apply import Address, ApplyContext, apply_actions
 from bot.channels.base import Envelope
 from bot.clock import Clock, utcnow
 from bot.observability import metrics
-from flows.conversation import Action, ButtonPress, ConversationState, Engine, Inbound, Send, Started
+from flows.conversation import (
+    Action,
+    ButtonPress,
+    ConversationState,
+    Engine,
+    Inbound,
+    Send,
+    Started,
+    SurveyDue,
+)
 from flows.conversation.handoff import HUMAN
 from flows.errors import CxbotError, InputError, StorageError
 from flows.journey import Journey
@@ -35,6 +44,11 @@ from storage.tables import Conversation
 
 #: Called inside the feed transaction after the actions are applied (e.g. to post escalation cards).
 AfterApply = Callable[[ApplyContext], None]
+
+#: Returns the survey that waited for a customer's chat and may be asked with the welcome of the
+#: /start that binds it (its timer's id and its inbound), inside the feed's transaction; see
+#: ``bot.timers.due_in_session`` (``bot.wiring`` sets it: timers are fed through the service).
+DueAtStart = Callable[[Session, str, datetime], "tuple[int, SurveyDue] | None"]
 
 #: The longest message text (Telegram's limit; an edited question is cut to it).
 MAX_TEXT = 4096
@@ -119,6 +133,7 @@ class Service:
         self.engine = Engine(journey)
         self.clock = clock
         self.after_apply: list[AfterApply] = []
+        self.due_at_start: DueAtStart | None = None
 
     def feed(
         self,
@@ -230,7 +245,10 @@ class Service:
         new_state, actions = self.engine.step(state, found.inbound, now)
         version = conversation.version + 1
         result = FeedResult(actions=actions, state=new_state, version=version, customer_id=customer_id)
-        ctx = ApplyContext(session=session, customer=customer, address=address, now=now)
+        message_id = envelope.message_id if envelope is not None else None
+        ctx = ApplyContext(
+            session=session, customer=customer, address=address, now=now, message_id=message_id
+        )
         # A press the channel acknowledges itself that changed nothing is answered there (a
         # pop-up): its replies are not sent as chat messages as well.
         silent = envelope is not None and envelope.press_id is not None and not result.counted
@@ -272,13 +290,19 @@ class Service:
             if linked is not None and linked != customer_id and not linked.startswith(LEGACY_PREFIX):
                 # The first customer would lose their chat: refused, the token stays unused (rollback).
                 raise StartRefused("linked_elsewhere", linked=linked, token_for=customer_id)
+            # The survey that waited for this chat comes with the welcome, in the same message.
+            due = self.due_at_start(session, customer_id, now) if self.due_at_start is not None else None
             repo.release_waiting_work(session, customer_id, now)
+            if due is not None:
+                repo.finish_work(session, due[0], now)
+            if isinstance(inbound, Started):
+                inbound = inbound.model_copy(update={"due": due[1] if due is not None else None})
         elif identity is not None:
             customer_id = identity.customer_id
         else:
             return None
         if isinstance(inbound, Started):  # "bound": the chat belongs to a customer the shop named
-            inbound = Started(bound=not customer_id.startswith(LEGACY_PREFIX), language=inbound.language)
+            inbound = inbound.model_copy(update={"bound": not customer_id.startswith(LEGACY_PREFIX)})
         return _Found(customer_id, identity, inbound)
 
     def _stranger(self, session: Session, item: Received, now: datetime) -> FeedResult:

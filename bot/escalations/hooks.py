@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from bot.apply import ApplyContext
 from bot.escalations import destinations
-from bot.escalations.card import escalation_html, label, topic_names
-from bot.escalations.records import DeskConfig, post_card, post_note
+from bot.escalations.card import escalation_html, label, media_line, topic_names
+from bot.escalations.records import TELEGRAM, DeskConfig, copy_onto_case, post_card, post_note
 from bot.service import AfterApply
 from bot.wiring import App
+from flows.conversation.handoff import MEDIA_MARK
 from flows.escalation import EscalationRules, Priority, sla_due_at
 from storage.tables import Escalation
 
@@ -22,7 +23,7 @@ def card_hook(config: DeskConfig, rules: EscalationRules) -> AfterApply:
 
     A new case gets its SLA deadline in business hours (company timezone) and its copies; a case
     the customer added to keeps its one card, edited, and the agent holding it is pinged; a raised
-    priority brings the deadline forward (never later than it was).
+    priority brings the deadline forward (never later than it was); an attachment is copied onto it.
     """
 
     def hook(ctx: ApplyContext) -> None:
@@ -42,12 +43,23 @@ def card_hook(config: DeskConfig, rules: EscalationRules) -> AfterApply:
                 escalation.sla_due_at = min(escalation.sla_due_at or raised, raised)
                 escalation.sla_warned_at = None  # the new deadline gets its own nudge
             post_card(ctx.session, escalation, config, ctx.now)
+            _copy_attachments(ctx, escalation, news)
             if new:
                 destinations.enqueue(ctx.session, escalation, config, ctx.now)
             elif news and escalation.status == "taken":
                 post_note(ctx.session, escalation, news_text(escalation, news, config.lang), ctx.now)
 
     return hook
+
+
+def _copy_attachments(ctx: ApplyContext, escalation: Escalation, news: list[tuple[str, str]]) -> None:
+    """An attachment the customer sent on Telegram joins the case as the file itself: copied
+    into the agents' group, replying to the card (the card notes it), in the step's transaction."""
+    via = ctx.address
+    if ctx.message_id is None or via is None or via.channel != TELEGRAM:
+        return
+    if any(kind == "media" for kind, _ in news):
+        copy_onto_case(ctx.session, escalation, via.address, ctx.message_id, ctx.now)
 
 
 def news_text(escalation: Escalation, news: list[tuple[str, str]], lang: str) -> str:
@@ -64,6 +76,8 @@ def news_text(escalation: Escalation, news: list[tuple[str, str]], lang: str) ->
             )
         elif kind == "priority":
             parts.append(label("news_priority", lang, prio=value.upper()))
+        elif kind == "media":
+            parts.append(escalation_html(media_line(MEDIA_MARK + value, lang) or value))
     who = escalation_html(escalation.taken_by) if escalation.taken_by else ""
     return label("news", lang, who=who, id=str(escalation.id), what="; ".join(parts)).replace("🔔  ", "🔔 ")
 

@@ -25,6 +25,10 @@ from storage.tables import ClosingQuestion, Customer, Escalation, Response
 
 #: The agents' Telegram group is a channel of its own: its outbox (and inbox) rows carry this name.
 AGENTS_CHANNEL = "telegram-agents"
+#: The customers' Telegram channel (``bot.channels.telegram.transport.CHANNEL``): a message of
+#: theirs can be copied onto the case in the agents' group.
+TELEGRAM = "telegram"
+COPY_KIND = "copy"  # outbox kind: a customer's message copied onto the case (``copyMessage``)
 CARD_KIND = "agent_card"  # outbox kind: send the card, or edit it once it has a message id
 NOTE_KIND = "agent_message"  # outbox kind: a message in the escalation's thread, replying to the card
 
@@ -60,8 +64,7 @@ class DeskConfig:
             settings.link_secret or settings.telegram_token or settings.events_secret
         )  # any configured secret; a fixed one only in development
         raw = secret_source.get_secret_value() if secret_source else "cxbot-development-only"
-        lang = (settings.desk_language or settings.report_language or "it")[:2]
-        desk_lang = lang if lang in ("it", "en") else "en"
+        desk_lang = desk_language(settings)
         return cls(
             agents_chat_id=settings.agents_chat_id,
             agent_ids=frozenset(settings.agent_ids),
@@ -79,6 +82,12 @@ class DeskConfig:
             ),
             rules=journey.escalation if journey is not None else DEFAULT_RULES,
         )
+
+
+def desk_language(settings: Settings) -> str:
+    """Return the agents' language: the desk's, else the report's (it|en; others read English)."""
+    lang = (settings.desk_language or settings.report_language or "it")[:2]
+    return lang if lang in ("it", "en") else "en"
 
 
 def history(session: Session, customer_id: str | None, limit: int = 6) -> list[Response]:
@@ -145,6 +154,31 @@ def post_note(session: Session, escalation: Escalation, text: str, now: datetime
         payload=card.as_payload(text, [], escalation),
         now=now,
         customer_id=escalation.customer_id,
+    )
+
+
+def copy_onto_case(
+    session: Session, escalation: Escalation, chat: str, message_id: int, now: datetime
+) -> None:
+    """Queue a copy of the customer's Telegram message ``message_id`` (chat ``chat``) into the
+    agents' chat, replying to the case's card (nothing when no card was posted)."""
+    if escalation.card_chat_id is None or escalation.id is None:
+        return
+    repo.enqueue_message(
+        session,
+        channel=AGENTS_CHANNEL,
+        address=escalation.card_chat_id,
+        payload={
+            "from_chat_id": int(chat),
+            "message_id": message_id,
+            "reply_to": escalation.card_message_id,
+            "thread_id": escalation.thread_id,
+            "escalation_id": escalation.id,
+        },
+        now=now,
+        customer_id=escalation.customer_id,
+        kind=COPY_KIND,
+        dedupe_key=f"tg-copy:{chat}:{message_id}",
     )
 
 

@@ -25,7 +25,7 @@ from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import User
 from bot.escalations import audit, desk, hooks
 from bot.escalations.card import label, parse_callback
-from bot.escalations.records import CARD_KIND, DeskConfig
+from bot.escalations.records import CARD_KIND, COPY_KIND, DeskConfig
 from bot.settings import Settings
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError, InputError, NotFoundError
@@ -38,8 +38,6 @@ log = structlog.get_logger(__name__)
 #: Performs one Bot API method with JSON parameters and returns its ``result``; raises ChannelError.
 BotCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
-#: Outbox kind of the agents' channel: a customer's message copied onto the case (``copyMessage``).
-COPY_KIND = "copy"
 _MEMBER = {"creator", "administrator", "member"}
 
 
@@ -268,7 +266,7 @@ def _copy_to_customer(
             payload={"from_chat_id": chat, "message_id": message_id, "escalation_id": escalation_id},
             now=now,
             customer_id=customer_id,
-            kind="copy",
+            kind=COPY_KIND,
             dedupe_key=f"tg-copy:{chat}:{message_id}",
         )
 

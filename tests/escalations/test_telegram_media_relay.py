@@ -24,6 +24,7 @@ from tests.escalations.test_telegram_agents_e2e import (
     _buttons,
     _escalation,
     _sent,
+    open_detractor_case,
     served,
 )
 from tests.fakes.bot_api import FakeBotAPI
@@ -113,21 +114,7 @@ FAILED = "The last message to the customer could not be delivered"
 
 async def _card(app: App, api: FakeBotAPI, name: str) -> int:
     """A detractor answers: return the message id of the case's card in the agents' group."""
-    now = app.service.clock()
-    event = BusinessEventIn.model_validate(
-        {
-            "event_id": f"evt-{name}",
-            "type": "order.delivered",
-            "occurred_at": (now - timedelta(hours=3)).isoformat(),
-            "customer": {"id": f"c-{name}", "name": "Giulia", "language": "en", "telegram_chat_id": CHAT},
-            "order": {"id": f"o-{name}", "items": [{"name": "Moka"}]},
-        }
-    )
-    api.add_chat(CHAT)
-    ingest_event(app.db, app.journey, event, now)
-    (question,) = await _sent(api, lambda p: p["chat_id"] == CHAT and "reply_markup" in p)
-    api.push_callback(CHAT, question.result["message_id"], _buttons(question.params)["1"], language_code="en")
-    (card,) = await _sent(api, lambda p: p["chat_id"] == AGENTS)
+    card = await open_detractor_case(app, api, f"c-{name}")
     return int(card.result["message_id"])
 
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -25,12 +25,13 @@ from bot.channels.telegram.api import call
 from bot.channels.telegram.customers import FEEDABLE, CustomerEvent, TelegramCustomers
 from bot.channels.telegram.transport import CHANNEL
 from bot.clock import Clock
-from bot.escalations.records import AGENTS_CHANNEL
+from bot.escalations.media import joins_open_case
+from bot.escalations.records import AGENTS_CHANNEL, copy_onto_case
 from bot.escalations.telegram_desk import CHANGED, AgentDesk
 from bot.observability.metrics import UPDATES_SKIPPED
 from bot.sender import PROGRESS
 from bot.service import FeedResult, Received, Service, StartRefused
-from flows.conversation import CustomerText, Inbound, ReasonSkipped, Started
+from flows.conversation import CustomerMedia, CustomerText, Inbound, ReasonSkipped, Started
 from flows.conversation.state import Phase
 from flows.errors import ChannelError
 from flows.scales import Lang
@@ -258,18 +259,26 @@ class InboxProcessor(InboxLoop):
 
     def _media(self, row_id: int, envelope: Envelope[Any], media: Media) -> None:
         """Media cxbot cannot read: say so politely, then ask the open question again (if any).
-        While an agent has the customer's case, the agent sees the media itself, on the case."""
+        During an open case nobody holds yet, evidence (a photo, a document…) joins the case;
+        while an agent has it, the agent sees the media itself, on the case."""
         now = self.clock()
         chat = envelope.address
+        with self.db.read() as session:
+            identity = repo.find_identity(session, CHANNEL, chat)
+        customer_id = identity.customer_id if identity else None
+        state = self.service.state_of(customer_id) if customer_id else None
+        if joins_open_case(state, media.kind):
+            attach = Envelope(CHANNEL, chat, CustomerMedia(media=media.kind), message_id=envelope.message_id)
+            self._feed_alone(attach, row_id)
+            log.info("media_attached", media=media.kind)
+            return
         language = self._language(envelope)
         with self.db.write() as session:
-            identity = repo.find_identity(session, CHANNEL, chat)
-            customer_id = identity.customer_id if identity else None
-            state = self.service.state_of(customer_id) if customer_id else None
             handoff = state.handoff if state is not None else None
             escalation = session.get(Escalation, handoff) if handoff is not None else None
-            if self.relay_to_agents and escalation is not None and escalation.card_chat_id:
-                _enqueue_copy(session, chat, envelope.message_id, escalation, customer_id, now)
+            message_id = envelope.message_id
+            if self.relay_to_agents and escalation is not None and escalation.card_chat_id and message_id:
+                copy_onto_case(session, escalation, chat, message_id, now)
                 inbox.mark_processed(session, row_id, now, error=f"media relayed: {media.kind}")
                 log.info("media_relayed", media=media.kind, escalation_id=escalation.id)
                 return
@@ -291,6 +300,12 @@ class InboxProcessor(InboxLoop):
             inbox.mark_processed(session, row_id, now, error=f"media: {media.kind}")
         log.info("media_answered", media=media.kind)
 
+    def _feed_alone(self, envelope: Envelope[Inbound], row_id: int) -> None:
+        """Feed one envelope (its inbox row marked in the feed); raise what made it fail."""
+        [result] = self.service.feed_many([Received(envelope, row_id)])
+        if isinstance(result, Exception):
+            raise result
+
     def _edited(self, row: inbox.ClaimedUpdate, envelope: Envelope[Any], edited: Edited) -> None:
         """An edited message answers the open question when it was written while that question
         was open and nothing has answered it since (still waiting for a score); else ignored."""
@@ -308,9 +323,7 @@ class InboxProcessor(InboxLoop):
             self.mark(row.id, "ignored: edited_message (no open question)")
             return
         answer = Envelope(CHANNEL, envelope.address, CustomerText(text=edited.text), envelope.language_hint)
-        [result] = self.service.feed_many([Received(answer, row.id)])
-        if isinstance(result, Exception):
-            raise result
+        self._feed_alone(answer, row.id)
 
     def _member(self, row_id: int, chat: str, blocked: bool) -> None:
         """The customer blocked the bot (no more sends) or started it again: the surveys that
@@ -408,33 +421,6 @@ def _press_answer(result: FeedResult) -> str | None:
     if any(isinstance(action, ReasonSkipped) for action in result.actions):
         return texts.text("skipped", language)
     return None if result.counted else texts.text("stale_button", language)
-
-
-def _enqueue_copy(
-    session: Session,
-    chat: str,
-    message_id: int | None,
-    escalation: Escalation,
-    customer_id: str | None,
-    now: datetime,
-) -> None:
-    """Queue a ``copyMessage`` of the customer's message to the agents' chat, on the case's card."""
-    repo.enqueue_message(
-        session,
-        channel=AGENTS_CHANNEL,
-        address=str(escalation.card_chat_id),
-        payload={
-            "from_chat_id": int(chat),
-            "message_id": message_id,
-            "reply_to": escalation.card_message_id,
-            "thread_id": escalation.thread_id,
-            "escalation_id": escalation.id,
-        },
-        now=now,
-        customer_id=customer_id,
-        kind="copy",
-        dedupe_key=f"tg-copy:{chat}:{message_id}",
-    )
 
 
 def _last_question(session: Session, address: str, survey_id: int) -> dict[str, Any] | None:
