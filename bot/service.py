@@ -220,16 +220,11 @@ class Service:
     ) -> FeedResult:
         started = time.perf_counter()
         envelope = item.envelope if isinstance(item, Received) else None
-        if envelope is None:
-            assert isinstance(item, FeedItem)
-            found = _Found(item.customer, None, item.inbound)
-            via = item.via
-        else:
-            found_or_none = self._find(session, envelope, now)
-            if found_or_none is None:
-                assert isinstance(item, Received)
-                return self._stranger(session, item, now)
-            found, via = found_or_none, Address(envelope.channel, envelope.address)
+        who = self._who(session, item, now)
+        if who is None:
+            assert isinstance(item, Received)
+            return self._stranger(session, item, now)
+        found, via = who
         customer_id = found.customer_id
         customer, conversation = repo.lock_customer_conversation(session, customer_id, now)
         if conversation.state:
@@ -268,6 +263,16 @@ class Service:
         counts.append(lambda: metrics.HANDLER_SECONDS.labels(kind).observe(took))
         counts.append(metrics.UPDATES.labels(kind, via.channel if via else "timer").inc)
         return result
+
+    def _who(
+        self, session: Session, item: FeedItem | Received, now: datetime
+    ) -> tuple[_Found, Address | None] | None:
+        """Return who the item is from and where it came from (None: a stranger)."""
+        if isinstance(item, FeedItem):
+            return _Found(item.customer, None, item.inbound), item.via
+        envelope = item.envelope
+        found = self._find(session, envelope, now)
+        return None if found is None else (found, Address(envelope.channel, envelope.address))
 
     def _find(self, session: Session, envelope: Envelope[Inbound], now: datetime) -> _Found | None:
         """Return the customer behind ``envelope``'s address, or None for a stranger.
