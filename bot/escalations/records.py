@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, select
@@ -139,22 +140,35 @@ def post_card(session: Session, escalation: Escalation, config: DeskConfig, now:
     )
 
 
-def post_note(session: Session, escalation: Escalation, text: str, now: datetime) -> None:
-    """Queue an HTML message in the escalation's thread (a relay, a nudge), replying to its card.
-
-    Goes to the chat the card was posted in; nothing when no card was posted (no agents' chat).
-    """
+def queue_on_case(
+    session: Session,
+    escalation: Escalation,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    dedupe_key: str | None = None,
+) -> None:
+    """Queue an agents' outbox row in the chat the case's card was posted in (nothing without one)."""
     if escalation.card_chat_id is None or escalation.id is None:
         return
     repo.enqueue_message(
         session,
         channel=AGENTS_CHANNEL,
         address=escalation.card_chat_id,
-        kind=NOTE_KIND,
-        payload=card.as_payload(text, [], escalation),
+        kind=kind,
+        payload=payload,
         now=now,
         customer_id=escalation.customer_id,
+        dedupe_key=dedupe_key,
     )
+
+
+def post_note(session: Session, escalation: Escalation, text: str, now: datetime) -> None:
+    """Queue an HTML message in the escalation's thread (a relay, a nudge), replying to its card.
+
+    Goes to the chat the card was posted in; nothing when no card was posted (no agents' chat).
+    """
+    queue_on_case(session, escalation, NOTE_KIND, card.as_payload(text, [], escalation), now)
 
 
 def copy_onto_case(
@@ -162,24 +176,14 @@ def copy_onto_case(
 ) -> None:
     """Queue a copy of the customer's Telegram message ``message_id`` (chat ``chat``) into the
     agents' chat, replying to the case's card (nothing when no card was posted)."""
-    if escalation.card_chat_id is None or escalation.id is None:
-        return
-    repo.enqueue_message(
-        session,
-        channel=AGENTS_CHANNEL,
-        address=escalation.card_chat_id,
-        payload={
-            "from_chat_id": int(chat),
-            "message_id": message_id,
-            "reply_to": escalation.card_message_id,
-            "thread_id": escalation.thread_id,
-            "escalation_id": escalation.id,
-        },
-        now=now,
-        customer_id=escalation.customer_id,
-        kind=COPY_KIND,
-        dedupe_key=f"tg-copy:{chat}:{message_id}",
-    )
+    payload = {
+        "from_chat_id": int(chat),
+        "message_id": message_id,
+        "reply_to": escalation.card_message_id,
+        "thread_id": escalation.thread_id,
+        "escalation_id": escalation.id,
+    }
+    queue_on_case(session, escalation, COPY_KIND, payload, now, dedupe_key=f"tg-copy:{chat}:{message_id}")
 
 
 def relay_to_agent(session: Session, escalation_id: int, text: str, now: datetime) -> None:

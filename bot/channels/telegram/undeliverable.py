@@ -7,13 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import structlog
-from sqlmodel import col, select
 
 from bot.channels.telegram.transport import CHANNEL
-from bot.escalations.records import AGENTS_CHANNEL, NOTE_KIND, DeskConfig, post_card
+from bot.escalations.records import NOTE_KIND, DeskConfig, post_card, queue_on_case
 from storage import repo
 from storage.db import Database
-from storage.tables import Escalation
 
 log = structlog.get_logger(__name__)
 
@@ -43,31 +41,16 @@ def tell_agents(
     agents read one language. ``key`` makes the note unique (once per case for blocked/unblocked
     changes, once per message for failures).
     """
-    lang = config.lang
     with db.write() as session:
         identity = repo.find_identity(session, CHANNEL, address)
         if identity is None:
             return False
-        escalation = session.exec(
-            select(Escalation)
-            .where(
-                col(Escalation.customer_id) == identity.customer_id,
-                col(Escalation.status).in_(("open", "taken")),
-            )
-            .order_by(col(Escalation.id).desc())
-        ).first()
+        escalation = repo.latest_open_escalation(session, identity.customer_id)
         if escalation is None or not escalation.card_chat_id:
             return False
         post_card(session, escalation, config, now)  # the card shows whether the customer is reachable
-        repo.enqueue_message(
-            session,
-            channel=AGENTS_CHANNEL,
-            address=escalation.card_chat_id,
-            payload={"escalation_id": escalation.id, "text": _TEXTS[what].get(lang, _TEXTS[what]["it"])},
-            now=now,
-            customer_id=identity.customer_id,
-            kind=NOTE_KIND,
-            dedupe_key=f"tg-undeliverable:{escalation.id}:{what}:{key}"[:128],
-        )
+        note = {"escalation_id": escalation.id, "text": _TEXTS[what].get(config.lang, _TEXTS[what]["it"])}
+        once = f"tg-undeliverable:{escalation.id}:{what}:{key}"[:128]
+        queue_on_case(session, escalation, NOTE_KIND, note, now, once)
     log.info("agents_told_undeliverable", what=what, escalation_id=escalation.id)
     return True
