@@ -145,7 +145,5 @@ def seed_surveys(service: Service, chats: list[int], now: datetime, *, mark_sent
             break
     if mark_sent:
         with service.db.write() as session:
-            session.connection().execute(
-                update(OutboxMessage).values(status="sent")  # type: ignore[arg-type]
-            )
+            session.connection().execute(update(OutboxMessage).values(status="sent"))
     return fed

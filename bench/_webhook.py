@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,7 +27,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_CONNECTIONS = 40
 
 #: Hands the customers' messages to the bot; returns when each was handed over (monotonic).
-Deliver = Callable[[list[int], str], Awaitable[dict[int, float]]]
+Deliver = Callable[[list[int], str], Coroutine[Any, Any, dict[int, float]]]
 
 
 def free_port() -> int:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from bot.wiring import App
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -37,7 +39,7 @@ SECRET = "bench-secret"
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 
 
-async def _post_all(app, orders: int) -> list[float]:
+async def _post_all(app: App, orders: int) -> list[float]:
     sample = json.loads((ROOT / "tests/connectors/samples/shopify_orders_create.json").read_text())
     transport = httpx.ASGITransport(app=create_api(app, [connectors_router()]))
     times: list[float] = []
@@ -63,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_url=f"sqlite:///{tmp}/bench.db",
             shopify_secret=SECRET,
             quiet_hours="off",

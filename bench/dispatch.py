@@ -160,7 +160,7 @@ def run(variant: Variant, n: int, tappers: int) -> dict[str, Any]:
                 }
                 # Interactive: the first ``tappers`` chats tap a button on their question at once.
                 seen: set[int] = set()
-                taps = []
+                taps: list[tuple[int, int, str]] = []
                 for chat, message_id, data in presses:
                     if chat not in seen and len(taps) < tappers:
                         seen.add(chat)

@@ -55,12 +55,12 @@ def _rows(app: App, table: Any, where: Any) -> dict[str, Any]:
 def clone(app: App, start: int, stop: int, batch: int = 5000) -> None:
     """Copy the template customer's open survey to customers ``c<chat>`` for chats start..stop."""
     tid = f"c{TEMPLATE_CHAT}"
-    customer = _rows(app, Customer, Customer.id == tid)  # type: ignore[arg-type]
-    identity = _rows(app, ChannelIdentity, ChannelIdentity.customer_id == tid)  # type: ignore[arg-type]
+    customer = _rows(app, Customer, Customer.id == tid)
+    identity = _rows(app, ChannelIdentity, ChannelIdentity.customer_id == tid)
     survey = _rows(
         app, SurveyInstance, (SurveyInstance.customer_id == tid) & (SurveyInstance.status == "sent")
-    )  # type: ignore[arg-type]
-    conversation = _rows(app, Conversation, Conversation.customer_id == tid)  # type: ignore[arg-type]
+    )
+    conversation = _rows(app, Conversation, Conversation.customer_id == tid)
     identity.pop("id")
     for lo in range(start, stop, batch):
         chats = range(FIRST_CHAT + lo, FIRST_CHAT + min(stop, lo + batch))
@@ -82,7 +82,8 @@ def clone(app: App, start: int, stop: int, batch: int = 5000) -> None:
                 (SurveyInstance, surveys),
                 (Conversation, conversations),
             ):
-                conn.execute(insert(table.__table__), rows)  # type: ignore[attr-defined]
+                # SQLModel sets __table__ when the class is made: its metaclass does not declare it.
+                conn.execute(insert(table.__table__), rows)  # type: ignore[union-attr]
 
 
 def _update(update_id: int, chat: int) -> dict[str, Any]:

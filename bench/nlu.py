@@ -49,8 +49,8 @@ def _replies(name: str, show: bool) -> None:
     for row in rows:
         score_ok, both_ok, got = _reply_ok(row)
         for key in (f"{row['lang']}/{row['metric'] or 'none'}", "ALL"):
-            cells[key][0] += score_ok
-            cells[key][1] += both_ok
+            cells[key][0] += int(score_ok)
+            cells[key][1] += int(both_ok)
             cells[key][2] += 1
         if show and not both_ok:
             print(
@@ -59,8 +59,8 @@ def _replies(name: str, show: bool) -> None:
             )
     print(f"{name}: {len(rows)} replies")
     for key in sorted(cells, key=lambda k: (k == "ALL", k)):
-        score_ok, both_ok, total = cells[key]
-        print(f"  {key:10} score {score_ok / total:6.1%}  score+intent {both_ok / total:6.1%}  (n={total})")
+        scored, understood, total = cells[key]
+        print(f"  {key:10} score {scored / total:6.1%}  score+intent {understood / total:6.1%}  (n={total})")
 
 
 def _comments(name: str, show: bool) -> None:
@@ -72,8 +72,8 @@ def _comments(name: str, show: bool) -> None:
         neg_ok = negative == row["negative"]
         topics_ok = set(row["topics"]) <= {t.value for t in topics}
         for key in (row["lang"], "ALL"):
-            cells[key][0] += neg_ok
-            cells[key][1] += topics_ok
+            cells[key][0] += int(neg_ok)
+            cells[key][1] += int(topics_ok)
             cells[key][2] += 1
         if show and not (neg_ok and topics_ok):
             print(
@@ -83,10 +83,10 @@ def _comments(name: str, show: bool) -> None:
             )
     print(f"{name}: {len(rows)} comments")
     for key in sorted(cells, key=lambda k: (k == "ALL", k)):
-        neg_ok, topics_ok, total = cells[key]
+        flagged, recalled, total = cells[key]
         print(
-            f"  {key:4} negative flag {neg_ok / total:6.1%}  "
-            f"topics recalled {topics_ok / total:6.1%}  (n={total})"
+            f"  {key:4} negative flag {flagged / total:6.1%}  "
+            f"topics recalled {recalled / total:6.1%}  (n={total})"
         )
 
 

@@ -111,7 +111,7 @@ def _rows(n: int, weeks: int, seed: int = 1) -> Iterator[tuple[Any, ...]]:
 def _escalations(n: int) -> list[dict[str, Any]]:
     rnd = random.Random(2)
     start, end = week_bounds_utc(WEEK, TZ)
-    out = []
+    out: list[dict[str, Any]] = []
     for i in range(n):
         opened = start - timedelta(days=7) + timedelta(seconds=rnd.random() * 14 * 86400)
         taken = opened + timedelta(hours=rnd.random() * 30) if rnd.random() < 0.9 else None
@@ -160,11 +160,10 @@ def _load_sqlite(conn: Connection, rows: Iterator[tuple[Any, ...]]) -> None:
 
 def _load_postgres(conn: Connection, schema: str, rows: Iterator[tuple[Any, ...]]) -> None:
     raw = conn.connection.driver_connection
+    assert raw is not None
     with (
         raw.cursor() as cursor,
-        cursor.copy(  # type: ignore[union-attr]
-            f'COPY "{schema}".responses ({", ".join(COLUMNS)}) FROM STDIN'
-        ) as copy,
+        cursor.copy(f'COPY "{schema}".responses ({", ".join(COLUMNS)}) FROM STDIN') as copy,
     ):
         for row in rows:
             copy.write_row(tuple(json.dumps(v) if isinstance(v, list) else v for v in row))

@@ -22,9 +22,9 @@ import asyncio
 import time
 
 from _common import TOKEN, RunningClock, database_url, percentile
-from inbound import free_port, wait_http
+from _webhook import free_port, wait_http
 
-from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.bot_api import Call, FakeBotAPI
 
 
 async def run(n: int, backend: str, wake: bool) -> tuple[list[float], list[float]]:
@@ -83,15 +83,16 @@ async def run(n: int, backend: str, wake: bool) -> tuple[list[float], list[float
                     chat = 800_000 + i
                     started = time.monotonic()
                     api.push_message(chat, f"/start {token}", language_code="en")
-                    await api.wait_for(
-                        lambda c, chat=chat: (
+
+                    def asked(c: Call, chat: int = chat) -> bool:
+                        return (
                             c.method == "sendMessage"
                             and c.ok
                             and c.params["chat_id"] == chat
                             and "reply_markup" in c.params
-                        ),
-                        timeout=15,
-                    )
+                        )
+
+                    await api.wait_for(asked, timeout=15)
                     latencies.append(time.monotonic() - started)
                     replies = [c for c in api.calls_of("sendMessage") if c.ok and c.params["chat_id"] == chat]
                     first.append(replies[0].at - started)

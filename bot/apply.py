@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.escalations import records as desk_records
 from bot.observability import metrics
 from bot.privacy.erase import erase_personal_data
 from flows.conversation import (
@@ -34,6 +33,8 @@ from flows.conversation import (
     SurveyStatus,
 )
 from flows.conversation.handoff import MEDIA_MARK
+from flows.escalation import ServiceLevels
+from storage import escalations as escalation_store
 from storage import repo
 from storage.tables import Customer, Escalation
 
@@ -54,11 +55,15 @@ class ApplyContext:
     customer: repo.CustomerView
     address: Address | None
     now: datetime
+    levels: ServiceLevels  # when an opened or raised case is due
     escalations: list[Escalation] = field(default_factory=list)  # opened or updated in this step
     #: What the customer added to an already open case in this step, per escalation id:
     #: ("text", words) | ("human", "") | ("topics", "a,b") | ("priority", "p1"); the card hook
     #: pings the agent holding it.
     case_news: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    #: The customer's words for the agent holding their case, as (escalation id, text): the
+    #: agents' desk (its after-apply hook) renders and queues them in this transaction.
+    relays: list[tuple[int, str]] = field(default_factory=list)
     sent: int = 0
     #: The channel's id of the customer's message this step answers (from its envelope), e.g.
     #: for a copy of an attachment onto their case; None for timers and other callers.
@@ -210,12 +215,13 @@ def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
             order_id=order_id,
             priority=action.priority.value,
             opened_at=action.at,
-            sla_due_at=repo.sla_due(action.at, action.priority.value),
+            sla_due_at=ctx.levels.due_at(action.at, action.priority),
             updated_at=action.at,
         )
     elif action.priority.value < escalation.priority:  # "p1" < "p2": raise the priority
-        # The card hook moves the SLA deadline (business hours) for the raised priority.
         escalation.priority = action.priority.value
+        escalation.sla_due_at = ctx.levels.raised_due_at(escalation.sla_due_at, action.at, action.priority)
+        escalation.sla_warned_at = None  # the new deadline gets its own nudge
         news.append(("priority", action.priority.value))
     escalation.survey_id = action.survey_id or escalation.survey_id
     escalation.stage = escalation.stage or stage
@@ -239,8 +245,7 @@ def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
         news.append(("human", ""))  # asked again: the holder is pinged again
     joined = escalation.id is not None
     escalation.updated_at = action.at
-    ctx.session.add(escalation)
-    ctx.session.flush()
+    escalation_store.save(ctx.session, escalation)
     assert escalation.id is not None
     if joined and news:
         ctx.case_news.setdefault(escalation.id, []).extend(news)
@@ -285,11 +290,11 @@ def _set_language(ctx: ApplyContext, action: SetLanguage) -> None:
 
 
 def _relay_to_agent(ctx: ApplyContext, action: RelayToAgent) -> None:
-    desk_records.relay_to_agent(ctx.session, action.escalation_id, action.text, action.at)
+    ctx.relays.append((action.escalation_id, action.text))
 
 
 def _closing_answer(ctx: ApplyContext, action: StoreClosingAnswer) -> None:
-    escalation = desk_records.store_closing_answer(
+    escalation = escalation_store.store_closing_answer(
         ctx.session, action.escalation_id, action.solved, action.at
     )
     if escalation is not None:

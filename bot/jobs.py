@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import update
 
-from bot.timers import WORKER_ID
-from storage import repo
+from bot.leader import WORKER_ID
+from storage import job_runs, repo
 from storage.db import Database
-from storage.tables import JobRun
+
+if TYPE_CHECKING:
+    from bot.wiring import App
 
 log = structlog.get_logger(__name__)
 
@@ -26,40 +27,14 @@ log = structlog.get_logger(__name__)
 def claim_period(
     db: Database, job: str, period: str, now: datetime, *, worker: str = WORKER_ID, stale_after: timedelta
 ) -> bool:
-    """Return True when this worker won ``(job, period)`` and must run it now."""
-    table = JobRun.__table__  # type: ignore[attr-defined]
-    with db.write() as session:
-        won = repo.insert_or_ignore(
-            session,
-            JobRun,
-            {"job": job, "period": period, "worker": worker, "started_at": now, "detail": {}},
-            ["job", "period"],
-        )
-        if won:
-            return True
-        # Retake a run whose worker died before finishing.
-        taken = session.connection().execute(
-            update(table)
-            .where(
-                table.c.job == job,
-                table.c.period == period,
-                table.c.finished_at.is_(None),
-                table.c.started_at < now - stale_after,
-            )
-            .values(worker=worker, started_at=now)
-        )
-        return bool(taken.rowcount)
+    """Return True when this worker won ``(job, period)`` and must run it now (or retakes a run
+    whose worker died before finishing)."""
+    return job_runs.claim(db, job, period, now, worker, stale_after)
 
 
 def finish_period(db: Database, job: str, period: str, now: datetime, detail: dict[str, Any]) -> None:
     """Record that ``(job, period)`` finished, with a small JSON detail."""
-    table = JobRun.__table__  # type: ignore[attr-defined]
-    with db.write() as session:
-        session.connection().execute(
-            update(table)
-            .where(table.c.job == job, table.c.period == period)
-            .values(finished_at=now, detail=detail)
-        )
+    job_runs.finish(db, job, period, now, detail)
 
 
 def run_once(
@@ -85,8 +60,8 @@ def retention_pass(
 ) -> dict[str, Any] | None:
     """Once per day across workers: delete comments older than ``months`` and erase the raw
     connector bodies older than ``connector_days`` (0 keeps either); None when not run here."""
-    from bot.connectors.privacy import erase_old_bodies
     from bot.privacy.erase import delete_old_comments
+    from storage.erasure import erase_old_bodies
 
     if months <= 0 and connector_days <= 0:
         return None
@@ -115,7 +90,7 @@ def summary_due(now: datetime, timezone: str, weekday: int = 0, at_hour: int = 9
     return (local.weekday(), local.hour) >= (weekday, at_hour)
 
 
-def weekly_summary_job(app: Any, now: datetime) -> dict[str, Any] | None:
+def weekly_summary_job(app: App, now: datetime) -> dict[str, Any] | None:
     """Send last week's summary to CXBOT_MANAGER_CHAT_IDS once per week across workers.
 
     The text goes as Telegram HTML messages and the chart as a photo, through the outbox (so

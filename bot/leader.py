@@ -34,9 +34,14 @@ DEFAULT_TTL = timedelta(seconds=5)
 DEFAULT_RENEW_EVERY = 1.0
 
 
+#: This process as the owner of leased rows (timers, outbox messages, send slots): host and pid.
+#: At most 48 characters, so a role (``f"{WORKER_ID}:sender"``) fits the 64-character owner columns.
+WORKER_ID = f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
 def worker_id() -> str:
     """Return this process's holder name: host, pid and a random part (pids are reused)."""
-    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
 
 
 def lead(

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
-import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +32,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from bot.group_commit import GroupCommit
+from bot.leader import WORKER_ID
 from flows.errors import ChannelError, StorageError
 from storage.db import Database
 from storage.send_budget import Budget, Grant, SlotRequest, forget_idle, grant_slots
@@ -78,7 +77,7 @@ class DatabaseRateLimiter:
         )
         self.tolerance = tolerance
         self.max_wait = max_wait
-        self.owner = (owner or f"{socket.gethostname()}:{os.getpid()}:budget")[:64]
+        self.owner = (owner or f"{WORKER_ID}:budget")[:64]
         self._clock = clock
         self._sleep = sleep
         self._pauses: dict[str, float] = {}  # address -> until; also held locally

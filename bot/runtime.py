@@ -61,7 +61,7 @@ class Runtime:
     components: list[Component] = field(default_factory=list)
     due_work_interval: float = 5.0
     #: Channel probes reported by /readyz (e.g. "telegram": getMe), each returning "ok" or why not;
-    #: reported, never failing readiness (see bot.observability.http.readiness).
+    #: reported, never failing readiness (see bot.api.ops.readiness).
     probes: dict[str, Probe] = field(default_factory=dict)
     #: Problems an operator must see in /readyz that do not stop events being taken.
     warnings: dict[str, str] = field(default_factory=dict)

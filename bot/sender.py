@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -36,6 +34,7 @@ import structlog
 
 from bot.clock import Clock, utcnow
 from bot.group_commit import GroupCommit
+from bot.leader import WORKER_ID
 from flows.errors import ChannelError, StorageError
 from storage.claims import ClaimedMessage, claim_outbox
 from storage.db import Database
@@ -43,7 +42,7 @@ from storage.outcomes import Outcome, record_outcomes
 
 log = structlog.get_logger(__name__)
 
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:sender"
+OWNER = f"{WORKER_ID}:sender"
 #: Payload key a transport sets (in ``message.payload``) to the number of parts already delivered.
 PROGRESS = "parts_sent"
 
@@ -192,7 +191,7 @@ class Sender:
         *,
         clock: Clock = utcnow,
         config: SenderConfig | None = None,
-        owner: str = WORKER_ID,
+        owner: str = OWNER,
     ) -> None:
         self.db = db
         self.channel = channel

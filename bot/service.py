@@ -21,7 +21,6 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 
 from bot.apply import Address, ApplyContext, apply_actions
-from bot.channels.base import Envelope
 from bot.clock import Clock, utcnow
 from bot.observability import metrics
 from flows.conversation import (
@@ -34,8 +33,10 @@ from flows.conversation import (
     Started,
     SurveyDue,
 )
+from flows.conversation.envelope import Envelope
 from flows.conversation.handoff import HUMAN
 from flows.errors import CxbotError, InputError, StorageError
+from flows.escalation import ServiceLevels
 from flows.journey import Journey
 from flows.scales import Lang
 from storage import inbox, links, repo
@@ -127,11 +128,16 @@ def _count(counts: list[Callable[[], None]]) -> None:
 class Service:
     """Runs the journey's conversations on a database."""
 
-    def __init__(self, db: Database, journey: Journey, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, journey: Journey, *, clock: Clock = utcnow, levels: ServiceLevels | None = None
+    ) -> None:
         self.db = db
         self.journey = journey
         self.engine = Engine(journey)
         self.clock = clock
+        #: When escalations are due (bot.settings.service_levels; default: the journey's rules on
+        #: the default company calendar).
+        self.levels = levels or ServiceLevels(journey.escalation)
         self.after_apply: list[AfterApply] = []
         self.due_at_start: DueAtStart | None = None
 
@@ -242,7 +248,12 @@ class Service:
         result = FeedResult(actions=actions, state=new_state, version=version, customer_id=customer_id)
         message_id = envelope.message_id if envelope is not None else None
         ctx = ApplyContext(
-            session=session, customer=customer, address=address, now=now, message_id=message_id
+            session=session,
+            customer=customer,
+            address=address,
+            now=now,
+            levels=self.levels,
+            message_id=message_id,
         )
         # A press the channel acknowledges itself that changed nothing is answered there (a
         # pop-up): its replies are not sent as chat messages as well.

@@ -23,6 +23,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from flows.escalation import EscalationRules, ServiceLevels
+    from flows.holidays import HolidayRules
     from flows.scheduling import QuietHours
 
 _HTTP_URL = TypeAdapter(AnyHttpUrl)
@@ -111,12 +113,14 @@ class Settings(BaseSettings):
         default="default", description="Sending window: 'default' (CX_METHOD §5) or 'off'."
     )
     company_timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
-        default="Europe/Rome", description="Timezone of the weekly summary."
+        default="Europe/Rome",
+        description="Timezone of the weekly summary and of the escalations' business hours.",
     )
     holiday_country: str = Field(
         default="IT",
-        description="The company's country (ISO code): its holidays apply to customers in time zones "
-        "without one country; customers elsewhere get their own country's.",
+        description="The company's country (ISO code): its holidays close the escalations' business "
+        "hours, and apply to customers in time zones without one country; customers elsewhere get their "
+        "own country's.",
     )
     holiday_subdivision: str | None = Field(
         default=None,
@@ -214,19 +218,37 @@ class Settings(BaseSettings):
         return value
 
 
+def company_holidays(settings: Settings) -> HolidayRules:
+    """Return the company's holiday rules from ``settings``.
+
+    Raises:
+        ConfigError: when the holiday country, subdivision or extra dates are invalid.
+    """
+    from flows.holidays import holiday_rules
+
+    return holiday_rules(settings.holiday_country, settings.holiday_subdivision, settings.holiday_extra_dates)
+
+
 def quiet_hours(settings: Settings) -> QuietHours | None:
     """Return the sending window of ``settings`` with its holiday rules (None when off).
 
     Raises:
         ConfigError: when the holiday country, subdivision or extra dates are invalid.
     """
-    from flows.holidays import holiday_rules
     from flows.scheduling import parse_quiet_hours
 
-    rules = holiday_rules(
-        settings.holiday_country, settings.holiday_subdivision, settings.holiday_extra_dates
-    )
-    return parse_quiet_hours(settings.quiet_hours, rules)
+    return parse_quiet_hours(settings.quiet_hours, company_holidays(settings))
+
+
+def service_levels(settings: Settings, rules: EscalationRules) -> ServiceLevels:
+    """Return the escalations' service levels: the journey's ``rules`` on the company's calendar.
+
+    Raises:
+        ConfigError: when the holiday country, subdivision or extra dates are invalid.
+    """
+    from flows.escalation import ServiceLevels
+
+    return ServiceLevels(rules=rules, timezone=settings.company_timezone, holidays=company_holidays(settings))
 
 
 @lru_cache(maxsize=1)

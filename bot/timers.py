@@ -10,8 +10,6 @@ expire and are taken over. Whether a due survey is sent now is decided by the pu
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -20,6 +18,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.events.facts import load_context
+from bot.leader import WORKER_ID
 from bot.observability import metrics
 from bot.service import Service
 from flows.conversation import Inbound, ReasonTimeout, ReminderDue, SurveyDue, SurveyExpired
@@ -38,7 +37,6 @@ from storage.tables import Customer, DueWork, SurveyInstance
 
 log = structlog.get_logger(__name__)
 
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 _MAX_ATTEMPTS = 5
 FROM_SETTINGS: Literal["settings"] = "settings"
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot.clock import Clock, utcnow
 from bot.service import Service
-from bot.settings import Settings
+from bot.settings import Settings, service_levels
 from bot.timers import due_in_session
 from flows.journey import Journey, load_journey
 from storage import migrate
@@ -42,13 +42,14 @@ def build_app(settings: Settings, *, clock: Clock = utcnow, upgrade: bool = True
     """Return the application for ``settings``, with the database migrated to the newest schema.
 
     Raises:
-        ConfigError: when the journey or database URL is invalid.
+        ConfigError: when the journey, the holiday settings or the database URL are invalid.
         StorageError: when the database cannot be reached or migrated.
     """
     journey = load_journey(settings.journey)
+    levels = service_levels(settings, journey.escalation)
     db = Database(settings.database_url)
     if upgrade:
         migrate.upgrade(db)
-    service = Service(db, journey, clock=clock)
+    service = Service(db, journey, clock=clock, levels=levels)
     service.due_at_start = partial(due_in_session, journey=journey)
     return App(settings=settings, db=db, journey=journey, service=service)

@@ -25,14 +25,14 @@ from bot.wiring import build_app
 async def shop_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The shop's own /start (cxbot answers /start only for its customers' deep links)."""
     if update.effective_message is not None:
-        await update.effective_message.reply_text("Benvenuto nel negozio! / Welcome to the shop!")
+        await update.effective_message.reply_text("Ti diamo il benvenuto nel negozio! / Welcome to the shop!")
 
 
 async def shop_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The shop's own answers to everything else."""
     if update.effective_message is not None:
         await update.effective_message.reply_text(
-            "Un operatore ti risponderà presto. / An agent will reply soon."
+            "Una persona del nostro team ti risponderà presto. / Someone from our team will reply soon."
         )
 
 

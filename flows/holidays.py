@@ -84,8 +84,12 @@ class HolidayRules:
         country = self.country_for(timezone)
         if country != self.country:
             return _national(country, None, year)
+        return self.company_holidays(year)
+
+    def company_holidays(self, year: int) -> frozenset[date]:
+        """Return the company's own closed days of ``year``: its country's and region's, and its extras."""
         extras = {date(year, month, day) for month, day in self.extra_dates}
-        return _national(country, self.subdivision, year) | extras
+        return _national(self.country, self.subdivision, year) | extras
 
 
 def holiday_rules(country: str, subdivision: str | None = None, extra_dates: str = "") -> HolidayRules:

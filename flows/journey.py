@@ -260,11 +260,11 @@ class Messages(BaseModel):
     privacy_erased: Texts = Texts(
         it=(
             "Fatto: abbiamo cancellato i tuoi dati personali e non riceverai più sondaggi. "
-            "Grazie per la fiducia che ci hai dato."
+            "Grazie per averci dato fiducia."
         ),
         en=(
             "Done: your personal data has been erased and you won't receive any more surveys. "
-            "Thank you for the trust you gave us."
+            "Thank you for trusting us."
         ),
     )
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -144,6 +144,11 @@ class Database:
                 yield session
             except OperationalError as exc:
                 raise StorageError(f"database error: {exc.orig}") from exc
+
+    def ping(self) -> None:
+        """Run ``SELECT 1``: raise when the database cannot be reached."""
+        with self.read() as session:
+            session.connection().execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -540,11 +540,6 @@ def open_escalation(session: Session, customer_id: str, order_id: str | None) ->
     return session.exec(statement.with_for_update()).first()
 
 
-def sla_due(opened_at: datetime, priority: str) -> datetime:
-    """Return when an escalation of ``priority`` must be resolved (P1: 4 h, P2: 48 h)."""
-    return opened_at + (timedelta(hours=4) if priority == "p1" else timedelta(hours=48))
-
-
 def latest_open_escalation(session: Session, customer_id: str) -> Escalation | None:
     """Return the customer's most recently opened unresolved escalation (any order), or None."""
     statement = (

@@ -58,3 +58,18 @@ def install() -> RunningClock:
     clock = session_clock()
     use_wall_clock(clock)
     return clock
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by ``timedelta(**delta)`` and return the new time."""
+        self.now += timedelta(**delta)
+        return self.now

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from bot.service import Service
 from flows.journey import Journey, load_journey
 from storage import migrate
 from storage.db import Database
-from tests.clocks import RunningClock, install
+from tests.clocks import FakeClock, RunningClock, install
 
 #: The whole suite (and every worker it starts) runs on a pinned time line, never the wall clock.
 SESSION_CLOCK = install()
@@ -94,21 +94,6 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
 def journey() -> Journey:
     """Return the shipped default journey."""
     return load_journey(None)
-
-
-class FakeClock:
-    """A clock tests move by hand."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        """Move forward by ``timedelta(**delta)`` and return the new time."""
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @pytest.fixture

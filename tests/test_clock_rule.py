@@ -14,7 +14,7 @@ WALL_CLOCK = re.compile(r"\b(datetime\.(now|utcnow|today)|date\.today|time\.time
 ALLOWED = {TESTS / "clocks.py"}
 
 
-def test_no_test_module_reads_the_wall_clock():
+def test_no_test_module_reads_the_wall_clock() -> None:
     """No file under tests/ calls datetime.now(), date.today() or time.time() directly."""
     offenders = [
         f"{path.relative_to(TESTS)}:{number}: {line.strip()}"
@@ -26,7 +26,7 @@ def test_no_test_module_reads_the_wall_clock():
     assert offenders == []
 
 
-def test_the_process_clock_is_the_pinned_time_line(session_clock: RunningClock):
+def test_the_process_clock_is_the_pinned_time_line(session_clock: RunningClock) -> None:
     """``bot.clock.utcnow`` (every default clock of the runtime) reads the suite's pinned clock."""
     now = utcnow()
     assert session_clock.start <= now < session_clock.start + timedelta(hours=12)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from bot.observability.http import ops_router
+from bot.api.ops import ops_router
 from bot.wiring import App
 from flows.errors import AuthError, ConflictError, CxbotError, InputError, NotFoundError, StorageError
 

@@ -4,7 +4,9 @@ A channel reads what its platform sent (the raw JSON kept in the inbox) once, in
 ``Envelope``: where it came from (channel, address), what happened (a flows ``Inbound`` the
 conversation steps on, or one of the channel events below) and the language the sender's client
 uses. ``Service.feed_many`` takes envelopes of ``Inbound``s and finds (never creates) the customer
-behind the address inside its own transaction; the channel never resolves customers itself.
+behind the address inside its own transaction; the channel never resolves customers itself. The
+envelope is plain data defined in ``flows.conversation.envelope``, so that the service, which
+every channel feeds, does not depend on the channels.
 
 Something a channel cannot read at all is ``Unparseable``: recorded with its reason, logged once
 and counted by the caller, never retried, never stopping the channel.
@@ -14,30 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from flows.scales import Lang
+from flows.conversation.envelope import Envelope
 
 In = TypeVar("In", covariant=True)
 
-
-@dataclass(frozen=True)
-class Envelope(Generic[In]):
-    """One inbound, read once, with where it came from."""
-
-    channel: str
-    #: The chat (or sender) it came from: replies go there; the customer is found by it.
-    address: str
-    inbound: In
-    #: The language of the sender's client, when the platform says (a stranger is answered in it).
-    language_hint: Lang | None = None
-    #: The platform's id of the message (for a button press: of the message the button was on).
-    message_id: int | None = None
-    #: A button press the channel acknowledges itself (Telegram's callback query): a press that
-    #: changes nothing is answered there (a pop-up), not by chat messages.
-    press_id: str | None = None
-    #: The token of a deep link (``/start <token>``): names the customer of a chat not yet theirs.
-    start_token: str | None = None
+__all__ = ["Channel", "Edited", "Envelope", "Ignored", "Media", "Membership", "Refused", "Unparseable"]
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.apply import Address
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
+from bot.escalations import hooks
 from bot.timers import run_due_work
 from bot.wiring import App
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Started
@@ -296,6 +297,7 @@ def add_cxbot_handlers(
     runs cxbot's due timers and delivers the outbox every ``poll_interval`` seconds, so proactive
     surveys go out without ``cxbot serve``. Returns the handlers object.
     """
+    hooks.install(app)  # escalation cards, SLA copies and relays to the agent holding a case
     handlers = CxbotHandlers(app)
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("start", handlers.start, filters=private), group=group)

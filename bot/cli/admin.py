@@ -18,59 +18,21 @@ if TYPE_CHECKING:
 
 
 def _pending(db: Database) -> list[tuple[str, str]]:
-    from sqlalchemy import func, select
-
     from bot.cli.connectors import outbound_channels
-    from storage.tables import ConnectorDelivery, DueWork, Escalation, JobRun, OutboxMessage
+    from storage import backlog, job_runs
 
-    with db.read() as session:
-        c = session.connection()
-        d = DueWork.__table__  # type: ignore[attr-defined]
-        o = OutboxMessage.__table__  # type: ignore[attr-defined]
-        e = Escalation.__table__  # type: ignore[attr-defined]
-        j = JobRun.__table__  # type: ignore[attr-defined]
-        rows = [
-            (f"timers {kind} ({status})", str(n))
-            for kind, status, n in c.execute(
-                select(d.c.kind, d.c.status, func.count())
-                .where(d.c.status.in_(("pending", "waiting")))
-                .group_by(d.c.kind, d.c.status)
-            )
-        ]
-        rows += [
-            (f"outbox {channel}", str(n))
-            for channel, n in c.execute(
-                select(o.c.channel, func.count()).where(o.c.status == "pending").group_by(o.c.channel)
-            )
-        ]
-        rows += [  # cxbot's own deliveries to the platforms that failed for good (`cxbot connectors`)
-            (f"outbox {channel} failed", str(n))
-            for channel, n in c.execute(
-                select(o.c.channel, func.count())
-                .where(o.c.status == "failed", o.c.channel.in_(list(outbound_channels().values())))
-                .group_by(o.c.channel)
-            )
-        ]
-        rows += [
-            (f"escalations {priority} open", str(n))
-            for priority, n in c.execute(
-                select(e.c.priority, func.count())
-                .where(e.c.status.in_(("open", "taken")))
-                .group_by(e.c.priority)
-            )
-        ]
-        k = ConnectorDelivery.__table__  # type: ignore[attr-defined]
-        rows += [  # kept, never lost, but waiting for someone: a mapping fix, then `connectors replay`
-            (f"connector deliveries {connector} {status}", str(n))
-            for connector, status, n in c.execute(
-                select(k.c.connector, k.c.status, func.count())
-                .where(k.c.status.in_(("pending", "unmapped", "failed")))
-                .group_by(k.c.connector, k.c.status)
-            )
-        ]
-        last = c.execute(
-            select(j.c.period, j.c.finished_at).where(j.c.job == "weekly_report").order_by(j.c.period.desc())
-        ).first()
+    rows = [(f"timers {kind} ({status})", str(n)) for kind, status, n in backlog.waiting_timers(db)]
+    rows += [(f"outbox {channel}", str(n)) for channel, n in backlog.pending_outbox(db)]
+    rows += [  # cxbot's own deliveries to the platforms that failed for good (`cxbot connectors`)
+        (f"outbox {channel} failed", str(n))
+        for channel, n in backlog.failed_outbox(db, list(outbound_channels().values()))
+    ]
+    rows += [(f"escalations {priority} open", str(n)) for priority, n in backlog.open_escalations(db)]
+    rows += [  # kept, never lost, but waiting for someone: a mapping fix, then `connectors replay`
+        (f"connector deliveries {connector} {status}", str(n))
+        for connector, status, n in backlog.deliveries_needing_work(db)
+    ]
+    last = job_runs.last_finished(db, "weekly_report")
     rows.append(("last weekly report", f"{last[0]} ({last[1]})" if last else "never"))
     return rows
 

@@ -102,7 +102,8 @@ def classify(exc: BaseException) -> tuple[int, str]:
 
 
 def load_app(database_url: str | None = None, *, schema: str = "current") -> App:
-    """Return the wired application from the environment's settings (optionally another database).
+    """Return the wired application from the environment's settings (optionally another database),
+    with the agents' desk hook installed (cards and relays of what its service feeds).
 
     Never migrates and never creates a database: ``schema="current"`` refuses a database that is
     missing or not at the newest schema (``cxbot db upgrade`` fixes it); ``"exists"`` only needs
@@ -113,12 +114,14 @@ def load_app(database_url: str | None = None, *, schema: str = "current") -> App
     """
     # Imported here: `cxbot --help` and the commands without a database start without them.
     from bot.config_check import load_settings
+    from bot.escalations import hooks
     from bot.wiring import build_app
     from storage import migrate
 
     settings = load_settings(**({"database_url": database_url} if database_url else {}))
     app = build_app(settings, upgrade=False)
     try:
+        hooks.install(app)
         if schema == "current":
             migrate.require_current(app.db)
         else:

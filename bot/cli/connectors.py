@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.cli.common import handles_errors, load_app
+
+if TYPE_CHECKING:
+    from bot.wiring import App
 
 
 def _url(public_url: str | None, port: int, name: str) -> str:
@@ -15,9 +18,10 @@ def _url(public_url: str | None, port: int, name: str) -> str:
     return f"{base}/v1/connectors/{name}"
 
 
-def overview(app: Any, limit: int) -> list[dict[str, Any]]:
+def overview(app: App, limit: int) -> list[dict[str, Any]]:
     """Return, per connector, its URL, whether its secret is set, counts and last deliveries."""
-    from bot.connectors import CONNECTORS, store
+    from bot.connectors import CONNECTORS
+    from storage import connector_deliveries as store
 
     settings = app.settings
     rows = []
@@ -137,8 +141,8 @@ def replay_command(
     database_url: Annotated[str | None, typer.Option(help="Overrides CXBOT_DATABASE_URL.")] = None,
 ) -> None:
     """Map stored deliveries again (after a mapping fix or a missing customer was added)."""
-    from bot.connectors import store
     from bot.connectors.worker import process_pending
+    from storage import connector_deliveries as store
 
     if delivery is None and status is None:
         raise typer.BadParameter("give a delivery # or --status")

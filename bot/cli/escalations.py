@@ -87,27 +87,11 @@ def escalations_command(
     database_url: Annotated[str | None, typer.Option("--database-url", help="Another database.")] = None,
 ) -> None:
     """List escalations, newest first."""
-    from sqlmodel import col, select
-
-    from storage.tables import AgentActionRecord, Escalation
+    from storage import escalations as escalation_store
 
     app = load_app(database_url)
-    statement = select(Escalation).order_by(col(Escalation.opened_at).desc(), col(Escalation.id).desc())
-    if only_open:
-        statement = statement.where(col(Escalation.status).in_(("open", "taken")))
     now = app.service.clock()
-    with app.db.read() as session:
-        escalations = list(session.exec(statement))
-        trails: dict[int, list[AgentActionRecord]] = {}
-        ids = [e.id for e in escalations if e.id is not None]
-        if ids:
-            for action in session.exec(
-                select(AgentActionRecord)
-                .where(col(AgentActionRecord.escalation_id).in_(ids))
-                .order_by(col(AgentActionRecord.at), col(AgentActionRecord.id))
-            ):
-                trails.setdefault(action.escalation_id, []).append(action)
-        rows = [_row(e, now, trails.get(e.id or 0, [])) for e in escalations]
+    rows = [_row(e, now, trail) for e, trail in escalation_store.listing(app.db, only_open=only_open)]
     app.db.dispose()
     if output == "json":
         for row in rows:

@@ -233,8 +233,8 @@ def _register_plugins() -> None:
     import bot.cli
 
     for module in sorted(m.name for m in pkgutil.iter_modules(bot.cli.__path__)):
-        if module in ("main", "common"):
-            continue
+        if module in ("main", "common") or module.startswith("_"):
+            continue  # private modules are loaded by the command that needs them
         register = getattr(importlib.import_module(f"bot.cli.{module}"), "register", None)
         if register is not None:
             register(app)

@@ -1,6 +1,6 @@
-"""``cxbot report``: the weekly summary for managers (see bot.report.cli).
+"""``cxbot report``: the weekly summary for managers (see bot.cli._weekly_report).
 
-bot.report.cli builds the report's models at import (pydantic), which every ``cxbot`` start
+bot.cli._weekly_report builds the report's models at import (pydantic), which every ``cxbot`` start
 would pay; so the command is registered here as a thin forwarder and the real one is built only
 when ``cxbot report`` runs (its own ``--help`` included).
 """
@@ -11,7 +11,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``cxbot report`` to the CLI, loading bot.report.cli when it runs."""
+    """Add ``cxbot report`` to the CLI, loading bot.cli._weekly_report when it runs."""
 
     @app.command(
         "report",
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
     def report(ctx: typer.Context) -> None:
         from typer.main import get_command
 
-        from bot.report.cli import register as register_report
+        from bot.cli._weekly_report import register as register_report
 
         real = typer.Typer(add_completion=False)
         register_report(real)

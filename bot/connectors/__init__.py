@@ -1,8 +1,8 @@
 """Inbound connectors: shop, tracking and helpdesk webhooks under ``/v1/connectors/<name>``.
 
 Each platform module verifies its sender's own signature and maps its payloads to business
-events; ``store`` keeps every delivery raw (idempotent on the sender's delivery id), ``worker``
-maps and ingests from the stored rows, ``routes`` is the HTTP side.
+events; ``storage.connector_deliveries`` keeps every delivery raw (idempotent on the sender's
+delivery id), ``worker`` maps and ingests from the stored rows, ``routes`` is the HTTP side.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ _DESK_NOTES: dict[str, dict[str, str]] = {
         "en": "✋ Escalation #{id} taken by {agent} (cxbot)",
     },
     "reply": {
-        "it": "✋ Segnalazione #{id} presa in carico da {agent}, che ha risposto al cliente (cxbot)",
+        "it": "✋ Segnalazione #{id} presa in carico da {agent}, che ha risposto in chat (cxbot)",
         "en": "✋ Escalation #{id} taken by {agent}, who replied to the customer (cxbot)",
     },
     "hand_back": {

@@ -33,8 +33,8 @@ _TEXTS = {
         "hello": "Ciao {name},",
         "hello_anonymous": "Ciao,",
         "body": (
-            "grazie per l'ordine {order}. Per migliorare ti faremo una o due domande veloci su Telegram, "
-            "nei momenti giusti (per esempio alla consegna).\n"
+            "grazie per l'ordine {order}. Per migliorare il nostro servizio ti faremo una o due domande "
+            "veloci su Telegram, nei momenti giusti (per esempio alla consegna).\n"
             "Per iniziare apri questo link e premi «Avvia»:\n{link}"
         ),
         "unsubscribe_link": "Non vuoi ricevere altri messaggi? Disiscriviti qui: {url}",
@@ -45,8 +45,8 @@ _TEXTS = {
         "hello": "Hi {name},",
         "hello_anonymous": "Hi,",
         "body": (
-            "thank you for order {order}. To improve, we will ask you one or two quick questions on "
-            "Telegram at the right moments (for example when it arrives).\n"
+            "thank you for your order {order}. To help us improve, we'll ask you one or two quick "
+            "questions on Telegram at the right moments (for example when it arrives).\n"
             "To start, open this link and press Start:\n{link}"
         ),
         "unsubscribe_link": "Don't want any more messages? Unsubscribe here: {url}",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +13,7 @@ import structlog
 from bot.connectors import chatwoot_out, deeplink_mail
 from bot.connectors.metrics import OUTBOUND
 from bot.connectors.worker import process_pending
+from bot.leader import WORKER_ID
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError
 from storage.claims import claim_outbox, finish_message
@@ -22,13 +21,13 @@ from storage.claims import claim_outbox, finish_message
 log = structlog.get_logger(__name__)
 OUTBOUND_CHANNELS = (chatwoot_out.CHANNEL, deeplink_mail.CHANNEL)
 MAX_ATTEMPTS = 8
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:connectors"
+OWNER = f"{WORKER_ID}:connectors"
 
 
 def deliver_outbound(app: App, now: datetime, *, limit: int = 20) -> dict[str, int]:
     """Send pending Chatwoot notes and deep-link e-mails; retry with backoff; return counts."""
     counts: dict[str, int] = {}
-    for message in claim_outbox(app.db, WORKER_ID, now, channels=OUTBOUND_CHANNELS, limit=limit):
+    for message in claim_outbox(app.db, OWNER, now, channels=OUTBOUND_CHANNELS, limit=limit):
         try:
             if message.channel == chatwoot_out.CHANNEL:
                 chatwoot_out.deliver(app.db, app.settings, dict(message.payload), now)

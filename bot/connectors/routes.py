@@ -19,13 +19,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import MutableHeaders
 
-from bot.connectors import CONNECTORS, store, woocommerce
+from bot.connectors import CONNECTORS, woocommerce
 from bot.connectors.base import Connector, Ignored, Unmappable, load_json
 from bot.connectors.deeplink_mail import read_unsubscribe_token
 from bot.connectors.metrics import DELIVERIES
 from bot.connectors.worker import options
 from bot.wiring import App
 from flows.errors import AuthError
+from storage import connector_deliveries as store
 from storage import repo
 
 log = structlog.get_logger(__name__)
@@ -152,7 +153,7 @@ def connectors_router(wake: asyncio.Event | None = None) -> APIRouter:
         await asyncio.to_thread(opt_out)
         log.info("customer_unsubscribed", via="deep_link_email")
         return HTMLResponse(
-            "<p>Fatto: non riceverai altri messaggi. / Done: you will not receive any more messages.</p>"
+            "<p>Fatto: non riceverai altri messaggi. / Done: you won't receive any more messages.</p>"
         )
 
     return router

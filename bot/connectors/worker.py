@@ -16,7 +16,7 @@ import structlog
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from bot.connectors import CONNECTORS, store
+from bot.connectors import CONNECTORS
 from bot.connectors.base import Contact, Ignored, Mapped, Options, Unmappable, load_json
 from bot.connectors.deeplink_mail import enqueue_deep_link_mail
 from bot.connectors.metrics import PROCESSED
@@ -26,6 +26,7 @@ from bot.settings import Settings
 from bot.wiring import App
 from flows.errors import CxbotError
 from flows.scheduling import parse_quiet_hours
+from storage import connector_deliveries as store
 from storage import repo
 from storage.db import Database
 from storage.tables import Customer, CustomerContact, Order

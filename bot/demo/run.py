@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -29,13 +29,17 @@ from bot.local_delivery import deliver_local
 from bot.service import Service
 from bot.timers import run_due_work
 from flows.conversation import ButtonPress, CustomerText, Inbound, Send, Started
-from flows.journey import load_journey
+from flows.journey import Journey, load_journey
 from flows.scales import Lang, Metric
 from storage import migrate
 from storage.claims import ClaimedMessage
 from storage.db import Database
 from storage.summary import stage_summaries
 from storage.tables import DueWork, Escalation, OutboxMessage, Response
+
+if TYPE_CHECKING:
+    from bot.escalations.records import DeskConfig
+    from bot.wiring import App
 
 CHANNEL = "demo"
 PRODUCTS = ["Moka 6 tazze", "Macinacaffè manuale", "Tazzine in ceramica", "Caffè in grani 1 kg", "Bollitore"]
@@ -66,7 +70,7 @@ class Simulation:
         self.personas: dict[str, Persona] = {}
         self.unread = 0  # messages enqueued since the last delivery
         self.said_no: set[str] = set()  # customers who answered "not solved" at least once
-        self.desk: tuple[Any, Any] | None = None  # (DeskConfig, App) when agents are simulated
+        self.desk: tuple[DeskConfig, App] | None = None  # when agents are simulated
 
     def at(self, when: datetime, kind: str, data: Any) -> None:
         """Schedule a simulated happening."""
@@ -252,7 +256,7 @@ class Simulation:
                 desk.resolve(app, config, row.id, "agent-demo", self.now)
                 self.unread += 1
 
-    def run(self, progress: Progress, task: Any) -> None:
+    def run(self, progress: Progress, task: TaskID) -> None:
         """Run until nothing is left to happen."""
         while True:
             timer = self._next_timer()
@@ -300,7 +304,7 @@ def _print_summary(console: Console, db: Database, service: Service, elapsed: fl
     )
 
 
-def _demo_desk(db: Database, journey: Any, service: Service, database: Path) -> tuple[Any, Any]:
+def _demo_desk(db: Database, journey: Journey, service: Service, database: Path) -> tuple[DeskConfig, App]:
     """Return the desk configuration and app the simulated agents use (no Telegram group)."""
     from bot.escalations.records import DeskConfig
     from bot.settings import Settings

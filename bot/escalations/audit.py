@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from html import escape
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from storage import escalations as escalation_store
 from storage.db import Database
 from storage.tables import AgentActionRecord
 
@@ -20,17 +21,17 @@ ON_CARD = 5
 
 _VERBS = {
     "take": {"it": "presa in carico", "en": "took it"},
-    "reply": {"it": "risposta al cliente", "en": "replied"},
+    "reply": {"it": "risposta in chat", "en": "replied"},
     "hand_back": {"it": "restituita al bot", "en": "handed back"},
     "resolve": {"it": "risolta", "en": "resolved"},
-    "refused": {"it": "tentativo rifiutato (non è un agente)", "en": "refused (not an agent)"},
+    "refused": {"it": "tentativo rifiutato (non fa parte del team)", "en": "refused (not an agent)"},
 }
-_TITLE = {"it": "Registro", "en": "Audit"}
+_TITLE = {"it": "Registro", "en": "Audit log"}
 
 
 def record(session: Session, escalation_id: int, agent: str, action: str, now: datetime) -> None:
     """Add one audit row inside the caller's transaction."""
-    session.add(AgentActionRecord(escalation_id=escalation_id, agent=agent[:128], action=action, at=now))
+    escalation_store.record_action(session, escalation_id, agent, action, now)
 
 
 def record_refusal(db: Database, escalation_id: int, agent: str, now: datetime) -> None:
@@ -41,12 +42,7 @@ def record_refusal(db: Database, escalation_id: int, agent: str, now: datetime) 
 
 def trail(session: Session, escalation_id: int) -> list[AgentActionRecord]:
     """Return the escalation's audit, oldest first."""
-    statement = (
-        select(AgentActionRecord)
-        .where(col(AgentActionRecord.escalation_id) == escalation_id)
-        .order_by(col(AgentActionRecord.at), col(AgentActionRecord.id))
-    )
-    return list(session.exec(statement))
+    return escalation_store.action_trail(session, escalation_id)
 
 
 def card_lines(rows: list[AgentActionRecord], lang: str, tz: tzinfo) -> list[str]:

@@ -34,16 +34,16 @@ _L: dict[str, dict[str, str]] = {
     "open": {"it": "aperta", "en": "open"},
     "taken": {"it": "presa in carico da {who} · {at}", "en": "taken by {who} · {at}"},
     "resolved": {"it": "risolta da {who} · {at}", "en": "resolved by {who} · {at}"},
-    "solved_yes": {"it": "Il cliente dice: risolto ✅", "en": "The customer says: solved ✅"},
+    "solved_yes": {"it": "Problema risolto? Risposta: sì ✅", "en": "The customer says: solved ✅"},
     "solved_no": {
-        "it": "Il cliente dice: non risolto ❌ (riaperta)",
+        "it": "Problema risolto? Risposta: no ❌ (riaperta)",
         "en": "The customer says: not solved ❌ (reopened)",
     },
     "take": {"it": "✋ Prendo io", "en": "✋ Take"},
     "resolve": {"it": "✅ Risolta", "en": "✅ Resolve"},
     "hand_back": {"it": "↩️ Restituisci al bot", "en": "↩️ Hand back"},
     "reply_hint": {
-        "it": "Rispondi a questo messaggio per scrivere al cliente.",
+        "it": "Rispondi a questo messaggio e la tua risposta arriverà direttamente in chat.",
         "en": "Reply to this message to write to the customer.",
     },
     "nearly_due": {
@@ -64,22 +64,22 @@ _L: dict[str, dict[str, str]] = {
         "en": "📎 Sent: {what} (in the replies to this card)",
     },
     "news_priority": {"it": "priorità alzata a {prio}", "en": "priority raised to {prio}"},
-    "not_agent": {"it": "Solo gli agenti possono farlo.", "en": "Only agents can do this."},
+    "not_agent": {"it": "Solo il team di assistenza può farlo.", "en": "Only agents can do this."},
     "conflict_resolved": {
         "it": "La segnalazione #{id} è già risolta.",
         "en": "Escalation #{id} is already resolved.",
     },
     "conflict_taken": {
         "it": "La segnalazione #{id} è già in carico a {who}.",
-        "en": "Escalation #{id} is taken by {who}.",
+        "en": "Escalation #{id} is already taken by {who}.",
     },
     "conflict_not_taken": {
         "it": "La segnalazione #{id} non è in carico a nessuno.",
-        "en": "Escalation #{id} is not taken.",
+        "en": "Nobody has taken escalation #{id}.",
     },
     "reply_too_long": {
         "it": "Risposta non inviata: deve avere da 1 a {limit} caratteri.",
-        "en": "Reply not sent: it must have 1 to {limit} characters.",
+        "en": "Reply not sent: it must be 1 to {limit} characters long.",
     },
     "lang_it": {"it": "italiano", "en": "Italian"},
     "lang_en": {"it": "inglese", "en": "English"},

@@ -11,14 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot.escalations import audit
 from bot.escalations.records import DeskConfig, post_card
 from bot.wiring import App
 from flows.conversation import AgentAction, AgentActionKind
 from flows.errors import ConflictError, InputError, NotFoundError
-from storage.tables import ClosingQuestion, Escalation
+from storage import escalations as escalation_store
+from storage.tables import Escalation
 
 MAX_REPLY = 4000
 
@@ -61,16 +62,13 @@ def _act(
     within: Also = None,
 ) -> DeskResult:
     with app.db.read() as session:
-        found = session.get(Escalation, escalation_id)
-        customer_id = found.customer_id if found else None
+        customer_id = escalation_store.customer_of(session, escalation_id)
     if customer_id is None:
         raise NotFoundError(f"no escalation #{escalation_id}")
     result: list[DeskResult] = []
 
     def change_locked(session: Session) -> None:
-        row = session.exec(
-            select(Escalation).where(col(Escalation.id) == escalation_id).with_for_update()
-        ).one()
+        row = escalation_store.lock_escalation(session, escalation_id)
         changed = change(row)
         audit.record(session, escalation_id, agent, _AUDITED[action], now)  # before the card shows it
         if changed:
@@ -150,7 +148,7 @@ def resolve(
 
     def ask_closing(session: Session) -> None:
         # each resolution asks "did we solve it?" once: its own row, answered later (never overwritten)
-        session.add(ClosingQuestion(escalation_id=escalation_id, asked_at=now, asked_by=agent))
+        escalation_store.ask_closing_question(session, escalation_id, agent, now)
         if within is not None:
             within(session)
 
@@ -227,18 +225,4 @@ def find_by_message(
     session: Session, chat_id: str, message_id: int | None, thread_id: int | None
 ) -> Escalation | None:
     """Return the escalation whose card is ``message_id`` (or whose forum topic is ``thread_id``)."""
-    if message_id is not None:
-        found = session.exec(
-            select(Escalation).where(
-                col(Escalation.card_chat_id) == chat_id, col(Escalation.card_message_id) == message_id
-            )
-        ).first()
-        if found is not None:
-            return found
-    if thread_id is not None:
-        return session.exec(
-            select(Escalation)
-            .where(col(Escalation.card_chat_id) == chat_id, col(Escalation.thread_id) == thread_id)
-            .order_by(col(Escalation.id).desc())
-        ).first()
-    return None
+    return escalation_store.by_card(session, chat_id, message_id, thread_id)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import socket
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -21,6 +19,7 @@ import structlog
 from sqlmodel import Session
 
 from bot.escalations.records import DeskConfig
+from bot.leader import WORKER_ID
 from bot.mail import send_mail
 from bot.settings import Settings
 from flows.errors import ChannelError, ConfigError
@@ -33,7 +32,6 @@ log = structlog.get_logger(__name__)
 
 CHANNELS = ("helpdesk", "email")
 MAX_ATTEMPTS = 8
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def summary(escalation: Escalation) -> dict[str, Any]:

@@ -10,23 +10,25 @@ from __future__ import annotations
 from bot.apply import ApplyContext
 from bot.escalations import destinations
 from bot.escalations.card import escalation_html, label, media_line, topic_names
-from bot.escalations.records import TELEGRAM, DeskConfig, copy_onto_case, post_card, post_note
+from bot.escalations.records import TELEGRAM, DeskConfig, copy_onto_case, post_card, post_note, relay_to_agent
 from bot.service import AfterApply
 from bot.wiring import App
 from flows.conversation.handoff import MEDIA_MARK
-from flows.escalation import EscalationRules, Priority, sla_due_at
 from storage.tables import Escalation
 
 
-def card_hook(config: DeskConfig, rules: EscalationRules) -> AfterApply:
-    """Return the hook posting (or editing) the card of every escalation changed in a step.
+def card_hook(config: DeskConfig) -> AfterApply:
+    """Return the hook posting (or editing) the card of every escalation changed in a step, and
+    relaying the customer's words to the agent holding their case.
 
-    A new case gets its SLA deadline in business hours (company timezone) and its copies; a case
-    the customer added to keeps its one card, edited, and the agent holding it is pinged; a raised
-    priority brings the deadline forward (never later than it was); an attachment is copied onto it.
+    A new case gets its copies (helpdesk, e-mail); a case the customer added to keeps its one
+    card, edited, and the agent holding it is pinged; an attachment is copied onto it. Due times
+    are the service's (apply.py).
     """
 
     def hook(ctx: ApplyContext) -> None:
+        for escalation_id, text in ctx.relays:
+            relay_to_agent(ctx.session, escalation_id, text, ctx.now)
         done: set[int | None] = set()
         for escalation in ctx.escalations:
             if escalation.id in done:
@@ -34,14 +36,6 @@ def card_hook(config: DeskConfig, rules: EscalationRules) -> AfterApply:
             done.add(escalation.id)
             new = escalation.card_version == 0
             news = ctx.case_news.get(escalation.id, []) if escalation.id is not None else []
-            if new:
-                escalation.sla_due_at = sla_due_at(
-                    escalation.opened_at, Priority(escalation.priority), rules, config.tz
-                )
-            elif any(kind == "priority" for kind, _ in news):
-                raised = sla_due_at(ctx.now, Priority(escalation.priority), rules, config.tz)
-                escalation.sla_due_at = min(escalation.sla_due_at or raised, raised)
-                escalation.sla_warned_at = None  # the new deadline gets its own nudge
             post_card(ctx.session, escalation, config, ctx.now)
             _copy_attachments(ctx, escalation, news)
             if new:
@@ -90,5 +84,5 @@ def install(app: App) -> DeskConfig:
     """
     config = DeskConfig.from_settings(app.settings, app.journey)
     if not any(getattr(h, "__qualname__", "").startswith("card_hook") for h in app.service.after_apply):
-        app.service.after_apply.append(card_hook(config, app.journey.escalation))
+        app.service.after_apply.append(card_hook(config))
     return config

@@ -13,16 +13,16 @@ from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot.escalations import audit, card
 from bot.settings import Settings
 from flows.errors import ConfigError
-from flows.escalation import DEFAULT_RULES, EscalationRules
 from flows.journey import Journey
 from flows.scales import Lang
+from storage import escalations as escalation_store
 from storage import repo
-from storage.tables import ClosingQuestion, Customer, Escalation, Response
+from storage.tables import Escalation, Response
 
 #: The agents' Telegram group is a channel of its own: its outbox (and inbox) rows carry this name.
 AGENTS_CHANNEL = "telegram-agents"
@@ -48,11 +48,10 @@ class DeskConfig:
     helpdesk: bool
     email: bool
     stage_names: Mapping[str, str] = field(default_factory=dict)  # stage id → name in ``lang``
-    rules: EscalationRules = DEFAULT_RULES
 
     @classmethod
     def from_settings(cls, settings: Settings, journey: Journey | None = None) -> DeskConfig:
-        """Return the desk configuration (stage names and SLA rules from ``journey`` when given).
+        """Return the desk configuration (stage names from ``journey`` when given).
 
         Raises:
             ConfigError: when the company timezone is unknown.
@@ -81,7 +80,6 @@ class DeskConfig:
                 if journey is not None
                 else {}
             ),
-            rules=journey.escalation if journey is not None else DEFAULT_RULES,
         )
 
 
@@ -95,26 +93,19 @@ def history(session: Session, customer_id: str | None, limit: int = 6) -> list[R
     """Return the customer's latest stored answers, newest first."""
     if customer_id is None:
         return []
-    statement = (
-        select(Response)
-        .where(col(Response.customer_id) == customer_id, col(Response.score).is_not(None))
-        .order_by(col(Response.answered_at).desc())
-        .limit(limit)
-    )
-    return list(session.exec(statement))
+    return escalation_store.latest_answers(session, customer_id, limit)
 
 
 def post_card(session: Session, escalation: Escalation, config: DeskConfig, now: datetime) -> None:
     """Bump the card's version and queue it (new card, or an edit of the posted one)."""
     escalation.card_version += 1
     escalation.updated_at = max(escalation.updated_at, now)
-    session.add(escalation)
-    session.flush()
+    escalation_store.save(session, escalation)
     if config.agents_chat_id is None:
         return
     assert escalation.id is not None
     escalation.card_chat_id = str(config.agents_chat_id)
-    customer = session.get(Customer, escalation.customer_id) if escalation.customer_id else None
+    customer = escalation_store.customer_of_case(session, escalation)
     text, rows = card.render_card(
         escalation,
         customer,
@@ -188,46 +179,8 @@ def copy_onto_case(
 
 def relay_to_agent(session: Session, escalation_id: int, text: str, now: datetime) -> None:
     """Queue the customer's words for the agents (nothing when the escalation is gone)."""
-    escalation = session.get(Escalation, escalation_id)
+    escalation = escalation_store.get(session, escalation_id)
     if escalation is None:
         return
-    customer = session.get(Customer, escalation.customer_id) if escalation.customer_id else None
+    customer = escalation_store.customer_of_case(session, escalation)
     post_note(session, escalation, card.render_relay(customer, escalation, text), now)
-
-
-def record_closing_answer(session: Session, escalation: Escalation, answer: str, now: datetime) -> None:
-    """Answer the escalation's newest unanswered closing question (one asked before 0009: add it)."""
-    question = session.exec(
-        select(ClosingQuestion)
-        .where(col(ClosingQuestion.escalation_id) == escalation.id, col(ClosingQuestion.answer).is_(None))
-        .order_by(col(ClosingQuestion.asked_at).desc(), col(ClosingQuestion.id).desc())
-    ).first()
-    if question is None:
-        assert escalation.id is not None
-        question = ClosingQuestion(
-            escalation_id=escalation.id,
-            asked_at=escalation.resolved_at or now,
-            asked_by=escalation.resolved_by,
-        )
-    question.answer, question.answered_at = answer, now
-    session.add(question)
-
-
-def store_closing_answer(
-    session: Session, escalation_id: int, solved: bool, now: datetime
-) -> Escalation | None:
-    """Keep the "did we solve it?" answer; "no" reopens the escalation. Return it (None if gone)."""
-    escalation = session.get(Escalation, escalation_id)
-    if escalation is None:
-        return None
-    escalation.closing_answer = "yes" if solved else "no"
-    escalation.closing_answered_at = now
-    record_closing_answer(session, escalation, escalation.closing_answer, now)
-    if not solved and escalation.status == "resolved":
-        escalation.status = "open"
-        escalation.resolved_at = None
-        escalation.sla_warned_at = None
-    escalation.updated_at = now
-    session.add(escalation)
-    session.flush()
-    return escalation

@@ -10,17 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, update
-from sqlmodel import col, select
-
 from bot.escalations.card import label, overdue_text, when
 from bot.escalations.records import DeskConfig, post_card, post_note
 from bot.wiring import App
-from flows.escalation import Priority, warn_at
+from flows.escalation import Priority
+from storage import escalations as escalation_store
 from storage.db import Database
-from storage.tables import Escalation
-
-_OPEN = ("open", "taken")
 
 
 def _mentions(config: DeskConfig) -> str:
@@ -34,35 +29,19 @@ def sweep_sla(app: App, now: datetime, config: DeskConfig | None = None) -> dict
     Returns counts: ``nudged`` (posted by this call) and ``overdue`` (unresolved past due now).
     """
     config = config or DeskConfig.from_settings(app.settings, app.journey)
-    rules = app.journey.escalation
-    table = Escalation.__table__  # type: ignore[attr-defined]
     with app.db.read() as session:
-        candidates = list(
-            session.exec(
-                select(Escalation).where(
-                    col(Escalation.status).in_(_OPEN),
-                    col(Escalation.sla_warned_at).is_(None),
-                    col(Escalation.sla_due_at).is_not(None),
-                    col(Escalation.opened_at) <= now,
-                )
-            )
-        )
+        candidates = escalation_store.nudge_candidates(session, now)
     nudged = 0
     for candidate in candidates:
         assert candidate.sla_due_at is not None and candidate.id is not None
         priority = Priority(candidate.priority) if candidate.priority in ("p1", "p2") else None
-        if now < warn_at(candidate.opened_at, candidate.sla_due_at, rules, config.tz, priority):
+        if now < app.service.levels.warn_at(candidate.opened_at, candidate.sla_due_at, priority):
             continue
         with app.db.write() as session:
-            claimed = session.connection().execute(
-                update(table)
-                .where(table.c.id == candidate.id, table.c.sla_warned_at.is_(None), table.c.status.in_(_OPEN))
-                .values(sla_warned_at=now)
-            )
-            if claimed.rowcount != 1:
+            if not escalation_store.claim_nudge(session, candidate.id, now):
                 continue  # another worker nudged it, or it was resolved meanwhile
-            escalation = session.get(Escalation, candidate.id)
-            assert escalation is not None and escalation.sla_due_at is not None
+            escalation = escalation_store.reread(session, candidate.id)
+            assert escalation.sla_due_at is not None
             text = label(
                 "nearly_due",
                 config.lang,
@@ -88,17 +67,8 @@ def mark_overdue(app: App, now: datetime, config: DeskConfig) -> int:
 
     Safe with several workers: the mark is claimed with a conditional UPDATE on the hours shown.
     """
-    table = Escalation.__table__  # type: ignore[attr-defined]
     with app.db.read() as session:
-        late = list(
-            session.exec(
-                select(Escalation).where(
-                    col(Escalation.status).in_(_OPEN),
-                    col(Escalation.sla_due_at).is_not(None),
-                    col(Escalation.sla_due_at) <= now,
-                )
-            )
-        )
+        late = escalation_store.past_due(session, now)
     marked = 0
     for candidate in late:
         assert candidate.sla_due_at is not None and candidate.id is not None
@@ -107,18 +77,9 @@ def mark_overdue(app: App, now: datetime, config: DeskConfig) -> int:
         if shown is not None and overdue_text(shown, config.lang) == overdue_text(hours, config.lang):
             continue
         with app.db.write() as session:
-            same = table.c.overdue_hours.is_(None) if shown is None else table.c.overdue_hours == shown
-            claimed = session.connection().execute(
-                update(table)
-                .where(table.c.id == candidate.id, same, table.c.status.in_(_OPEN))
-                .values(overdue_hours=hours)
-            )
-            if claimed.rowcount != 1:
+            if not escalation_store.claim_overdue_mark(session, candidate.id, shown, hours):
                 continue  # another worker marked it, or it was resolved meanwhile
-            escalation = session.get(Escalation, candidate.id)
-            assert escalation is not None
-            session.refresh(escalation)
-            post_card(session, escalation, config, now)
+            post_card(session, escalation_store.reread(session, candidate.id), config, now)
             marked += 1
     return marked
 
@@ -130,21 +91,8 @@ def overdue_count(
 
     An escalation is overdue when it was resolved after its due time, or is unresolved past it.
     """
-    resolved_late = (col(Escalation.resolved_at).is_not(None)) & (
-        col(Escalation.resolved_at) > col(Escalation.sla_due_at)
-    )
-    open_late = col(Escalation.resolved_at).is_(None) & (col(Escalation.sla_due_at) < now)
-    statement = (
-        select(func.count())
-        .select_from(Escalation)
-        .where(col(Escalation.sla_due_at).is_not(None), resolved_late | open_late)
-    )
-    if since is not None:
-        statement = statement.where(col(Escalation.opened_at) >= since)
-    if until is not None:
-        statement = statement.where(col(Escalation.opened_at) < until)
     with db.read() as session:
-        return int(session.exec(statement).one())
+        return escalation_store.count_overdue(session, now, since, until)
 
 
 @dataclass(frozen=True)
@@ -164,12 +112,6 @@ class Recovery:
 def recovery(db: Database, since: datetime, until: datetime) -> Recovery:
     """Return the detractor recovery of escalations resolved in [since, until)."""
     with db.read() as session:
-        rows = list(
-            session.exec(
-                select(Escalation.closing_answer).where(
-                    col(Escalation.resolved_at) >= since, col(Escalation.resolved_at) < until
-                )
-            )
-        )
+        rows = escalation_store.closing_answers_of_resolved(session, since, until)
     answered = [a for a in rows if a is not None]
     return Recovery(resolved=len(rows), answered=len(answered), recovered=sum(a == "yes" for a in answered))

@@ -1,17 +1,19 @@
 """The agents' Telegram group's desk: button presses and replies in, cards and relays out.
 
-The agents' group is a channel of its own (``bot.channels.telegram.agents``): its processor hands
-each envelope to ``handle_agent_event`` (``handle_agent_update`` reads a raw update first), and its
-sender hands the ``AGENTS_CHANNEL`` outbox rows (``agent_card``, ``agent_message``, ``copy``) to
-``deliver_agent_message``. Both take ``call``: an async function performing one Bot API method
-(``http_bot_call`` builds one on httpx; an adapter may pass its own, e.g. around aiogram's session).
-An agent's reply reaches the customer in the bot's voice; media an agent replies with is copied.
+The agents' group is a channel of its own (``bot.channels.telegram.agents`` reads its updates
+into envelopes of ``AgentPress``/``AgentMessage``): its processor hands each envelope to
+``handle_agent_event``, and its sender hands the ``AGENTS_CHANNEL`` outbox rows (``agent_card``,
+``agent_message``, ``copy``) to ``deliver_agent_message``. Both take ``call``: an async function
+performing one Bot API method (``http_bot_call`` builds one on httpx; an adapter may pass its
+own, e.g. around aiogram's session). An agent's reply reaches the customer in the bot's voice;
+media an agent replies with is copied.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,15 +21,12 @@ import httpx
 import structlog
 from sqlmodel import Session
 
-from bot.channels.base import Channel, Envelope, Unparseable
-from bot.channels.telegram.agents import AgentMessage, AgentPress, DeskEvent, TelegramAgents
-from bot.channels.telegram.transport import CHANNEL
-from bot.channels.telegram.updates import User
 from bot.escalations import audit, desk, hooks
 from bot.escalations.card import label, parse_callback
-from bot.escalations.records import CARD_KIND, COPY_KIND, DeskConfig
+from bot.escalations.records import CARD_KIND, COPY_KIND, TELEGRAM, DeskConfig
 from bot.settings import Settings
 from bot.wiring import App
+from flows.conversation.envelope import Envelope
 from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError, InputError, NotFoundError
 from storage import repo
 from storage.claims import ClaimedMessage
@@ -89,32 +88,44 @@ async def is_agent(config: DeskConfig, call: BotCall, user_id: int) -> bool:
     return status in _MEMBER or (status == "restricted" and bool(member.get("is_member")))
 
 
-def _agent_name(user: User) -> str:
+@dataclass(frozen=True)
+class Agent:
+    """Who acted in the agents' group (anyone there, until ``is_agent`` says otherwise)."""
+
+    id: int
+    username: str | None = None
+    first_name: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentPress:
+    """Someone pressed a card's button (take, resolve, hand back): its signed data."""
+
+    data: str | None
+    user: Agent
+
+
+@dataclass(frozen=True)
+class AgentMessage:
+    """Someone wrote in the agents' group: words, or media (a photo, a document, a voice note…),
+    perhaps replying to a card (``reply_to``) or in a case's forum topic (``thread_id``)."""
+
+    text: str | None
+    media: str | None
+    user: Agent
+    reply_to: int | None = None
+    thread_id: int | None = None
+
+
+def _agent_name(user: Agent) -> str:
     # The user id always: a username can be changed or reused, the audit must name the person.
     shown = f"@{user.username}" if user.username else (user.first_name or "agent")
     return f"{shown} ({user.id})"
 
 
-async def handle_agent_update(
-    app: App,
-    update: dict[str, Any],
-    *,
-    call: BotCall,
-    config: DeskConfig | None = None,
-    now: datetime | None = None,
-    within: desk.Also = None,
-) -> str:
-    """Read one raw update of the agents' chat and handle it (see ``handle_agent_event``)."""
-    config = config or DeskConfig.from_settings(app.settings, app.journey)
-    envelope = TelegramAgents(config.agents_chat_id).parse(update)
-    if isinstance(envelope, Unparseable):
-        return "ignored"
-    return await handle_agent_event(app, envelope, call=call, config=config, now=now, within=within)
-
-
 async def handle_agent_event(
     app: App,
-    envelope: Envelope[DeskEvent],
+    envelope: Envelope[object],
     *,
     call: BotCall,
     config: DeskConfig,
@@ -148,7 +159,7 @@ async def _on_press(
     app: App,
     config: DeskConfig,
     call: BotCall,
-    envelope: Envelope[DeskEvent],
+    envelope: Envelope[object],
     event: AgentPress,
     now: datetime,
     within: desk.Also,
@@ -200,7 +211,7 @@ async def _on_message(
     app: App,
     config: DeskConfig,
     call: BotCall,
-    envelope: Envelope[DeskEvent],
+    envelope: Envelope[object],
     event: AgentMessage,
     now: datetime,
     within: desk.Also,
@@ -257,11 +268,11 @@ def _copy_to_customer(
         escalation = session.get(Escalation, escalation_id)
         customer_id = escalation.customer_id if escalation is not None else None
         identity = repo.reachable_identity(session, customer_id) if customer_id else None
-        if identity is None or identity.channel != CHANNEL or message_id is None:
+        if identity is None or identity.channel != TELEGRAM or message_id is None:
             raise NotFoundError(label("media_unreachable", config.lang))
         repo.enqueue_message(
             session,
-            channel=CHANNEL,
+            channel=TELEGRAM,
             address=identity.address,
             payload={"from_chat_id": chat, "message_id": message_id, "escalation_id": escalation_id},
             now=now,
@@ -283,7 +294,7 @@ def _both(first: Callable[[Session], None], then: desk.Also) -> Callable[[Sessio
 
 
 async def _notice(
-    call: BotCall, config: DeskConfig, envelope: Envelope[DeskEvent], event: AgentMessage, text: str
+    call: BotCall, config: DeskConfig, envelope: Envelope[object], event: AgentMessage, text: str
 ) -> None:
     params: dict[str, Any] = {
         "chat_id": config.agents_chat_id,
@@ -416,11 +427,10 @@ class AgentDesk:
     def __init__(self, app: App) -> None:
         self.app = app
         self.config = hooks.install(app)
-        self.channel: Channel[DeskEvent] = TelegramAgents(self.config.agents_chat_id)
         self.client = httpx.AsyncClient()
         self.call = http_bot_call(app.settings, self.client)
 
-    async def handle(self, envelope: Envelope[DeskEvent], *, within: desk.Also = None) -> str:
+    async def handle(self, envelope: Envelope[object], *, within: desk.Also = None) -> str:
         """Handle an envelope of the agents' channel; return the outcome (see ``handle_agent_event``)."""
         return await handle_agent_event(self.app, envelope, call=self.call, config=self.config, within=within)
 

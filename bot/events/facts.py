@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from flows.journey import Journey, StageKind
 from flows.scheduling import RELATIONSHIP_GAP, CustomerFacts, DueSurvey, SentSurvey
-from storage.tables import Customer, DueWork, Escalation, SurveyInstance, Ticket
+from storage import survey_context
+from storage.tables import SurveyInstance
 
 
 @dataclass(frozen=True)
@@ -38,48 +39,22 @@ def load_context(
         stage = journey.stage(survey.stage)
     except KeyError:
         return None
-    customer = session.get(Customer, survey.customer_id)
-    escalation = session.exec(
-        select(Escalation.id).where(
-            col(Escalation.customer_id) == survey.customer_id, col(Escalation.status).in_(("open", "taken"))
-        )
-    ).first()
-    ticket = session.exec(
-        select(Ticket.id).where(col(Ticket.customer_id) == survey.customer_id, col(Ticket.status) == "open")
-    ).first()
+    customer = survey_context.customer(session, survey.customer_id)
     facts = CustomerFacts(
         timezone=customer.timezone if customer else "Europe/Rome",
         opted_out=bool(customer and customer.opted_out),
         consent=customer.consent if customer else None,
-        open_escalation=escalation is not None,
-        open_ticket=ticket is not None,
+        open_escalation=survey_context.has_open_escalation(session, survey.customer_id),
+        open_ticket=survey_context.has_open_ticket(session, survey.customer_id),
     )
-    sent_rows = session.exec(
-        select(SurveyInstance).where(
-            col(SurveyInstance.customer_id) == survey.customer_id,
-            col(SurveyInstance.sent_at).is_not(None),
-            col(SurveyInstance.sent_at) > now - RELATIONSHIP_GAP,
-            col(SurveyInstance.id) != survey.id,
-        )
-    ).all()
+    sent_rows = survey_context.sent_since(session, survey.customer_id, now - RELATIONSHIP_GAP, survey.id)
     history = [
         SentSurvey(stage=row.stage, metric=row.metric, kind=_kind(journey, row.stage), sent_at=row.sent_at)
         for row in sent_rows
         if row.sent_at is not None
     ]
     # Competitors: the customer's other surveys whose timer is due now and not yet asked.
-    due_rows = session.exec(
-        select(SurveyInstance)
-        .join(DueWork, col(DueWork.survey_id) == col(SurveyInstance.id))
-        .where(
-            col(SurveyInstance.customer_id) == survey.customer_id,
-            col(SurveyInstance.status) == "scheduled",
-            col(SurveyInstance.id) != survey.id,
-            col(DueWork.kind) == "survey_due",
-            col(DueWork.status) == "pending",
-            col(DueWork.due_at) <= now,
-        )
-    ).all()
+    due_rows = survey_context.due_unasked(session, survey.customer_id, now, survey.id)
     competing: list[DueSurvey] = []
     for row in due_rows:
         assert row.id is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -164,7 +164,7 @@ def read_events(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | In
             raise InputError(f"{path} is not UTF-8 text", field="file") from exc
 
 
-def _read_jsonl(handle: Any) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
+def _read_jsonl(handle: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
     for number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
@@ -182,7 +182,7 @@ def _read_jsonl(handle: Any) -> Iterator[tuple[int, dict[str, Any] | InputError]
         yield number, data
 
 
-def _read_csv(handle: Any) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
+def _read_csv(handle: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
     reader = csv.DictReader(handle)
     if reader.fieldnames is None:
         return

@@ -1,1 +1,1 @@
-"""Metrics (Prometheus), structured logs (structlog) and readiness."""
+"""Metrics (Prometheus) and structured logs (structlog); readiness is served by bot.api.ops."""

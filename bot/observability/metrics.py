@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
+from storage import backlog
 from storage.db import Database
-from storage.tables import Escalation, OutboxMessage, SurveyInstance
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -94,24 +93,11 @@ class DatabaseGauges(Collector):
         )
         scheduled = GaugeMetricFamily("cxbot_surveys_scheduled", "Surveys waiting for their due time.")
         try:
-            with self.db.read() as session:
-                c = session.connection()
-                o = OutboxMessage.__table__  # type: ignore[attr-defined]
-                for channel, count in c.execute(
-                    select(o.c.channel, func.count()).where(o.c.status == "pending").group_by(o.c.channel)
-                ):
-                    outbox.add_metric([channel], count)
-                e = Escalation.__table__  # type: ignore[attr-defined]
-                for priority, count in c.execute(
-                    select(e.c.priority, func.count())
-                    .where(e.c.status.in_(("open", "taken")))
-                    .group_by(e.c.priority)
-                ):
-                    escalations.add_metric([priority], count)
-                s = SurveyInstance.__table__  # type: ignore[attr-defined]
-                scheduled.add_metric(
-                    [], c.execute(select(func.count()).where(s.c.status == "scheduled")).scalar() or 0
-                )
+            for channel, count in backlog.pending_outbox(self.db):
+                outbox.add_metric([channel], count)
+            for priority, count in backlog.open_escalations(self.db):
+                escalations.add_metric([priority], count)
+            scheduled.add_metric([], backlog.scheduled_surveys(self.db))
         except Exception:  # a scrape must not fail because the database is down
             return
         yield outbox

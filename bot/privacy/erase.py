@@ -16,30 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, or_, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from bot.connectors.privacy import erase_connector_data
 from bot.privacy.registry import ERASED_TEXT, pseudonym
 from flows.errors import NotFoundError
-from storage import repo
+from storage import erasure, repo
 from storage.db import Database
-from storage.tables import (
-    BusinessEvent,
-    ChannelIdentity,
-    Conversation,
-    Customer,
-    DueWork,
-    Escalation,
-    InboxUpdate,
-    LinkToken,
-    Order,
-    OutboxMessage,
-    Response,
-    SendBudget,
-    SurveyInstance,
-    Ticket,
-)
+from storage.tables import Customer, Escalation
 
 CARD_KIND = "agent_card"  # bot.escalations.records.CARD_KIND (not imported: privacy must not need the desk)
 AGENTS_CHANNEL = "telegram-agents"  # bot.escalations.records.AGENTS_CHANNEL, likewise
@@ -124,30 +107,17 @@ def needles_of(session: Session, customer: Customer) -> Needles:
     needles.add_text(customer.name)
     for part in (customer.name or "").split():
         needles.add_text(part)
-    for identity in session.exec(
-        select(ChannelIdentity).where(col(ChannelIdentity.customer_id) == customer.id)
-    ):
-        needles.ids.add(identity.address)
-        if identity.address.lstrip("-").isdigit():
-            needles.numbers.add(int(identity.address))
-            for message in session.exec(
-                select(InboxUpdate).where(col(InboxUpdate.chat_key) == identity.address)
-            ):
-                for typed in _texts_of(message.payload):
-                    needles.add_text(typed)
-    for order in session.exec(select(Order).where(col(Order.customer_id) == customer.id)):
-        needles.ids.add(order.id)
-    for ticket in session.exec(select(Ticket).where(col(Ticket.customer_id) == customer.id)):
-        needles.ids.add(ticket.id)
-    for event in session.exec(select(BusinessEvent).where(col(BusinessEvent.customer_id) == customer.id)):
-        needles.ids.add(event.event_id)
-        if event.order_id:
-            needles.ids.add(event.order_id)
-    for response in session.exec(select(Response).where(col(Response.customer_id) == customer.id)):
-        needles.add_text(response.comment)
-    for escalation in session.exec(select(Escalation).where(col(Escalation.customer_id) == customer.id)):
-        for text in escalation.texts:
-            needles.add_text(str(text))
+    traces = erasure.traces_of(session, customer.id)
+    for address in traces.addresses:
+        needles.ids.add(address)
+        if address.lstrip("-").isdigit():
+            needles.numbers.add(int(address))
+    for payload in traces.typed:
+        for typed in _texts_of(payload):
+            needles.add_text(typed)
+    needles.ids.update(traces.ids)
+    for text in traces.texts:
+        needles.add_text(text)
     return needles
 
 
@@ -157,30 +127,7 @@ def scrub_payloads(session: Session, needles: Needles, *, before: datetime | Non
     Outbox rows of other customers are never touched (a namesake's question stays); inbox rows
     not yet processed stay too (they are still work to do).
     """
-    patterns = needles.prefilter()
-    if not patterns:
-        return 0
-
-    def holding(table: Any) -> Any:
-        text = cast(table.c.payload, Text)
-        return or_(*(text.contains(p, autoescape=True) for p in patterns))
-
-    inbox = select(InboxUpdate).where(
-        holding(InboxUpdate.__table__),  # type: ignore[attr-defined]
-        col(InboxUpdate.processed_at).is_not(None),
-    )
-    if before is not None:
-        inbox = inbox.where(col(InboxUpdate.received_at) < before)
-    outbox = select(OutboxMessage).where(
-        holding(OutboxMessage.__table__),  # type: ignore[attr-defined]
-        col(OutboxMessage.customer_id).is_(None),
-    )
-    removed = 0
-    for row in [*session.exec(inbox), *session.exec(outbox)]:
-        if needles.found_in(row.payload):
-            session.delete(row)
-            removed += 1
-    return removed
+    return erasure.scrub_payloads(session, needles.prefilter(), needles.found_in, before=before)
 
 
 def erase_posted_cards(session: Session, escalations: list[Escalation], now: datetime) -> int:
@@ -204,7 +151,7 @@ def erase_posted_cards(session: Session, escalations: list[Escalation], now: dat
 
 def erased_customer_exists(session: Session, customer_id: str) -> bool:
     """Return True when ``customer_id`` was erased with ``forget`` (its tombstone exists)."""
-    return session.get(Customer, pseudonym(customer_id)) is not None
+    return erasure.customer(session, pseudonym(customer_id)) is not None
 
 
 def forget_customer(db: Database, customer_id: str, now: datetime) -> Erasure:
@@ -219,15 +166,12 @@ def forget_customer(db: Database, customer_id: str, now: datetime) -> Erasure:
         NotFoundError: when no such customer exists.
     """
     with db.write() as session:
-        customer = session.get(Customer, customer_id)
+        customer = erasure.customer(session, customer_id)
         if customer is None:
             raise NotFoundError(f"no customer {customer_id!r}")
         result = erase_personal_data(session, customer, now, keep_conversation=False)
         # The tombstone keeps a pseudonym, not the shop's id (nothing references the row any more).
-        session.flush()
-        session.connection().execute(
-            update(Customer).where(col(Customer.id) == customer_id).values(id=pseudonym(customer_id))
-        )
+        erasure.rekey_customer(session, customer_id, pseudonym(customer_id))
         return result
 
 
@@ -239,65 +183,12 @@ def erase_personal_data(
     ``keep_conversation`` leaves the conversation row for the caller to reset (the chat's own
     erasure request, which saves a fresh state in the same transaction).
     """
-    customer_id = customer.id
     needles = needles_of(session, customer)  # before the rows that tell them are gone
-    c = session.connection()
-    # Inbox rows hold raw updates (message texts) keyed by chat: find the chats first.
-    chats = [
-        row.address
-        for row in session.exec(
-            select(ChannelIdentity).where(col(ChannelIdentity.customer_id) == customer_id)
-        )
-    ]
-    escalations = list(session.exec(select(Escalation).where(col(Escalation.customer_id) == customer_id)))
-    answers = c.execute(
-        update(Response)
-        .where(col(Response.customer_id) == customer_id)
-        .values(customer_id=None, order_id=None, comment=None, reason=None, survey_id=None)
-    ).rowcount
-    escalated = c.execute(
-        update(Escalation)
-        .where(col(Escalation.customer_id) == customer_id)
-        .values(customer_id=None, order_id=None, texts=[], taken_by=None)
-    ).rowcount
-    identities = c.execute(delete(ChannelIdentity).where(col(ChannelIdentity.customer_id) == customer_id))
-    events = c.execute(delete(BusinessEvent).where(col(BusinessEvent.customer_id) == customer_id))
-    c.execute(delete(LinkToken).where(col(LinkToken.customer_id) == customer_id))
-    c.execute(delete(DueWork).where(col(DueWork.customer_id) == customer_id))
-    c.execute(delete(OutboxMessage).where(col(OutboxMessage.customer_id) == customer_id))
-    if not keep_conversation:
-        c.execute(delete(Conversation).where(col(Conversation.customer_id) == customer_id))
-    surveys = list(session.exec(select(SurveyInstance).where(col(SurveyInstance.customer_id) == customer_id)))
-    for (
-        survey
-    ) in surveys:  # the event id often carries the order number: replaced, the row kept for the figures
-        survey.customer_id, survey.order_id, survey.ticket_id, survey.placeholders = None, None, None, {}
-        survey.event_id = f"erased-{survey.id}"
-        session.add(survey)
-    c.execute(delete(Ticket).where(col(Ticket.customer_id) == customer_id))
-    c.execute(delete(Order).where(col(Order.customer_id) == customer_id))
-    if chats:
-        c.execute(delete(InboxUpdate).where(col(InboxUpdate.chat_key).in_(chats)))
-        c.execute(delete(SendBudget).where(col(SendBudget.key).in_(chats)))  # a chat's next send slot
-    # e-mails/phones, Chatwoot contact links, raw webhook bodies naming them
-    erase_connector_data(session, customer_id, [e.id for e in escalations if e.id is not None])
-    session.flush()
+    erased = erasure.erase_customer_rows(session, customer.id, keep_conversation=keep_conversation)
     payloads = scrub_payloads(session, needles)
-    cards = erase_posted_cards(session, escalations, now)
-    customer.name = None
-    customer.opted_out = True
-    customer.opted_out_at = customer.opted_out_at or now
-    customer.erased_at = now
-    customer.updated_at = now
-    session.add(customer)
-    return Erasure(
-        int(answers or 0),
-        int(escalated or 0),
-        int(identities.rowcount or 0),
-        int(events.rowcount or 0),
-        payloads,
-        cards,
-    )
+    cards = erase_posted_cards(session, erased.escalations, now)
+    erasure.mark_erased(session, customer, now)
+    return Erasure(erased.answers, len(erased.escalations), erased.identities, erased.events, payloads, cards)
 
 
 def delete_old_comments(db: Database, before: datetime, now: datetime | None = None) -> int:
@@ -309,31 +200,13 @@ def delete_old_comments(db: Database, before: datetime, now: datetime | None = N
     """
     with db.write() as session:
         needles = Needles()
-        for response in session.exec(
-            select(Response).where(col(Response.answered_at) < before, col(Response.comment).is_not(None))
-        ):
-            needles.add_text(response.comment)
-        old = [
-            e for e in session.exec(select(Escalation).where(col(Escalation.opened_at) < before)) if e.texts
-        ]
+        comments, old = erasure.old_words(session, before)
+        for comment in comments:
+            needles.add_text(comment)
         for escalation in old:
             for text in escalation.texts:
                 needles.add_text(str(text))
-        c = session.connection()
-        result = c.execute(
-            update(Response)
-            .where(col(Response.answered_at) < before, col(Response.comment).is_not(None))
-            .values(comment=None)
-        )
-        for escalation in old:
-            escalation.texts = []
-            session.add(escalation)
-        c.execute(
-            delete(OutboxMessage).where(
-                col(OutboxMessage.created_at) < before, col(OutboxMessage.status).in_(("sent", "failed"))
-            )
-        )
-        session.flush()
+        cleared = erasure.clear_old_words(session, before, old)
         scrub_payloads(session, needles, before=before)
         erase_posted_cards(session, old, now or before)
-    return int(result.rowcount or 0)
+    return cleared

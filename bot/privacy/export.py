@@ -9,11 +9,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlmodel import col, select
-
 from bot.csv_safety import safe_row
+from storage import customer_data
 from storage.db import Database
-from storage.tables import ChannelIdentity, Customer, Escalation, Response, SurveyInstance
 
 ANSWER_FIELDS = (
     "customer_id",
@@ -40,11 +38,7 @@ def answer_rows(db: Database, customer_id: str | None = None, batch: int = 5000)
     """Yield one dict per stored answer (oldest first), streaming in batches."""
     last_id = 0
     while True:
-        statement = select(Response).where(col(Response.id) > last_id).order_by(col(Response.id)).limit(batch)
-        if customer_id is not None:
-            statement = statement.where(col(Response.customer_id) == customer_id)
-        with db.read() as session:
-            rows = list(session.exec(statement))
+        rows = customer_data.answers_after(db, last_id, batch, customer_id)
         if not rows:
             return
         for row in rows:
@@ -87,21 +81,9 @@ def write_rows(
 
 def customer_record(db: Database, customer_id: str) -> dict[str, Any] | None:
     """Return everything stored about one customer (GDPR access request), or None if unknown."""
-    with db.read() as session:
-        customer = session.get(Customer, customer_id)
-        if customer is None:
-            return None
-        identities = session.exec(
-            select(ChannelIdentity).where(col(ChannelIdentity.customer_id) == customer_id)
-        )
-        surveys = session.exec(select(SurveyInstance).where(col(SurveyInstance.customer_id) == customer_id))
-        escalations = session.exec(select(Escalation).where(col(Escalation.customer_id) == customer_id))
-        record = {
-            "customer": customer.model_dump(mode="json"),
-            "channels": [i.model_dump(mode="json") for i in identities],
-            "surveys": [s.model_dump(mode="json") for s in surveys],
-            "escalations": [e.model_dump(mode="json") for e in escalations],
-        }
+    record = customer_data.customer_rows(db, customer_id)
+    if record is None:
+        return None
     record["answers"] = list(answer_rows(db, customer_id))
     return record
 

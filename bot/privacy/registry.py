@@ -60,7 +60,7 @@ REGISTRY: tuple[Place, ...] = (
     Place("link_tokens", "customer_id", "key", "deep-link tokens"),
     Place("due_work", "customer_id", "key", "timers"),
     Place("send_budget", "key", "key", "chat ids whose next send slot is booked (the outbound budget)"),
-    # Connectors (bot/connectors/privacy.py): what shops, trackers and helpdesks sent about them.
+    # Connectors (storage/erasure.py): what shops, trackers and helpdesks sent about them.
     Place("connector_deliveries", "body", "json", "raw webhook bodies (name, e-mail, phone, address)"),
     Place("customer_contacts", "value", "key", "e-mails and phones learnt from the shop"),
     Place("chatwoot_conversations", "contact_id", "key", "the customer's contact in the shop's Chatwoot"),

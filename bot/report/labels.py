@@ -156,7 +156,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "responses": "risposte ricevute",
         "response_rate": "tasso di risposta",
         "comment_rate": "tasso di commento",
-        "reasked": "richieste ripetute",
+        "reasked": "domande ripetute",
         "opted_out": "disiscrizioni",
         "unreachable": "non raggiungibili",
         "sent_late": "inviati in ritardo",
@@ -171,7 +171,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "sent_split": "di cui previsti in settimana",
         "not_adding_up": "non torna: {n} non spiegati",
         "cohort_note": (
-            "con risposta = consegnati questa settimana e già risposti; "
+            "con risposta = sondaggi consegnati questa settimana che hanno già una risposta; "
             "risposte ricevute = voti arrivati questa settimana"
         ),
         "definitions": "Definizioni",
@@ -265,7 +265,7 @@ _TOPICS: dict[str, dict[str, str]] = {
         "as_described": "Come descritto",
         "good_product": "Prodotto di qualità",
         "good_value": "Buon rapporto qualità-prezzo",
-        "easy_ordering": "Ordine facile",
+        "easy_ordering": "Acquisto semplice",
         "helpful_staff": "Persone disponibili",
         "fast_support": "Assistenza rapida",
         "issue_solved": "Problema risolto",

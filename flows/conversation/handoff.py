@@ -17,12 +17,12 @@ HUMAN_REQUESTED = Texts(
 )
 HUMAN_ADDED = Texts(
     it=(
-        "La tua segnalazione è già aperta: ho avvisato il team che vuoi parlare con una persona, "
-        "che ti risponderà qui appena possibile."
+        "La tua segnalazione è già aperta: ho detto al team che vuoi parlare con una persona. "
+        "Ti risponderanno qui appena possibile."
     ),
     en=(
-        "Your case is already open: I've told our team you'd like to talk to a person, "
-        "who will answer you here as soon as possible."
+        "Your case is already open: I've told our team you'd like to talk to a person. "
+        "They'll answer you here as soon as possible."
     ),
 )
 CASE_UPDATED = Texts(
@@ -41,8 +41,8 @@ ALREADY_WITH_AGENT = Texts(
     en="Someone from our team is already looking after your request: just write here.",
 )
 TAKEN = Texts(
-    it="Una persona del team di {brand} sta guardando la tua segnalazione. Puoi scriverle qui.",
-    en="Someone from the {brand} team is looking at your feedback. You can write to them here.",
+    it="Una persona del team di {brand} si sta occupando della tua segnalazione. Puoi scriverle qui.",
+    en="Someone from the {brand} team is looking into your case. You can write to them here.",
 )
 HANDED_BACK = Texts(
     it="Grazie per la pazienza! Se ti serve ancora aiuto, scrivi pure qui.",

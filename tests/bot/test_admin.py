@@ -14,7 +14,7 @@ from flows.errors import ConfigError
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_bad_configuration_names_the_variable(monkeypatch):
+def test_bad_configuration_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bad value is refused with the CXBOT_ variable and the reason."""
     monkeypatch.setenv("CXBOT_HTTP_PORT", "99999")
     with pytest.raises(ConfigError, match="CXBOT_HTTP_PORT: Input should be less than or equal to 65535"):
@@ -28,7 +28,7 @@ def test_bad_configuration_names_the_variable(monkeypatch):
     assert "CXBOT_WEBHOOK_SECRET: required when CXBOT_PUBLIC_URL" in str(info.value)
 
 
-def test_status_masks_secrets(monkeypatch, tmp_path: Path):
+def test_status_masks_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`cxbot status` shows the configuration with secrets hidden, the schema state and pending work."""
     token = "123456:" + "S" * 35
     monkeypatch.setenv("CXBOT_DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
@@ -40,7 +40,7 @@ def test_status_masks_secrets(monkeypatch, tmp_path: Path):
     assert "current" in result.output and "last weekly report" in result.output
 
 
-def test_config_command_exits_non_zero_on_bad_config(monkeypatch):
+def test_config_command_exits_non_zero_on_bad_config(monkeypatch: pytest.MonkeyPatch) -> None:
     """`cxbot config` exits 2 and names the variable."""
     monkeypatch.setenv("CXBOT_REPORT_LANGUAGE", "fr")
     result = CliRunner().invoke(app, ["config"])
@@ -48,14 +48,16 @@ def test_config_command_exits_non_zero_on_bad_config(monkeypatch):
     assert "CXBOT_REPORT_LANGUAGE: must be it or en" in result.output
 
 
-def test_readme_settings_reference_is_generated():
+def test_readme_settings_reference_is_generated() -> None:
     """The README settings table is exactly `cxbot config --markdown` (`make docs` regenerates it)."""
     text = README.read_text(encoding="utf-8")
     section = text.split("<!-- settings:start -->\n", 1)[1].split("\n<!-- settings:end -->", 1)[0]
     assert section == settings_reference()
 
 
-def test_status_shows_connector_deliveries_waiting_for_a_fix(monkeypatch, tmp_path: Path):
+def test_status_shows_connector_deliveries_waiting_for_a_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """`cxbot status` lists unmapped and failed connector deliveries: kept, but needing someone."""
     from bot.clock import utcnow
     from storage.db import Database

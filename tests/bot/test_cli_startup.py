@@ -19,7 +19,7 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 """
 
 
-def test_building_the_cli_imports_no_database_telegram_or_chart_library():
+def test_building_the_cli_imports_no_database_telegram_or_chart_library() -> None:
     """A fresh interpreter importing bot.cli.main and building the typer app loads none of HEAVY."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
@@ -29,7 +29,7 @@ def test_building_the_cli_imports_no_database_telegram_or_chart_library():
     assert sorted(loaded.intersection(HEAVY)) == []
 
 
-def test_the_report_command_is_still_there_with_its_options():
+def test_the_report_command_is_still_there_with_its_options() -> None:
     """`cxbot report --help` (built when run) shows the real command's options."""
     from typer.testing import CliRunner
 

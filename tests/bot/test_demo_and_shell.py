@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -17,7 +18,7 @@ from bot.wiring import build_app
 from storage.tables import Escalation, Response
 
 
-def test_demo_simulates_customers_and_prints_a_summary(tmp_path: Path):
+def test_demo_simulates_customers_and_prints_a_summary(tmp_path: Path) -> None:
     """A small demo stores answers in both languages, opens escalations and prints per-stage figures."""
     out = io.StringIO()
     db = run_demo(customers=25, seed=3, database=tmp_path / "demo.db", console=Console(file=out, width=120))
@@ -33,7 +34,7 @@ def test_demo_simulates_customers_and_prints_a_summary(tmp_path: Path):
     assert "answers stored" in text
 
 
-def test_shell_conversation(tmp_path: Path):
+def test_shell_conversation(tmp_path: Path) -> None:
     """In the shell a customer triggers a delivery, answers in words, gives a reason and is thanked."""
     out = io.StringIO()
     application = build_app(Settings(database_url=f"sqlite:///{tmp_path / 's.db'}"))
@@ -50,7 +51,7 @@ def test_shell_conversation(tmp_path: Path):
     assert (response.score, response.reason) == (4, "fast")  # 4/5: the first positive chip
 
 
-def test_shell_command_reads_stdin(tmp_path: Path):
+def test_shell_command_reads_stdin(tmp_path: Path) -> None:
     """`cxbot shell` runs on piped input and ends cleanly at end of input."""
     url = f"sqlite:///{tmp_path / 'c.db'}"
     assert CliRunner().invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
@@ -64,11 +65,11 @@ def test_shell_command_reads_stdin(tmp_path: Path):
     assert "main reason" in result.output
 
 
-def test_shell_says_what_happened_to_each_event(tmp_path: Path):
+def test_shell_says_what_happened_to_each_event(tmp_path: Path) -> None:
     """Each /event says whether its survey was asked, held by a cap (until when) or skipped as expired."""
     from datetime import UTC, datetime
 
-    from tests.conftest import FakeClock
+    from tests.clocks import FakeClock
 
     out = io.StringIO()
     clock = FakeClock(datetime(2026, 11, 17, 10, 0, tzinfo=UTC))
@@ -82,7 +83,7 @@ def test_shell_says_what_happened_to_each_event(tmp_path: Path):
     assert "delivered: skipped: expired (held by the 7-day cap on the same metric past its deadline)" in text
 
 
-def test_shell_fresh_starts_clean(tmp_path: Path, monkeypatch):
+def test_shell_fresh_starts_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`cxbot shell --fresh` ignores the configured database: earlier caps do not apply."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CXBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'kept.db'}")

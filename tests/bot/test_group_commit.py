@@ -11,7 +11,7 @@ from bot.group_commit import GroupCommit
 from flows.errors import StorageError
 
 
-async def test_items_arriving_during_a_write_share_the_next():
+async def test_items_arriving_during_a_write_share_the_next() -> None:
     """The first item is written alone; the five that arrive meanwhile go in one second write."""
     writes: list[list[int]] = []
     release = threading.Event()
@@ -33,24 +33,24 @@ async def test_items_arriving_during_a_write_share_the_next():
     assert writes == [[0], [1, 2, 3, 4, 5]]
 
 
-async def test_a_failed_write_fails_every_item_of_its_pass():
+async def test_a_failed_write_fails_every_item_of_its_pass() -> None:
     """When the write raises, each waiting caller gets the error; the next pass starts afresh."""
     calls: list[list[str]] = []
 
-    def write(items: list[str]) -> list[None]:
+    def write(items: list[str]) -> list[object]:
         calls.append(items)
         if len(calls) == 1:
             raise StorageError("database is locked")
         return [None] * len(items)
 
-    group: GroupCommit[str, None] = GroupCommit(write, name="test")
+    group: GroupCommit[str, object] = GroupCommit(write, name="test")
     results = await asyncio.gather(group.submit("a"), group.submit("b"), return_exceptions=True)
     assert [type(r) for r in results] == [StorageError, StorageError]
     assert await group.submit("c") is None
     assert calls == [["a", "b"], ["c"]]
 
 
-async def test_on_written_runs_after_each_successful_pass():
+async def test_on_written_runs_after_each_successful_pass() -> None:
     """The consumer is woken after a write that succeeded, not after one that failed."""
     woken: list[int] = []
     group: GroupCommit[int, int] = GroupCommit(

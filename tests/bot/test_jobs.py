@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.jobs import claim_period, run_once
+from flows.journey import Journey
 from storage.db import Database
+from tests.clocks import FakeClock
 
 
-def test_only_one_worker_runs_a_period(db: Database, clock):
+def test_only_one_worker_runs_a_period(db: Database, clock: FakeClock) -> None:
     """Two workers claiming the same (job, period): exactly one wins; the next period is claimable again."""
     assert claim_period(
         db, "weekly_report", "2026-W47", clock.now, worker="a", stale_after=timedelta(hours=1)
@@ -21,7 +23,7 @@ def test_only_one_worker_runs_a_period(db: Database, clock):
     )
 
 
-def test_unfinished_run_is_retaken_after_it_goes_stale(db: Database, clock):
+def test_unfinished_run_is_retaken_after_it_goes_stale(db: Database, clock: FakeClock) -> None:
     """A run whose worker died (never finished) is retaken after stale_after, not before."""
     assert claim_period(db, "retention", "2026-11-17", clock.now, worker="a", stale_after=timedelta(hours=1))
     later = clock.now + timedelta(minutes=30)
@@ -30,11 +32,11 @@ def test_unfinished_run_is_retaken_after_it_goes_stale(db: Database, clock):
     assert claim_period(db, "retention", "2026-11-17", much_later, worker="b", stale_after=timedelta(hours=1))
 
 
-def test_run_once_runs_work_once(db: Database, clock):
+def test_run_once_runs_work_once(db: Database, clock: FakeClock) -> None:
     """run_once calls the work for the winner only and records its detail."""
-    calls = []
+    calls: list[int] = []
 
-    def work():
+    def work() -> dict[str, int]:
         calls.append(1)
         return {"sent": 3}
 
@@ -43,7 +45,9 @@ def test_run_once_runs_work_once(db: Database, clock):
     assert calls == [1]
 
 
-def test_weekly_summary_sent_once_per_week_to_each_manager(db: Database, journey, clock):
+def test_weekly_summary_sent_once_per_week_to_each_manager(
+    db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """After Monday 09:00 the last week's summary (HTML text and chart) is queued once for each manager."""
     from datetime import UTC, datetime
 

@@ -6,21 +6,22 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 import structlog
 
 from bot.api.app import create_api
 from bot.apply import Address
 from bot.observability.logs import configure_logging
 from bot.settings import Settings
-from bot.wiring import build_app
+from bot.wiring import App, build_app
 from flows.conversation import Command, CommandName, Started
 
 
-def _client(app) -> httpx.AsyncClient:
+def _client(app: App) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_api(app)), base_url="http://cxbot")
 
 
-async def test_metrics_and_readiness(tmp_path: Path):
+async def test_metrics_and_readiness(tmp_path: Path) -> None:
     """/metrics exposes handler counters and outbox depth; /readyz checks the database."""
     app = build_app(Settings(database_url=f"sqlite:///{tmp_path / 'm.db'}"))
     app.service.feed("c-1", Started(bound=True), via=Address("telegram", "5"))
@@ -34,7 +35,7 @@ async def test_metrics_and_readiness(tmp_path: Path):
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "migrations": "ok"}
 
 
-async def test_readyz_fails_when_migrations_are_missing(tmp_path: Path):
+async def test_readyz_fails_when_migrations_are_missing(tmp_path: Path) -> None:
     """/readyz answers 503 and says why when the schema is not migrated."""
     app = build_app(Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}"), upgrade=False)
     async with _client(app) as client:
@@ -43,7 +44,7 @@ async def test_readyz_fails_when_migrations_are_missing(tmp_path: Path):
     assert "cxbot db upgrade" in ready.json()["checks"]["migrations"]
 
 
-def test_logs_are_json_without_tokens_or_texts(capsys):
+def test_logs_are_json_without_tokens_or_texts(capsys: pytest.CaptureFixture[str]) -> None:
     """Logs are JSON lines; message texts, comments and anything shaped like a bot token are redacted."""
     configure_logging("INFO")
     log = structlog.get_logger("test")

@@ -16,14 +16,17 @@ from bot.events.schema import BusinessEventIn
 from bot.privacy.erase import delete_old_comments, forget_customer
 from bot.privacy.export import ANSWER_FIELDS, answer_rows, customer_record, write_rows
 from bot.privacy.registry import pseudonym
+from bot.service import Service
 from bot.timers import run_due_work
 from flows.conversation import CustomerText
 from flows.errors import NotFoundError
+from flows.report import WeeklyReport
 from storage.summary import stage_summaries
 from storage.tables import BusinessEvent, ChannelIdentity, Customer, Escalation, Response
+from tests.clocks import FakeClock
 
 
-def _answer(service, clock, customer: str, chat: str, reply: str, reason: str) -> None:
+def _answer(service: Service, clock: FakeClock, customer: str, chat: str, reply: str, reason: str) -> None:
     event = BusinessEventIn.model_validate(
         {
             "event_id": f"evt-{customer}",
@@ -44,7 +47,7 @@ def _answer(service, clock, customer: str, chat: str, reply: str, reason: str) -
     service.feed(customer, CustomerText(text=reason), via=Address("telegram", chat))
 
 
-def _weekly(service, clock):
+def _weekly(service: Service, clock: FakeClock) -> WeeklyReport:
     """Return the weekly report of the clock's week, every cell shown."""
     from flows.report import stage_refs, week_of
     from storage.report_queries import weekly_report
@@ -60,7 +63,7 @@ def _weekly(service, clock):
         )
 
 
-def test_forget_erases_personal_data_and_keeps_scores(service, clock):
+def test_forget_erases_personal_data_and_keeps_scores(service: Service, clock: FakeClock) -> None:
     """forget removes name, chats, comments and events; anonymous scores and the figures stay."""
     _answer(service, clock, "c-1", "111", "1", "Il pacco è arrivato distrutto, Via Roma 5")
     _answer(service, clock, "c-2", "222", "5", "tutto perfetto")
@@ -71,6 +74,7 @@ def test_forget_erases_personal_data_and_keeps_scores(service, clock):
     with service.db.read() as session:
         assert session.get(Customer, "c-1") is None  # the tombstone keeps a pseudonym, not the id
         customer = session.get(Customer, pseudonym("c-1"))
+        assert customer is not None
         assert customer.name is None and customer.erased_at is not None and customer.opted_out
         assert [i.customer_id for i in session.exec(select(ChannelIdentity))] == ["c-2"]
         assert [e.customer_id for e in session.exec(select(BusinessEvent))] == ["c-2"]
@@ -86,13 +90,13 @@ def test_forget_erases_personal_data_and_keeps_scores(service, clock):
     assert "Via Roma" not in dumped and "c-1" not in dumped
 
 
-def test_forget_unknown_customer_says_so(service, clock):
+def test_forget_unknown_customer_says_so(service: Service, clock: FakeClock) -> None:
     """Forgetting a customer that does not exist raises NotFoundError instead of pretending."""
     with pytest.raises(NotFoundError):
         forget_customer(service.db, "nobody", clock.now)
 
 
-def test_export_lines_have_the_contract_fields(service, clock):
+def test_export_lines_have_the_contract_fields(service: Service, clock: FakeClock) -> None:
     """export writes one JSON line / CSV row per answer with the contract fields."""
     _answer(service, clock, "c-1", "111", "4", "veloce")
     buffer = io.StringIO()
@@ -121,18 +125,19 @@ def test_export_lines_have_the_contract_fields(service, clock):
     assert parsed["stage"] == "delivered" and parsed["score"] == "4"
 
 
-def test_customer_record_gives_one_persons_data(service, clock):
+def test_customer_record_gives_one_persons_data(service: Service, clock: FakeClock) -> None:
     """An access request returns the customer's profile, chats, surveys and answers only."""
     _answer(service, clock, "c-1", "111", "4", "veloce")
     _answer(service, clock, "c-2", "222", "2", "lento")
     record = customer_record(service.db, "c-1")
+    assert record is not None
     assert record["customer"]["name"] == "Giulia Rossi"
     assert [c["address"] for c in record["channels"]] == ["111"]
     assert [a["comment"] for a in record["answers"]] == ["veloce"]
     assert customer_record(service.db, "nobody") is None
 
 
-def test_retention_deletes_only_older_comments(service, clock):
+def test_retention_deletes_only_older_comments(service: Service, clock: FakeClock) -> None:
     """Retention removes comments older than the cut-off and keeps newer ones and all scores."""
     _answer(service, clock, "c-1", "111", "4", "vecchio commento")
     clock.advance(days=200)
@@ -142,7 +147,7 @@ def test_retention_deletes_only_older_comments(service, clock):
     assert comments == [(4, None), (5, "commento recente")]
 
 
-def test_customer_erases_own_data_from_the_chat(service, clock):
+def test_customer_erases_own_data_from_the_chat(service: Service, clock: FakeClock) -> None:
     """A customer's chat erasure removes their personal data at once and confirms in their language."""
     from flows.conversation import ButtonPress, Command, CommandName
 
@@ -152,6 +157,7 @@ def test_customer_erases_own_data_from_the_chat(service, clock):
     service.feed("c-1", ButtonPress(survey_id=None, value="privacy:erase"), via=chat)
     with service.db.read() as session:
         customer = session.get(Customer, "c-1")
+        assert customer is not None
         assert customer.name is None and customer.erased_at is not None and customer.opted_out
         assert list(session.exec(select(ChannelIdentity))) == []
         from storage.tables import OutboxMessage

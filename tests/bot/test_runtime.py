@@ -19,7 +19,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_runtime_serves_health_and_stops(tmp_path: Path):
+async def test_runtime_serves_health_and_stops(tmp_path: Path) -> None:
     """The runtime answers /healthz on its port and stops when asked."""
     port = _free_port()
     app = build_app(Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", http_port=port))
@@ -38,7 +38,7 @@ async def test_runtime_serves_health_and_stops(tmp_path: Path):
     assert task.done() and task.exception() is None
 
 
-async def test_a_crashing_task_is_restarted_and_then_named_in_readyz(tmp_path: Path):
+async def test_a_crashing_task_is_restarted_and_then_named_in_readyz(tmp_path: Path) -> None:
     """A component that raises is logged and restarted with backoff; one that keeps crashing makes
     /readyz answer 503 naming it; another component keeps running meanwhile."""
     from bot.supervision import Supervisor

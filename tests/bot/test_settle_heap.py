@@ -17,7 +17,7 @@ def unfrozen() -> Iterator[None]:
     gc.unfreeze()
 
 
-def test_settle_heap_takes_start_up_objects_out_of_full_collections(unfrozen: None):
+def test_settle_heap_takes_start_up_objects_out_of_full_collections(unfrozen: None) -> None:
     """After settle_heap the objects alive at start-up are frozen; objects made later are still tracked."""
     assert gc.get_freeze_count() == 0
     settle_heap()

@@ -48,12 +48,12 @@ class RecordingLimiter:
         ("getChatMember", -100123, None),
     ],
 )
-def test_what_each_call_costs(method: str, chat_id: Any, expected: tuple[str, bool] | None):
+def test_what_each_call_costs(method: str, chat_id: Any, expected: tuple[str, bool] | None) -> None:
     """Sends count for the chat, edits in private chats and answers only for the bot, reads not at all."""
     assert cost(method, chat_id) == expected
 
 
-async def test_aiogram_calls_wait_for_the_limiter():
+async def test_aiogram_calls_wait_for_the_limiter() -> None:
     """Sends, edits and callback answers made through aiogram each acquire; getMe does not."""
     limiter = RecordingLimiter()
     async with FakeBotAPI(require_token=TOKEN) as api:
@@ -69,7 +69,7 @@ async def test_aiogram_calls_wait_for_the_limiter():
     assert limiter.acquired == [("42", False), ("", False), ("", False)]
 
 
-async def test_desk_calls_wait_for_the_limiter():
+async def test_desk_calls_wait_for_the_limiter() -> None:
     """The agents' desk calls (topics, cards) acquire too; getChatMember does not."""
     limiter = RecordingLimiter()
     made: list[str] = []
@@ -86,7 +86,7 @@ async def test_desk_calls_wait_for_the_limiter():
     assert limiter.acquired == [("-100777", True), ("-100777", True)]
 
 
-def test_the_channel_limits_at_the_call_and_picks_the_shared_budget(tmp_path: Path):
+def test_the_channel_limits_at_the_call_and_picks_the_shared_budget(tmp_path: Path) -> None:
     """The channel's sender leaves the waiting to the calls; 'database' selects the shared budget."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'tg.db'}",

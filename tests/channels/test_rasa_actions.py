@@ -38,7 +38,7 @@ CUSTOMER = "c-42"
 
 
 @asynccontextmanager
-async def asgi_client(server: Sanic) -> AsyncIterator[httpx.AsyncClient]:
+async def asgi_client(server: Sanic[Any, Any]) -> AsyncIterator[httpx.AsyncClient]:
     """Yield an httpx client calling the Sanic app over ASGI, with its lifespan started and stopped."""
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()

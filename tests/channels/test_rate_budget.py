@@ -45,7 +45,7 @@ def _limiter(db: Database, clock: VirtualClock, owner: str) -> DatabaseRateLimit
     return DatabaseRateLimiter(db, owner=owner, clock=clock, sleep=clock.sleep)
 
 
-def test_two_limiters_on_one_database_never_grant_more_than_the_budget(db: Database):
+def test_two_limiters_on_one_database_never_grant_more_than_the_budget(db: Database) -> None:
     """Two workers booking slots at random for 40 chats, 2 groups and chat-less calls stay within
     30 per second overall, 1 per second per chat and 20 per minute per group, in every window."""
     clock = VirtualClock()
@@ -74,7 +74,7 @@ def test_two_limiters_on_one_database_never_grant_more_than_the_budget(db: Datab
     assert max(len(per_chat[group]) for group in GROUPS) > 20  # the minute's limit was reached
 
 
-def test_a_pause_in_one_worker_holds_the_chat_in_the_other(sqlite_db: Database):
+def test_a_pause_in_one_worker_holds_the_chat_in_the_other(sqlite_db: Database) -> None:
     """After a 429 in worker A (retry after 30 s), worker B's next slot for that chat is 30 s on."""
     clock = VirtualClock()
     a, b = _limiter(sqlite_db, clock, "worker-a"), _limiter(sqlite_db, clock, "worker-b")
@@ -84,7 +84,7 @@ def test_a_pause_in_one_worker_holds_the_chat_in_the_other(sqlite_db: Database):
     assert grant.booked and grant.at >= START + 30.0
 
 
-async def test_a_slot_far_ahead_is_not_waited_for_but_put_back(sqlite_db: Database):
+async def test_a_slot_far_ahead_is_not_waited_for_but_put_back(sqlite_db: Database) -> None:
     """When a chat's next slot is beyond ``max_wait``, acquire raises a flood wait and books nothing."""
     clock = VirtualClock()
     limiter = DatabaseRateLimiter(
@@ -100,7 +100,7 @@ async def test_a_slot_far_ahead_is_not_waited_for_but_put_back(sqlite_db: Databa
     assert clock.now - before < 0.1
 
 
-async def test_a_slot_woken_for_too_late_is_booked_again(sqlite_db: Database):
+async def test_a_slot_woken_for_too_late_is_booked_again(sqlite_db: Database) -> None:
     """A stalled loop that wakes 100 ms after the slot does not send late: it books a new slot."""
     clock = VirtualClock()
     limiter = _limiter(sqlite_db, clock, "worker-a")
@@ -110,7 +110,7 @@ async def test_a_slot_woken_for_too_late_is_booked_again(sqlite_db: Database):
     assert limiter.missed == 1
 
 
-def test_the_budget_is_shared_on_postgresql_and_kept_per_process_on_sqlite():
+def test_the_budget_is_shared_on_postgresql_and_kept_per_process_on_sqlite() -> None:
     """'auto' shares the budget through PostgreSQL; the setting can force either way."""
     assert shares_budget("postgresql://x@h/db", "auto")
     assert not shares_budget("sqlite:///cxbot.db", "auto")

@@ -9,7 +9,7 @@ import time
 from bot.sender import MemoryRateLimiter
 
 
-async def test_sends_woken_late_by_a_busy_loop_still_go_spaced():
+async def test_sends_woken_late_by_a_busy_loop_still_go_spaced() -> None:
     """Slots reserved before a 300 ms stall of the event loop do not all go at once after it."""
     limiter = MemoryRateLimiter(global_per_s=10, per_chat_interval=0.0, margin=0.0)
     started: list[float] = []
@@ -26,7 +26,7 @@ async def test_sends_woken_late_by_a_busy_loop_still_go_spaced():
     assert len(gaps) == 3 and min(gaps) >= 0.095
 
 
-async def test_one_chat_is_spaced_by_its_interval_after_a_stall():
+async def test_one_chat_is_spaced_by_its_interval_after_a_stall() -> None:
     """Two messages to one chat go at least the per-chat interval apart, whatever the loop did."""
     limiter = MemoryRateLimiter(global_per_s=1000, per_chat_interval=0.2, margin=0.0)
     started: list[float] = []

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
@@ -35,7 +35,7 @@ def _enqueue(db: Database, messages: list[tuple[int, str]]) -> None:
 
 def _rows(db: Database) -> list[OutboxMessage]:
     with db.read() as session:
-        return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+        return list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def _settled(db: Database) -> Callable[[], bool]:
     return lambda: all(r.status != "pending" for r in _rows(db))
 
 
-async def test_429_storm_and_403_lose_nothing_and_send_nothing_twice(db: Database, api: FakeBotAPI):
+async def test_429_storm_and_403_lose_nothing_and_send_nothing_twice(db: Database, api: FakeBotAPI) -> None:
     """Under 429s and a blocked chat every message is sent once, in order, after retry_after."""
     chats = [1001, 1002, 1003, 1004, 1005]
     blocked = 1006
@@ -104,7 +104,7 @@ async def test_429_storm_and_403_lose_nothing_and_send_nothing_twice(db: Databas
     assert all(r.status == "sent" for r in _rows(db) if r.address != str(blocked))
 
 
-async def test_server_errors_retry_with_growing_backoff(sqlite_db: Database, api: FakeBotAPI):
+async def test_server_errors_retry_with_growing_backoff(sqlite_db: Database, api: FakeBotAPI) -> None:
     """5xx answers are retried with exponential backoff until the message goes through once."""
     _enqueue(sqlite_db, [(2001, "hello")])
     api.fail_next("sendMessage", 502, count=3)
@@ -122,7 +122,7 @@ async def test_server_errors_retry_with_growing_backoff(sqlite_db: Database, api
     )
 
 
-async def test_rate_limits_respected(sqlite_db: Database, api: FakeBotAPI):
+async def test_rate_limits_respected(sqlite_db: Database, api: FakeBotAPI) -> None:
     """With Telegram's limits enforced, a burst to many chats gets no 429 and keeps 1/s per chat."""
     api.limits()
     messages = [(3999, f"same-{i}") for i in range(3)] + [(3000 + n, f"x{n}") for n in range(30)]
@@ -136,7 +136,9 @@ async def test_rate_limits_respected(sqlite_db: Database, api: FakeBotAPI):
     assert took < 3.5  # one chat's 3 messages need 2 s; the 30 others go meanwhile
 
 
-async def test_long_text_split_at_lines_with_buttons_on_the_last_part(sqlite_db: Database, api: FakeBotAPI):
+async def test_long_text_split_at_lines_with_buttons_on_the_last_part(
+    sqlite_db: Database, api: FakeBotAPI
+) -> None:
     """A text over 4096 characters goes out in parts cut at line ends; the keyboard rides the last."""
     line = "a" * 99 + "\n"
     text = line * 60  # 6000 characters
@@ -157,7 +159,7 @@ async def test_long_text_split_at_lines_with_buttons_on_the_last_part(sqlite_db:
     assert "reply_markup" not in first and second["reply_markup"]["inline_keyboard"][0][0]["text"] == "1"
 
 
-async def test_delivered_question_marks_the_survey_delivered(db: Database, api: FakeBotAPI):
+async def test_delivered_question_marks_the_survey_delivered(db: Database, api: FakeBotAPI) -> None:
     """A survey question accepted by Telegram sets the survey's delivered_at (the funnel's 'delivered')."""
     from storage.tables import SurveyInstance
 
@@ -180,12 +182,13 @@ async def test_delivered_question_marks_the_survey_delivered(db: Database, api: 
         )
     await _run_until(_sender(db, api, MemoryRateLimiter(per_chat_interval=0.05)), _settled(db))
     with db.read() as session:
-        assert session.get(SurveyInstance, survey_id).delivered_at is not None
+        delivered = session.get(SurveyInstance, survey_id)
+        assert delivered is not None and delivered.delivered_at is not None
 
 
 async def test_flood_waits_are_not_attempts_so_a_later_short_outage_fails_nothing(
     sqlite_db: Database, api: FakeBotAPI
-):
+) -> None:
     """A long 429 flood (many waits) followed by a short 5xx outage: every message is delivered
     exactly once, none fails, and the stored attempts count only the 5xx tries."""
     _enqueue(sqlite_db, [(7000 + i, f"q{i}") for i in range(5)])
@@ -202,7 +205,7 @@ async def test_flood_waits_are_not_attempts_so_a_later_short_outage_fails_nothin
     assert sorted(sent) == [7000 + i for i in range(5)]
 
 
-async def test_html_error_page_on_sends_is_a_temporary_failure(sqlite_db: Database, api: FakeBotAPI):
+async def test_html_error_page_on_sends_is_a_temporary_failure(sqlite_db: Database, api: FakeBotAPI) -> None:
     """A proxy's HTML 502 page (not JSON) on sendMessage is named, retried and then delivered once."""
     _enqueue(sqlite_db, [(7100, "hello")])
     api.fail_next("sendMessage", 502, count=2, html=True)

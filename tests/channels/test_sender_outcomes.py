@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.clock import utcnow
 from bot.sender import PROGRESS, Sender, SenderConfig
@@ -68,7 +68,7 @@ def _enqueue(db: Database, messages: list[tuple[str, dict[str, Any]]]) -> None:
 
 def _rows(db: Database) -> list[OutboxMessage]:
     with db.read() as session:
-        return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+        return list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
 
 
 def _sender(db: Database, transport: Any, **config: Any) -> Sender:
@@ -98,7 +98,7 @@ async def _until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.005)
 
 
-async def test_outcomes_finished_together_are_recorded_in_one_transaction(db: Database):
+async def test_outcomes_finished_together_are_recorded_in_one_transaction(db: Database) -> None:
     """Eight deliveries that finish together are marked sent by a single write transaction."""
     chats = [str(100 + n) for n in range(8)]
     _enqueue(db, [(chat, {"text": "hi"}) for chat in chats])
@@ -117,7 +117,7 @@ async def test_outcomes_finished_together_are_recorded_in_one_transaction(db: Da
     ]
 
 
-async def test_outcomes_arriving_during_a_write_go_together_in_the_next(sqlite_db: Database):
+async def test_outcomes_arriving_during_a_write_go_together_in_the_next(sqlite_db: Database) -> None:
     """Group commit: while one outcome is being written, the others queue and share the next write."""
     chats = [str(200 + n) for n in range(6)]
     _enqueue(sqlite_db, [(chat, {"text": "hi"}) for chat in chats])
@@ -149,7 +149,7 @@ async def test_outcomes_arriving_during_a_write_go_together_in_the_next(sqlite_d
     assert {r.status for r in _rows(sqlite_db)} == {"sent"}
 
 
-async def test_unrecorded_outcome_keeps_the_message_leased(db: Database):
+async def test_unrecorded_outcome_keeps_the_message_leased(db: Database) -> None:
     """When the outcome cannot be written the message stays leased, and is claimable after its lease."""
     _enqueue(db, [("300", {"text": "hi"})])
     transport = GatedTransport()
@@ -174,7 +174,7 @@ async def test_unrecorded_outcome_keeps_the_message_leased(db: Database):
     assert again.id == row.id  # the lease ran out: taken over, so the message is not lost
 
 
-async def test_one_unwritable_outcome_does_not_hold_back_the_others(db: Database):
+async def test_one_unwritable_outcome_does_not_hold_back_the_others(db: Database) -> None:
     """An outcome the database cannot store alone stays unrecorded; its batch-mates are recorded."""
     chats = ["401", "402", "403"]
     _enqueue(db, [(chat, {"text": "hi"}) for chat in chats])
@@ -193,7 +193,7 @@ async def test_one_unwritable_outcome_does_not_hold_back_the_others(db: Database
     assert statuses == {"401": ("sent", True), "402": ("pending", False), "403": ("sent", True)}
 
 
-async def test_failed_part_keeps_the_parts_sent_and_pauses_the_chat(db: Database):
+async def test_failed_part_keeps_the_parts_sent_and_pauses_the_chat(db: Database) -> None:
     """A long text failing after its first part (429) stores the parts sent and retries after retry_after."""
     _enqueue(db, [("500", {"text": "long"})])
 
@@ -212,7 +212,7 @@ async def test_failed_part_keeps_the_parts_sent_and_pauses_the_chat(db: Database
     assert sender.limiter.paused == {"500": 7}  # type: ignore[attr-defined]
 
 
-async def test_next_message_of_a_chat_is_claimed_once_the_outcome_is_written(db: Database):
+async def test_next_message_of_a_chat_is_claimed_once_the_outcome_is_written(db: Database) -> None:
     """A chat's messages go out back to back: each write wakes the claim loop (no idle wait)."""
     _enqueue(db, [("600", {"text": f"m{i}"}) for i in range(3)])
     transport = GatedTransport(lambda m: {"message_id": m.payload["text"]})

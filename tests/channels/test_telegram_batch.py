@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlmodel import col, select
 
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL
@@ -13,6 +13,7 @@ from bot.channels.telegram.updates import incoming
 from bot.service import Service
 from storage import inbox
 from storage.tables import InboxUpdate, OutboxMessage, Response
+from tests.clocks import FakeClock
 from tests.fakes.bot_api import FakeBotAPI
 from tests.seeding import ask_delivery_csat
 
@@ -21,7 +22,7 @@ SECRET = b"k" * 32
 CHATS = [810, 811, 812, 813]
 
 
-async def test_batch_of_chats_is_fed_in_one_transaction(service: Service, clock):
+async def test_batch_of_chats_is_fed_in_one_transaction(service: Service, clock: FakeClock) -> None:
     """Typed scores, a genuine tap and a forged tap of four chats: one feed transaction per part."""
     surveys = ask_delivery_csat(service, clock.now, CHATS)
     async with FakeBotAPI(require_token=TOKEN) as api:

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from bot.channels import callbacks
 from bot.channels.base import Edited, Envelope, Ignored, Media, Membership, Refused, Unparseable
-from bot.channels.telegram import callbacks
-from bot.channels.telegram.agents import AgentMessage, AgentPress, TelegramAgents
+from bot.channels.telegram.agents import TelegramAgents
 from bot.channels.telegram.customers import FEEDABLE, TelegramCustomers
 from bot.channels.telegram.updates import incoming
 from bot.escalations.records import AGENTS_CHANNEL
+from bot.escalations.telegram_desk import AgentMessage, AgentPress
 from flows.conversation import ButtonPress, CustomerText, Started
 from flows.scales import Lang
 from tests.channels.test_telegram_samples import load_samples
@@ -47,7 +48,7 @@ def _outcome(parsed: Envelope[Any] | Unparseable) -> str:
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[f"{s['source']}:{s['name']}" for s in SAMPLES])
-def test_each_sample_parses_once_into_its_documented_outcome(sample: dict[str, Any]):
+def test_each_sample_parses_once_into_its_documented_outcome(sample: dict[str, Any]) -> None:
     """Every real sample, parsed by the customers' channel, gives the envelope of its documented
     outcome; an envelope always names the chat it answers."""
     parsed = CUSTOMERS.parse(sample["update"])
@@ -56,7 +57,7 @@ def test_each_sample_parses_once_into_its_documented_outcome(sample: dict[str, A
         assert parsed.channel == "telegram" and parsed.address
 
 
-def test_a_private_text_carries_what_the_service_needs():
+def test_a_private_text_carries_what_the_service_needs() -> None:
     """A deep-link /start carries its token; a command its name; a caption is the words; the
     client's language is a hint; a signed press is a ``ButtonPress`` on its message."""
     chat = {"id": 42, "type": "private"}
@@ -85,7 +86,7 @@ def test_a_private_text_carries_what_the_service_needs():
     assert (pressed.press_id, pressed.message_id) == ("q9", 5)
 
 
-def test_the_agents_group_is_read_by_its_own_channel():
+def test_the_agents_group_is_read_by_its_own_channel() -> None:
     """The supergroup samples, read as the agents' group: words and media are agents' messages
     (a forum topic's thread kept), commands and service messages are ignored; other chats' updates
     are not the agents' at all."""
@@ -110,7 +111,7 @@ def test_the_agents_group_is_read_by_its_own_channel():
     assert isinstance(elsewhere, Envelope) and isinstance(elsewhere.inbound, Ignored)
 
 
-def test_an_agents_press_carries_its_data_and_who_pressed():
+def test_an_agents_press_carries_its_data_and_who_pressed() -> None:
     """A press in the agents' group is an ``AgentPress`` with the presser; its query is answered."""
     agents = -100_5
     query = {
@@ -125,7 +126,7 @@ def test_an_agents_press_carries_its_data_and_who_pressed():
     assert (parsed.inbound.data, parsed.inbound.user.id, parsed.press_id) == ("e:t:1:xyz", 77, "q1")
 
 
-def test_intake_routes_each_update_to_its_channels_inbox():
+def test_intake_routes_each_update_to_its_channels_inbox() -> None:
     """Stored at intake, an update of the agents' group goes to the agents' inbox, every other one
     (and every one when there is no agents' group) to the customers'; no update_id, no row."""
     topic = next(s for s in SAMPLES if s["name"] == "forum topic message in a supergroup")["update"]

@@ -14,7 +14,7 @@ from tests.fakes.bot_api import FakeBotAPI
 TOKEN = "42:CLIENT-test"
 
 
-async def test_reply_model_is_built_once_and_survives_garbage_collection():
+async def test_reply_model_is_built_once_and_survives_garbage_collection() -> None:
     """After a request, aiogram's reply model for that method is kept: a full collection does not
     make pydantic build it again on the next request."""
     async with FakeBotAPI(require_token=TOKEN) as api:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
 from bot.events.ingest import ingest_event
@@ -161,7 +161,7 @@ def _has_buttons(params: dict[str, Any]) -> bool:
     return "reply_markup" in params
 
 
-async def test_deep_link_tap_score_then_reason(polling: Harness):
+async def test_deep_link_tap_score_then_reason(polling: Harness) -> None:
     """Deep link → CSAT buttons → tap 2 → question edited, buttons gone → reason typed → thanked, stored."""
     h = polling
     token = await h.deliver_event("c-42", "en")
@@ -192,7 +192,7 @@ async def test_deep_link_tap_score_then_reason(polling: Harness):
     assert (identity.customer_id, identity.address) == ("c-42", str(CHAT))
 
 
-async def test_typed_answers_in_italian(polling: Harness):
+async def test_typed_answers_in_italian(polling: Harness) -> None:
     """In Italian the customer types "due" and a reason instead of tapping; both are stored."""
     h = polling
     token = await h.deliver_event("c-it", "it")
@@ -208,7 +208,7 @@ async def test_typed_answers_in_italian(polling: Harness):
     assert h.api.pending_updates() == []  # every update was confirmed through the offset
 
 
-async def test_forged_and_stale_presses_change_nothing(polling: Harness):
+async def test_forged_and_stale_presses_change_nothing(polling: Harness) -> None:
     """A tampered button and a validly signed one for another survey store nothing and say so in
     a pop-up only (no chat message repeating it)."""
     h = polling
@@ -238,7 +238,7 @@ async def test_forged_and_stale_presses_change_nothing(polling: Harness):
     assert [r.score for r in h.responses()] == [2]
 
 
-async def test_bad_token_and_plain_start(polling: Harness):
+async def test_bad_token_and_plain_start(polling: Harness) -> None:
     """A tampered token binds nothing and gets a polite message; a plain /start greets a stranger
     without creating a customer (data minimisation); /lingua answers them too."""
     h = polling
@@ -256,7 +256,7 @@ async def test_bad_token_and_plain_start(polling: Harness):
     assert menus == {"it", "en", None}
 
 
-async def test_webhook_mode_and_secret(webhook: Harness):
+async def test_webhook_mode_and_secret(webhook: Harness) -> None:
     """Through the webhook: deep link to question; wrong/missing secret refused; duplicates dropped."""
     h = webhook
     token = await h.deliver_event("c-w", "en")
@@ -294,7 +294,7 @@ async def test_webhook_mode_and_secret(webhook: Harness):
     assert len(rows) == 1 and rows[0].processed_at is not None
 
 
-async def test_skip_is_acknowledged_as_a_skip(polling: Harness):
+async def test_skip_is_acknowledged_as_a_skip(polling: Harness) -> None:
     """Skip on the reason question: the pop-up says it was skipped and the message shows the choice."""
     h = polling
     token = await h.deliver_event("c-42", "it")

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.channels.telegram.channel import TelegramChannel
 from tests.channels.test_telegram_e2e import TOKEN, Harness, _has_buttons, _serve
@@ -42,11 +43,11 @@ async def _ask_and_answer(h: Harness, tokens: list[str]) -> None:
     )
     assert all(count == 1 for count in sent.values()), sent
     assert sorted(q.params["chat_id"] for q in questions) == CHATS
-    assert sorted(r.score for r in h.responses()) == [4, 4, 4]
+    assert [r.score for r in h.responses()] == [4, 4, 4]
     assert h.api.pending_updates() == []
 
 
-async def test_html_502_during_start_up_on_get_updates_and_on_sends(tmp_path: Path):
+async def test_html_502_during_start_up_on_get_updates_and_on_sends(tmp_path: Path) -> None:
     """A proxy answers every Bot API call with an HTML 502 page for a while, from start-up on:
     Telegram is not left off, /readyz stays 200 showing the outage, and once the page goes
     away every question and answer is delivered exactly once."""
@@ -64,7 +65,7 @@ async def test_html_502_during_start_up_on_get_updates_and_on_sends(tmp_path: Pa
     assert after.status_code == 200 and after.json()["channels"]["telegram"] == "ok"
 
 
-async def test_html_502_on_get_updates_alone_does_not_stop_polling(tmp_path: Path):
+async def test_html_502_on_get_updates_alone_does_not_stop_polling(tmp_path: Path) -> None:
     """HTML 502 pages on getUpdates only (sends work): polling resumes once they stop."""
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
         async for h in _serve(tmp_path, api, webhook=False):
@@ -74,7 +75,7 @@ async def test_html_502_on_get_updates_alone_does_not_stop_polling(tmp_path: Pat
             await _ask_and_answer(h, tokens)
 
 
-async def test_flood_then_short_outage_on_sends(tmp_path: Path):
+async def test_flood_then_short_outage_on_sends(tmp_path: Path) -> None:
     """A 429 flood on every send, then a short 5xx outage: each message still goes exactly once."""
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
         async for h in _serve(tmp_path, api, webhook=False):
@@ -85,7 +86,9 @@ async def test_flood_then_short_outage_on_sends(tmp_path: Path):
             assert any(c.status == 429 for c in api.calls) and any(c.status == 503 for c in api.calls)
 
 
-async def test_a_crashing_sender_is_restarted_and_delivers_once(tmp_path: Path, monkeypatch):
+async def test_a_crashing_sender_is_restarted_and_delivers_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The sender task raises (a bug): it is restarted, and every message is still sent once."""
     crashes: list[int] = []
     original = TelegramChannel.__init__

@@ -56,8 +56,8 @@ async def _asked(h: Harness) -> dict[str, Any]:
     return dict(question.params)
 
 
-async def test_media_gets_a_polite_answer_then_the_open_question_again(polling: Harness):
-    """A voice note while a question is open: "I can only read text…" in Italian, then the same
+async def test_media_gets_a_polite_answer_then_the_open_question_again(polling: Harness) -> None:
+    """A voice note while a question is open: "I only understand text…" in Italian, then the same
     question with its buttons again; a captioned photo is read as the text of its caption."""
     h = polling
     question = await _asked(h)
@@ -70,7 +70,7 @@ async def test_media_gets_a_polite_answer_then_the_open_question_again(polling: 
     assert [r.score for r in h.responses()] == [2]
 
 
-async def test_an_edit_answers_the_still_open_question_else_it_is_ignored(polling: Harness):
+async def test_an_edit_answers_the_still_open_question_else_it_is_ignored(polling: Harness) -> None:
     """Editing a message written while the question is open answers it; editing it again once the
     question moved on is ignored and recorded."""
     h = polling
@@ -88,7 +88,7 @@ async def test_an_edit_answers_the_still_open_question_else_it_is_ignored(pollin
     assert "ignored: edited_message (no open question)" in errors
 
 
-async def test_block_and_unblock_are_noticed_from_my_chat_member(polling: Harness):
+async def test_block_and_unblock_are_noticed_from_my_chat_member(polling: Harness) -> None:
     """The customer blocks the bot: the identity is marked blocked at once (no failed send needed);
     unblocking marks it reachable again."""
     h = polling

@@ -74,14 +74,14 @@ async def _replay_poison_batch(h: Harness) -> None:
     assert _skipped_count() - before == 1
 
 
-async def test_malformed_update_among_good_ones_polling(polling: Harness):
+async def test_malformed_update_among_good_ones_polling(polling: Harness) -> None:
     """Polling: a batch with updates aiogram refuses is stored; the good ones are all answered, the
     broken one is recorded as skipped and counted, and polling goes on."""
     await _replay_poison_batch(polling)
     assert polling.api.pending_updates() == []
 
 
-async def test_malformed_update_among_good_ones_webhook(webhook: Harness):
+async def test_malformed_update_among_good_ones_webhook(webhook: Harness) -> None:
     """Webhook: the same batch; every update is acknowledged with 200 and handled like in polling."""
     await _replay_poison_batch(webhook)
     assert all(d.status == 200 for d in webhook.api.webhook_deliveries)

@@ -117,12 +117,16 @@ def _check(h: Harness, expect: str, update: dict[str, Any], error: str | None) -
     if expect == "press_refused":
         return None if mine and mine[0].params.get("text") in REFUSED else f"answers={mine}"
     if expect == "press_ignored":
-        ok = mine and not mine[0].params.get("text") and (error or "").startswith("ignored: callback_query")
+        ok = (
+            bool(mine)
+            and not mine[0].params.get("text")
+            and (error or "").startswith("ignored: callback_query")
+        )
         return None if ok else f"error={error!r} answers={mine}"
     return f"unknown expectation {expect}"
 
 
-def test_samples_cover_twenty_kinds_from_three_sources():
+def test_samples_cover_twenty_kinds_from_three_sources() -> None:
     """At least 20 distinct update kinds (message subtypes counted apart) from 3+ public sources."""
     samples = load_samples()
     kinds = set()
@@ -145,7 +149,7 @@ def _chat_type(part: dict[str, Any]) -> str:
     return str(chat.get("type", "")) if isinstance(chat, dict) else ""
 
 
-async def test_samples_replayed_through_polling(polling: Harness):
+async def test_samples_replayed_through_polling(polling: Harness) -> None:
     """Polling: every sample is stored, processed once with its documented outcome; polling runs on."""
     assert await _replay(polling) == {}
     assert polling.api.pending_updates() == []
@@ -153,7 +157,7 @@ async def test_samples_replayed_through_polling(polling: Harness):
     await polling.sent(lambda p: p["chat_id"] == 555_777)
 
 
-async def test_samples_replayed_through_the_webhook(webhook: Harness):
+async def test_samples_replayed_through_the_webhook(webhook: Harness) -> None:
     """Webhook: the same samples, each acknowledged with 200 and given the same outcome."""
     assert await _replay(webhook) == {}
     assert webhook.api.webhook_deliveries and all(d.status == 200 for d in webhook.api.webhook_deliveries)

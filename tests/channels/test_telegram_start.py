@@ -15,12 +15,15 @@ from typer.testing import CliRunner
 from bot.channels.telegram import username
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from bot.service import Service
 from bot.settings import Settings
 from bot.timers import run_due_work
+from flows.journey import Journey
 from flows.scales import Lang
 from storage import links
 from storage.tables import DueWork, SurveyInstance
 from tests.channels.test_telegram_e2e import TOKEN, Harness, _has_buttons, _serve
+from tests.clocks import FakeClock
 from tests.fakes.bot_api import FakeBotAPI
 
 CHAT = 558_001
@@ -51,7 +54,7 @@ async def _waiting_for_a_chat(h: Harness, customer: str) -> str:
     return token
 
 
-async def test_due_question_follows_start_at_once_and_username_comes_from_get_me(slow_ticks: Harness):
+async def test_due_question_follows_start_at_once_and_username_comes_from_get_me(slow_ticks: Harness) -> None:
     """Without CXBOT_TELEGRAM_BOT_USERNAME the deep link uses getMe's username; after /start the
     survey that waited for the chat is asked at once, not at the next due-work tick."""
     h = slow_ticks
@@ -67,7 +70,7 @@ async def test_due_question_follows_start_at_once_and_username_comes_from_get_me
     assert time.monotonic() - started < 3.0  # the tick is a minute away
 
 
-def test_config_warns_when_no_username_can_be_had(tmp_path: Path, monkeypatch):
+def test_config_warns_when_no_username_can_be_had(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`cxbot config` with a token, no username and no reachable Bot API warns (and still checks)."""
     from bot.cli.main import app
 
@@ -91,7 +94,7 @@ async def polling(tmp_path: Path) -> AsyncIterator[Harness]:
             yield harness
 
 
-async def test_another_customers_link_in_a_linked_chat_is_refused_politely(polling: Harness):
+async def test_another_customers_link_in_a_linked_chat_is_refused_politely(polling: Harness) -> None:
     """A chat linked to customer A that opens customer B's link is not moved to B: a polite
     refusal in the chat's language, A keeps the chat, B's link stays usable from B's own chat."""
     from sqlmodel import select
@@ -114,7 +117,7 @@ async def test_another_customers_link_in_a_linked_chat_is_refused_politely(polli
     await h.sent(lambda p: p["chat_id"] == CHAT + 1 and _has_buttons(p) and "delivery" in p["text"])
 
 
-async def test_unknown_chats_are_answered_but_nothing_is_stored(polling: Harness):
+async def test_unknown_chats_are_answered_but_nothing_is_stored(polling: Harness) -> None:
     """A chat the shop never named writes "ciao", /help, /privacy and taps the erase button:
     each gets its answer, and no customer, identity or conversation row is created."""
     from sqlmodel import func, select
@@ -140,7 +143,7 @@ async def test_unknown_chats_are_answered_but_nothing_is_stored(polling: Harness
     assert counts == [0, 0, 0]
 
 
-async def test_due_question_arrives_in_the_welcome_message(slow_ticks: Harness):
+async def test_due_question_arrives_in_the_welcome_message(slow_ticks: Harness) -> None:
     """/start from the deep link answers with one message: the welcome, then the survey that waited
     for the chat with its buttons; the question is not sent a second time after it."""
     h = slow_ticks
@@ -163,7 +166,9 @@ async def test_due_question_arrives_in_the_welcome_message(slow_ticks: Harness):
     assert survey.status == "sent"
 
 
-def test_start_asks_the_due_survey_only_when_a_due_work_pass_would(service, clock, journey):
+def test_start_asks_the_due_survey_only_when_a_due_work_pass_would(
+    service: Service, clock: FakeClock, journey: Journey
+) -> None:
     """`due_at_start` applies the pass's decision: a waiting survey is handed to /start in the
     sending window, left to the pass (None) at night or for a customer with no waiting survey."""
     from bot.timers import due_at_start
@@ -186,7 +191,9 @@ def test_start_asks_the_due_survey_only_when_a_due_work_pass_would(service, cloc
     assert due_at_start(service, "nobody", clock.now, quiet=None) is None
 
 
-def test_engine_puts_the_due_question_in_the_welcome_unless_one_is_open(journey, clock):
+def test_engine_puts_the_due_question_in_the_welcome_unless_one_is_open(
+    journey: Journey, clock: FakeClock
+) -> None:
     """Started with a due survey: one message, welcome then question (Italian here); with a
     question already open the due survey queues and the welcome stays its own message."""
     from flows.conversation import ActiveSurvey, ConversationState, Engine, Send, Started, SurveyDue

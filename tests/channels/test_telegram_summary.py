@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.transport import TelegramTransport
@@ -12,7 +13,7 @@ from tests.fakes.bot_api import FakeBotAPI
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
 
 
-async def test_html_and_photo_kinds_are_delivered():
+async def test_html_and_photo_kinds_are_delivered() -> None:
     """Outbox kinds 'html' and 'photo' become sendMessage with parse_mode HTML and sendPhoto with the PNG."""
     async with FakeBotAPI() as api:
         bot = make_bot("123456:" + "A" * 35, api.url)
@@ -40,7 +41,7 @@ async def test_html_and_photo_kinds_are_delivered():
         assert sent_photo.params["photo"].data.startswith(b"\x89PNG")
 
 
-async def test_readyz_reports_telegram_reachability(tmp_path):
+async def test_readyz_reports_telegram_reachability(tmp_path: Path) -> None:
     """/readyz reports the Telegram probe: ok while getMe answers; during an outage the reason, still 200
     (a Telegram outage must not make a load balancer drop the events API)."""
     import httpx

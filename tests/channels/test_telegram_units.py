@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels import callbacks
 from bot.channels.base import Envelope, Ignored, Unparseable
-from bot.channels.telegram import callbacks
 from bot.channels.telegram.customers import TelegramCustomers
 from bot.channels.telegram.transport import split_text
 from bot.channels.telegram.updates import Update, command, incoming, read
@@ -27,7 +27,7 @@ CUSTOMERS = TelegramCustomers(SECRET)
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 
 
-def test_callback_data_is_short_signed_and_bound_to_the_chat():
+def test_callback_data_is_short_signed_and_bound_to_the_chat() -> None:
     """Signed data verifies in its chat only; altered values, other chats and other keys fail."""
     data = callbacks.sign(SECRET, "555", 123456789, "reason:delivery_time")
     assert len(data.encode()) <= 64 and "token" not in data
@@ -42,7 +42,7 @@ def test_callback_data_is_short_signed_and_bound_to_the_chat():
     assert callbacks.derive_secret(None, "123:token") != b"123:token"
 
 
-def test_commands_and_updates_are_parsed_safely():
+def test_commands_and_updates_are_parsed_safely() -> None:
     """Commands with @bot suffixes parse; long texts are cut at 4096; unknown kinds are ignored."""
     assert command("/start abc_DEF-1") == ("start", "abc_DEF-1")
     assert command("/Lingua@cxbot_test_bot en") == ("lingua", "en")
@@ -72,7 +72,7 @@ def test_commands_and_updates_are_parsed_safely():
     assert row is not None and (row.external_id, row.chat_key) == ("6", "9")
 
 
-def test_updates_read_only_the_fields_cxbot_uses():
+def test_updates_read_only_the_fields_cxbot_uses() -> None:
     """Fields cxbot does not read are ignored; a press on an old (inaccessible) message still parses;
     a wrong type in a field cxbot reads makes the update unparseable, not an error."""
     chat = {"id": 9, "type": "private"}
@@ -100,7 +100,7 @@ def _ignored(parsed: object) -> bool:
     return isinstance(parsed, Envelope) and isinstance(parsed.inbound, Ignored)
 
 
-def test_split_text_at_line_boundaries():
+def test_split_text_at_line_boundaries() -> None:
     """Texts over the limit are cut at line ends; a single overlong line is cut hard."""
     assert split_text("short") == ["short"]
     parts = split_text("aaaa\nbbbb\ncccc", limit=10)
@@ -108,7 +108,7 @@ def test_split_text_at_line_boundaries():
     assert split_text("x" * 25, limit=10) == ["x" * 10, "x" * 10, "x" * 5]
 
 
-def test_inbox_drops_repeats_and_serves_each_chat_in_order(db: Database):
+def test_inbox_drops_repeats_and_serves_each_chat_in_order(db: Database) -> None:
     """A repeated update_id is stored once; only the oldest unprocessed update of a chat is claimable."""
     rows = [
         inbox.Incoming("1", "chat-a", {"n": 1}),
@@ -127,7 +127,7 @@ def test_inbox_drops_repeats_and_serves_each_chat_in_order(db: Database):
     assert [(u.external_id, u.attempts) for u in inbox.claim(db, "telegram", later)] == [("2", 2), ("3", 2)]
 
 
-def test_build_runtime_wires_telegram_when_configured(tmp_path: Path):
+def test_build_runtime_wires_telegram_when_configured(tmp_path: Path) -> None:
     """With a token the runtime gets the Telegram component (and the webhook route in webhook mode)."""
     url = f"sqlite:///{tmp_path / 'w.db'}"
     plain = build_runtime(build_app(Settings(database_url=url)))

@@ -16,7 +16,9 @@ from bot.connectors.routes import connectors_router
 from bot.service import Service
 from bot.settings import Settings
 from bot.wiring import App
+from flows.journey import Journey
 from storage.db import Database
+from tests.clocks import FakeClock
 from tests.fakes.chatwoot import FakeChatwoot, serve_chatwoot
 from tests.fakes.smtp import SmtpHandler, serve_smtp
 
@@ -36,7 +38,7 @@ def sample(name: str) -> dict[str, Any]:
     return value
 
 
-def make_app(db: Database, journey, clock, **overrides: Any) -> App:
+def make_app(db: Database, journey: Journey, clock: FakeClock, **overrides: Any) -> App:
     """Return an app with every connector's secret set (and ``overrides``)."""
     settings = Settings(
         database_url=db.url, telegram_bot_username="moka_bot", quiet_hours="off", **{**SECRETS, **overrides}

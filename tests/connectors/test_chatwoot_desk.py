@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -17,14 +18,19 @@ from bot.escalations import desk, hooks
 from bot.escalations.records import DeskConfig
 from bot.service import Service
 from bot.wiring import App
+from flows.journey import Journey
 from storage.tables import Escalation, OutboxMessage
+from tests.clocks import FakeClock
 from tests.connectors.conftest import make_app
 from tests.escalations.conftest import detractor
+from tests.fakes.chatwoot import FakeChatwoot
 
 AGENT = "Mario (4002)"
 
 
-def _chatwoot_app(service: Service, journey, clock, url: str, **extra: Any) -> tuple[App, DeskConfig, int]:
+def _chatwoot_app(
+    service: Service, journey: Journey, clock: FakeClock, url: str, **extra: Any
+) -> tuple[App, DeskConfig, int]:
     """Return an app with Chatwoot and an agents' desk, a detractor's escalation and its id."""
     app = make_app(
         service.db,
@@ -49,7 +55,9 @@ def _chatwoot_app(service: Service, journey, clock, url: str, **extra: Any) -> t
     return app, config, escalation.id
 
 
-def test_take_and_resolve_update_the_chatwoot_conversation(service, clock, journey, chatwoot):
+def test_take_and_resolve_update_the_chatwoot_conversation(
+    service: Service, clock: FakeClock, journey: Journey, chatwoot: tuple[str, type[FakeChatwoot]]
+) -> None:
     """A take adds a private note naming the agent (desk language); a resolution adds its note and
     resolves the conversation, once Chatwoot is back from a 503; nothing opens a second one."""
     url, fake = chatwoot
@@ -81,7 +89,9 @@ def test_take_and_resolve_update_the_chatwoot_conversation(service, clock, journ
     assert all(c[3] == "cw-api-token" for c in fake.calls)
 
 
-def test_hand_back_is_noted_in_english_and_a_repeated_take_queues_nothing(service, clock, journey, chatwoot):
+def test_hand_back_is_noted_in_english_and_a_repeated_take_queues_nothing(
+    service: Service, clock: FakeClock, journey: Journey, chatwoot: tuple[str, type[FakeChatwoot]]
+) -> None:
     """A hand-back is a note in an English desk; taking a case one already holds changes nothing
     and queues no second note."""
     url, fake = chatwoot
@@ -100,8 +110,12 @@ def test_hand_back_is_noted_in_english_and_a_repeated_take_queues_nothing(servic
 
 
 def test_a_resolution_chatwoot_refuses_is_shown_by_connectors_and_status(
-    service, clock, journey, chatwoot, monkeypatch
-):
+    service: Service,
+    clock: FakeClock,
+    journey: Journey,
+    chatwoot: tuple[str, type[FakeChatwoot]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Chatwoot refusing the resolution for good (404: the conversation was deleted there) marks
     it failed with the error, listed by `cxbot connectors` and counted by `cxbot status`."""
     url, fake = chatwoot

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.cli.main import app as cli
 from bot.connectors.worker import process_pending
+from flows.journey import Journey
 from storage import migrate
+from storage.db import Database
+from tests.clocks import FakeClock
 from tests.connectors.conftest import SECRETS, client, make_app, sample
 from tests.connectors.test_routes import HELPDESK_BODY, helpdesk, shopify
 
 
-async def test_lists_urls_secrets_and_last_outcomes(sqlite_db, journey, clock, monkeypatch):
+async def test_lists_urls_secrets_and_last_outcomes(
+    sqlite_db: Database, journey: Journey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The listing shows the URL to paste, whether the secret is set, and ok/duplicate/rejected/unmapped."""
     migrate.upgrade(sqlite_db)
     app = make_app(sqlite_db, journey, clock)

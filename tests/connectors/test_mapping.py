@@ -13,7 +13,7 @@ from tests.connectors.conftest import sample
 OPTIONS = Options()
 
 
-def test_shopify_order_is_placed_with_items_name_and_contact():
+def test_shopify_order_is_placed_with_items_name_and_contact() -> None:
     """Shopify's orders/create body becomes order.placed with its lines, first name and e-mail."""
     (event,) = shopify.map_delivery("orders/create", sample("shopify_orders_create.json"), OPTIONS)
     assert (event.type, event.order_id, event.event_id) == (
@@ -29,7 +29,7 @@ def test_shopify_order_is_placed_with_items_name_and_contact():
     assert event.contact.language is None  # the sample has no customer_locale
 
 
-def test_shopify_customer_locale_sets_the_language():
+def test_shopify_customer_locale_sets_the_language() -> None:
     """customer_locale it-IT (or en-US) gives the customer's language; other locales give none."""
     order = sample("shopify_orders_create.json")
     for locale, expected in (("it-IT", "it"), ("en-US", "en"), ("fr", None)):
@@ -38,7 +38,7 @@ def test_shopify_customer_locale_sets_the_language():
         assert event.contact.language == expected
 
 
-def test_shopify_fulfillment_delivered_only():
+def test_shopify_fulfillment_delivered_only() -> None:
     """A fulfillment is an order.delivered only once shipment_status is delivered."""
     fulfillment = sample("shopify_fulfillment.json")
     with pytest.raises(Ignored, match="not delivered"):
@@ -50,7 +50,7 @@ def test_shopify_fulfillment_delivered_only():
     assert event.occurred_at == datetime(2013, 11, 1, 20, 6, 8, tzinfo=UTC)
 
 
-def test_shopify_refund_and_unknown_topic():
+def test_shopify_refund_and_unknown_topic() -> None:
     """refunds/create becomes order.refunded; an unknown topic is unmappable, naming the known ones."""
     (event,) = shopify.map_delivery("refunds/create", sample("shopify_refunds_create.json"), OPTIONS)
     assert (event.type, event.order_id, event.event_id) == (
@@ -62,7 +62,7 @@ def test_shopify_refund_and_unknown_topic():
         shopify.map_delivery("products/update", {}, OPTIONS)
 
 
-def test_woocommerce_created_completed_and_refunds():
+def test_woocommerce_created_completed_and_refunds() -> None:
     """order.created → placed; order.updated to completed → delivered (with the configured status)."""
     (placed,) = woocommerce.map_delivery("order.created", sample("woocommerce_order_created.json"), OPTIONS)
     assert (placed.type, placed.order_id, placed.contact.email) == (
@@ -83,14 +83,14 @@ def test_woocommerce_created_completed_and_refunds():
     assert events[1].event_id == "woocommerce:refund:726"
 
 
-def test_woocommerce_ping_is_recognised():
+def test_woocommerce_ping_is_recognised() -> None:
     """The unsigned form body webhook_id=<n> WooCommerce sends on saving a webhook is a ping."""
     assert woocommerce.is_ping(b"webhook_id=12", {})
     assert not woocommerce.is_ping(b"webhook_id=12", {woocommerce.SIGNATURE: "x"})
     assert not woocommerce.is_ping(b'{"id": 1}', {})
 
 
-def test_aftership_delivered_tag():
+def test_aftership_delivered_tag() -> None:
     """A tracking tagged Delivered is an order.delivered at its delivery time (AfterShip's local
     time with its offset; without one, read as UTC); other tags need nothing."""
     payload = sample("aftership_tracking_update.json")
@@ -109,7 +109,7 @@ def test_aftership_delivered_tag():
         aftership.map_delivery("tracking_update", payload, OPTIONS)
 
 
-def test_chatwoot_resolved_is_ticket_closed():
+def test_chatwoot_resolved_is_ticket_closed() -> None:
     """conversation_status_changed to resolved is ticket.closed for the contact; open is ignored."""
     payload = sample("chatwoot_conversation_status_changed.json")
     with pytest.raises(Ignored, match="open"):
@@ -124,7 +124,7 @@ def test_chatwoot_resolved_is_ticket_closed():
     assert event.occurred_at == datetime.fromtimestamp(1627063369, UTC)
 
 
-def test_chatwoot_signature_and_token():
+def test_chatwoot_signature_and_token() -> None:
     """Chatwoot's timestamped signature, or the shared token for unsigned versions, authenticates."""
     body = b'{"event": "conversation_status_changed"}'
     secret = "s"
@@ -139,7 +139,7 @@ def test_chatwoot_signature_and_token():
         chatwoot.verify(secret, body, {})
 
 
-def test_helpdesk_trigger_statuses():
+def test_helpdesk_trigger_statuses() -> None:
     """Zendesk/Freshdesk trigger bodies: solved/Resolved close, open opens, pending changes nothing."""
     body = {
         "ticket_id": "T-77",
@@ -161,15 +161,15 @@ def test_helpdesk_trigger_statuses():
         helpdesk_generic.map_delivery("ticket", body, OPTIONS)
 
 
-def test_connector_settings_checked_together():
+def test_connector_settings_checked_together() -> None:
     """`cxbot config` names what the deep-link e-mail and the Chatwoot API still need."""
     from bot.config_check import check_settings
     from bot.settings import Settings
 
     problems = check_settings(
-        Settings(_env_file=None, deep_link_email=True, chatwoot_url="http://127.0.0.1:3000")  # type: ignore[call-arg]
+        Settings(_env_file=None, deep_link_email=True, chatwoot_url="http://127.0.0.1:3000")
     )
     assert "CXBOT_SMTP_HOST: required when CXBOT_DEEP_LINK_EMAIL is on" in problems
     assert any(p.startswith("CXBOT_TELEGRAM_BOT_USERNAME") for p in problems)
     assert any(p.startswith("CXBOT_CHATWOOT_API_TOKEN, CXBOT_CHATWOOT_ACCOUNT_ID") for p in problems)
-    assert check_settings(Settings(_env_file=None)) == []  # type: ignore[call-arg]
+    assert check_settings(Settings(_env_file=None)) == []

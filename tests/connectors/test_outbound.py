@@ -16,16 +16,24 @@ from bot.connectors import chatwoot_out
 from bot.connectors.jobs import deliver_outbound
 from bot.connectors.worker import process_pending
 from bot.escalations import hooks
+from bot.service import Service
 from flows.conversation import CustomerText
+from flows.journey import Journey
+from storage.db import Database
 from storage.tables import ChatwootConversation, Customer, OutboxMessage
+from tests.clocks import FakeClock
 from tests.connectors.conftest import client, make_app, sample
 from tests.connectors.test_routes import shopify, woocommerce
 from tests.escalations.conftest import CHAT, detractor
+from tests.fakes.chatwoot import FakeChatwoot
+from tests.fakes.smtp import SmtpHandler
 
 CHATWOOT_TOKEN = "cw-api-token"
 
 
-def test_escalation_opens_a_chatwoot_conversation_then_adds_notes(service, clock, journey, chatwoot):
+def test_escalation_opens_a_chatwoot_conversation_then_adds_notes(
+    service: Service, clock: FakeClock, journey: Journey, chatwoot: tuple[str, type[FakeChatwoot]]
+) -> None:
     """The first change of an escalation opens one conversation (private card note); a later change
     (the customer's reason) adds a note to the same conversation, even after a failed attempt."""
     url, fake = chatwoot
@@ -68,7 +76,9 @@ def test_escalation_opens_a_chatwoot_conversation_then_adds_notes(service, clock
     assert link.conversation_id == conversation["id"]
 
 
-async def test_deep_link_mail_once_per_order_in_english_with_unsubscribe(sqlite_db, journey, clock, smtp):
+async def test_deep_link_mail_once_per_order_in_english_with_unsubscribe(
+    sqlite_db: Database, journey: Journey, clock: FakeClock, smtp: tuple[int, type[SmtpHandler]]
+) -> None:
     """A WooCommerce order from an unreachable customer sends one English e-mail with the deep link;
     its order's completion sends none; the unsubscribe link opts the customer out."""
     port, mailbox = smtp
@@ -113,7 +123,9 @@ async def test_deep_link_mail_once_per_order_in_english_with_unsubscribe(sqlite_
     assert kinds == ["customer_email"]
 
 
-async def test_no_deep_link_mail_without_the_setting_or_for_opted_out(sqlite_db, journey, clock, smtp):
+async def test_no_deep_link_mail_without_the_setting_or_for_opted_out(
+    sqlite_db: Database, journey: Journey, clock: FakeClock, smtp: tuple[int, type[SmtpHandler]]
+) -> None:
     """Without CXBOT_DEEP_LINK_EMAIL nothing is e-mailed; an opted-out customer gets nothing either."""
     port, _ = smtp
     base: dict[str, Any] = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": False}

@@ -7,34 +7,41 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
+import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.cli.main import app as cli
-from bot.connectors import store
 from bot.connectors.worker import process_pending
 from bot.jobs import retention_pass
 from bot.runtime import housekeeping
+from flows.journey import Journey
+from storage import connector_deliveries as store
 from storage import migrate
+from storage.db import Database
 from storage.tables import ConnectorDelivery, JobRun
+from tests.clocks import FakeClock
 from tests.connectors.conftest import client, make_app, sample
 from tests.connectors.test_routes import shopify
 
 
-async def _deliver(http, delivery_id: str) -> int:
+async def _deliver(http: httpx.AsyncClient, delivery_id: str) -> int:
     body, headers = shopify(
         "orders/create", {**sample("shopify_orders_create.json"), "id": delivery_id}, delivery_id
     )
     return (await http.post("/v1/connectors/shopify", content=body, headers=headers)).status_code
 
 
-def _bodies(db) -> dict[str, str]:
+def _bodies(db: Database) -> dict[str, str]:
     with db.read() as session:
         rows = session.exec(select(ConnectorDelivery).order_by(col(ConnectorDelivery.id))).all()
     return {row.delivery_id: row.body for row in rows}
 
 
-async def test_bodies_older_than_the_retention_are_erased_and_duplicates_still_recognised(db, journey, clock):
+async def test_bodies_older_than_the_retention_are_erased_and_duplicates_still_recognised(
+    db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """Past 30 days (the default) a worked delivery's body is erased, its row kept: the same
     delivery sent again is a duplicate, not new work; newer and still pending bodies stay."""
     migrate.upgrade(db)
@@ -65,7 +72,9 @@ async def test_bodies_older_than_the_retention_are_erased_and_duplicates_still_r
     assert retention_pass(db, clock.now, 0, connector_days=0) is None
 
 
-def test_retention_days_zero_keeps_bodies_and_comments_alone(sqlite_db, journey, clock):
+def test_retention_days_zero_keeps_bodies_and_comments_alone(
+    sqlite_db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """With both retentions off the job does nothing and claims no day."""
     migrate.upgrade(sqlite_db)
     store.record(sqlite_db, "shopify", "a", "orders/create", b"{}", clock.now)
@@ -75,7 +84,9 @@ def test_retention_days_zero_keeps_bodies_and_comments_alone(sqlite_db, journey,
         assert session.exec(select(JobRun)).all() == []
 
 
-async def test_serve_housekeeping_runs_the_connector_retention(sqlite_db, journey, clock):
+async def test_serve_housekeeping_runs_the_connector_retention(
+    sqlite_db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """`serve`'s housekeeping component erases old bodies with the configured number of days."""
     migrate.upgrade(sqlite_db)
     app = make_app(sqlite_db, journey, clock, connector_body_retention_days=7)
@@ -95,8 +106,8 @@ async def test_serve_housekeeping_runs_the_connector_retention(sqlite_db, journe
 
 
 async def test_connectors_listing_shows_the_retention_and_erased_bodies(
-    sqlite_db, journey, clock, monkeypatch
-):
+    sqlite_db: Database, journey: Journey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`cxbot connectors` names the retention setting and counts the erased bodies per connector."""
     migrate.upgrade(sqlite_db)
     app = make_app(sqlite_db, journey, clock)

@@ -9,15 +9,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
-from bot.connectors import chatwoot, store
+from bot.connectors import chatwoot
 from bot.connectors.base import hmac_b64
 from bot.connectors.routes import MAX_BODY_BYTES
 from bot.connectors.worker import process_pending
 from bot.observability.metrics import REGISTRY
+from flows.journey import Journey
+from storage import connector_deliveries as store
 from storage.db import Database
 from storage.tables import BusinessEvent, ConnectorDelivery, Customer, CustomerContact, Order
+from tests.clocks import FakeClock
 from tests.connectors.conftest import SECRETS, client, make_app, sample
 
 Delivery = tuple[bytes, dict[str, str]]
@@ -109,11 +112,13 @@ def _metric(name: str, **labels: str) -> float:
 def _rows(db: Database, connector: str) -> list[ConnectorDelivery]:
     with db.read() as session:
         query = select(ConnectorDelivery).where(ConnectorDelivery.connector == connector)
-        return list(session.exec(query.order_by(ConnectorDelivery.id)))  # type: ignore[arg-type]
+        return list(session.exec(query.order_by(col(ConnectorDelivery.id))))
 
 
 @pytest.mark.parametrize("name", list(VALID))
-async def test_signed_sample_accepted_once_then_duplicate(name, sqlite_db, journey, clock):
+async def test_signed_sample_accepted_once_then_duplicate(
+    name: str, sqlite_db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """A correctly signed sample is stored raw and answered 200; the same delivery again is a duplicate."""
     body, headers = VALID[name]()
     async with client(make_app(sqlite_db, journey, clock)) as http:
@@ -126,7 +131,9 @@ async def test_signed_sample_accepted_once_then_duplicate(name, sqlite_db, journ
 
 
 @pytest.mark.parametrize("name", list(VALID))
-async def test_tampered_delivery_is_401_counted_and_traced(name, sqlite_db, journey, clock):
+async def test_tampered_delivery_is_401_counted_and_traced(
+    name: str, sqlite_db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """A body changed after signing is refused with 401, counted, and traced without its body."""
     body, headers = VALID[name]()
     tampered = body.replace(b'"', b"'", 1) if name != "helpdesk" else body
@@ -144,7 +151,9 @@ async def test_tampered_delivery_is_401_counted_and_traced(name, sqlite_db, jour
 
 
 @pytest.mark.parametrize("name", list(UNKNOWN))
-async def test_unknown_topic_is_stored_202_and_reported(name, sqlite_db, journey, clock):
+async def test_unknown_topic_is_stored_202_and_reported(
+    name: str, sqlite_db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """A delivery cxbot cannot map is stored and answered 202 with the reason; the worker reports it."""
     body, headers = UNKNOWN[name]()
     app = make_app(sqlite_db, journey, clock)
@@ -158,7 +167,9 @@ async def test_unknown_topic_is_stored_202_and_reported(name, sqlite_db, journey
     assert store.counts(sqlite_db, name)["unmapped"] == 1
 
 
-async def test_woocommerce_ping_missing_secret_unknown_connector_and_size(sqlite_db, journey, clock):
+async def test_woocommerce_ping_missing_secret_unknown_connector_and_size(
+    sqlite_db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """WooCommerce's ping gets 200; no secret is 503; an unknown connector 404; a huge body 413."""
     app = make_app(sqlite_db, journey, clock)
     async with client(app) as http:
@@ -178,7 +189,9 @@ async def test_woocommerce_ping_missing_secret_unknown_connector_and_size(sqlite
     assert disabled.status_code == 503 and "CXBOT_SHOPIFY_SECRET" in disabled.json()["message"]
 
 
-async def test_shopify_order_delivery_refund_become_events(db, journey, clock):
+async def test_shopify_order_delivery_refund_become_events(
+    db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """orders/create, a delivered fulfillment and a refund become placed/delivered/refunded for Bob."""
     app = make_app(db, journey, clock)
     fulfillment = sample("shopify_fulfillment.json")
@@ -208,7 +221,9 @@ async def test_shopify_order_delivery_refund_become_events(db, journey, clock):
     assert _rows(db, "shopify")[0].events == ["shopify:order:450789469:placed"]
 
 
-async def test_helpdesk_contact_unknown_then_replayed_after_the_order(sqlite_db, journey, clock):
+async def test_helpdesk_contact_unknown_then_replayed_after_the_order(
+    sqlite_db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """A solved ticket for an unknown e-mail is kept as unmapped; replayed once the shop knows Bob,
     it closes the ticket for him (the support CES is scheduled)."""
     app = make_app(sqlite_db, journey, clock)
@@ -228,7 +243,9 @@ async def test_helpdesk_contact_unknown_then_replayed_after_the_order(sqlite_db,
     assert ticket_row.detail and "no customer" in ticket_row.detail
 
 
-async def test_a_failing_ingest_is_retried_not_lost(sqlite_db, journey, clock, monkeypatch):
+async def test_a_failing_ingest_is_retried_not_lost(
+    sqlite_db: Database, journey: Journey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An unexpected error while mapping leaves the delivery pending (retried after its lease)."""
     app = make_app(sqlite_db, journey, clock)
     async with client(app) as http:
@@ -247,7 +264,9 @@ async def test_a_failing_ingest_is_retried_not_lost(sqlite_db, journey, clock, m
     assert _rows(sqlite_db, "shopify")[0].status == "ok"
 
 
-async def test_forget_erases_contacts_and_the_raw_bodies_naming_the_customer(sqlite_db, journey, clock):
+async def test_forget_erases_contacts_and_the_raw_bodies_naming_the_customer(
+    sqlite_db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """`forget` deletes the e-mails/phones connectors learnt and blanks the webhook bodies naming them."""
     from bot.privacy.erase import forget_customer
 

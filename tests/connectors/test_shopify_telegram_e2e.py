@@ -29,6 +29,7 @@ from tests.clocks import RunningClock
 from tests.connectors.conftest import SECRETS, sample
 from tests.connectors.test_routes import shopify
 from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.smtp import SmtpHandler
 
 TOKEN = "123456:TEST-token"
 CHAT = 555_077
@@ -49,7 +50,9 @@ async def _until(check: Any, what: str, seconds: float = 5.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_order_then_delivered_fulfillment_asks_the_delivery_csat(tmp_path: Path, smtp, session_clock):
+async def test_order_then_delivered_fulfillment_asks_the_delivery_csat(
+    tmp_path: Path, smtp: tuple[int, type[SmtpHandler]], session_clock: RunningClock
+) -> None:
     """orders/create → deep-link e-mail → /start binds the chat → delivered fulfillment → CSAT asked."""
     smtp_port, mailbox = smtp
     clock: RunningClock = session_clock

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from bot.wiring import App
 from flows.conversation import ButtonPress
 from storage.claims import claim_outbox, finish_message
 from storage.tables import SurveyInstance
+from tests.clocks import FakeClock
 from tests.fakes.bot_api import FakeBotAPI
 
 AGENTS = -1001234
@@ -41,7 +42,7 @@ def make_settings(api_url: str = "http://127.0.0.1:9", **extra: Any) -> Settings
         "desk_language": "en",
         **extra,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def make_app(service: Service, settings: Settings) -> tuple[App, DeskConfig]:
@@ -50,7 +51,7 @@ def make_app(service: Service, settings: Settings) -> tuple[App, DeskConfig]:
     return app, hooks.install(app)
 
 
-def detractor(service: Service, clock, score: str = "score:1") -> int:
+def detractor(service: Service, clock: FakeClock, score: str = "score:1") -> int:
     """Ask the delivery CSAT of order 1001 to customer c-42 and answer ``score``; return the survey id."""
     event = BusinessEventIn.model_validate(
         {
@@ -78,7 +79,7 @@ class Pump:
         self.app, self.config, self.call = app, config, call
         self.customer: list[dict[str, Any]] = []
 
-    async def __call__(self, now=None, *, crash_after_send: bool = False) -> int:
+    async def __call__(self, now: datetime | None = None, *, crash_after_send: bool = False) -> int:
         now = now or self.app.service.clock()
         done = 0
         while batch := claim_outbox(self.app.db, "test", now, channels=("telegram", AGENTS_CHANNEL)):
@@ -92,6 +93,10 @@ class Pump:
                 finish_message(self.app.db, message.id, now, sent=True)
                 done += 1
         return done
+
+
+#: The ``desk_app`` fixture: the app, its desk configuration, the Bot API call and the outbox pump.
+DeskApp = tuple[App, DeskConfig, BotCall, Pump]
 
 
 @pytest.fixture
@@ -109,7 +114,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def desk_app(service: Service, api: FakeBotAPI, client: httpx.AsyncClient):
+def desk_app(service: Service, api: FakeBotAPI, client: httpx.AsyncClient) -> DeskApp:
     """Return (app, config, call, pump) wired to the fake Bot API."""
     settings = make_settings(api.url)
     app, config = make_app(service, settings)

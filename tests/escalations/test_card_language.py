@@ -47,7 +47,7 @@ def _card(lang: str) -> str:
     return text
 
 
-def test_italian_desk_card():
+def test_italian_desk_card() -> None:
     """An Italian desk reads Italian dates, stage names and answers ("Primo utilizzo · NPS 3 · 2 dic")."""
     text = _card("it")
     assert "Scadenza SLA: ven 4 dic 04:27" in text
@@ -58,7 +58,7 @@ def test_italian_desk_card():
     assert not re.search(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun|Dec|delivered|first_use)\b", text)
 
 
-def test_english_desk_card():
+def test_english_desk_card() -> None:
     """An English desk reads English dates and stage names."""
     text = _card("en")
     assert "SLA due: Fri 4 Dec 04:27" in text and "Stage: Delivery" in text

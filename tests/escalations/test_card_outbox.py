@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
-from sqlmodel import select
+from httpx import AsyncClient
+from sqlmodel import SQLModel, select
 
+from bot.apply import ApplyContext
 from bot.service import Service
+from flows.conversation import Send
+from storage.db import Database
 from storage.tables import Escalation, OutboxMessage
+from tests.clocks import FakeClock
 from tests.escalations.conftest import AGENTS, Pump, detractor, make_app, make_settings
+from tests.fakes.bot_api import FakeBotAPI
+
+M = TypeVar("M", bound=SQLModel)
 
 
-def _rows(db, model):
+def _rows(db: Database, model: type[M]) -> list[M]:
     with db.read() as session:
         return list(session.exec(select(model)))
 
 
-def test_card_is_in_the_same_transaction(service, clock):
+def test_card_is_in_the_same_transaction(service: Service, clock: FakeClock) -> None:
     """When anything fails after the escalation is applied, neither it nor its card is stored."""
     app, _ = make_app(service, make_settings())
 
-    def crash(ctx):
+    def crash(ctx: ApplyContext) -> None:
         raise RuntimeError("power cut")
 
     app.service.after_apply.append(crash)
@@ -29,7 +39,9 @@ def test_card_is_in_the_same_transaction(service, clock):
     assert not [m for m in _rows(service.db, OutboxMessage) if m.kind == "agent_card"]
 
 
-async def test_card_sent_once_after_restart(service, clock, api, client):
+async def test_card_sent_once_after_restart(
+    service: Service, clock: FakeClock, api: FakeBotAPI, client: AsyncClient
+) -> None:
     """Escalation stored, process dies before sending: after restart the card goes out exactly once."""
     from bot.escalations.telegram_desk import http_bot_call
 
@@ -53,7 +65,7 @@ async def test_card_sent_once_after_restart(service, clock, api, client):
     assert all(m.status == "sent" for m in _rows(service.db, OutboxMessage) if m.address == str(AGENTS))
 
 
-def test_new_bad_answers_join_the_open_escalation(service, clock):
+def test_new_bad_answers_join_the_open_escalation(service: Service, clock: FakeClock) -> None:
     """A second bad answer about the same order updates the one card (a new version), no new escalation."""
     from flows.conversation import CustomerText
     from tests.escalations.conftest import CHAT
@@ -67,7 +79,7 @@ def test_new_bad_answers_join_the_open_escalation(service, clock):
     assert len(cards) == 2 and "rimborso" in cards[-1].payload["text"]
 
 
-def test_talk_to_a_person_joins_the_order_escalation(service, clock):
+def test_talk_to_a_person_joins_the_order_escalation(service: Service, clock: FakeClock) -> None:
     """The detractor's "talk to a person" button joins the order's open escalation (no duplicate)."""
     from flows.conversation import ButtonPress
     from tests.escalations.conftest import CHAT
@@ -75,7 +87,7 @@ def test_talk_to_a_person_joins_the_order_escalation(service, clock):
     make_app(service, make_settings())
     survey_id = detractor(service, clock)
     result = service.feed("c-42", ButtonPress(survey_id=survey_id, value="skip"), via=CHAT)
-    [thanks] = [a for a in result.actions if getattr(a, "rows", ())]
+    [thanks] = [a for a in result.actions if isinstance(a, Send) and a.rows]
     assert thanks.rows[0][0].value == "human"
     service.feed("c-42", ButtonPress(survey_id=survey_id, value="human"), via=CHAT)
     escalations = _rows(service.db, Escalation)

@@ -9,22 +9,24 @@ from sqlmodel import col, select
 from bot.escalations import desk
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from bot.service import Service
 from flows.conversation import ButtonPress, CustomerText, SurveyDue
 from storage.tables import Escalation, OutboxMessage, SurveyInstance
+from tests.clocks import FakeClock
 from tests.escalations.conftest import CHAT, detractor, make_app, make_settings
 
 
-def _cases(service) -> list[Escalation]:
+def _cases(service: Service) -> list[Escalation]:
     with service.db.read() as session:
         return list(session.exec(select(Escalation).order_by(col(Escalation.id))))
 
 
-def _outbox(service, kind: str) -> list[OutboxMessage]:
+def _outbox(service: Service, kind: str) -> list[OutboxMessage]:
     with service.db.read() as session:
         return list(session.exec(select(OutboxMessage).where(col(OutboxMessage.kind) == kind)))
 
 
-def test_complaint_typed_after_the_reason_joins_the_case(service, clock):
+def test_complaint_typed_after_the_reason_joins_the_case(service: Service, clock: FakeClock) -> None:
     """Low score, reason chip, typed complaint: one case with the order, stage, topic and words, P1."""
     make_app(service, make_settings())
     survey_id = detractor(service, clock, "score:2")
@@ -36,7 +38,9 @@ def test_complaint_typed_after_the_reason_joins_the_case(service, clock):
     assert len({m.dedupe_key for m in _outbox(service, "agent_card")}) == case.card_version >= 3
 
 
-def test_text_without_an_order_opens_a_case_naming_the_latest_order(service, clock):
+def test_text_without_an_order_opens_a_case_naming_the_latest_order(
+    service: Service, clock: FakeClock
+) -> None:
     """A complaint out of the blue names the order and stage the customer was last asked about."""
     make_app(service, make_settings())
     survey_id = detractor(service, clock, "score:5")
@@ -47,7 +51,7 @@ def test_text_without_an_order_opens_a_case_naming_the_latest_order(service, clo
     assert (case.order_id, case.stage) == ("1001", "delivered")
 
 
-def test_another_order_opens_another_case(service, clock):
+def test_another_order_opens_another_case(service: Service, clock: FakeClock) -> None:
     """A low score on a second order opens its own case; the first stays as it was."""
     make_app(service, make_settings())
     detractor(service, clock, "score:1")
@@ -71,7 +75,7 @@ def test_another_order_opens_another_case(service, clock):
     assert [c.order_id for c in _cases(service)] == ["1001", "2002"]
 
 
-def test_agent_holding_the_case_is_pinged(service, clock):
+def test_agent_holding_the_case_is_pinged(service: Service, clock: FakeClock) -> None:
     """Words added to a taken case edit its card and ping the agent who holds it."""
     app, config = make_app(service, make_settings())
     survey_id = detractor(service, clock, "score:1")
@@ -86,7 +90,7 @@ def test_agent_holding_the_case_is_pinged(service, clock):
     assert survey_id and len(_cases(service)) == 1
 
 
-def test_resolving_the_case_lets_a_new_one_open(service, clock):
+def test_resolving_the_case_lets_a_new_one_open(service: Service, clock: FakeClock) -> None:
     """After the case is resolved, a new complaint opens a new case (the state no longer says open)."""
     app, config = make_app(service, make_settings())
     detractor(service, clock, "score:1")

@@ -7,10 +7,13 @@ import json
 from typer.testing import CliRunner
 
 from bot.cli.main import app as cli
+from flows.journey import Journey
+from storage.db import Database
+from tests.clocks import FakeClock
 from tests.escalations.conftest import detractor, make_app, make_settings
 
 
-def test_escalations_json_and_open_filter(sqlite_db, journey, clock):
+def test_escalations_json_and_open_filter(sqlite_db: Database, journey: Journey, clock: FakeClock) -> None:
     """The detractor's escalation is listed as JSON and in the --open table."""
     from bot.service import Service
 

@@ -7,27 +7,35 @@ The Telegram channel adapter had not landed when this was written, so agents' up
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
-from sqlmodel import select
+from httpx import AsyncClient
+from sqlmodel import Session, select
 
+from bot.channels.telegram.agents import handle_agent_update
 from bot.escalations.sla import recovery
-from bot.escalations.telegram_desk import handle_agent_update
+from bot.service import Service
+from bot.wiring import App
 from flows.conversation import ButtonPress, CustomerText
 from storage.tables import Escalation
-from tests.escalations.conftest import AGENT, AGENTS, CHAT, detractor
+from tests.clocks import FakeClock
+from tests.escalations.conftest import AGENT, AGENTS, CHAT, DeskApp, detractor
+from tests.fakes.bot_api import FakeBotAPI
 
 
-def _escalations(app):
+def _escalations(app: App) -> list[Escalation]:
     with app.db.read() as session:
         return list(session.exec(select(Escalation)))
 
 
-def _buttons(message):
+def _buttons(message: dict[str, Any]) -> dict[str, str]:
     return {b["text"]: b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row}
 
 
-async def test_detractor_to_closing_question(service, clock, api, desk_app):
+async def test_detractor_to_closing_question(
+    service: Service, clock: FakeClock, api: FakeBotAPI, desk_app: DeskApp
+) -> None:
     """Detractor: one card; a non-agent is refused; take, reply, answer, resolve, closing question."""
     app, _config, call, pump = desk_app
     detractor(service, clock)
@@ -94,13 +102,16 @@ async def test_detractor_to_closing_question(service, clock, api, desk_app):
     assert (stats.resolved, stats.recovered, stats.rate) == (1, 1, 1.0)
 
 
-async def test_not_solved_reopens_and_second_agent_cannot_steal(service, clock, api, desk_app):
+async def test_not_solved_reopens_and_second_agent_cannot_steal(
+    service: Service, clock: FakeClock, api: FakeBotAPI, desk_app: DeskApp
+) -> None:
     """A "no" reopens the escalation; a second agent cannot take one that is taken."""
     app, listed, call, pump = desk_app
     config = replace(listed, agent_ids=frozenset({AGENT, 88}))  # a second listed agent
     detractor(service, clock)
     await pump()
     card_id = _escalations(app)[0].card_message_id
+    assert card_id is not None
     take = _buttons(api.chat_messages(AGENTS)[0])["✋ Take"]
     assert (
         await handle_agent_update(
@@ -110,7 +121,7 @@ async def test_not_solved_reopens_and_second_agent_cannot_steal(service, clock, 
     )
     steal = api.push_callback(AGENTS, card_id, take, user_id=88)
     assert await handle_agent_update(app, steal, call=call, config=config) == "conflict"
-    assert _escalations(app)[0].taken_by.endswith(f"({AGENT})")
+    assert (_escalations(app)[0].taken_by or "").endswith(f"({AGENT})")
     await pump()
     resolve = _buttons(api.chat_messages(AGENTS)[0])["✅ Resolve"]
     assert (
@@ -126,7 +137,9 @@ async def test_not_solved_reopens_and_second_agent_cannot_steal(service, clock, 
     assert "not solved" in api.chat_messages(AGENTS)[0]["text"]
 
 
-async def test_forum_topic_per_escalation(service, clock, api, client):
+async def test_forum_topic_per_escalation(
+    service: Service, clock: FakeClock, api: FakeBotAPI, client: AsyncClient
+) -> None:
     """In a forum group each escalation gets its own topic; agents write in it without replying."""
     from bot.escalations.telegram_desk import http_bot_call
     from tests.escalations.conftest import Pump, make_app, make_settings
@@ -153,7 +166,9 @@ async def test_forum_topic_per_escalation(service, clock, api, client):
     assert pump.customer[-1]["text"] == "Eccoci, ci pensiamo noi"
 
 
-async def test_agent_reply_and_its_inbox_mark_share_one_transaction(service, clock, api, desk_app):
+async def test_agent_reply_and_its_inbox_mark_share_one_transaction(
+    service: Service, clock: FakeClock, api: FakeBotAPI, desk_app: DeskApp
+) -> None:
     """The writes passed as ``within`` commit with the relayed reply, or neither does."""
     app, _config, call, pump = desk_app
     detractor(service, clock)
@@ -161,7 +176,7 @@ async def test_agent_reply_and_its_inbox_mark_share_one_transaction(service, clo
     [escalation] = _escalations(app)
     marks: list[str] = []
 
-    def failing_mark(_session):
+    def failing_mark(_session: Session) -> None:
         raise RuntimeError("crash while marking the update done")
 
     first = api.push_message(

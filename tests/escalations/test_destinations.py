@@ -8,13 +8,15 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from sqlmodel import select
 
 from bot.escalations.destinations import deliver_destinations
+from bot.service import Service
 from storage.tables import OutboxMessage
+from tests.clocks import FakeClock
 from tests.escalations.conftest import detractor, make_app, make_settings
 from tests.fakes.smtp import SmtpHandler, serve_smtp
 
@@ -23,7 +25,7 @@ SECRET = "hd-secret"
 
 class _Hook(BaseHTTPRequestHandler):
     statuses: ClassVar[list[int]] = []
-    received: ClassVar[list[tuple[dict, str]]] = []
+    received: ClassVar[list[tuple[dict[str, Any], str]]] = []
     last_body: ClassVar[bytes] = b""
 
     def do_POST(self) -> None:
@@ -58,7 +60,12 @@ def smtp() -> Iterator[tuple[int, type[SmtpHandler]]]:
         yield served
 
 
-def test_helpdesk_and_email_with_retry(service, clock, webhook, smtp):
+def test_helpdesk_and_email_with_retry(
+    service: Service,
+    clock: FakeClock,
+    webhook: tuple[str, type[_Hook]],
+    smtp: tuple[int, type[SmtpHandler]],
+) -> None:
     """A new escalation is POSTed signed to the helpdesk (retried after a 503) and e-mailed once."""
     url, hook = webhook
     port, mail = smtp

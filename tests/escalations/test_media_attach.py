@@ -3,6 +3,7 @@ copied to the agents' group as a reply to the card, noted on the card, acknowled
 
 from __future__ import annotations
 
+from bot.wiring import App
 from flows.conversation import (
     ConversationState,
     CustomerMedia,
@@ -11,7 +12,9 @@ from flows.conversation import (
     Send,
 )
 from flows.escalation import Priority
+from flows.journey import Journey
 from flows.scales import Lang
+from tests.clocks import FakeClock
 from tests.escalations.test_telegram_agents_e2e import (
     AGENTS,
     CHAT,
@@ -20,6 +23,7 @@ from tests.escalations.test_telegram_agents_e2e import (
     open_detractor_case,
     served,
 )
+from tests.fakes.bot_api import FakeBotAPI
 
 __all__ = ["served"]  # the fixture, imported for pytest
 
@@ -34,10 +38,12 @@ def _photo(message_id: int, date: int, **extra: object) -> dict[str, object]:
     }
 
 
-async def test_uncaptioned_photo_joins_the_open_case_before_anyone_takes_it(served):
+async def test_uncaptioned_photo_joins_the_open_case_before_anyone_takes_it(
+    served: tuple[App, FakeBotAPI],
+) -> None:
     """The customer rates 1 (a case opens, nobody has it) then sends a photo with no caption: it
     is copied once into the agents' group replying to the card, the card is edited to note it,
-    the customer hears it was attached (not "I can only read text"), and no second case opens."""
+    the customer hears it was attached (not "I only understand text"), and no second case opens."""
     app, api = served
     now = app.service.clock()
     card = await open_detractor_case(app, api, "c-p")
@@ -66,12 +72,12 @@ async def test_uncaptioned_photo_joins_the_open_case_before_anyone_takes_it(serv
     assert "📎:" not in edit.params["text"]
     escalation = _escalation(app)  # one case: .one() fails on a second
     assert (escalation.status, escalation.texts[-1]) == ("open", "📎:photo")
-    assert not [m for m in api.sent_messages(CHAT) if "only read text" in m["text"]]
+    assert not [m for m in api.sent_messages(CHAT) if "only understand text" in m["text"]]
     assert len(api.calls_of("copyMessage")) == 1
 
 
-async def test_a_sticker_during_an_open_case_is_answered_as_before(served):
-    """A sticker is not evidence: it gets the usual "I can only read text" answer, nothing is copied."""
+async def test_a_sticker_during_an_open_case_is_answered_as_before(served: tuple[App, FakeBotAPI]) -> None:
+    """A sticker is not evidence: it gets the usual "I only understand text" answer, nothing is copied."""
     app, api = served
     now = app.service.clock()
     await open_detractor_case(app, api, "c-s")
@@ -83,12 +89,12 @@ async def test_a_sticker_during_an_open_case_is_answered_as_before(served):
         "type": "regular",
     }
     api.push_update({"message": _photo(7102, int(now.timestamp()), sticker=sticker)})
-    await _sent(api, lambda p: p["chat_id"] == CHAT and "only read text" in p["text"])
+    await _sent(api, lambda p: p["chat_id"] == CHAT and "only understand text" in p["text"])
     assert api.calls_of("copyMessage") == []
     assert "📎:sticker" not in _escalation(app).texts
 
 
-def test_engine_attaches_media_only_to_an_open_case_nobody_holds(journey, clock):
+def test_engine_attaches_media_only_to_an_open_case_nobody_holds(journey: Journey, clock: FakeClock) -> None:
     """With a case open and no agent: an attachment at the lowest priority (never raising the
     case) and the acknowledgement in Italian or English; without a case or with an agent holding
     it, nothing (the channel answers or copies it)."""

@@ -49,7 +49,7 @@ SCRIPT: dict[str, dict[str, str]] = {
         "added": "l'ho aggiunto alla tua segnalazione",
         "agent_reply": "Ci scusiamo! Oggi spediamo una moka nuova, senza costi.",
         "customer_thanks": "Grazie mille, gentilissimi",
-        "solved_card": "Il cliente dice: risolto ✅",
+        "solved_card": "Problema risolto? Risposta: sì ✅",
         "solved_thanks": "Ottimo, grazie per avercelo detto!",
     },
     "en": {
@@ -88,7 +88,7 @@ async def served(
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
         api.add_chat(AGENTS, "supergroup", title="Agents")
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_url=f"sqlite:///{tmp_path / 'tg.db'}",
             telegram_token=TOKEN,
             telegram_api_url=api.url,
@@ -155,7 +155,9 @@ def transcript(api: FakeBotAPI, said: list[tuple[int, str]]) -> str:
     return "\n".join(text for _, text in sorted(lines, key=lambda item: item[0]))
 
 
-async def test_one_case_edited_through_reason_words_photo_and_person(served, capsys):
+async def test_one_case_edited_through_reason_words_photo_and_person(
+    served: tuple[App, FakeBotAPI, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     """Low tap, reason, typed complaint, photo, "talk to a person": one card, edited, then all closed."""
     app, api, lang = served
     words = SCRIPT[lang]

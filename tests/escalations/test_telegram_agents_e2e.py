@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[App, FakeBotAPI]]:
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
         api.add_chat(AGENTS, "supergroup", title="Agents")
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_url=f"sqlite:///{tmp_path / 'tg.db'}",
             telegram_token=TOKEN,
             telegram_api_url=api.url,
@@ -73,7 +73,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[App, FakeBotAPI]]:
             await asyncio.wait_for(task, timeout=5)
 
 
-async def _sent(api: FakeBotAPI, predicate, count: int = 1) -> list[Call]:
+async def _sent(api: FakeBotAPI, predicate: Callable[[dict[str, Any]], bool], count: int = 1) -> list[Call]:
     return await api.wait_for(
         lambda c: c.method == "sendMessage" and c.ok and predicate(c.params), count, timeout=5
     )
@@ -109,7 +109,7 @@ def _escalation(app: App) -> Escalation:
         return session.exec(select(Escalation)).one()
 
 
-async def test_detractor_card_take_reply_relay_resolve(served):
+async def test_detractor_card_take_reply_relay_resolve(served: tuple[App, FakeBotAPI]) -> None:
     """Through Telegram: one card; a stranger is refused; take, reply, relay, resolve; closing Yes stored."""
     app, api = served
     now = app.service.clock()

@@ -32,7 +32,9 @@ from tests.fakes.bot_api import FakeBotAPI
 __all__ = ["served"]  # the fixture, imported for pytest
 
 
-async def test_customer_media_is_copied_to_the_case_while_an_agent_has_it(served):
+async def test_customer_media_is_copied_to_the_case_while_an_agent_has_it(
+    served: tuple[App, FakeBotAPI],
+) -> None:
     """A photo the customer sends after an agent took the case is copied (copyMessage) into the
     agents' group as a reply to the card, exactly once; the customer gets no "can't read" answer."""
     app, api = served
@@ -72,11 +74,11 @@ async def test_customer_media_is_copied_to_the_case_while_an_agent_has_it(served
     assert copy.params["reply_parameters"]["message_id"] == card.result["message_id"]
     copied = next(m for m in api.chat_messages(AGENTS) if m["message_id"] == copy.result["message_id"])
     assert copied["photo"][0]["file_id"] == "AgAD-broken-box"
-    assert not [m for m in api.sent_messages(CHAT) if "only read text" in m["text"]]
+    assert not [m for m in api.sent_messages(CHAT) if "only understand text" in m["text"]]
     assert len(api.calls_of("copyMessage")) == 1
 
 
-async def test_agents_are_told_when_the_customer_blocked_the_bot(served):
+async def test_agents_are_told_when_the_customer_blocked_the_bot(served: tuple[App, FakeBotAPI]) -> None:
     """The customer blocks the bot while an agent has the case: the agent's reply cannot be
     delivered, and the agents' group is told so on the case (a note replying to the card)."""
     app, api = served
@@ -140,7 +142,7 @@ def _photo(app: App, message_id: int, user_id: int, reply_to: int) -> dict[str, 
     }
 
 
-async def test_agents_updates_and_cards_travel_on_the_agents_channel(served):
+async def test_agents_updates_and_cards_travel_on_the_agents_channel(served: tuple[App, FakeBotAPI]) -> None:
     """The agents' press is stored in the agents' inbox (the customer's in the customers'), and
     every card version is an outbox row of the agents' channel, delivered there."""
     app, api = served
@@ -158,7 +160,7 @@ async def test_agents_updates_and_cards_travel_on_the_agents_channel(served):
     assert len(cards) >= 2 and {c.channel for c in cards} == {AGENTS_CHANNEL}
 
 
-async def test_an_agents_photo_reply_reaches_the_customer_once(served):
+async def test_an_agents_photo_reply_reaches_the_customer_once(served: tuple[App, FakeBotAPI]) -> None:
     """An agent replies to the card with a captioned photo: it is copied into the customer's chat
     (copyMessage from the agents' group) exactly once, the case becomes theirs and the reply is
     audited; the same photo from someone who is not an agent is refused and copies nothing."""
@@ -184,7 +186,7 @@ async def test_an_agents_photo_reply_reaches_the_customer_once(served):
     assert len([c for c in api.calls_of("copyMessage") if c.ok]) == 1
 
 
-async def test_the_card_shows_a_customer_who_blocked_the_bot(served):
+async def test_the_card_shows_a_customer_who_blocked_the_bot(served: tuple[App, FakeBotAPI]) -> None:
     """The customer blocks the bot: the card itself is edited to say so (desk language, English
     here) besides the note; once they start the bot again, the mark goes."""
     app, api = served
@@ -207,7 +209,7 @@ async def test_the_card_shows_a_customer_who_blocked_the_bot(served):
     await _until(lambda: BLOCKED not in _card_text(api, card_id))
 
 
-async def test_the_card_shows_a_customer_a_reply_could_not_reach(served):
+async def test_the_card_shows_a_customer_a_reply_could_not_reach(served: tuple[App, FakeBotAPI]) -> None:
     """Telegram refuses an agent's reply for good: the card is edited to say the last message to
     the customer could not be delivered (and the agent's next reply still goes)."""
     app, api = served

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import func, select
+from httpx import AsyncClient
+from sqlmodel import SQLModel, func, select
 
 from bot.api.app import create_api
 from bot.api.events import MAX_BODY_BYTES, sign
 from bot.service import Service
 from bot.settings import Settings
 from bot.wiring import App
+from flows.journey import Journey
 from storage.db import Database
 from storage.tables import BusinessEvent, DueWork, LinkToken, SurveyInstance
+from tests.clocks import FakeClock
 
 SECRET = "s3cret-for-tests"
 TS = int(datetime(2026, 11, 17, 10, 0, tzinfo=UTC).timestamp())  # the `clock` fixture's start
 
 
-def _client(db: Database, journey, clock, secret: str | None = SECRET) -> httpx.AsyncClient:
+def _client(
+    db: Database, journey: Journey, clock: FakeClock, secret: str | None = SECRET
+) -> httpx.AsyncClient:
     settings = Settings(
         database_url=db.url, events_secret=secret, telegram_bot_username="moka_bot", quiet_hours="default"
     )
@@ -30,7 +37,7 @@ def _client(db: Database, journey, clock, secret: str | None = SECRET) -> httpx.
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
-def _event(clock, event_id="evt-1", **customer) -> dict:
+def _event(clock: FakeClock, event_id: str = "evt-1", **customer: Any) -> dict[str, Any]:
     return {
         "event_id": event_id,
         "type": "order.delivered",
@@ -40,7 +47,9 @@ def _event(clock, event_id="evt-1", **customer) -> dict:
     }
 
 
-async def _post(client: httpx.AsyncClient, payload: dict | bytes, signature: str | None = "auto", **kw):
+async def _post(
+    client: httpx.AsyncClient, payload: dict[str, Any] | bytes, signature: str | None = "auto", **kw: Any
+) -> httpx.Response:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     headers = {"Content-Type": "application/json"}
     if signature == "auto":
@@ -50,18 +59,20 @@ async def _post(client: httpx.AsyncClient, payload: dict | bytes, signature: str
     return await client.post("/v1/events", content=body, headers=headers, **kw)
 
 
-def _count(db: Database, model) -> int:
+def _count(db: Database, model: type[SQLModel]) -> int:
     with db.read() as session:
         return session.exec(select(func.count()).select_from(model)).one()
 
 
 @pytest.fixture
-def client(sqlite_db: Database, journey, clock) -> httpx.AsyncClient:
+def client(sqlite_db: Database, journey: Journey, clock: FakeClock) -> httpx.AsyncClient:
     """Return a client of the API on SQLite with the events secret set."""
     return _client(sqlite_db, journey, clock)
 
 
-async def test_signed_event_is_accepted_with_schedule_and_deep_link(client, sqlite_db, clock):
+async def test_signed_event_is_accepted_with_schedule_and_deep_link(
+    client: AsyncClient, sqlite_db: Database, clock: FakeClock
+) -> None:
     """A signed event is stored, its surveys are listed, and an unreachable customer gets a deep link."""
     answer = await _post(client, _event(clock))
     assert answer.status_code == 200, answer.text
@@ -73,14 +84,16 @@ async def test_signed_event_is_accepted_with_schedule_and_deep_link(client, sqli
     assert body["deep_link"] == f"https://t.me/moka_bot?start={token}"
 
 
-async def test_known_chat_gets_no_deep_link(client, clock):
+async def test_known_chat_gets_no_deep_link(client: AsyncClient, clock: FakeClock) -> None:
     """When the event names the customer's Telegram chat, no deep link is needed."""
     body = (await _post(client, _event(clock, telegram_chat_id=4242))).json()
     assert body["status"] == "accepted" and body["deep_link"] is None
 
 
 @pytest.mark.parametrize("signature", [None, "sha256=" + "0" * 64, "md5=abc", "sha256="])
-async def test_missing_or_wrong_signature_is_401(client, sqlite_db, clock, signature):
+async def test_missing_or_wrong_signature_is_401(
+    client: AsyncClient, sqlite_db: Database, clock: FakeClock, signature: str | None
+) -> None:
     """A missing, malformed or wrong signature is refused with 401 and nothing is written."""
     answer = await _post(client, _event(clock), signature=signature)
     assert answer.status_code == 401
@@ -88,13 +101,15 @@ async def test_missing_or_wrong_signature_is_401(client, sqlite_db, clock, signa
     assert _count(sqlite_db, BusinessEvent) == 0
 
 
-async def test_signature_of_another_body_is_401(client, clock):
+async def test_signature_of_another_body_is_401(client: AsyncClient, clock: FakeClock) -> None:
     """A signature made for a different body does not authenticate this one."""
     other = json.dumps(_event(clock, event_id="evt-2")).encode()
     assert (await _post(client, _event(clock), signature=sign(SECRET, other, TS))).status_code == 401
 
 
-async def test_no_secret_configured_refuses_everything(sqlite_db, journey, clock):
+async def test_no_secret_configured_refuses_everything(
+    sqlite_db: Database, journey: Journey, clock: FakeClock
+) -> None:
     """Without CXBOT_EVENTS_SECRET even a 'signed' event is refused (503) with a clear message."""
     client = _client(sqlite_db, journey, clock, secret=None)
     answer = await _post(client, _event(clock))
@@ -115,7 +130,13 @@ async def test_no_secret_configured_refuses_everything(sqlite_db, journey, clock
         (lambda e: e.pop("customer"), "customer"),
     ],
 )
-async def test_malformed_event_is_422_naming_the_field(client, sqlite_db, clock, change, field):
+async def test_malformed_event_is_422_naming_the_field(
+    client: AsyncClient,
+    sqlite_db: Database,
+    clock: FakeClock,
+    change: Callable[[dict[str, Any]], object],
+    field: str,
+) -> None:
     """An invalid event is refused with 422 and the JSON names the offending field."""
     event = _event(clock)
     change(event)
@@ -125,13 +146,15 @@ async def test_malformed_event_is_422_naming_the_field(client, sqlite_db, clock,
     assert _count(sqlite_db, BusinessEvent) == 0
 
 
-async def test_not_json_is_422(client):
+async def test_not_json_is_422(client: AsyncClient) -> None:
     """A signed body that is not JSON is a 422 about the body."""
     answer = await _post(client, b"{not json")
     assert answer.status_code == 422 and answer.json()["field"] == "body"
 
 
-async def test_oversized_body_is_413_before_checking(client, sqlite_db, clock):
+async def test_oversized_body_is_413_before_checking(
+    client: AsyncClient, sqlite_db: Database, clock: FakeClock
+) -> None:
     """A body over 64 KiB is refused with 413, even correctly signed."""
     event = _event(clock)
     event["padding"] = "x" * MAX_BODY_BYTES
@@ -139,11 +162,11 @@ async def test_oversized_body_is_413_before_checking(client, sqlite_db, clock):
     assert _count(sqlite_db, BusinessEvent) == 0
 
 
-async def test_oversized_chunked_body_is_413(client, clock):
+async def test_oversized_chunked_body_is_413(client: AsyncClient, clock: FakeClock) -> None:
     """A chunked body (no Content-Length) is bounded too."""
     chunk = b" " * 8192
 
-    async def body():
+    async def body() -> AsyncIterator[bytes]:
         for _ in range(MAX_BODY_BYTES // len(chunk) + 2):
             yield chunk
 
@@ -153,7 +176,7 @@ async def test_oversized_chunked_body_is_413(client, clock):
     assert answer.status_code == 413
 
 
-async def test_duplicate_event_makes_one_record(db, journey, clock):
+async def test_duplicate_event_makes_one_record(db: Database, journey: Journey, clock: FakeClock) -> None:
     """Sending the same event twice answers 'duplicate' and stores one event, one set of surveys."""
     client = _client(db, journey, clock)
     first = (await _post(client, _event(clock))).json()
@@ -166,7 +189,7 @@ async def test_duplicate_event_makes_one_record(db, journey, clock):
     assert _count(db, DueWork) == 2
 
 
-async def test_openapi_documents_the_endpoint_with_examples(client):
+async def test_openapi_documents_the_endpoint_with_examples(client: AsyncClient) -> None:
     """The OpenAPI document shows the request schema, examples, the signature header and the errors."""
     spec = (await client.get("/openapi.json")).json()
     operation = spec["paths"]["/v1/events"]["post"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import SQLModel, func, select
 from typer.testing import CliRunner
 
 from bot.cli.main import app as cli
@@ -16,7 +17,7 @@ from storage.db import Database
 from storage.tables import BusinessEvent, SurveyInstance
 
 
-def _event(n: int, **changes) -> dict:
+def _event(n: int, **changes: Any) -> dict[str, Any]:
     event = {
         "event_id": f"evt-{n}",
         "type": "order.delivered",
@@ -37,7 +38,7 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def _count(url: str, model) -> int:
+def _count(url: str, model: type[SQLModel]) -> int:
     db = Database(url)
     with db.read() as session:
         count = session.exec(select(func.count()).select_from(model)).one()
@@ -45,7 +46,7 @@ def _count(url: str, model) -> int:
     return count
 
 
-def test_jsonl_good_lines_imported_bad_lines_reported(tmp_path, database):
+def test_jsonl_good_lines_imported_bad_lines_reported(tmp_path: Path, database: str) -> None:
     """Good JSONL lines are imported; bad ones are named by line and field; exit code 1; tally printed."""
     bad_language = _event(3)
     bad_language["customer"]["language"] = "fr"
@@ -70,7 +71,7 @@ def test_jsonl_good_lines_imported_bad_lines_reported(tmp_path, database):
     assert _count(database, SurveyInstance) == 4
 
 
-def test_csv_import_with_documented_columns(tmp_path, database):
+def test_csv_import_with_documented_columns(tmp_path: Path, database: str) -> None:
     """The documented CSV columns import; a bad cell is reported with its line and column name."""
     header = ",".join(CSV_COLUMNS)
     assert header.startswith("event_id,type,occurred_at,customer_id,customer_name,language,timezone,")
@@ -93,10 +94,10 @@ def test_csv_import_with_documented_columns(tmp_path, database):
         delivered = session.exec(select(SurveyInstance).where(SurveyInstance.order_id == "o-1")).first()
     db.dispose()
     assert stages == ["delivered", "first_use", "ticket_closed"]
-    assert delivered.placeholders["product"] == "Moka"
+    assert delivered is not None and delivered.placeholders["product"] == "Moka"
 
 
-def test_clean_file_exits_zero(tmp_path, database):
+def test_clean_file_exits_zero(tmp_path: Path, database: str) -> None:
     """A file with only valid events exits 0, and importing it again counts duplicates."""
     file = tmp_path / "ok.jsonl"
     file.write_text("\n".join(json.dumps(_event(n)) for n in range(3)) + "\n", encoding="utf-8")
@@ -106,7 +107,7 @@ def test_clean_file_exits_zero(tmp_path, database):
     assert again.exit_code == 0 and "accepted 0, duplicate 3, invalid 0" in again.stdout
 
 
-def test_missing_file_is_a_clean_error(tmp_path, database):
+def test_missing_file_is_a_clean_error(tmp_path: Path, database: str) -> None:
     """A missing file is one clear message and exit code 2."""
     result = CliRunner().invoke(cli, ["events", "import", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 2

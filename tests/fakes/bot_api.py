@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import html
 import ipaddress
 import json
@@ -236,7 +237,7 @@ class UploadedFile:
     field: str
     filename: str
     content_type: str
-    data: bytes = field(repr=False)
+    data: bytes = dataclasses.field(repr=False)  # the class's own ``field`` attribute shadows the name
 
     @property
     def size(self) -> int:
@@ -402,7 +403,7 @@ class FakeBotAPI:
         self._chats: dict[Any, dict[str, Any]] = {}
         self._channel_ids: dict[str, int] = {}
         self._users: dict[int, dict[str, Any]] = {}
-        self._messages: dict[tuple[Any, int], dict[str, Any]] = {}
+        self._messages: dict[tuple[Any, Any], dict[str, Any]] = {}  # (chat id, message id)
         self._next_message_id: dict[Any, int] = {}
         self._topics: dict[tuple[Any, int], dict[str, Any]] = {}
         self._callbacks: dict[str, bool] = {}  # issued callback query id -> answered
@@ -1494,9 +1495,9 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
             else:
                 params[key] = _decode(key, value if isinstance(value, str) else value.decode())
     for key in _ID_KEYS:
-        value = params.get(key)
-        if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
-            params[key] = int(value)
+        given = params.get(key)
+        if isinstance(given, str) and re.fullmatch(r"-?\d+", given):
+            params[key] = int(given)
     for key, value in list(params.items()):
         if isinstance(value, str) and value.startswith("attach://") and value[9:] in files:
             params[key] = files.pop(value[9:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -561,7 +562,8 @@ def test_thread_mode_with_ptb_bot(monkeypatch: pytest.MonkeyPatch) -> None:
                 api.fail_next("sendMessage", 429, retry_after=3)
                 with pytest.raises(RetryAfter) as exc:
                     await ptb.send_message(CHAT, "x")
-                assert exc.value.retry_after.total_seconds() == 3
+                waited = exc.value.retry_after
+                assert isinstance(waited, timedelta) and waited.total_seconds() == 3
                 api.block_chat(CHAT)
                 with pytest.raises(Forbidden):
                     await ptb.send_message(CHAT, "x")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from bot.clock import utcnow
 from bot.service import Service
@@ -58,7 +58,7 @@ def _count(db: Database, table: type, *where: object) -> int:
         statement = select(func.count()).select_from(table)
         for clause in where:
             statement = statement.where(clause)  # type: ignore[arg-type]
-        return int(session.exec(statement).one())  # type: ignore[call-overload]
+        return int(session.exec(statement).one())
 
 
 async def _until(done: Callable[[], bool], limit_s: float, what: str) -> None:
@@ -82,7 +82,7 @@ def file_db(tmp_path: Path) -> Database:
     return database
 
 
-async def test_kill9_during_dispatch_loses_no_survey(file_db: Database, journey: Journey):
+async def test_kill9_during_dispatch_loses_no_survey(file_db: Database, journey: Journey) -> None:
     """Killed mid-dispatch and restarted, the sender delivers every question; repeats ≤ in-flight."""
     chats = list(range(5001, 5081))
     assert seed(Service(file_db, journey, clock=utcnow), chats, utcnow()) == 80
@@ -96,7 +96,7 @@ async def test_kill9_during_dispatch_loses_no_survey(file_db: Database, journey:
                 file_db,
                 OutboxMessage,
                 OutboxMessage.status == "pending",
-                OutboxMessage.leased_until.is_not(None),
+                col(OutboxMessage.leased_until).is_not(None),
             )
             sent_before = api.stats.sent
             assert sent_before < 80, "the worker finished before it was killed"
@@ -113,7 +113,7 @@ async def test_kill9_during_dispatch_loses_no_survey(file_db: Database, journey:
     assert _count(file_db, SurveyInstance, SurveyInstance.status == "sent") == 80
 
 
-async def test_kill9_during_inbound_loses_no_answer(file_db: Database, journey: Journey):
+async def test_kill9_during_inbound_loses_no_answer(file_db: Database, journey: Journey) -> None:
     """Killed while processing answers and restarted, every answer is stored once and answered."""
     chats = list(range(6001, 6061))
     assert seed(Service(file_db, journey, clock=utcnow), chats, utcnow()) == 60
@@ -132,7 +132,7 @@ async def test_kill9_during_inbound_loses_no_answer(file_db: Database, journey: 
                 file_db,
                 OutboxMessage,
                 OutboxMessage.status == "pending",
-                OutboxMessage.leased_until.is_not(None),
+                col(OutboxMessage.leased_until).is_not(None),
             )
             assert _count(file_db, Response) < 60, "the worker finished before it was killed"
             proc = await _spawn("channel", url, api)
@@ -140,8 +140,8 @@ async def test_kill9_during_inbound_loses_no_answer(file_db: Database, journey: 
         finally:
             _kill(proc)
     with file_db.read() as session:
-        responses = session.exec(select(Response.customer_id, Response.score)).all()  # type: ignore[call-overload]
+        responses = session.exec(select(Response.customer_id, Response.score)).all()
     assert sorted(responses) == sorted((f"c{chat}", 4) for chat in chats)  # each stored once
-    assert _count(file_db, InboxUpdate, InboxUpdate.processed_at.is_(None)) == 0
+    assert _count(file_db, InboxUpdate, col(InboxUpdate.processed_at).is_(None)) == 0
     sends = _first_sends(api, "main reason")
     assert sum(n - 1 for n in sends.values()) <= in_flight

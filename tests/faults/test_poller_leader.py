@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def _spawn(url: str, api: FakeBotAPI) -> subprocess.Popen[bytes]:
     )
 
 
-async def _until(done, limit_s: float, what: str) -> None:
+async def _until(done: Callable[[], bool], limit_s: float, what: str) -> None:
     deadline = time.monotonic() + limit_s
     while not done():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -44,7 +45,7 @@ async def _until(done, limit_s: float, what: str) -> None:
 
 def _stored(db: Database) -> int:
     with db.read() as session:
-        return int(session.exec(select(func.count()).select_from(InboxUpdate)).one())  # type: ignore[call-overload]
+        return int(session.exec(select(func.count()).select_from(InboxUpdate)).one())
 
 
 def _leader_pid(db: Database) -> int | None:
@@ -59,7 +60,7 @@ def _acquired_at(db: Database) -> datetime:
     return lease.acquired_at
 
 
-async def test_kill9_of_the_polling_leader_hands_polling_to_the_standby(tmp_path: Path):
+async def test_kill9_of_the_polling_leader_hands_polling_to_the_standby(tmp_path: Path) -> None:
     """Two polling workers: one polls (no 409), the other stands by; after kill -9 of the poller the
     standby polls within TTL + renewal + one poll, and updates sent meanwhile are stored."""
     db = Database(f"sqlite:///{tmp_path / 'leader.db'}")

@@ -139,7 +139,7 @@ def _safe(count: Callable[[], int]) -> Callable[[], int]:
 # Connections cut under the pool are discarded by SQLAlchemy without psycopg's close() (it cannot
 # talk to a dead server); psycopg warns when they are collected. That is the recovery working.
 @pytest.mark.filterwarnings("ignore:.*was deleted while still open:ResourceWarning")
-async def test_postgres_away_briefly_service_recovers(pg_server: str):
+async def test_postgres_away_briefly_service_recovers(pg_server: str) -> None:
     """PostgreSQL unreachable for a few seconds (proxy cut): answers sent meanwhile are all stored after."""
     url, name = make_pg_database(pg_server)
     parts = urlsplit(url)
@@ -177,7 +177,7 @@ async def test_postgres_away_briefly_service_recovers(pg_server: str):
         drop_pg_database(pg_server, name)
 
 
-async def test_bot_api_outage_everything_delivered_after(tmp_path: Path):
+async def test_bot_api_outage_everything_delivered_after(tmp_path: Path) -> None:
     """The Bot API answers 502 for a while: questions and replies all go out afterwards, once each."""
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
         app = build_app(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from flows.conversation import (
+    Action,
     AgentAction,
     AgentActionKind,
     ButtonPress,
@@ -34,7 +35,7 @@ def engine() -> Engine:
     return Engine(load_journey(None))
 
 
-def _sends(actions):
+def _sends(actions: list[Action]) -> list[Send]:
     return [a for a in actions if isinstance(a, Send)]
 
 
@@ -49,7 +50,7 @@ def _detractor(engine: Engine) -> ConversationState:
     return state
 
 
-def test_detractor_thanks_offers_talk_to_a_person(engine):
+def test_detractor_thanks_offers_talk_to_a_person(engine: Engine) -> None:
     """After a detractor's answer the thanks carries a "talk to a person" button for that survey."""
     state = _detractor(engine)
     state, actions = engine.step(state, ButtonPress(survey_id=1, value="skip"), NOW)
@@ -57,7 +58,7 @@ def test_detractor_thanks_offers_talk_to_a_person(engine):
     assert _values(thanks) == ["human"] and thanks.survey_id == 1
 
 
-def test_human_button_opens_escalation_for_the_survey(engine):
+def test_human_button_opens_escalation_for_the_survey(engine: Engine) -> None:
     """Pressing "talk to a person" opens (or joins) the escalation of that survey's order."""
     _, actions = engine.step(ConversationState(), ButtonPress(survey_id=1, value="human"), NOW)
     escalations = [a for a in actions if isinstance(a, OpenEscalation)]
@@ -65,13 +66,13 @@ def test_human_button_opens_escalation_for_the_survey(engine):
     assert _sends(actions)
 
 
-def test_help_offers_talk_to_a_person(engine):
+def test_help_offers_talk_to_a_person(engine: Engine) -> None:
     """/help shows the help text with the "talk to a person" button."""
     _, actions = engine.step(ConversationState(), Command(name=CommandName.HELP), NOW)
     assert _values(_sends(actions)[0]) == ["human"]
 
 
-def test_handoff_relays_customer_text_and_hands_back(engine):
+def test_handoff_relays_customer_text_and_hands_back(engine: Engine) -> None:
     """While taken, the customer's words go to the agent (not the survey); hand back ends it."""
     state = _detractor(engine)
     state, actions = engine.step(state, AgentAction(action=AgentActionKind.TAKEN, escalation_id=7), NOW)
@@ -93,7 +94,7 @@ def test_handoff_relays_customer_text_and_hands_back(engine):
     assert not any(isinstance(a, RelayToAgent) for a in actions)
 
 
-def test_survey_due_during_handoff_waits(engine):
+def test_survey_due_during_handoff_waits(engine: Engine) -> None:
     """A survey that becomes due during a hand-off is queued and asked after hand-back."""
     state = ConversationState(handoff=7)
     state, actions = engine.step(state, SurveyDue(survey_id=5, stage="delivered"), NOW)
@@ -104,7 +105,7 @@ def test_survey_due_during_handoff_waits(engine):
     assert any(s.survey_id == 5 for s in _sends(actions))
 
 
-def test_resolve_asks_closing_question_and_no_reopens(engine):
+def test_resolve_asks_closing_question_and_no_reopens(engine: Engine) -> None:
     """Resolving asks "did we solve it?" with Yes/No; the answer is stored once; "no" is kept."""
     state = ConversationState(handoff=7)
     state, actions = engine.step(state, AgentAction(action=AgentActionKind.RESOLVED, escalation_id=7), NOW)
@@ -117,13 +118,15 @@ def test_resolve_asks_closing_question_and_no_reopens(engine):
     assert not any(isinstance(a, StoreClosingAnswer) for a in again)  # a stale second tap
 
 
-def _promoter(engine: Engine, state: ConversationState, survey_id: int, now: datetime):
+def _promoter(
+    engine: Engine, state: ConversationState, survey_id: int, now: datetime
+) -> tuple[ConversationState, list[Action]]:
     state, _ = engine.step(state, SurveyDue(survey_id=survey_id, stage="repurchase"), now)
     state, _ = engine.step(state, ButtonPress(survey_id=survey_id, value="score:10"), now)
     return engine.step(state, ButtonPress(survey_id=survey_id, value="skip"), now)
 
 
-def test_review_invitation_once_per_period(engine):
+def test_review_invitation_once_per_period(engine: Engine) -> None:
     """The review invitation goes out once per 90 days, then again after the period."""
     state, actions = _promoter(engine, ConversationState(), 1, NOW)
     assert any(isinstance(a, MarkReviewInvited) for a in actions) and state.review_invited_at == NOW
@@ -134,7 +137,7 @@ def test_review_invitation_once_per_period(engine):
     assert any(isinstance(a, MarkReviewInvited) for a in actions)
 
 
-def test_detractor_is_invited_too(engine):
+def test_detractor_is_invited_too(engine: Engine) -> None:
     """No review gating: a detractor of the relationship NPS is invited as well."""
     state, _ = engine.step(ConversationState(), SurveyDue(survey_id=1, stage="repurchase"), NOW)
     state, _ = engine.step(state, ButtonPress(survey_id=1, value="score:2"), NOW)
@@ -142,7 +145,7 @@ def test_detractor_is_invited_too(engine):
     assert any(isinstance(a, MarkReviewInvited) for a in actions)
 
 
-def test_thresholds_come_from_the_journey():
+def test_thresholds_come_from_the_journey() -> None:
     """An ``escalation:`` section changes the thresholds; the defaults match CX_METHOD §3."""
     assert escalation_priority(Metric.NPS, 4, False) is Priority.P1
     assert escalation_priority(Metric.NPS, 6, False) is Priority.P2
@@ -158,7 +161,7 @@ def test_thresholds_come_from_the_journey():
     assert [a.priority for a in actions if isinstance(a, OpenEscalation)] == [Priority.P2]
 
 
-def test_p1_sla_counts_business_hours():
+def test_p1_sla_counts_business_hours() -> None:
     """P1 is due within 4 business hours (Mon–Fri 09–18); P2 within 48 calendar hours."""
     from zoneinfo import ZoneInfo
 

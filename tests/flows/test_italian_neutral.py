@@ -52,7 +52,7 @@ def customer_italian(journey: Journey) -> list[tuple[str, str]]:
     return found
 
 
-def test_the_list_covers_the_journey_and_the_bot():
+def test_the_list_covers_the_journey_and_the_bot() -> None:
     """The check reads the stage questions, reason chips, messages and hand-off texts."""
     places = [where for where, _ in customer_italian(load_journey(None))]
     assert any(".question" in p for p in places) and any(".reasons." in p for p in places)
@@ -60,7 +60,7 @@ def test_the_list_covers_the_journey_and_the_bot():
     assert len(places) > 80
 
 
-def test_no_gendered_or_unfinished_italian():
+def test_no_gendered_or_unfinished_italian() -> None:
     """No shipped customer text uses a masculine/feminine form or an unfinished phrase we replaced."""
     offenders = [
         (where, text)
@@ -71,7 +71,7 @@ def test_no_gendered_or_unfinished_italian():
     assert offenders == []
 
 
-def test_the_guard_catches_the_old_texts():
+def test_the_guard_catches_the_old_texts() -> None:
     """The forbidden list matches the texts customers used to receive."""
     old = [
         "Bentornato! Riceverai di nuovo le nostre brevi domande.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,17 +16,18 @@ from flows.journey import DEFAULT_JOURNEY, load_journey, parse_duration, parse_j
 from flows.scales import Metric
 
 
-def _default() -> dict:
-    return yaml.safe_load(DEFAULT_JOURNEY.read_text(encoding="utf-8"))
+def _default() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(DEFAULT_JOURNEY.read_text(encoding="utf-8"))
+    return data
 
 
-def _problems(data: dict) -> list[str]:
+def _problems(data: dict[str, Any]) -> list[str]:
     with pytest.raises(JourneyError) as info:
         parse_journey(yaml.safe_dump(data, allow_unicode=True), "bad.yaml")
     return info.value.problems
 
 
-def test_default_journey_has_the_method_stages():
+def test_default_journey_has_the_method_stages() -> None:
     """The shipped journey has CX_METHOD §4's stages with their metrics, in order."""
     journey = load_journey(None)
     assert [(s.id, s.metric) for s in journey.stages] == [
@@ -40,7 +42,7 @@ def test_default_journey_has_the_method_stages():
     assert all(len(s.reasons) >= 3 for s in journey.stages)
 
 
-def test_unknown_metric_is_refused_naming_the_field():
+def test_unknown_metric_is_refused_naming_the_field() -> None:
     """An unknown metric names the stage and the field."""
     data = _default()
     data["stages"][1]["metric"] = "happiness"
@@ -48,7 +50,7 @@ def test_unknown_metric_is_refused_naming_the_field():
     assert any("bad.yaml: stages[1:delivered].metric" in p and "nps" in p for p in problems), problems
 
 
-def test_missing_italian_text_is_refused():
+def test_missing_italian_text_is_refused() -> None:
     """A question without Italian text is refused at stages[i].question.it."""
     data = _default()
     del data["stages"][0]["question"]["it"]
@@ -56,7 +58,7 @@ def test_missing_italian_text_is_refused():
     assert problems == ["bad.yaml: stages[0:order_placed].question.it: required field is missing"]
 
 
-def test_negative_delay_is_refused():
+def test_negative_delay_is_refused() -> None:
     """A negative delay is refused with the reason."""
     data = _default()
     data["stages"][2]["delay"] = "-2d"
@@ -64,7 +66,7 @@ def test_negative_delay_is_refused():
     assert any("stages[2:first_use].delay" in p and "negative" in p for p in problems), problems
 
 
-def test_unknown_event_is_refused():
+def test_unknown_event_is_refused() -> None:
     """A trigger that is not a known business event is refused, listing the known ones."""
     data = _default()
     data["stages"][3]["trigger"] = "ticket.exploded"
@@ -72,7 +74,7 @@ def test_unknown_event_is_refused():
     assert any("stages[3:ticket_closed].trigger" in p and "ticket.closed" in p for p in problems), problems
 
 
-def test_every_problem_is_reported_at_once():
+def test_every_problem_is_reported_at_once() -> None:
     """Several problems are all listed, not just the first."""
     data = _default()
     data["stages"][0]["metric"] = "x"
@@ -80,7 +82,7 @@ def test_every_problem_is_reported_at_once():
     assert len(_problems(data)) == 2
 
 
-def test_unknown_placeholder_and_reminder_after_expiry_are_refused():
+def test_unknown_placeholder_and_reminder_after_expiry_are_refused() -> None:
     """A misspelt placeholder and a reminder after expiry are refused."""
     data = _default()
     data["stages"][1]["question"]["en"] = "How was {prodcut}?"
@@ -90,14 +92,14 @@ def test_unknown_placeholder_and_reminder_after_expiry_are_refused():
     assert any("reminder must come before expiry" in p for p in problems), problems
 
 
-def test_invalid_yaml_names_the_line():
+def test_invalid_yaml_names_the_line() -> None:
     """Broken YAML is refused with the file and line."""
     with pytest.raises(JourneyError) as info:
         parse_journey("brand: x\nstages: [\n", "broken.yaml")
     assert info.value.problems[0].startswith("broken.yaml: line ")
 
 
-def test_durations():
+def test_durations() -> None:
     """Durations accept s/m/h/d/w and refuse negatives and nonsense."""
     assert parse_duration("90m") == timedelta(minutes=90)
     assert parse_duration("2w") == timedelta(weeks=2)
@@ -107,7 +109,7 @@ def test_durations():
             parse_duration(bad)
 
 
-def test_journey_check_cli(tmp_path: Path):
+def test_journey_check_cli(tmp_path: Path) -> None:
     """`cxbot journey check` prints each problem and exits non-zero; a good file exits 0."""
     runner = CliRunner()
     ok = runner.invoke(app, ["journey", "check", str(DEFAULT_JOURNEY)])
@@ -125,7 +127,7 @@ def test_journey_check_cli(tmp_path: Path):
     assert "cannot read" in missing.output
 
 
-def test_reasons_by_score_band_and_plain_lists():
+def test_reasons_by_score_band_and_plain_lists() -> None:
     """A reasons mapping gives chips per band; a plain list is offered after every score."""
     from flows.scales import Sentiment
 
@@ -138,14 +140,14 @@ def test_reasons_by_score_band_and_plain_lists():
     assert all([r.id for r in plain.reasons.for_sentiment(band)] == ["late"] for band in Sentiment)
 
 
-def test_unknown_reason_band_is_named():
+def test_unknown_reason_band_is_named() -> None:
     """A reasons mapping with a band other than negative/neutral/positive is reported with its path."""
     data = _default()
     data["stages"][1]["reasons"] = {"happy": [{"id": "x", "label": {"it": "X", "en": "X"}}]}
     assert any("stages[1:delivered].reasons.happy" in p for p in _problems(data))
 
 
-def test_every_band_has_chips_in_the_shipped_journey():
+def test_every_band_has_chips_in_the_shipped_journey() -> None:
     """Each shipped stage offers negative, neutral and positive chips, with positive themes."""
     from flows.scales import Sentiment
     from flows.topics import URGENT_TOPICS

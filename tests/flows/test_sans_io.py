@@ -33,7 +33,7 @@ def _modules() -> list[Path]:
     return sorted(FLOWS.rglob("*.py"))
 
 
-def test_flows_imports_no_io_library():
+def test_flows_imports_no_io_library() -> None:
     """No module in flows/ imports an I/O library, the runtime or storage."""
     offenders = []
     for path in _modules():
@@ -47,18 +47,21 @@ def test_flows_imports_no_io_library():
     assert offenders == []
 
 
-def test_flows_never_reads_the_clock():
+def test_flows_never_reads_the_clock() -> None:
     """No module in flows/ calls datetime.now(), date.today(), time.time() and the like."""
     offenders = []
     for path in _modules():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            call = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            if call and node.func.attr in CLOCK_CALLS:
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in CLOCK_CALLS
+            ):
                 offenders.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
     assert offenders == []
 
 
-def test_importing_flows_loads_no_io_module():
+def test_importing_flows_loads_no_io_module() -> None:
     """Importing every flows module in a fresh interpreter loads none of the I/O libraries."""
     libraries = sorted(FORBIDDEN_IMPORTS - {"time", "random", "socket"})
     code = (

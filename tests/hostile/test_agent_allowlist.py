@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
-from sqlmodel import select
+import pytest
+from sqlmodel import col, select
 from typer.testing import CliRunner
 
+from bot.channels.telegram.agents import handle_agent_update
 from bot.cli.main import app as cli
 from bot.config_check import config_warnings
-from bot.escalations.telegram_desk import handle_agent_update
+from bot.service import Service
+from bot.wiring import App
 from storage.tables import AgentActionRecord, Escalation
-from tests.escalations.conftest import AGENT, AGENTS, api, client, desk_app, detractor, make_settings
+from tests.clocks import FakeClock
+from tests.escalations.conftest import AGENT, AGENTS, DeskApp, api, client, desk_app, detractor, make_settings
+from tests.fakes.bot_api import FakeBotAPI
+from tests.hostile.conftest import Tally
 
 __all__ = ["api", "client", "desk_app"]  # fixtures used here
 
@@ -20,29 +27,37 @@ ADMIN = 4444  # the group's administrator, not a listed agent
 CREATOR = 4445
 
 
-def _buttons(message):
+def _buttons(message: dict[str, Any]) -> dict[str, str]:
     return {b["text"]: b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row}
 
 
-def _escalation(app) -> Escalation:
+def _escalation(app: App) -> Escalation:
     with app.db.read() as session:
         return session.exec(select(Escalation)).one()
 
 
-def _audit(app) -> list[tuple[str, str]]:
+def _card_id(app: App) -> int:
+    card_id = _escalation(app).card_message_id
+    assert card_id is not None
+    return card_id
+
+
+def _audit(app: App) -> list[tuple[str, str]]:
     with app.db.read() as session:
-        rows = session.exec(select(AgentActionRecord).order_by(AgentActionRecord.id)).all()
+        rows = session.exec(select(AgentActionRecord).order_by(col(AgentActionRecord.id))).all()
     return [(row.agent, row.action) for row in rows]
 
 
-async def test_group_admins_outside_the_list_cannot_act(service, clock, api, desk_app, tally):
+async def test_group_admins_outside_the_list_cannot_act(
+    service: Service, clock: FakeClock, api: FakeBotAPI, desk_app: DeskApp, tally: Tally
+) -> None:
     """With CXBOT_AGENT_IDS set, the group's creator and admins are refused Take, Resolve and replies."""
     app, _config, call, pump = desk_app
     api.set_member(AGENTS, ADMIN, "administrator")
     api.set_member(AGENTS, CREATOR, "creator")
     detractor(service, clock)
     await pump()
-    card_id = _escalation(app).card_message_id
+    card_id = _card_id(app)
     buttons = _buttons(api.chat_messages(AGENTS)[-1])
     for user in (ADMIN, CREATOR):
         for label in ("✋ Take", "✅ Resolve"):
@@ -65,12 +80,14 @@ async def test_group_admins_outside_the_list_cannot_act(service, clock, api, des
     )
 
 
-async def test_every_action_is_audited_on_the_card_and_in_the_cli(service, clock, api, desk_app, monkeypatch):
+async def test_every_action_is_audited_on_the_card_and_in_the_cli(
+    service: Service, clock: FakeClock, api: FakeBotAPI, desk_app: DeskApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Take, reply, resolve by the listed agent: who, what, when on the card and in cxbot escalations."""
     app, _config, call, pump = desk_app
     detractor(service, clock)
     await pump()
-    card_id = _escalation(app).card_message_id
+    card_id = _card_id(app)
     buttons = _buttons(api.chat_messages(AGENTS)[-1])
     take = api.push_callback(AGENTS, card_id, buttons["✋ Take"], user_id=AGENT)
     assert await handle_agent_update(app, take, call=call) == "taken"
@@ -100,14 +117,16 @@ async def test_every_action_is_audited_on_the_card_and_in_the_cli(service, clock
     assert "last_action" in table.stdout and f"resolve Mario ({AGENT})" in table.stdout
 
 
-async def test_without_a_list_group_members_act_and_config_warns(service, clock, api, desk_app):
+async def test_without_a_list_group_members_act_and_config_warns(
+    service: Service, clock: FakeClock, api: FakeBotAPI, desk_app: DeskApp
+) -> None:
     """CXBOT_AGENT_IDS unset: a group member may act (the documented fallback) and cxbot config warns."""
     app, config, call, pump = desk_app
     open_config = replace(config, agent_ids=frozenset())
     api.set_member(AGENTS, ADMIN, "member")
     detractor(service, clock)
     await pump()
-    card_id = _escalation(app).card_message_id
+    card_id = _card_id(app)
     buttons = _buttons(api.chat_messages(AGENTS)[-1])
     take = api.push_callback(AGENTS, card_id, buttons["✋ Take"], user_id=ADMIN)
     assert await handle_agent_update(app, take, call=call, config=open_config) == "taken"

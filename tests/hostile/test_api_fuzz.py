@@ -92,7 +92,7 @@ def _event(event_id: str) -> bytes:
     ).encode()
 
 
-async def test_oversized_body_is_413_before_anything_else():
+async def test_oversized_body_is_413_before_anything_else() -> None:
     """A body over the limit is refused with 413, signed or not, declared or streamed."""
     big = b"{" + b" " * (MAX_BODY_BYTES + 10) + b"}"
     for headers in ({}, {SIGNATURE_HEADER: sign(SECRET, big, TS)}):
@@ -124,7 +124,7 @@ async def test_oversized_body_is_413_before_anything_else():
         "sha256=zz",
     ],
 )
-async def test_bad_signatures_are_401(signature: str | None):
+async def test_bad_signatures_are_401(signature: str | None) -> None:
     """Missing, malformed, wrong-scheme, wrong-key signatures: 401, nothing stored."""
     headers = {"Content-Type": "application/json"}
     if signature is not None:
@@ -134,13 +134,13 @@ async def test_bad_signatures_are_401(signature: str | None):
     assert response.json()["error"]
 
 
-async def test_signature_of_another_body_is_401():
+async def test_signature_of_another_body_is_401() -> None:
     """A valid signature taken from one body does not authorise a different body."""
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, _event("e-a"), TS)}
     assert (await _post(_event("e-b"), headers)).status_code == 401
 
 
-async def test_replayed_event_is_a_duplicate():
+async def test_replayed_event_is_a_duplicate() -> None:
     """Replaying a signed event verbatim is answered "duplicate" and schedules nothing new."""
     body = _event("e-replay")
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, body, TS)}

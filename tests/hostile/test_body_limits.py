@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from httpx import AsyncClient
 
 from bot.api.app import create_api
 from bot.api.events import MAX_BODY_BYTES
@@ -14,7 +15,9 @@ from bot.channels.telegram.webhook import MAX_BODY, PATH, SECRET_HEADER, webhook
 from bot.service import Service
 from bot.settings import Settings
 from bot.wiring import App
+from flows.journey import Journey
 from storage.db import Database
+from tests.hostile.conftest import Tally
 
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 HOOK = "hook-secret"
@@ -22,7 +25,7 @@ CHUNK = 16 * 1024
 
 
 @pytest.fixture
-def client(db: Database, journey) -> httpx.AsyncClient:
+def client(db: Database, journey: Journey) -> httpx.AsyncClient:
     """Return a client of the events API and the Telegram webhook on each database."""
     settings = Settings(database_url=db.url, events_secret="s", webhook_secret=HOOK)
     app = App(settings=settings, db=db, journey=journey, service=Service(db, journey, clock=lambda: NOW))
@@ -46,7 +49,9 @@ class Endless:
     ("path", "limit", "headers"),
     [(PATH, MAX_BODY, {SECRET_HEADER: HOOK}), ("/v1/events", MAX_BODY_BYTES, {})],
 )
-async def test_endless_chunked_body_is_cut_at_the_limit(client, tally, path, limit, headers):
+async def test_endless_chunked_body_is_cut_at_the_limit(
+    client: AsyncClient, tally: Tally, path: str, limit: int, headers: dict[str, str]
+) -> None:
     """A chunked body without end is answered 413 after at most limit + one chunk was read."""
     body = Endless()
     answer = await client.post(path, content=body, headers={"Content-Type": "application/json", **headers})
@@ -55,7 +60,7 @@ async def test_endless_chunked_body_is_cut_at_the_limit(client, tally, path, lim
     assert body.sent <= limit + 2 * CHUNK, body.sent
 
 
-async def test_declared_oversize_is_refused_before_reading(client, tally):
+async def test_declared_oversize_is_refused_before_reading(client: AsyncClient, tally: Tally) -> None:
     """A Content-Length over the limit is refused without reading a byte of the body."""
     body = Endless()
     headers = {SECRET_HEADER: HOOK, "Content-Length": str(MAX_BODY + 1), "Content-Type": "application/json"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import col, select
 
 from bot.channels.telegram.api import make_bot
@@ -11,14 +13,16 @@ from bot.channels.telegram.updates import incoming
 from bot.service import Service
 from storage import inbox
 from storage.tables import InboxUpdate, Response
+from tests.clocks import FakeClock
 from tests.fakes.bot_api import FakeBotAPI
+from tests.hostile.conftest import Tally
 from tests.seeding import ask_delivery_csat
 
 TOKEN = "123456:TEST-token"
 SECRET = b"k" * 32
 
 
-async def _say(service: Service, api: FakeBotAPI, chat: int, text: str, now) -> None:
+async def _say(service: Service, api: FakeBotAPI, chat: int, text: str, now: datetime) -> None:
     bot = make_bot(TOKEN, api.url)
     try:
         row = incoming(api.push_message(chat, text, language_code="en"))
@@ -29,7 +33,9 @@ async def _say(service: Service, api: FakeBotAPI, chat: int, text: str, now) -> 
         await bot.session.close()
 
 
-async def test_nul_and_escape_in_a_comment_are_stripped_and_stored(service: Service, clock, tally):
+async def test_nul_and_escape_in_a_comment_are_stripped_and_stored(
+    service: Service, clock: FakeClock, tally: Tally
+) -> None:
     """A score and a comment full of NUL/ESC/BEL are stored without them on both databases."""
     ask_delivery_csat(service, clock.now, [830])
     async with FakeBotAPI(require_token=TOKEN) as api:

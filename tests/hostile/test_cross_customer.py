@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
 from bot.clock import utcnow
@@ -111,7 +111,7 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
             app.db.dispose()
 
 
-async def test_forged_callback_is_refused(bot: Bot):
+async def test_forged_callback_is_refused(bot: Bot) -> None:
     """Callback data with a made-up signature is refused with "not valid" and stores nothing."""
     survey = bot.survey_of(BOB)
     complaint = await bot.press(BOB, f"1.{survey}.score:5.deadbeef")
@@ -119,7 +119,7 @@ async def test_forged_callback_is_refused(bot: Bot):
     assert bot.responses() == []
 
 
-async def test_another_chats_button_is_refused(bot: Bot):
+async def test_another_chats_button_is_refused(bot: Bot) -> None:
     """Alice's genuine button data pressed in Bob's chat does not verify there: refused, nothing stored."""
     alices = callbacks.sign(bot.secret, str(ALICE), bot.survey_of(ALICE), "score:1")
     complaint = await bot.press(BOB, alices)
@@ -127,7 +127,7 @@ async def test_another_chats_button_is_refused(bot: Bot):
     assert bot.responses() == []
 
 
-async def test_button_for_another_customers_survey_does_not_answer_it(bot: Bot):
+async def test_button_for_another_customers_survey_does_not_answer_it(bot: Bot) -> None:
     """Even correctly signed for Bob's chat, a press naming Alice's survey never answers Alice's survey."""
     data = callbacks.sign(bot.secret, str(BOB), bot.survey_of(ALICE), "score:1")
     complaint = await bot.press(BOB, data)
@@ -138,7 +138,7 @@ async def test_button_for_another_customers_survey_does_not_answer_it(bot: Bot):
     assert alice is not None and alice.status == "sent"
 
 
-async def test_start_token_used_by_another_chat_does_not_bind(bot: Bot):
+async def test_start_token_used_by_another_chat_does_not_bind(bot: Bot) -> None:
     """A start token already used by Alice's chat, tried from Bob's chat: bad link, Bob stays Bob."""
     with bot.app.db.write() as session:
         token = links.issue_token(session, f"c{ALICE}", _now())

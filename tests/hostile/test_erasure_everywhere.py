@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select as sa_select
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 
+from bot.channels.telegram.agents import handle_agent_update
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
-from bot.escalations.telegram_desk import handle_agent_update
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.privacy.erase import delete_old_comments, forget_customer
 from bot.privacy.registry import ERASED_TEXT, REGISTRY
+from bot.service import Service
 from bot.timers import run_due_work
 from flows.errors import ConflictError
 from storage import inbox
 from storage.tables import Escalation, InboxUpdate, Response
-from tests.escalations.conftest import AGENT, AGENTS, api, client, desk_app
+from tests.clocks import FakeClock
+from tests.escalations.conftest import AGENT, AGENTS, DeskApp, api, client, desk_app
+from tests.fakes.bot_api import FakeBotAPI
+from tests.hostile.conftest import Tally
 
 __all__ = ["api", "client", "desk_app"]  # fixtures used here
 
@@ -51,7 +55,9 @@ PERSONAL = [
 ]
 
 
-def _event(clock, kind: str, event_id: str, customer: str, name: str, chat: int, order: str, **extra: Any):
+def _event(
+    clock: FakeClock, kind: str, event_id: str, customer: str, name: str, chat: int, order: str, **extra: Any
+) -> BusinessEventIn:
     data = {
         "event_id": event_id,
         "type": kind,
@@ -63,7 +69,9 @@ def _event(clock, kind: str, event_id: str, customer: str, name: str, chat: int,
     return BusinessEventIn.model_validate(data)
 
 
-async def _customer_says(service, api, chat: int, text: str, now, **who: Any) -> None:
+async def _customer_says(
+    service: Service, api: FakeBotAPI, chat: int, text: str, now: datetime, **who: Any
+) -> None:
     bot = make_bot("123:TEST", api.url)
     try:
         row = incoming(api.push_message(chat, text, language_code="it", **who))
@@ -74,19 +82,19 @@ async def _customer_says(service, api, chat: int, text: str, now, **who: Any) ->
         await bot.session.close()
 
 
-def _agent_update(service, raw: dict[str, Any], now) -> None:
+def _agent_update(service: Service, raw: dict[str, Any], now: datetime) -> None:
     """Store an agents'-chat update in the inbox, processed, as the Telegram channel does."""
     row = incoming(raw)
     if row is None:  # group updates are not customers' messages: stored raw, as the adapter does
         row = inbox.Incoming(external_id=str(raw["update_id"]), chat_key=str(AGENTS), payload=raw)
     inbox.store(service.db, CHANNEL, [row], now)
     with service.db.write() as session:
-        for stored in session.exec(select(InboxUpdate).where(InboxUpdate.processed_at.is_(None))):
+        for stored in session.exec(select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None))):
             stored.processed_at = now
             session.add(stored)
 
 
-async def _seed(service, clock, api, desk_app) -> None:
+async def _seed(service: Service, clock: FakeClock, api: FakeBotAPI, desk_app: DeskApp) -> None:
     """Events, chat answers, a comment, an escalation an agent takes and answers; and a control customer."""
     app, _config, call, pump = desk_app
     who = {"first_name": "Ginevra", "last_name": "Bortolotti", "username": "ginny_b"}
@@ -145,7 +153,7 @@ async def _seed(service, clock, api, desk_app) -> None:
     await pump()
 
 
-def _grep_everything(service, needles: list[str]) -> list[tuple[str, str, str]]:
+def _grep_everything(service: Service, needles: list[str]) -> list[tuple[str, str, str]]:
     """Return (table, column, needle) for every needle found in any column of any table."""
     found = []
     with service.db.read_engine.connect() as conn:
@@ -165,7 +173,9 @@ def _grep_everything(service, needles: list[str]) -> list[tuple[str, str, str]]:
     return found
 
 
-async def test_forget_leaves_nothing_anywhere(service, clock, api, desk_app, tally):
+async def test_forget_leaves_nothing_anywhere(
+    service: Service, clock: FakeClock, api: FakeBotAPI, desk_app: DeskApp, tally: Tally
+) -> None:
     """After forget, no column of any table holds the name, ids or words; the posted card reads [erased]."""
     await _seed(service, clock, api, desk_app)
     assert {t for t, _, _ in _grep_everything(service, PERSONAL)} >= {
@@ -183,7 +193,9 @@ async def test_forget_leaves_nothing_anywhere(service, clock, api, desk_app, tal
     assert left == []
     with service.db.read() as session:
         card_id = (
-            session.exec(select(Escalation).where(Escalation.customer_id.is_(None))).one().card_message_id
+            session.exec(select(Escalation).where(col(Escalation.customer_id).is_(None)))
+            .one()
+            .card_message_id
         )
         control = session.exec(select(Response).where(Response.customer_id == "cust-ctl")).one()
     posted = next(m for m in api.chat_messages(AGENTS) if m["message_id"] == card_id)
@@ -205,7 +217,9 @@ async def test_forget_leaves_nothing_anywhere(service, clock, api, desk_app, tal
     assert _grep_everything(service, PERSONAL) == []
 
 
-async def test_retention_reaches_inbox_escalations_outbox_and_cards(service, clock, api, desk_app, tally):
+async def test_retention_reaches_inbox_escalations_outbox_and_cards(
+    service: Service, clock: FakeClock, api: FakeBotAPI, desk_app: DeskApp, tally: Tally
+) -> None:
     """Comment retention removes the words from responses, escalations, inbox, outbox and the posted card."""
     await _seed(service, clock, api, desk_app)
     words = [WORDS, "crepato", "Corriere lento ma prodotto ottimo"]
@@ -226,7 +240,7 @@ async def test_retention_reaches_inbox_escalations_outbox_and_cards(service, clo
     assert next(m for m in api.chat_messages(AGENTS) if m["message_id"] == card_id)["text"] == ERASED_TEXT
 
 
-def test_registry_names_every_table_holding_customer_data():
+def test_registry_names_every_table_holding_customer_data() -> None:
     """The registry lists each table a customer's data can reach (a new table must be added there)."""
     listed = {place.table for place in REGISTRY}
     # aggregates, the agents' own audit, closing answers (yes/no per escalation, no words) and

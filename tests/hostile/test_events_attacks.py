@@ -7,10 +7,12 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import func, select
+from sqlmodel import SQLModel, func, select
 from structlog.testing import capture_logs
 
 from bot.api.app import create_api
@@ -21,11 +23,13 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.wiring import App
 from flows.errors import AuthError
+from flows.journey import Journey
 from storage import migrate
 from storage.db import Database
 from storage.links import redeem_token
 from storage.tables import BusinessEvent, ChannelIdentity, Customer, LinkToken
 from tests.conftest import drop_pg_database, make_pg_database
+from tests.hostile.conftest import Tally
 from tests.hostile.workers import api_workers
 
 SECRET = "hostile-events-secret"
@@ -33,7 +37,7 @@ NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 TS = int(NOW.timestamp())
 
 
-def _client(db: Database, journey, now: datetime = NOW) -> httpx.AsyncClient:
+def _client(db: Database, journey: Journey, now: datetime = NOW) -> httpx.AsyncClient:
     settings = Settings(database_url=db.url, events_secret=SECRET, telegram_bot_username="moka_bot")
     app = App(settings=settings, db=db, journey=journey, service=Service(db, journey, clock=lambda: now))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_api(app)), base_url="http://testserver")
@@ -63,7 +67,7 @@ async def _post(client: httpx.AsyncClient, body: bytes, signature: str | None) -
     return await client.post("/v1/events", content=body, headers=headers)
 
 
-def _count(db: Database, model: object) -> int:
+def _count(db: Database, model: type[SQLModel]) -> int:
     with db.read() as session:
         return int(session.exec(select(func.count()).select_from(model)).one())
 
@@ -71,7 +75,7 @@ def _count(db: Database, model: object) -> int:
 # --- the signature module (reused by connectors) ------------------------------------------------
 
 
-def test_timestamp_tolerance_is_five_minutes_either_way():
+def test_timestamp_tolerance_is_five_minutes_either_way() -> None:
     """A timestamp 300 s off either way passes; 301 s off is refused, naming the skew."""
     check_timestamp(TS - 300, NOW)
     check_timestamp(TS + 300, NOW)
@@ -81,7 +85,7 @@ def test_timestamp_tolerance_is_five_minutes_either_way():
         check_timestamp(TS + 301, NOW)
 
 
-def test_signature_covers_timestamp_and_body():
+def test_signature_covers_timestamp_and_body() -> None:
     """Changing t, the body, or the key breaks a v1 signature; a key rotation may list two v1 values."""
     body = b'{"a":1}'
     good = sign_timestamped(SECRET, body, TS)
@@ -105,12 +109,14 @@ def test_signature_covers_timestamp_and_body():
 
 
 @pytest.fixture
-def api(db: Database, journey) -> httpx.AsyncClient:
+def api(db: Database, journey: Journey) -> httpx.AsyncClient:
     """Return a client of the events API on each database, the server's clock at NOW."""
     return _client(db, journey)
 
 
-async def test_forged_and_stale_signatures_are_refused(api, db, tally):
+async def test_forged_and_stale_signatures_are_refused(
+    api: httpx.AsyncClient, db: Database, tally: Tally
+) -> None:
     """Wrong key, another body, stale or future t, missing/garbled header: 401 each, nothing stored."""
     body = _body()
     forgeries = [
@@ -135,7 +141,9 @@ async def test_forged_and_stale_signatures_are_refused(api, db, tally):
     assert _count(db, BusinessEvent) == 0
 
 
-async def test_legacy_signature_is_accepted_logged_and_counted(api, db, tally):
+async def test_legacy_signature_is_accepted_logged_and_counted(
+    api: httpx.AsyncClient, db: Database, tally: Tally
+) -> None:
     """The old sha256=<hex> header still works for one release: a warning is logged and counted."""
     before = LEGACY_SIGNATURES.labels("events")._value.get()
     body = _body()
@@ -147,7 +155,7 @@ async def test_legacy_signature_is_accepted_logged_and_counted(api, db, tally):
     assert [e["log_level"] for e in logs if e["event"] == "legacy_signature"] == ["warning"]
 
 
-async def test_replay_never_mints_a_new_deep_link(api, db, tally):
+async def test_replay_never_mints_a_new_deep_link(api: httpx.AsyncClient, db: Database, tally: Tally) -> None:
     """A replay (same body, same t) is a duplicate without a link, even after the chat was blocked."""
     body = _body()
     signature = sign(SECRET, body, TS)
@@ -178,7 +186,7 @@ async def test_replay_never_mints_a_new_deep_link(api, db, tally):
         assert redeem_token(session, token, "6666", NOW) is None
 
 
-async def test_expired_token_binds_nothing(db):
+async def test_expired_token_binds_nothing(db: Database) -> None:
     """A start token past its expiry binds no chat, even unused."""
     from storage.links import TOKEN_TTL, issue_token
 
@@ -203,7 +211,9 @@ async def test_expired_token_binds_nothing(db):
         ("order__items", [{"name": "Moka\u0007"}], "order.items[0].name"),
     ],
 )
-async def test_control_characters_are_422_naming_the_field(api, db, tally, field, value, named):
+async def test_control_characters_are_422_naming_the_field(
+    api: httpx.AsyncClient, db: Database, tally: Tally, field: str, value: Any, named: str
+) -> None:
     """NUL, ESC, BEL and C1 controls in stored fields: 422 naming the field, never 500, nothing stored."""
     body = _body(**{field: value})
     answer = await _post(api, body, sign(SECRET, body, TS))
@@ -213,7 +223,9 @@ async def test_control_characters_are_422_naming_the_field(api, db, tally, field
     assert _count(db, BusinessEvent) == 0
 
 
-async def test_parallel_deliveries_in_one_process_answer_duplicate(api, db, tally):
+async def test_parallel_deliveries_in_one_process_answer_duplicate(
+    api: httpx.AsyncClient, db: Database, tally: Tally
+) -> None:
     """The same event 8 times at once, and 8 events of one new customer at once: no 5xx."""
     body = _body("evt-par", "c-par")
     answers = await asyncio.gather(*(_post(api, body, sign(SECRET, body, TS)) for _ in range(8)))
@@ -227,7 +239,7 @@ async def test_parallel_deliveries_in_one_process_answer_duplicate(api, db, tall
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def two_workers(request, tmp_path) -> Iterator[tuple[Database, list[str]]]:
+def two_workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Database, list[str]]]:
     """Two uvicorn processes on 127.0.0.1 serving the API on one database (SQLite file, PostgreSQL)."""
     if request.param == "sqlite":
         url, name, admin = f"sqlite:///{tmp_path / 'shared.db'}", None, None
@@ -264,7 +276,9 @@ async def _fire(bases: list[str], bodies: list[bytes]) -> list[httpx.Response]:
 
 
 @pytest.mark.slow
-async def test_same_event_at_two_workers_is_accepted_once(two_workers, tally):
+async def test_same_event_at_two_workers_is_accepted_once(
+    two_workers: tuple[Database, list[str]], tally: Tally
+) -> None:
     """N copies of one event at two workers, known and new customer: 1 accepted, N-1 duplicate, 0 5xx."""
     db, bases = two_workers
     first = _body("evt-known-0", "c-known")
@@ -277,7 +291,7 @@ async def test_same_event_at_two_workers_is_accepted_once(two_workers, tally):
             for a in answers:
                 tally.probe(a.status_code)
             statuses = Counter(
-                a.json().get("status") if a.status_code == 200 else a.status_code for a in answers
+                str(a.json().get("status")) if a.status_code == 200 else str(a.status_code) for a in answers
             )
             assert statuses == Counter({"accepted": 1, "duplicate": N - 1}), (customer, r, statuses)
             outcomes.update(statuses)
@@ -287,7 +301,9 @@ async def test_same_event_at_two_workers_is_accepted_once(two_workers, tally):
 
 
 @pytest.mark.slow
-async def test_events_of_one_new_customer_at_two_workers_all_accepted(two_workers, tally):
+async def test_events_of_one_new_customer_at_two_workers_all_accepted(
+    two_workers: tuple[Database, list[str]], tally: Tally
+) -> None:
     """N different events of one new customer and one new order at once across two workers: all accepted."""
     db, bases = two_workers
     bodies = [_body(f"evt-many-{i}", "c-fresh", order__id="o-shared") for i in range(N)]

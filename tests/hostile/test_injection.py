@@ -44,7 +44,7 @@ def _answer(service: Service) -> None:
     service.feed("c-evil", CustomerText(text=COMMENT), via=via, now=NOW + timedelta(minutes=1))
 
 
-def test_sql_and_html_are_stored_verbatim(service: Service, db: Database):
+def test_sql_and_html_are_stored_verbatim(service: Service, db: Database) -> None:
     """The hostile name and comment are stored exactly as typed, and every table is still there."""
     _answer(service)
     with db.read() as session:
@@ -55,7 +55,7 @@ def test_sql_and_html_are_stored_verbatim(service: Service, db: Database):
     assert response.score == 1
 
 
-def test_report_escapes_customer_words(service: Service, db: Database):
+def test_report_escapes_customer_words(service: Service, db: Database) -> None:
     """The weekly HTML report and its Telegram text show the comment escaped, never as markup."""
     _answer(service)
     with db.engine.connect() as conn:
@@ -71,7 +71,7 @@ def test_report_escapes_customer_words(service: Service, db: Database):
     assert "<script>" not in telegram and "&lt;script&gt;" in telegram
 
 
-def test_agents_card_escapes_name_and_words():
+def test_agents_card_escapes_name_and_words() -> None:
     """The escalation card (Telegram HTML) escapes the customer's name and words."""
     customer = Customer(id="c-evil", name=NAME, language="it", created_at=NOW, updated_at=NOW)
     escalation = Escalation(

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from storage import migrate
 from storage.db import Database
 from storage.tables import Customer
 from tests.conftest import drop_pg_database, make_pg_database
+from tests.hostile.conftest import Tally
 from tests.hostile.workers import api_workers
 
 SECRET = "log-redaction-secret"
@@ -67,7 +69,7 @@ def _refuse_customers(db: Database) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def url(request, tmp_path) -> Iterator[str]:
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Yield the URL of a migrated database (SQLite file, PostgreSQL) whose customers refuse names."""
     name = admin = None
     if request.param == "sqlite":
@@ -85,7 +87,9 @@ def url(request, tmp_path) -> Iterator[str]:
 
 
 @pytest.mark.slow
-async def test_a_500_full_of_personal_data_leaves_none_in_the_logs(url, tmp_path, tally):
+async def test_a_500_full_of_personal_data_leaves_none_in_the_logs(
+    url: str, tmp_path: Path, tally: Tally
+) -> None:
     """uvicorn logs a named customer's unhandled IntegrityError: type and SQL logged; no name, id, item."""
     body = _event()
     with api_workers(url, 1, NOW, SECRET, tmp_path, level="DEBUG") as [base]:
@@ -110,7 +114,9 @@ async def test_a_500_full_of_personal_data_leaves_none_in_the_logs(url, tmp_path
     assert found == [], found
 
 
-def test_structlog_and_stdlib_exceptions_are_rendered_without_messages(db, capsys):
+def test_structlog_and_stdlib_exceptions_are_rendered_without_messages(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A database error logged through structlog and through stdlib keeps type and SQL, loses the values."""
     root = logging.getLogger()
     saved = (list(root.handlers), root.level, structlog.get_config())

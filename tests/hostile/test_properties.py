@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
 from bot.channels.telegram.agents import TelegramAgents
 from bot.channels.telegram.customers import TelegramCustomers
 from bot.channels.telegram.updates import incoming

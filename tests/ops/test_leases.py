@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.leader import lead
+import pytest
+
+from bot.leader import Component, lead
 from storage import leases
 from storage.db import Database
 from tests.clocks import RunningClock
@@ -14,7 +16,7 @@ T0 = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 TTL = timedelta(seconds=5)
 
 
-def test_one_holder_until_the_lease_expires(db: Database):
+def test_one_holder_until_the_lease_expires(db: Database) -> None:
     """A takes the lease; B cannot until it has expired; then B takes it over and A cannot renew."""
     assert leases.try_lead(db, "poller", "A", T0, TTL)
     assert not leases.try_lead(db, "poller", "B", T0 + timedelta(seconds=1), TTL)
@@ -26,7 +28,7 @@ def test_one_holder_until_the_lease_expires(db: Database):
     assert leases.holder_of(db, "poller", T0 + timedelta(seconds=10)) == "B"
 
 
-def test_release_hands_over_at_once_and_names_are_independent(db: Database):
+def test_release_hands_over_at_once_and_names_are_independent(db: Database) -> None:
     """A released lease is free immediately; leases of different names do not exclude each other."""
     assert leases.try_lead(db, "poller:1", "A", T0, TTL)
     assert leases.try_lead(db, "poller:2", "B", T0, TTL)
@@ -39,12 +41,12 @@ def test_release_hands_over_at_once_and_names_are_independent(db: Database):
 
 async def test_only_the_leader_runs_the_component_and_a_standby_takes_over(
     db: Database, session_clock: RunningClock
-):
+) -> None:
     """Two workers wrap the same component: one runs it; when it stops, the other starts it."""
     running: list[str] = []
     ran: list[str] = []
 
-    def component(who: str):
+    def component(who: str) -> Component:
         async def run(stop: asyncio.Event) -> None:
             running.append(who)
             ran.append(who)
@@ -89,8 +91,8 @@ async def test_only_the_leader_runs_the_component_and_a_standby_takes_over(
 
 
 async def test_a_leader_that_cannot_renew_stops_before_its_lease_ends(
-    db: Database, session_clock: RunningClock, monkeypatch
-):
+    db: Database, session_clock: RunningClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """When the database fails, the leader stops its component before the lease could pass to another."""
     running: list[bool] = []
 

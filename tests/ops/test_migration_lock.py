@@ -57,7 +57,7 @@ def _assert_migrated_once(results: list[subprocess.CompletedProcess[str]]) -> No
     assert (len(migrated), len(waited)) == (1, len(results) - 1), [r.stdout for r in results]
 
 
-def test_two_processes_on_an_empty_postgresql_database_migrate_once(pg_server: str, tmp_path: Path):
+def test_two_processes_on_an_empty_postgresql_database_migrate_once(pg_server: str, tmp_path: Path) -> None:
     """Two `cxbot db upgrade` started together on an empty PostgreSQL: one migrates, both succeed."""
     url, name = make_pg_database(pg_server)
     try:
@@ -70,7 +70,7 @@ def test_two_processes_on_an_empty_postgresql_database_migrate_once(pg_server: s
 
 
 @pytest.mark.parametrize("n", [3])
-def test_processes_on_a_new_sqlite_file_migrate_once(tmp_path: Path, n: int):
+def test_processes_on_a_new_sqlite_file_migrate_once(tmp_path: Path, n: int) -> None:
     """N `cxbot db upgrade` started together on a new SQLite file: one migrates, all succeed."""
     url = f"sqlite:///{tmp_path / 'data' / 'cxbot.db'}"
     _assert_migrated_once(_race(url, tmp_path / "go", n))

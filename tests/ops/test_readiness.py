@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from structlog.testing import capture_logs
 
 from bot.observability.metrics import REGISTRY
@@ -13,11 +15,11 @@ from bot.settings import Settings
 from bot.wiring import build_app
 
 
-def _client(api) -> httpx.AsyncClient:
+def _client(api: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://cxbot")
 
 
-async def test_serve_without_a_delivery_channel_warns_in_logs_readyz_and_metrics(tmp_path: Path):
+async def test_serve_without_a_delivery_channel_warns_in_logs_readyz_and_metrics(tmp_path: Path) -> None:
     """No Telegram token and no Rasa: a warning log, a /readyz warning (still ready) and a gauge at 1."""
     app = build_app(Settings(database_url=f"sqlite:///{tmp_path / 'w.db'}", _env_file=None))
     with capture_logs() as logs:
@@ -32,7 +34,7 @@ async def test_serve_without_a_delivery_channel_warns_in_logs_readyz_and_metrics
     app.db.dispose()
 
 
-async def test_a_delivery_channel_removes_the_warning(tmp_path: Path):
+async def test_a_delivery_channel_removes_the_warning(tmp_path: Path) -> None:
     """With a channel that can deliver (Rasa here) /readyz has no warning and the gauge is 0."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'r.db'}", rasa_url="http://127.0.0.1:9", _env_file=None
@@ -46,7 +48,7 @@ async def test_a_delivery_channel_removes_the_warning(tmp_path: Path):
     app.db.dispose()
 
 
-async def test_readyz_fails_when_the_database_is_unreachable_but_healthz_lives():
+async def test_readyz_fails_when_the_database_is_unreachable_but_healthz_lives() -> None:
     """/readyz is 503 naming the database when it cannot be reached; /healthz still answers 200."""
     app = build_app(
         Settings(
@@ -62,13 +64,15 @@ async def test_readyz_fails_when_the_database_is_unreachable_but_healthz_lives()
     assert live.status_code == 200
 
 
-async def test_a_slow_channel_probe_is_reported_not_waited_for(tmp_path: Path, monkeypatch):
+async def test_a_slow_channel_probe_is_reported_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A channel probe that hangs is reported as unreachable after the probe timeout; readiness holds."""
     import asyncio
 
-    from bot.observability import http
+    from bot.api import ops
 
-    monkeypatch.setattr(http, "PROBE_TIMEOUT", 0.05)
+    monkeypatch.setattr(ops, "PROBE_TIMEOUT", 0.05)
     app = build_app(Settings(database_url=f"sqlite:///{tmp_path / 's.db'}", _env_file=None))
     runtime = build_runtime(app)
 

@@ -50,7 +50,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("variable", "value", "line"), REJECTED, ids=[r[0] for r in REJECTED])
-def test_config_and_serve_reject_the_same_values(variable: str, value: str, line: str):
+def test_config_and_serve_reject_the_same_values(variable: str, value: str, line: str) -> None:
     """A bad value: `cxbot config` and `cxbot serve` both exit 2 with the same one line naming it."""
     outcomes = []
     for command in ("config", "serve"):
@@ -70,14 +70,16 @@ def test_config_and_serve_reject_the_same_values(variable: str, value: str, line
         ("CXBOT_RASA_URL", "", None),
     ],
 )
-def test_accepted_spellings_are_normalised(monkeypatch: pytest.MonkeyPatch, variable, value, stored):
+def test_accepted_spellings_are_normalised(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, stored: str | None
+) -> None:
     """Lower-case levels, upper-case choices and empty variables (a copied .env.example) are accepted."""
     monkeypatch.setenv(variable, value)
     settings = load_settings()
     assert getattr(settings, variable.removeprefix("CXBOT_").lower()) == stored
 
 
-def test_every_problem_is_named_at_once(monkeypatch: pytest.MonkeyPatch):
+def test_every_problem_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two bad values and a missing companion setting are reported together, each with its variable."""
     monkeypatch.setenv("CXBOT_LOG_LEVEL", "LOUD")
     monkeypatch.setenv("CXBOT_QUIET_HOURS", "sometimes")

@@ -39,6 +39,12 @@ def when(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def stamp(value: str | None) -> datetime:
+    """Parse an exported ISO timestamp that must be there."""
+    assert value is not None
+    return datetime.fromisoformat(value)
+
+
 def week_bounds(week: str, tz: str) -> tuple[datetime, datetime]:
     """Monday 00:00 to the next Monday 00:00, local time in ``tz`` (CX_METHOD §7: ISO weeks)."""
     year, number = week.split("-W")
@@ -159,7 +165,7 @@ def position_of(metric: str, samples: Sequence[int]) -> tuple[dict[str, Any], li
 
 def change(
     a: dict[str, Any] | None, b: dict[str, Any] | None, sa: Sequence[float], sb: Sequence[float], means: bool
-):
+) -> dict[str, Any]:
     """a − b with its 95 % interval: Welch's t for means, 1.96·√(Var₁ + Var₂) otherwise."""
     if a is None or b is None or a["value"] is None or b["value"] is None:
         return {"delta": None, "low": None, "high": None, "significant": False}
@@ -250,7 +256,7 @@ def stages_part(answers: list[dict[str, Any]], week: str, tz: str, min_n: int) -
     def pooled(stage: str, metric: str, span: Iterable[str]) -> list[int]:
         return [s for w in span for s in scores.get((stage, metric, w), [])]
 
-    stages = []
+    stages: list[dict[str, Any]] = []
     for position, (stage, metric) in enumerate(order):
         cell = {
             "this_week": Cell(metric, pooled(stage, metric, [week]), min_n),
@@ -293,10 +299,10 @@ def stages_part(answers: list[dict[str, Any]], week: str, tz: str, min_n: int) -
     weakest = None
     for basis in ("week", "rolling_4w"):
         shown = []
-        for s in stages:
-            c = s["_cells"]["this_week" if basis == "week" else "rolling_4w"]
+        for entry in stages:
+            c = entry["_cells"]["this_week" if basis == "week" else "rolling_4w"]
             if c.data["position"] is not None and c.data["position"]["value"] is not None:
-                shown.append((c.data["position"]["value"], s["position"], s, c))
+                shown.append((c.data["position"]["value"], entry["position"], entry, c))
         if len(shown) < 2:
             continue
         shown.sort(key=lambda item: (item[0], item[1]))
@@ -317,8 +323,8 @@ def stages_part(answers: list[dict[str, Any]], week: str, tz: str, min_n: int) -
             "clear": verdict["significant"],
         }
         break
-    for s in stages:
-        del s["_cells"]
+    for entry in stages:
+        del entry["_cells"]
     return {"total_answers": total, "stages": stages, "weakest_stage": weakest, "trend_weeks": weeks[-TREND:]}
 
 
@@ -533,7 +539,10 @@ def escalations_part(data: dict[str, list[dict[str, Any]]], week: str, tz: str) 
     start, end = week_bounds(week, tz)
     last = week_bounds(shift(week, -1), tz)
     rows = {e["id"]: e for e in data["escalations"]}
-    opened = lambda e: when(e["opened_at"])  # noqa: E731
+
+    def opened(e: dict[str, Any]) -> datetime:
+        return stamp(e["opened_at"])
+
     taken = [e for e in rows.values() if inside(when(e["taken_at"]), (start, end))]
     asked = [
         q for q in data["closing"] if q["escalation_id"] in rows and inside(when(q["asked_at"]), (start, end))
@@ -552,9 +561,9 @@ def escalations_part(data: dict[str, list[dict[str, Any]]], week: str, tz: str) 
     recovered = 0
     for ident in detractors:
         given = [
-            (when(q["answered_at"]), q["id"], q["answer"])
+            (stamp(q["answered_at"]), q["id"], q["answer"])
             for q in data["closing"]
-            if q["escalation_id"] == ident and q["answer"] and when(q["answered_at"]) is not None
+            if q["escalation_id"] == ident and q["answer"] and q["answered_at"] is not None
         ]
         given = [g for g in given if g[0] < end]
         if given and max(given)[2] in RECOVERED:
@@ -566,8 +575,8 @@ def escalations_part(data: dict[str, list[dict[str, Any]]], week: str, tz: str) 
 
     overdue = sorted((e for e in rows.values() if open_at_end(e)), key=opened)
     sla_week = [e for e in rows.values() if inside(when(e["sla_due_at"]), (start, end))]
-    take = [(when(e["taken_at"]) - opened(e)).total_seconds() for e in taken]
-    resolve = [(when(q["asked_at"]) - opened(rows[q["escalation_id"]])).total_seconds() for q in asked]
+    take = [(stamp(e["taken_at"]) - opened(e)).total_seconds() for e in taken]
+    resolve = [(stamp(q["asked_at"]) - opened(rows[q["escalation_id"]])).total_seconds() for q in asked]
     return {
         "opened": sum(1 for e in rows.values() if inside(opened(e), (start, end))),
         "opened_last_week": sum(1 for e in rows.values() if inside(opened(e), last)),
@@ -577,7 +586,7 @@ def escalations_part(data: dict[str, list[dict[str, Any]]], week: str, tz: str) 
         "median_take_hours": median(take) / 3600 if take else None,
         "median_resolve_hours": median(resolve) / 3600 if resolve else None,
         "within_sla_pct": _rate(
-            sum(1 for e in sla_week if e["taken_at"] and when(e["taken_at"]) <= when(e["sla_due_at"])),
+            sum(1 for e in sla_week if e["taken_at"] and stamp(e["taken_at"]) <= stamp(e["sla_due_at"])),
             len(sla_week),
         ),
         "closing": dict(closing),
@@ -590,7 +599,7 @@ def escalations_part(data: dict[str, list[dict[str, Any]]], week: str, tz: str) 
                 "stage": e["stage"] or "",
                 "priority": e["priority"],
                 "opened_at": opened(e),
-                "taken": e["taken_at"] is not None and when(e["taken_at"]) < end,
+                "taken": e["taken_at"] is not None and stamp(e["taken_at"]) < end,
             }
             for e in overdue[:20]
         ],

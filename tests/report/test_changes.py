@@ -15,7 +15,7 @@ def _sample(hist: dict[int, int]) -> np.ndarray:
     return np.repeat(list(hist), list(hist.values())).astype(float)
 
 
-def test_ces_change_interval_is_welch_t():
+def test_ces_change_interval_is_welch_t() -> None:
     """A CES week-over-week change has scipy's Welch interval (not 1.96·SE), small samples included."""
     this, last = {1: 2, 3: 1, 5: 3, 7: 4}, {2: 1, 4: 2, 6: 5, 7: 6}
     change = compare(ces_summary(this).mean, ces_summary(last).mean, means=True)
@@ -23,10 +23,12 @@ def test_ces_change_interval_is_welch_t():
     assert change.low == pytest.approx(expected.low, abs=1e-6)
     assert change.high == pytest.approx(expected.high, abs=1e-6)
     normal = compare(ces_summary(this).mean, ces_summary(last).mean)
+    assert normal.low is not None and normal.high is not None
+    assert change.low is not None and change.high is not None
     assert (normal.high - normal.low) < (change.high - change.low)  # 1.96 was too narrow
 
 
-def test_nps_headline_shows_bounds_not_plus_minus():
+def test_nps_headline_shows_bounds_not_plus_minus() -> None:
     """NPS +32 with an adjusted-Wald interval not centred on it reads "+32, 95% lo…hi"."""
     figure = nps_from_counts({10: 9, 8: 3, 3: 3})  # NPS +40, n = 15
     text = headline(Metric.NPS, figure, "en")

@@ -13,7 +13,7 @@ import copy
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -97,8 +97,13 @@ def _cxbot(url: str, cwd: Path, *args: str, tz: str = "Europe/Rome") -> str:
     return result.stdout
 
 
+#: Each ``cxbot export --what`` as rows; each week's JSON report by (week, time zone, minimum n).
+Exported = dict[str, list[dict[str, Any]]]
+Reports = dict[tuple[str, str, int], Any]
+
+
 @pytest.fixture(scope="module")
-def exported(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+def exported(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """Every kind of ``cxbot export --what`` of the database, as rows."""
     cwd = tmp_path_factory.mktemp("export")
     return {
@@ -108,7 +113,7 @@ def exported(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 
 @pytest.fixture(scope="module")
-def reports(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, int], Any]:
+def reports(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Reports:
     """The JSON report of each week in each setting."""
     cwd = tmp_path_factory.mktemp("report")
     return {
@@ -122,7 +127,7 @@ def reports(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     }
 
 
-def test_every_figure_recomputed(exported, reports):
+def test_every_figure_recomputed(exported: Exported, reports: Reports) -> None:
     """Each figure of each report (4 weeks × 2 time zones × 2 minimum n) equals the recomputation."""
     problems: list[str] = []
     compared = 0
@@ -134,7 +139,7 @@ def test_every_figure_recomputed(exported, reports):
     assert compared > 5000  # the comparison walked every figure, not an empty report
 
 
-def test_demo_data_has_the_cases_that_matter(exported, reports):
+def test_demo_data_has_the_cases_that_matter(exported: Exported, reports: Reports) -> None:
     """The data hold what the report used to get wrong: "no" answers, chips, re-asks, late sends."""
     answers, closing = exported["answers"], exported["closing"]
     assert any(q["answer"] == "no" for q in closing)
@@ -146,7 +151,7 @@ def test_demo_data_has_the_cases_that_matter(exported, reports):
     assert any((r["escalations"]["recovery_rate"] or 100) < 100 for r in figures)
 
 
-def test_every_figure_has_a_definition(reports):
+def test_every_figure_has_a_definition(reports: Reports) -> None:
     """Each figure name in the JSON report has a one-line definition in ``definitions``."""
     structure = {"stage", "metric", "label", "week", "language", "channel", "text", "sentiment", "score"}
     structure |= {"topic", "ref", "priority", "opened_at", "period_start", "period_end", "timezone"}
@@ -174,13 +179,13 @@ def test_every_figure_has_a_definition(reports):
     assert all(text.strip() for text in report["definitions"].values())
 
 
-def test_a_corrupted_figure_is_caught(exported, reports):
+def test_a_corrupted_figure_is_caught(exported: Exported, reports: Reports) -> None:
     """Changing any one figure of a report (or dropping one) makes the comparison fail."""
     week, tz, min_n = WEEKS[2], *SETTINGS[0]
     report = reports[(week, tz, min_n)]
     expected = recompute(exported, week, tz, min_n)
     assert differences(report, expected)[0] == []
-    for corrupt in (
+    corruptions: list[Callable[[dict[str, Any]], object]] = [
         lambda r: r["funnel"]["overall"].__setitem__(
             "comment_rate", r["funnel"]["overall"]["comment_rate"] + 0.5
         ),
@@ -193,7 +198,8 @@ def test_a_corrupted_figure_is_caught(exported, reports):
         ),
         lambda r: r["verbatims"][0].__setitem__("text", "Altro"),
         lambda r: r["funnel"]["overall"].pop("sent_late"),
-    ):
+    ]
+    for corrupt in corruptions:
         bad = copy.deepcopy(report)
         corrupt(bad)
         assert differences(bad, expected)[0] != []

@@ -55,7 +55,7 @@ def _rows(seed: int) -> dict[Any, list[dict[str, Any]]]:
                 "answered_at": at(80, 8),
             }
         )
-    surveys = []
+    surveys: list[dict[str, Any]] = []
     for i in range(1000):
         due = at(20, 8)
         sent = rnd.choice([None, due + timedelta(hours=rnd.uniform(0, 200))])
@@ -118,7 +118,7 @@ def _rows(seed: int) -> dict[Any, list[dict[str, Any]]]:
 def _inputs(conn: Connection) -> ReportInputs:
     SQLModel.metadata.create_all(conn)
     for table, rows in _rows(seed=11).items():
-        conn.execute(table.__table__.insert(), rows)  # type: ignore[attr-defined]
+        conn.execute(table.__table__.insert(), rows)
     conn.commit()
     return load_report_inputs(conn, WEEK, timezone=TZ, stages=STAGES)
 

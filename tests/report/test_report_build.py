@@ -50,7 +50,7 @@ def _inputs(scores: list[ScoreCount], stages: list[StageRef] | None = None, **kw
         stages=stages if stages is not None else [NPS, CSAT, CES],
         weeks=input_weeks(W),
         scores=scores,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.report.cli import register, write_report
+from bot.cli._weekly_report import register, write_report
 from flows.report import ReportInputs, build_report
 
 

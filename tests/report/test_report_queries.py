@@ -69,7 +69,7 @@ def conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connection]
 
 
 def _response(at: datetime, stage: str, metric: str, score: int | None, **kw: Any) -> dict[str, Any]:
-    row = {
+    row: dict[str, Any] = {
         "stage": stage,
         "metric": metric,
         "score": score,
@@ -101,7 +101,7 @@ def _fill(c: Connection) -> None:
     ]  # fmt: skip
     c.execute(Response.__table__.insert(), responses)  # type: ignore[attr-defined]
     now = MON
-    surveys = [
+    surveys: list[dict[str, Any]] = [
         {"event_id": f"e{i}", "stage": "delivered", "metric": "csat", "status": status, "channel": "telegram",
          "language": "it", "placeholders": {}, "reasks": reasks, "due_at": MON, "sent_at": sent,
          "delivered_at": sent, "created_at": now}

@@ -13,20 +13,22 @@ from sqlmodel import col, select
 from bot.escalations import desk
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from bot.service import Service
 from bot.timers import run_due_work
 from flows.conversation import ButtonPress, CustomerText
-from flows.report import stage_refs, week_of
+from flows.report import WeeklyReport, stage_refs, week_of
 from storage import migrate
 from storage.db import Database
 from storage.report_queries import weekly_report
 from storage.tables import ClosingQuestion, Escalation, Response, SurveyInstance
+from tests.clocks import FakeClock
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.escalations.conftest import CHAT, detractor, make_app, make_settings
 
 TZ = "Europe/Rome"
 
 
-def _weekly(service, clock):
+def _weekly(service: Service, clock: FakeClock) -> WeeklyReport:
     with service.db.read_engine.connect() as conn:
         return weekly_report(
             conn,
@@ -38,12 +40,12 @@ def _weekly(service, clock):
         )
 
 
-def _escalation(service) -> Escalation:
+def _escalation(service: Service) -> Escalation:
     with service.db.read() as session:
         return session.exec(select(Escalation)).one()
 
 
-def test_reopened_case_keeps_its_no(service, clock):
+def test_reopened_case_keeps_its_no(service: Service, clock: FakeClock) -> None:
     """Resolve, "no" (reopens), resolve again, "yes": two closing questions kept, both counted."""
     app, config = make_app(service, make_settings())
     detractor(service, clock)
@@ -69,7 +71,7 @@ def test_reopened_case_keeps_its_no(service, clock):
     assert figures.closing == {"no": 1, "yes": 1}
 
 
-def test_reason_chip_is_stored_as_reason_not_comment(service, clock):
+def test_reason_chip_is_stored_as_reason_not_comment(service: Service, clock: FakeClock) -> None:
     """A tapped chip fills ``reason`` and its topic, not ``comment``: no comment, no quote, a theme."""
     survey_id = detractor(service, clock)  # CSAT 1: the delivery reasons are offered
     service.feed("c-42", ButtonPress(survey_id=survey_id, value="reason:courier"), via=CHAT)
@@ -84,7 +86,7 @@ def test_reason_chip_is_stored_as_reason_not_comment(service, clock):
     assert [(t.topic, t.count) for t in report.themes] == [("delivery", 1)]  # negative band, no text
 
 
-def test_reask_is_persisted_on_the_survey(service, clock):
+def test_reask_is_persisted_on_the_survey(service: Service, clock: FakeClock) -> None:
     """A reply that is not understood gets the question again and ``survey_instances.reasks`` says so."""
     event = BusinessEventIn.model_validate(
         {
@@ -104,7 +106,9 @@ def test_reask_is_persisted_on_the_survey(service, clock):
     assert _weekly(service, clock).funnel.overall.reasked == 1
 
 
-def _old_layout_database(request: pytest.FixtureRequest, tmp_path: Path, backend: str):
+def _old_layout_database(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> tuple[Database, tuple[str, str] | None]:
     if backend == "sqlite":
         return Database(f"sqlite:///{tmp_path / 'old.db'}"), None
     admin_url = request.getfixturevalue("pg_server")
@@ -113,7 +117,9 @@ def _old_layout_database(request: pytest.FixtureRequest, tmp_path: Path, backend
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_migration_moves_chip_labels_out_of_comment(request, tmp_path, backend):
+def test_migration_moves_chip_labels_out_of_comment(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
     """On a database at 0006 (chip labels in ``comment``), 0009 keeps typed words only and backfills
     one closing question per escalation that had one."""
     db, cleanup = _old_layout_database(request, tmp_path, backend)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,11 +21,13 @@ from flows.scheduling import (
     CustomerFacts,
     DueSurvey,
     Expire,
+    QuietHours,
     Send,
     SentSurvey,
     decide,
 )
 from storage.tables import OutboxMessage, SurveyInstance
+from tests.clocks import FakeClock
 
 JOURNEY = load_journey(None)
 STAGES = list(JOURNEY.stages)
@@ -33,8 +36,12 @@ EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _instants = st.integers(min_value=0, max_value=400 * 24 * 60).map(lambda m: EPOCH + timedelta(minutes=m))
 
 
+#: now, the due survey, the customer, earlier surveys, competing surveys, the sending window.
+Case = tuple[datetime, DueSurvey, CustomerFacts, list[SentSurvey], list[DueSurvey], QuietHours | None]
+
+
 @st.composite
-def _cases(draw: st.DrawFn):
+def _cases(draw: st.DrawFn) -> Case:
     stage = draw(st.sampled_from(STAGES))
     due = draw(_instants)
     expiry = timedelta(minutes=draw(st.integers(min_value=1, max_value=30 * 24 * 60)))
@@ -67,7 +74,7 @@ def _cases(draw: st.DrawFn):
 
 @settings(max_examples=400, deadline=None)
 @given(_cases())
-def test_never_sent_after_the_deadline(case):
+def test_never_sent_after_the_deadline(case: Case) -> None:
     """Any due time, expiry, window, caps, holds, now: no Send and no postponement past due + expiry."""
     now, survey, facts, history, competing, quiet = case
     decision = decide(now, survey, facts, history, competing, quiet)
@@ -82,7 +89,7 @@ def test_never_sent_after_the_deadline(case):
         assert isinstance(decision, Expire)
 
 
-def test_stale_competitor_does_not_win():
+def test_stale_competitor_does_not_win() -> None:
     """A higher-priority survey already past its deadline does not hold back one still in time."""
     now = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)  # Tuesday 11:00 Rome
     stale = DueSurvey(1, JOURNEY.stage("ticket_closed"), now - timedelta(days=5))
@@ -91,7 +98,7 @@ def test_stale_competitor_does_not_win():
     assert decide(now, stale, CustomerFacts(), competing=[fresh]) == Expire("expired")
 
 
-def test_queued_survey_is_not_asked_after_its_deadline():
+def test_queued_survey_is_not_asked_after_its_deadline() -> None:
     """A survey queued behind another is recorded expired, not asked, when its turn comes too late."""
     engine = Engine(JOURNEY)
     t0 = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
@@ -108,7 +115,7 @@ def test_queued_survey_is_not_asked_after_its_deadline():
     assert state.active is None and state.queue == ()
 
 
-def test_survey_held_during_a_case_expires_instead_of_being_asked_late():
+def test_survey_held_during_a_case_expires_instead_of_being_asked_late() -> None:
     """A survey queued during a hand-off is not asked after the case is resolved past its deadline."""
     engine = Engine(JOURNEY)
     t0 = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
@@ -142,7 +149,7 @@ def _event(event_id: str, kind: str, occurred: datetime, order: str) -> Business
     )
 
 
-def test_import_of_week_old_events_sends_only_what_is_in_time(service: Service, clock):
+def test_import_of_week_old_events_sends_only_what_is_in_time(service: Service, clock: FakeClock) -> None:
     """Back-filled events: an 8-day-old delivery's CSAT (72 h) expires unsent; the NPS due now is asked."""
     clock.now = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # Wednesday 11:00 Rome
     result = ingest_event(
@@ -165,7 +172,7 @@ def test_import_of_week_old_events_sends_only_what_is_in_time(service: Service, 
     assert len(sent) == 1 and "consiglieresti" in sent[0]
 
 
-def test_survey_released_by_start_after_its_deadline_expires(service: Service, clock):
+def test_survey_released_by_start_after_its_deadline_expires(service: Service, clock: FakeClock) -> None:
     """A survey that waited for the customer's /start is not asked when /start comes after its deadline."""
     from storage import repo
 
@@ -196,7 +203,9 @@ def test_survey_released_by_start_after_its_deadline_expires(service: Service, c
     assert (survey.status, survey.reason, sent) == ("expired", "expired", [])
 
 
-def test_backfill_file_of_week_old_events_sends_only_what_is_in_time(service: Service, clock, tmp_path):
+def test_backfill_file_of_week_old_events_sends_only_what_is_in_time(
+    service: Service, clock: FakeClock, tmp_path: Path
+) -> None:
     """`events import` of a week-old history: expired surveys are counted, only in-time ones are asked."""
     import json
 

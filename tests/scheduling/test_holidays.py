@@ -10,7 +10,7 @@ from flows.scheduling import QuietHours, italian_holidays, next_window_open
 ROME, LONDON = "Europe/Rome", "Europe/London"
 
 
-def test_4_october_is_an_italian_holiday_from_2026():
+def test_4_october_is_an_italian_holiday_from_2026() -> None:
     """San Francesco (4 October) is a national holiday again from 2026, not before."""
     assert date(2026, 10, 4) in italian_holidays(2026)
     assert date(2025, 10, 4) not in italian_holidays(2025)
@@ -18,21 +18,21 @@ def test_4_october_is_an_italian_holiday_from_2026():
     assert next_window_open(monday, ROME, QuietHours()) == datetime(2027, 10, 5, 7, 0, tzinfo=UTC)
 
 
-def test_italian_holidays_are_not_applied_to_a_customer_in_london():
+def test_italian_holidays_are_not_applied_to_a_customer_in_london() -> None:
     """2 June (Festa della Repubblica) closes the window in Rome but not in London."""
     tuesday = datetime(2026, 6, 2, 10, 0, tzinfo=UTC)  # 11:00 in London, 12:00 in Rome
     assert next_window_open(tuesday, LONDON, QuietHours()) == tuesday
     assert next_window_open(tuesday, ROME, QuietHours()) == datetime(2026, 6, 3, 7, 0, tzinfo=UTC)
 
 
-def test_a_customer_in_london_gets_the_uk_bank_holidays():
+def test_a_customer_in_london_gets_the_uk_bank_holidays() -> None:
     """The Spring bank holiday (last Monday of May) closes the window in London, not in Rome."""
     monday = datetime(2026, 5, 25, 10, 0, tzinfo=UTC)
     assert next_window_open(monday, LONDON, QuietHours()) == datetime(2026, 5, 26, 8, 0, tzinfo=UTC)
     assert next_window_open(monday, ROME, QuietHours()) == monday
 
 
-def test_company_extras_apply_in_the_company_country_only():
+def test_company_extras_apply_in_the_company_country_only() -> None:
     """Milan's Sant'Ambrogio (subdivision MI) and a configured patron day close Rome-zone customers only."""
     rules = holiday_rules("IT", "MI", "06-24")
     quiet = QuietHours(rules=rules)
@@ -44,7 +44,7 @@ def test_company_extras_apply_in_the_company_country_only():
     assert next_window_open(patron, ROME, quiet) == datetime(2026, 6, 25, 7, 0, tzinfo=UTC)
 
 
-def test_zones_without_one_country_use_the_company_country():
+def test_zones_without_one_country_use_the_company_country() -> None:
     """UTC has no country: the company's holidays apply; named zones map to their country."""
     assert (country_of_timezone(ROME), country_of_timezone(LONDON), country_of_timezone("UTC")) == (
         "IT",

@@ -13,11 +13,12 @@ from bot.service import Service
 from bot.timers import run_due_work
 from flows.conversation import ButtonPress, CustomerText
 from storage.tables import Escalation, OutboxMessage, Response, SurveyInstance
+from tests.clocks import FakeClock
 
 CHAT = Address("telegram", "4242")
 
 
-def _ingest(service: Service, clock, kind: str, event_id: str, ago: timedelta) -> None:
+def _ingest(service: Service, clock: FakeClock, kind: str, event_id: str, ago: timedelta) -> None:
     event = BusinessEventIn.model_validate(
         {
             "event_id": event_id,
@@ -33,7 +34,8 @@ def _ingest(service: Service, clock, kind: str, event_id: str, ago: timedelta) -
 def _texts(service: Service) -> list[str]:
     with service.db.read() as session:
         return [
-            m.payload.get("text", "") for m in session.exec(select(OutboxMessage).order_by(OutboxMessage.id))
+            m.payload.get("text", "")
+            for m in session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))
         ]
 
 
@@ -42,7 +44,7 @@ def _survey(service: Service, stage: str) -> SurveyInstance:
         return session.exec(select(SurveyInstance).where(col(SurveyInstance.stage) == stage)).one()
 
 
-def test_late_reply_after_the_expiry_timer_is_kept_as_a_comment(service: Service, clock):
+def test_late_reply_after_the_expiry_timer_is_kept_as_a_comment(service: Service, clock: FakeClock) -> None:
     """After the expiry has run, "4, corriere gentile" is a late comment on that survey, never a score."""
     clock.now = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
     _ingest(service, clock, "order.delivered", "e-1", timedelta(hours=3))
@@ -64,7 +66,7 @@ def test_late_reply_after_the_expiry_timer_is_kept_as_a_comment(service: Service
     assert "ormai chiusa" in _texts(service)[-1]
 
 
-def test_negative_late_reply_is_escalated_with_its_order(service: Service, clock):
+def test_negative_late_reply_is_escalated_with_its_order(service: Service, clock: FakeClock) -> None:
     """A negative reply after the expiry opens a case naming the survey's order and stage."""
     clock.now = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
     _ingest(service, clock, "order.delivered", "e-1", timedelta(hours=3))
@@ -81,7 +83,7 @@ def test_negative_late_reply_is_escalated_with_its_order(service: Service, clock
     assert response.late and response.negative and response.score is None
 
 
-def test_reply_after_the_late_window_is_not_attached(service: Service, clock):
+def test_reply_after_the_late_window_is_not_attached(service: Service, clock: FakeClock) -> None:
     """Past the stage's late window a reply is an ordinary message: no late comment is stored."""
     clock.now = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
     _ingest(service, clock, "order.delivered", "e-1", timedelta(hours=3))
@@ -94,7 +96,7 @@ def test_reply_after_the_late_window_is_not_attached(service: Service, clock):
         assert session.exec(select(Response)).all() == []
 
 
-def test_review_invitation_without_a_reason(service: Service, clock):
+def test_review_invitation_without_a_reason(service: Service, clock: FakeClock) -> None:
     """A repurchase score whose reason question is ignored still gets the review invitation on time."""
     clock.now = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
     _ingest(service, clock, "order.repurchased", "e-r", timedelta(days=1, hours=1))

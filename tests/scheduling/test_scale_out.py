@@ -17,6 +17,7 @@ from sqlmodel import select
 from bot.clock import utcnow
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from flows.journey import Journey
 from storage import migrate
 from storage.db import Database
 from storage.tables import DueWork, OutboxMessage, SurveyInstance
@@ -45,13 +46,16 @@ def _spawn(logs: Path, url: str, api: str, name: str, *extra: str) -> subprocess
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_three_workers_ask_each_survey_once_despite_a_kill(pg_server, journey, tmp_path):
+def test_three_workers_ask_each_survey_once_despite_a_kill(
+    pg_server: str, journey: Journey, tmp_path: Path
+) -> None:
     """300 due surveys; one worker SIGKILLed holding leases, one killed mid-run: each asked exactly once."""
     url, name = make_pg_database(pg_server)
     db = Database(url)
     api = FakeBotAPI().start_in_thread()
     workers: list[subprocess.Popen[str]] = []
-    stalled = victim = None
+    stalled: subprocess.Popen[str] | None = None
+    victim: subprocess.Popen[str] | None = None
     try:
         migrate.upgrade(db)
         now = utcnow()
@@ -72,12 +76,13 @@ def test_three_workers_ask_each_survey_once_despite_a_kill(pg_server, journey, t
         victim = _spawn(
             tmp_path, url, api.url, "w-victim", "--timers-only", "--go", str(go)
         )  # killed mid-run
+        assert stalled.stdout is not None and victim.stdout is not None
         line = stalled.stdout.readline()
         assert line.split() == ["stalled", "25", "25", "25"], line  # fed 25, holds 25 timers + 25 messages
         stalled.send_signal(signal.SIGKILL)
         stalled.wait(10)
-        for worker in (*workers, victim):
-            assert worker.stdout.readline().strip() == "ready"
+        for ready in (*workers, victim):
+            assert ready.stdout is not None and ready.stdout.readline().strip() == "ready"
         started = time.monotonic()
         go.touch()
         time.sleep(1.0)
@@ -102,12 +107,12 @@ def test_three_workers_ask_each_survey_once_despite_a_kill(pg_server, journey, t
         assert elapsed < 60
         print(f"{SURVEYS} surveys, 2 workers + 1 stalled and 1 killed mid-run: {elapsed:.1f} s", flush=True)
     finally:
-        for worker in (*workers, stalled, victim):
-            if worker is not None and worker.poll() is None:
-                worker.kill()
-                worker.wait(10)
-            if worker is not None and worker.stdout is not None:
-                worker.stdout.close()
+        for running in (*workers, stalled, victim):
+            if running is not None and running.poll() is None:
+                running.kill()
+                running.wait(10)
+            if running is not None and running.stdout is not None:
+                running.stdout.close()
         api.stop()
         db.dispose()
         drop_pg_database(pg_server, name)

@@ -12,6 +12,7 @@ from flows.conversation import CustomerText
 from flows.errors import ConflictError
 from storage import repo
 from storage.tables import Conversation, Response, SurveyInstance
+from tests.clocks import FakeClock
 from tests.seeding import ask_delivery_csat
 
 CHATS = [501, 502, 503]
@@ -33,7 +34,7 @@ def _commits(service: Service) -> list[int]:
     return commits
 
 
-def test_batch_stores_every_answer_in_one_commit(service: Service, clock):
+def test_batch_stores_every_answer_in_one_commit(service: Service, clock: FakeClock) -> None:
     """Three customers' scores fed as one batch are all stored, with their orders, in one commit."""
     ask_delivery_csat(service, clock.now, CHATS)
     commits = _commits(service)
@@ -49,7 +50,7 @@ def test_batch_stores_every_answer_in_one_commit(service: Service, clock):
     ]
 
 
-def test_failing_item_is_rolled_back_alone(service: Service, clock):
+def test_failing_item_is_rolled_back_alone(service: Service, clock: FakeClock) -> None:
     """An item that raises comes back as its error; its writes are undone and the others are kept."""
     ask_delivery_csat(service, clock.now, CHATS)
 
@@ -72,8 +73,6 @@ def test_failing_item_is_rolled_back_alone(service: Service, clock):
     assert scores == {"c-501": 4, "c-503": 5}
     assert after is not None and after.version == version_before
 
-
-def test_score_after_a_comment_keeps_the_comment(service: Service, clock):
     """A score stored over a comment-only response keeps the comment's words, flag and topics."""
     ask_delivery_csat(service, clock.now, [601])
     with service.db.write() as session:
@@ -117,7 +116,7 @@ def test_score_after_a_comment_keeps_the_comment(service: Service, clock):
     assert response.order_id == "o-601"
 
 
-def test_answers_are_counted_once_when_a_batch_is_fed_again(service: Service, clock):
+def test_answers_are_counted_once_when_a_batch_is_fed_again(service: Service, clock: FakeClock) -> None:
     """A batch fed again without its failing item counts each stored answer once in /metrics."""
     ask_delivery_csat(service, clock.now, CHATS)
 

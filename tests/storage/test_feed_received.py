@@ -23,10 +23,11 @@ from storage.tables import (
     OutboxMessage,
     Response,
 )
+from tests.clocks import FakeClock
 from tests.seeding import ask_delivery_csat
 
 
-def _stored(service: Service, clock, chat: str) -> int:
+def _stored(service: Service, clock: FakeClock, chat: str) -> int:
     """Store one inbox row for ``chat`` and return its id."""
     inbox.store(service.db, "telegram", [inbox.Incoming(f"u-{chat}", chat, {"update_id": 1})], clock.now)
     [row] = inbox.claim(service.db, "telegram", clock.now)
@@ -49,7 +50,9 @@ def _count(service: Service, table: type) -> int:
         return int(session.exec(select(func.count()).select_from(table)).one())
 
 
-def test_a_known_chat_is_found_and_its_inbox_row_marked_in_one_commit(service: Service, clock):
+def test_a_known_chat_is_found_and_its_inbox_row_marked_in_one_commit(
+    service: Service, clock: FakeClock
+) -> None:
     """A typed score from a bound chat: its customer is found by the identity, the answer stored
     and the inbox row marked done, in one commit; the item holds data only, no callback."""
     ask_delivery_csat(service, clock.now, [501])
@@ -67,7 +70,7 @@ def test_a_known_chat_is_found_and_its_inbox_row_marked_in_one_commit(service: S
     assert row.processed_at is not None and row.error is None
 
 
-def test_a_stranger_is_answered_and_nothing_is_stored(service: Service, clock):
+def test_a_stranger_is_answered_and_nothing_is_stored(service: Service, clock: FakeClock) -> None:
     """A chat no customer owns asks for help: answered in its client's language, marked as a
     stranger's; no customer, identity or conversation is created."""
     row_id = _stored(service, clock, "999")
@@ -81,7 +84,7 @@ def test_a_stranger_is_answered_and_nothing_is_stored(service: Service, clock):
     assert _row(service, row_id).error == "stranger: answered, nothing stored"
 
 
-def test_a_start_token_binds_the_chat_inside_the_feed(service: Service, clock):
+def test_a_start_token_binds_the_chat_inside_the_feed(service: Service, clock: FakeClock) -> None:
     """/start with a customer's token: the chat is bound to that customer in the feed itself,
     the token used by this chat, and the step sees a bound start."""
     with service.db.write() as session:
@@ -100,7 +103,7 @@ def test_a_start_token_binds_the_chat_inside_the_feed(service: Service, clock):
 
 
 @pytest.mark.parametrize("whose", ["bad", "another"])
-def test_a_refused_start_link_writes_nothing(service: Service, clock, whose: str):
+def test_a_refused_start_link_writes_nothing(service: Service, clock: FakeClock, whose: str) -> None:
     """A bad token, or another customer's token in a chat already linked: refused with the
     reason, nothing written (the token stays unused, the chat keeps its customer, the row open)."""
     ask_delivery_csat(service, clock.now, [501, 502])
@@ -118,7 +121,7 @@ def test_a_refused_start_link_writes_nothing(service: Service, clock, whose: str
     assert _row(service, row_id).processed_at is None
 
 
-def test_a_press_that_changes_nothing_queues_no_chat_message(service: Service, clock):
+def test_a_press_that_changes_nothing_queues_no_chat_message(service: Service, clock: FakeClock) -> None:
     """A stale press the channel acknowledges itself (a pop-up) queues no chat message; the same
     press without a pop-up to answer it is answered in the chat."""
     ask_delivery_csat(service, clock.now, [501])

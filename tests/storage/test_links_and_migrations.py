@@ -12,9 +12,10 @@ from sqlmodel import SQLModel
 from storage import migrate, repo
 from storage.db import Database
 from storage.links import deep_link, issue_token, redeem_token
+from tests.clocks import FakeClock
 
 
-def test_token_binds_only_its_customer(db: Database, clock):
+def test_token_binds_only_its_customer(db: Database, clock: FakeClock) -> None:
     """A token is long, URL-safe, redeemable by one chat only, and unknown or expired tokens bind nothing."""
     with db.write() as session:
         repo.ensure_customer(session, "c-1", clock.now)
@@ -35,7 +36,7 @@ def test_token_binds_only_its_customer(db: Database, clock):
     assert deep_link(None, token) is None
 
 
-def test_migrations_match_the_models(db: Database):
+def test_migrations_match_the_models(db: Database) -> None:
     """After `db upgrade` the schema equals the SQLModel tables (no model change without a migration)."""
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
@@ -43,7 +44,7 @@ def test_migrations_match_the_models(db: Database):
     assert diff == []
 
 
-def test_single_migration_head():
+def test_single_migration_head() -> None:
     """The migration history has exactly one head."""
     script = ScriptDirectory.from_config(migrate.alembic_config(Database("sqlite://")))
     assert len(script.get_heads()) == 1

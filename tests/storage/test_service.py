@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, SQLModel, select
 
 from bot.apply import Address
 from bot.events.ingest import ingest_event
@@ -13,13 +14,24 @@ from bot.events.schema import BusinessEventIn
 from bot.service import Service
 from bot.timers import run_due_work
 from flows.conversation import ButtonPress, CustomerText, Started
+from flows.journey import Journey
 from storage.claims import claim_due_work, claim_outbox
 from storage.tables import Conversation, DueWork, Escalation, OutboxMessage, Response, SurveyInstance
+from tests.clocks import FakeClock
 
 CHAT = Address("telegram", "4242")
 
 
-def _event(clock, kind="order.delivered", event_id="evt-1", hours_ago=3.0, **extra):
+M = TypeVar("M", bound=SQLModel)
+
+
+def _event(
+    clock: FakeClock,
+    kind: str = "order.delivered",
+    event_id: str = "evt-1",
+    hours_ago: float = 3.0,
+    **extra: Any,
+) -> BusinessEventIn:
     return BusinessEventIn.model_validate(
         {
             "event_id": event_id,
@@ -32,12 +44,12 @@ def _event(clock, kind="order.delivered", event_id="evt-1", hours_ago=3.0, **ext
     )
 
 
-def _rows(service: Service, model):
+def _rows(service: Service, model: type[M]) -> list[M]:
     with service.db.read() as session:
         return list(session.exec(select(model)))
 
 
-def test_event_schedules_due_survey_once(service: Service, clock):
+def test_event_schedules_due_survey_once(service: Service, clock: FakeClock) -> None:
     """An order.delivered event schedules the delivery CSAT and first-use NPS; a repeat is a duplicate."""
     first = ingest_event(service.db, service.journey, _event(clock), clock.now)
     again = ingest_event(service.db, service.journey, _event(clock), clock.now)
@@ -47,7 +59,7 @@ def test_event_schedules_due_survey_once(service: Service, clock):
     assert first.reachable
 
 
-def test_due_survey_is_asked_answered_and_stored(service: Service, clock):
+def test_due_survey_is_asked_answered_and_stored(service: Service, clock: FakeClock) -> None:
     """A due survey is asked with buttons; a tap stores the score; a reason is stored with it."""
     ingest_event(service.db, service.journey, _event(clock), clock.now)
     counts = run_due_work(service, clock.now)
@@ -69,12 +81,12 @@ def test_due_survey_is_asked_answered_and_stored(service: Service, clock):
     assert survey.status == "answered" and survey.sent_at is not None
 
 
-def test_failure_mid_step_writes_nothing(service: Service, clock):
+def test_failure_mid_step_writes_nothing(service: Service, clock: FakeClock) -> None:
     """If the transaction fails after the step, neither state, outbox nor answer is written."""
     service.feed("c-1", Started(bound=True), via=CHAT)
     before = _rows(service, OutboxMessage)
 
-    def crash(session):
+    def crash(session: Session) -> None:
         raise RuntimeError("power cut")
 
     with pytest.raises(RuntimeError):
@@ -84,7 +96,7 @@ def test_failure_mid_step_writes_nothing(service: Service, clock):
     assert conversation.version == 1
 
 
-def test_state_survives_a_new_service(service: Service, clock, journey):
+def test_state_survives_a_new_service(service: Service, clock: FakeClock, journey: Journey) -> None:
     """A conversation continues after a restart: state lives in the database."""
     ingest_event(service.db, service.journey, _event(clock), clock.now)
     run_due_work(service, clock.now)
@@ -95,7 +107,7 @@ def test_state_survives_a_new_service(service: Service, clock, journey):
     assert [r.score for r in _rows(restarted, Response)] == [4]
 
 
-def test_survey_waits_for_a_channel_then_is_released(service: Service, clock):
+def test_survey_waits_for_a_channel_then_is_released(service: Service, clock: FakeClock) -> None:
     """A customer without a chat gets nothing until they start the bot; then the survey is asked."""
     event = BusinessEventIn.model_validate(
         {
@@ -120,7 +132,7 @@ def test_survey_waits_for_a_channel_then_is_released(service: Service, clock):
     assert any("T-77" in t for t in texts)
 
 
-def test_cancel_on_return(service: Service, clock):
+def test_cancel_on_return(service: Service, clock: FakeClock) -> None:
     """order.returned cancels the pending delivery surveys of that order."""
     ingest_event(service.db, service.journey, _event(clock, hours_ago=1), clock.now)
     returned = _event(clock, kind="order.returned", event_id="evt-2", hours_ago=0.5)
@@ -131,7 +143,7 @@ def test_cancel_on_return(service: Service, clock):
     assert {s.status for s in _rows(service, SurveyInstance)} == {"cancelled"}
 
 
-def test_claims_are_exclusive_and_leases_expire(service: Service, clock):
+def test_claims_are_exclusive_and_leases_expire(service: Service, clock: FakeClock) -> None:
     """A claimed timer is not claimed again until its lease expires."""
     ingest_event(service.db, service.journey, _event(clock), clock.now)
     first = claim_due_work(service.db, "w1", clock.now)
@@ -145,7 +157,7 @@ def test_claims_are_exclusive_and_leases_expire(service: Service, clock):
     assert work.lease_owner == "w2"
 
 
-def test_outbox_claims_one_message_per_chat_in_order(service: Service, clock):
+def test_outbox_claims_one_message_per_chat_in_order(service: Service, clock: FakeClock) -> None:
     """Only the oldest pending message of a chat is claimable, so a chat's messages stay in order."""
     service.feed("c-1", Started(bound=True), via=CHAT)
     service.feed("c-1", CustomerText(text="help"), via=CHAT)
@@ -155,7 +167,9 @@ def test_outbox_claims_one_message_per_chat_in_order(service: Service, clock):
     assert claim_outbox(service.db, "s2", clock.now) == []
 
 
-def test_start_just_before_waiting_is_not_lost(service: Service, clock, monkeypatch):
+def test_start_just_before_waiting_is_not_lost(
+    service: Service, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A Start committed after the timer's first look but before it parks the survey still gets it asked."""
     from storage import repo
 
@@ -171,9 +185,9 @@ def test_start_just_before_waiting_is_not_lost(service: Service, clock, monkeypa
     ingest_event(service.db, service.journey, event, clock.now, quiet=None)
     service.feed("c-race", Started(bound=True), via=Address("telegram", "31"))
     real = repo.reachable_identity
-    looks = []
+    looks: list[str] = []
 
-    def stale_first_look(session, customer_id):
+    def stale_first_look(session: Session, customer_id: str) -> repo.IdentityRow | None:
         looks.append(customer_id)
         return None if len(looks) == 1 else real(session, customer_id)
 

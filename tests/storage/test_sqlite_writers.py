@@ -13,7 +13,7 @@ from flows.errors import StorageError
 from storage.db import Database
 
 
-def test_a_waiting_writer_gets_the_lock_as_soon_as_the_holder_commits(sqlite_db: Database):
+def test_a_waiting_writer_gets_the_lock_as_soon_as_the_holder_commits(sqlite_db: Database) -> None:
     """A second thread's write waits for the first to commit, then runs: both rows are stored."""
     holding = threading.Event()
     waited: list[float] = []
@@ -45,7 +45,7 @@ def test_a_waiting_writer_gets_the_lock_as_soon_as_the_holder_commits(sqlite_db:
 
 def test_a_writer_held_up_past_the_busy_timeout_gets_a_storage_error(
     sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     """When another thread keeps the write lock beyond the busy timeout, the waiter fails with
     StorageError (as SQLite's own busy timeout would) instead of waiting for ever."""
     monkeypatch.setattr(storage.db, "SQLITE_BUSY_TIMEOUT_MS", 100)

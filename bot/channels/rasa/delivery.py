@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,12 +21,13 @@ import structlog
 
 from bot.channels.rasa.bridge import CHANNEL
 from bot.channels.rasa.messages import MESSAGE_ENTITY, SURVEY_ENTITY, TRIGGER_INTENT
+from bot.leader import WORKER_ID
 from bot.wiring import App
 from storage.claims import ClaimedMessage, claim_outbox, finish_message
 
 log = structlog.get_logger(__name__)
 
-OWNER = f"rasa:{socket.gethostname()}:{os.getpid()}"
+OWNER = f"{WORKER_ID}:rasa"
 MAX_ATTEMPTS = 8
 
 

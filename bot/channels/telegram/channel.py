@@ -12,9 +12,9 @@ import structlog
 from aiogram.types import BotCommand
 from fastapi import APIRouter
 
+from bot.channels.callbacks import derive_secret
 from bot.channels.telegram import texts, undeliverable, username
 from bot.channels.telegram.api import call, make_bot
-from bot.channels.telegram.callbacks import derive_secret
 from bot.channels.telegram.poller import ALLOWED_UPDATES, Poller
 from bot.channels.telegram.processor import AgentsProcessor, InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.channels import callbacks
 from bot.channels.base import Edited, Envelope, Ignored, Media, Membership, Refused, Unparseable
-from bot.channels.telegram import callbacks, texts
+from bot.channels.telegram import texts
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import Update, command, read
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Started

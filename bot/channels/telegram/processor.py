@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from bot.channels.base import Channel, Edited, Envelope, Ignored, Media, Membership, Refused, Unparseable
 from bot.channels.telegram import texts
+from bot.channels.telegram.agents import DeskEvent, TelegramAgents
 from bot.channels.telegram.api import call
 from bot.channels.telegram.customers import FEEDABLE, CustomerEvent, TelegramCustomers
 from bot.channels.telegram.transport import CHANNEL
@@ -379,6 +380,7 @@ class AgentsProcessor(InboxLoop):
     ) -> None:
         super().__init__(db, clock, AGENTS_CHANNEL, config)
         self.desk = desk
+        self.channel: Channel[DeskEvent] = TelegramAgents(desk.config.agents_chat_id)
         #: Called after a batch was processed (the agents' sender's wake-up).
         self.on_change: Callable[[], None] = lambda: None
 
@@ -392,7 +394,7 @@ class AgentsProcessor(InboxLoop):
         return len(claimed)
 
     async def _process(self, row: inbox.ClaimedUpdate) -> None:
-        envelope = self.desk.channel.parse(row.payload)
+        envelope = self.channel.parse(row.payload)
         if isinstance(envelope, Unparseable):
             await asyncio.to_thread(self.skip, row, envelope.reason)
             return

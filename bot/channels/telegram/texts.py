@@ -35,16 +35,16 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     },
     "media": {
         Lang.IT: (
-            "Grazie! Per ora so leggere solo testo e pulsanti, quindi non riesco a vedere foto, "
+            "Grazie! Per ora capisco solo messaggi scritti e pulsanti, quindi non riesco a vedere foto, "
             "audio, video, sticker, posizioni o file. Puoi scrivermelo a parole?"
         ),
         Lang.EN: (
-            "Thanks! For now I can only read text and buttons, so I can't see photos, voice notes, "
+            "Thanks! For now I only understand text and buttons, so I can't see photos, voice notes, "
             "videos, stickers, locations or files. Could you put it in words?"
         ),
     },
     "stale_button": {
-        Lang.IT: "Questa domanda non è più aperta.",
+        Lang.IT: "Questa domanda è già chiusa.",
         Lang.EN: "That question is no longer open.",
     },
 }

@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 
-from bot.channels.telegram import callbacks
+from bot.channels import callbacks
 from bot.channels.telegram.api import call
 from bot.sender import PROGRESS
 from flows.errors import ChannelError

@@ -17,15 +17,15 @@ log = structlog.get_logger(__name__)
 
 _TEXTS = {
     "blocked": {
-        "it": "⚠️ Il cliente ha bloccato il bot: i messaggi non vengono più consegnati.",
+        "it": "⚠️ Il bot è stato bloccato: i messaggi in chat non vengono più consegnati.",
         "en": "⚠️ The customer blocked the bot: messages are no longer delivered.",
     },
     "unblocked": {
-        "it": "ℹ️ Il cliente ha riattivato il bot.",
+        "it": "ℹ️ Il bot è stato riattivato: i messaggi vengono di nuovo consegnati.",
         "en": "ℹ️ The customer started the bot again.",
     },
     "failed": {
-        "it": "⚠️ Un messaggio per il cliente non è stato consegnato (errore definitivo di Telegram).",
+        "it": "⚠️ Un messaggio in chat non è stato consegnato (errore definitivo di Telegram).",
         "en": "⚠️ A message to the customer could not be delivered (Telegram refused it for good).",
     },
 }

@@ -1,5 +1,8 @@
 """Inline-button callback data: short, opaque and signed, so a forged or altered press is refused.
 
+Telegram's button format, shared by both Telegram channels (aiogram's and PTB's), which must not
+import each other.
+
 Format: ``v1.<survey_id or ->.<value>.<hmac8>`` (at most 64 bytes, Telegram's limit). The MAC
 covers the chat id too, so a button cannot be replayed from another chat.
 """

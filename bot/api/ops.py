@@ -16,7 +16,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from bot.observability.metrics import CHANNEL_UP, REGISTRY, watch_database
 from bot.wiring import App
@@ -30,8 +29,7 @@ PROBE_TIMEOUT = 3.0
 def _checks(app: App) -> dict[str, str]:
     checks: dict[str, str] = {}
     try:
-        with app.db.read() as session:
-            session.connection().execute(text("SELECT 1"))
+        app.db.ping()
         checks["database"] = "ok"
         problem = migrate.schema_problem(migrate.current_revision(app.db), migrate.head_revision())
         checks["migrations"] = "ok" if problem is None else f"pending: {problem}"

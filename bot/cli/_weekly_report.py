@@ -1,6 +1,7 @@
 """``cxbot report``: the weekly summary from the database, in any format.
 
-Wire it with a one-line ``bot/cli/report.py``: ``from bot.report.cli import register``.
+Loaded by ``bot/cli/report.py`` only when ``cxbot report`` runs (private: the plugin loader of
+bot.cli.main skips it), because the report's models are costly to build at every start.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.common import handles_errors, load_app
 from bot.clock import utcnow
 from bot.report import FORMATS, Format, render
 from flows.report import WeeklyReport, parse_week, stage_refs
@@ -31,7 +33,6 @@ def build_weekly_report(
     ``week`` defaults to the last complete week before ``now``; ``latest=True`` picks instead the
     week of the newest answer (what the demo wants: its clock is simulated).
     """
-    from bot.cli.common import load_app
     from storage.report_queries import latest_answer_week, weekly_report
 
     app = load_app(database_url)
@@ -72,7 +73,6 @@ def write_report(report: WeeklyReport, fmt: Format, out: Path | None) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the ``report`` command to the cxbot CLI."""
-    from bot.cli.common import handles_errors
 
     @app.command("report")
     @handles_errors

@@ -1,4 +1,5 @@
-"""The stored deliveries: written raw before the sender gets its answer, then worked from the row.
+"""The connectors' stored deliveries: written raw before the sender gets its answer, then worked
+from the row (bot.connectors.routes stores, bot.connectors.worker maps them).
 
 Idempotent on ``(connector, delivery_id)``: a redelivery only bumps ``duplicates``. Rows are
 claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a worker that dies mid-way
