@@ -84,15 +84,15 @@ _L: dict[str, dict[str, str]] = {
     "lang_it": {"it": "italiano", "en": "Italian"},
     "lang_en": {"it": "inglese", "en": "English"},
     "reach_blocked": {
-        "it": "⛔ Il cliente ha bloccato il bot: i messaggi non vengono più consegnati.",
+        "it": "⛔ Il bot è stato bloccato: i messaggi in chat non vengono più consegnati.",
         "en": "⛔ The customer blocked the bot: messages are no longer delivered.",
     },
     "reach_failed": {
-        "it": "⚠️ L'ultimo messaggio per il cliente non è stato consegnato.",
+        "it": "⚠️ L'ultimo messaggio in chat non è stato consegnato.",
         "en": "⚠️ The last message to the customer could not be delivered.",
     },
     "media_unreachable": {
-        "it": "Non inviato: il cliente non ha una chat Telegram raggiungibile.",
+        "it": "Non inviato: nessuna chat Telegram raggiungibile per questa segnalazione.",
         "en": "Not sent: the customer has no Telegram chat the bot can reach.",
     },
 }
