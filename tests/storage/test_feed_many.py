@@ -73,6 +73,8 @@ def test_failing_item_is_rolled_back_alone(service: Service, clock: FakeClock) -
     assert scores == {"c-501": 4, "c-503": 5}
     assert after is not None and after.version == version_before
 
+
+def test_score_after_a_comment_keeps_the_comment(service: Service, clock: FakeClock) -> None:
     """A score stored over a comment-only response keeps the comment's words, flag and topics."""
     ask_delivery_csat(service, clock.now, [601])
     with service.db.write() as session:
