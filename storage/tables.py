@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event
 from sqlalchemy import false as sa_false
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -409,3 +410,41 @@ class ChatwootConversation(SQLModel, table=True):
     conversation_id: int
     contact_id: int | None = None
     created_at: datetime = _ts(nullable=False)
+
+
+class ReportCache(SQLModel, table=True):
+    """A closed week's answers, counted as the weekly report splits them (``storage.report_cache``).
+
+    Per company time zone and ISO week: one ``answers`` row per stage × metric × language ×
+    channel × score × negative × topics with how many answers and how many with typed words, and
+    one ``built`` row saying the week is complete. Aggregates only (no customer, order or words).
+    Triggers on ``responses`` delete a week's rows when an answer in it is written, changed or
+    removed; ``period_start``/``period_end`` (UTC) are what they compare with.
+    """
+
+    __tablename__ = "report_cache"
+    __table_args__ = (Index("ix_report_cache_period", "period_end", "period_start"),)
+
+    timezone: str = Field(primary_key=True, max_length=64)
+    week: str = Field(primary_key=True, max_length=8)  # "2026-W47"
+    kind: str = Field(primary_key=True, max_length=8)  # "built" (one per week) or "answers"
+    stage: str = Field(primary_key=True, max_length=32)  # "" when the answer names none
+    metric: str = Field(primary_key=True, max_length=8)  # "" when none
+    language: str = Field(primary_key=True, max_length=2)
+    channel: str = Field(primary_key=True, max_length=16)
+    score: int = Field(primary_key=True)  # -1: no score
+    negative: bool = Field(primary_key=True)  # the answer's own flag (negative words)
+    topics: str = Field(primary_key=True, sa_type=Text)  # JSON list, sorted (repeats kept)
+    period_start: datetime = _ts(nullable=False)
+    period_end: datetime = _ts(nullable=False)
+    answers: int = 0
+    commented: int = 0  # of those, with typed words
+    built_at: datetime = _ts(nullable=False)
+
+
+@event.listens_for(SQLModel.metadata, "after_create")
+def _report_cache_triggers(_metadata: Any, connection: Connection, **_kw: Any) -> None:
+    """Give ``create_all`` (tests, benches) the triggers that keep ``report_cache`` in step (as 0015 does)."""
+    from storage.report_cache import create_triggers
+
+    create_triggers(connection)
