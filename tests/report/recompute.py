@@ -485,7 +485,9 @@ def _top(this: dict[str, int], before: dict[str, int], limit: int) -> list[dict[
     ]
 
 
-def _summed(counts: dict[tuple[str, str, bool], int], praise: bool, stage: str | None = None) -> dict[str, int]:
+def _summed(
+    counts: dict[tuple[str, str, bool], int], praise: bool, stage: str | None = None
+) -> dict[str, int]:
     out: dict[str, int] = defaultdict(int)
     for (s, topic, p), n in counts.items():
         if p == praise and (stage is None or s == stage):
