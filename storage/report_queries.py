@@ -72,9 +72,18 @@ from flows.report import (
     week_bounds_utc,
     week_of,
 )
-from flows.scales import Metric, Sentiment, sentiment
+from flows.scales import Metric
 from flows.topics import POSITIVE_TOPICS
-from storage.report_cache import CacheUse, Group, answer_groups, has_text
+from storage.report_cache import (
+    SCORES,
+    SEGMENTS,
+    TOPICS,
+    CacheUse,
+    WeekCounts,
+    answer_counts,
+    has_text,
+    negative_band,
+)
 from storage.tables import (
     ChannelIdentity,
     ClosingQuestion,
@@ -121,44 +130,27 @@ def _positive(table: Table) -> ColumnElement[bool]:
     )
 
 
-def _negative(table: Table) -> ColumnElement[bool]:
-    c = table.c
-    return or_(
-        and_(c.metric == Metric.NPS.value, c.score <= 6),
-        and_(c.metric == Metric.CSAT.value, c.score <= 2),
-        and_(c.metric == Metric.CES.value, c.score <= 3),
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Answers (counted per week by storage.report_cache: cached weeks read, open ones counted)
 
 
-def _valid(group: Group) -> bool:
-    """An answer with a score on its metric's scale, at a stage."""
-    if group.score is None or not group.stage or group.metric not in _METRICS:
-        return False
-    return Metric(group.metric).in_range(group.score)
-
-
 def score_counts(
-    groups: Mapping[str, Sequence[Group]], weeks: Sequence[str], *, segment_weeks: int = 2
+    counts: Mapping[str, WeekCounts], weeks: Sequence[str], *, segment_weeks: int = 2
 ) -> tuple[list[ScoreCount], dict[tuple[str, str, str, str], tuple[int, int]]]:
     """Return score histograms of ``weeks`` and, per (week, stage, language, channel), (responses, commented).
 
     The last ``segment_weeks`` weeks (the report week and the one before) by stage × metric ×
     language × channel × score; older weeks only by stage × metric × score (language and channel
-    "" = all), as the trend needs no more.
+    "" = all), as the trend needs no more. Scores off their metric's scale are left out.
     """
     split = max(0, len(weeks) - segment_weeks)
     hist: dict[tuple[str, str, str, str, str, int], int] = {}
     answers: dict[tuple[str, str, str, str], tuple[int, int]] = {}
     for i, week in enumerate(weeks):
         segmented = i >= split
-        for g in groups.get(week, ()):
-            if not _valid(g):
+        for g in counts[week].scores if week in counts else ():
+            if g.metric not in _METRICS or not Metric(g.metric).in_range(g.score):
                 continue
-            assert g.score is not None
             segment = (g.language, g.channel) if segmented else ("", "")
             key = (week, g.stage, g.metric, *segment, g.score)
             hist[key] = hist.get(key, 0) + g.answers
@@ -337,15 +329,7 @@ def funnel_counts(
 # Comments
 
 
-def _negative_band(metric: str, score: int | None) -> bool:
-    """Return whether ``score`` is in ``metric``'s negative band (below the scale counts as negative)."""
-    if score is None or metric not in _METRICS:
-        return False
-    scale = Metric(metric)
-    return score < scale.low or (scale.in_range(score) and sentiment(scale, score) is Sentiment.NEGATIVE)
-
-
-def topic_counts(groups: Mapping[str, Sequence[Group]], weeks: Sequence[str]) -> list[TopicCount]:
+def topic_counts(counts: Mapping[str, WeekCounts], weeks: Sequence[str]) -> list[TopicCount]:
     """Return, per week and stage, how many answers are about each topic.
 
     Complaints (band "negative"): the topics of negative answers — a score in the negative band
@@ -353,18 +337,18 @@ def topic_counts(groups: Mapping[str, Sequence[Group]], weeks: Sequence[str]) ->
     every answer naming a praise topic, whatever its score. Topics come from the typed words and
     from the tapped reason chip (its topic); a topic named twice by one answer counts twice.
     """
-    counts: dict[tuple[str, str, str, ThemeBand], int] = {}
+    found: dict[tuple[str, str, str, ThemeBand], int] = {}
     for week in weeks:
-        for g in groups.get(week, ()):
-            negative = g.negative or _negative_band(g.metric, g.score)  # CX_METHOD §3
+        for g in counts[week].topics if week in counts else ():
             for name in g.topics:
                 band: ThemeBand = "positive" if name in POSITIVE_TOPICS else "negative"
-                if band == "positive" or negative:
+                n = g.answers if band == "positive" else g.negative
+                if n:
                     key = (week, g.stage, name, band)
-                    counts[key] = counts.get(key, 0) + g.answers
+                    found[key] = found.get(key, 0) + n
     return [
         TopicCount(week=week, stage=stage, topic=topic, band=band, count=n)
-        for (week, stage, topic, band), n in sorted(counts.items())
+        for (week, stage, topic, band), n in sorted(found.items())
     ]
 
 
@@ -388,7 +372,7 @@ def verbatim_candidates(
         r.c.stage.is_not(None),
         has_text(r.c.comment),
     )
-    negative = _negative(r)
+    negative = negative_band(r)
     band = case((negative, 0), else_=1)
     counted = (
         select(band, r.c.stage, r.c.metric, r.c.score, func.count())
@@ -608,16 +592,17 @@ def load_report_inputs(
     """Return everything the weekly report of ``week`` needs, aggregated in the database.
 
     Answers of cached weeks come from ``report_cache``; with ``now``, weeks ended by then and not
-    cached yet are counted and stored there (``storage.report_cache.answer_groups``; give a
+    cached yet are counted and stored there (``storage.report_cache.answer_counts``; give a
     connection outside a transaction). ``cache=False`` counts every week from ``responses``.
     ``on_cache`` hears what was read, built and counted.
     """
     weeks = input_weeks(week, trend_weeks)
     recent = [shift_week(week, -1), week]
-    groups, use = answer_groups(conn, weeks, timezone, now=now, cache=cache)
+    wanted = {w: {SEGMENTS, TOPICS} if w in recent else {SCORES} for w in weeks}
+    counts, use = answer_counts(conn, wanted, timezone, now=now, cache=cache)
     if on_cache is not None:
         on_cache(use)
-    scores, answers = score_counts(groups, weeks)
+    scores, answers = score_counts(counts, weeks)
     return ReportInputs(
         week=week,
         timezone=timezone,
@@ -625,7 +610,7 @@ def load_report_inputs(
         weeks=weeks,
         scores=scores,
         funnel=funnel_counts(conn, recent, timezone, answers),
-        topics=topic_counts(groups, recent),
+        topics=topic_counts(counts, recent),
         verbatims=verbatim_candidates(conn, week, timezone),
         escalations=[escalation_counts(conn, w, timezone) for w in recent],
     )

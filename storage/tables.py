@@ -413,13 +413,14 @@ class ChatwootConversation(SQLModel, table=True):
 
 
 class ReportCache(SQLModel, table=True):
-    """A closed week's answers, counted as the weekly report splits them (``storage.report_cache``).
+    """A closed week's answers, counted as the weekly report needs them (``storage.report_cache``).
 
-    Per company time zone and ISO week: one ``answers`` row per stage × metric × language ×
-    channel × score × negative × topics with how many answers and how many with typed words, and
-    one ``built`` row saying the week is complete. Aggregates only (no customer, order or words).
-    Triggers on ``responses`` delete a week's rows when an answer in it is written, changed or
-    removed; ``period_start``/``period_end`` (UTC) are what they compare with.
+    Per company time zone, ISO week and part (``scores``, ``segments``, ``topics``): one ``count``
+    row per group (stage, metric, language, channel, score; or stage and topics) with how many
+    answers, how many with typed words, how many negative; and one ``built`` row saying the part is
+    whole. Aggregates only (no customer, order or words). Triggers on ``responses`` delete a week's
+    rows when an answer in it is written, changed or removed, comparing with ``period_start`` and
+    ``period_end`` (UTC).
     """
 
     __tablename__ = "report_cache"
@@ -427,18 +428,19 @@ class ReportCache(SQLModel, table=True):
 
     timezone: str = Field(primary_key=True, max_length=64)
     week: str = Field(primary_key=True, max_length=8)  # "2026-W47"
-    kind: str = Field(primary_key=True, max_length=8)  # "built" (one per week) or "answers"
+    part: str = Field(primary_key=True, max_length=8)  # scores, segments, topics
+    kind: str = Field(primary_key=True, max_length=8)  # "built" (one per part) or "count"
     stage: str = Field(primary_key=True, max_length=32)  # "" when the answer names none
-    metric: str = Field(primary_key=True, max_length=8)  # "" when none
-    language: str = Field(primary_key=True, max_length=2)
-    channel: str = Field(primary_key=True, max_length=16)
-    score: int = Field(primary_key=True)  # -1: no score
-    negative: bool = Field(primary_key=True)  # the answer's own flag (negative words)
-    topics: str = Field(primary_key=True, sa_type=Text)  # JSON list, sorted (repeats kept)
+    metric: str = Field(primary_key=True, max_length=8)  # "" when none or not counted by it
+    language: str = Field(primary_key=True, max_length=2)  # "" when not split by it
+    channel: str = Field(primary_key=True, max_length=16)  # "" when not split by it
+    score: int = Field(primary_key=True)  # -1 when not counted by it
+    topics: str = Field(primary_key=True, sa_type=Text)  # JSON list, sorted (repeats kept); "" elsewhere
     period_start: datetime = _ts(nullable=False)
     period_end: datetime = _ts(nullable=False)
     answers: int = 0
-    commented: int = 0  # of those, with typed words
+    commented: int = 0  # of those, with typed words (segments)
+    negative: int = 0  # of those, negative by score band or words (topics)
     built_at: datetime = _ts(nullable=False)
 
 

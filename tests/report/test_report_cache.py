@@ -29,7 +29,17 @@ from flows.journey import load_journey
 from flows.report import build_report, stage_refs, week_bounds_utc, week_of
 from storage import migrate, repo, report_cache
 from storage.db import Database
-from storage.report_cache import CACHE, RESPONSES, CacheUse, answer_groups, count_weeks, read_cached
+from storage.report_cache import (
+    CACHE,
+    RESPONSES,
+    SCORES,
+    SEGMENTS,
+    TOPICS,
+    CacheUse,
+    answer_counts,
+    count_parts,
+    read_cached,
+)
 from storage.report_queries import load_report_inputs, weekly_report
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.report.demo import copy_to_postgres
@@ -250,19 +260,29 @@ def small_db(db: Database) -> Database:
     return db
 
 
+#: Every part of a week the report can count.
+ALL = {SCORES, SEGMENTS, TOPICS}
+
+
 def _build(db: Database, weeks: list[str], now: datetime = NOW) -> CacheUse:
     with db.read_engine.connect() as conn:
-        return answer_groups(conn, weeks, TZ, now=now)[1]
+        return answer_counts(conn, dict.fromkeys(weeks, ALL), TZ, now=now)[1]
 
 
-def _live(db: Database, weeks: list[str]) -> dict[str, list[Any]]:
+def _comparable(parts: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list[str]]]:
+    return {
+        w: {part: sorted(map(repr, groups)) for part, groups in found.items()} for w, found in parts.items()
+    }
+
+
+def _live(db: Database, weeks: list[str]) -> dict[str, dict[str, list[str]]]:
     with db.read_engine.connect() as conn:
-        return {w: sorted(map(repr, groups)) for w, groups in count_weeks(conn, weeks, TZ).items()}
+        return _comparable(count_parts(conn, dict.fromkeys(weeks, ALL), TZ))
 
 
-def _from_cache(db: Database, weeks: list[str]) -> dict[str, list[Any]]:
+def _from_cache(db: Database, weeks: list[str]) -> dict[str, dict[str, list[str]]]:
     with db.read_engine.connect() as conn:
-        return {w: sorted(map(repr, groups)) for w, groups in read_cached(conn, weeks, TZ).items()}
+        return _comparable(read_cached(conn, weeks, TZ))
 
 
 def test_only_weeks_ended_by_now_are_stored(small_db: Database) -> None:
@@ -325,7 +345,7 @@ def test_two_builders_of_a_week_on_sqlite_count_it_once(small_db: Database) -> N
     def worker() -> None:
         with small_db.read_engine.connect() as conn:
             barrier.wait()
-            uses.append(answer_groups(conn, CLOSED, TZ, now=NOW)[1])
+            uses.append(answer_counts(conn, dict.fromkeys(CLOSED, ALL), TZ, now=NOW)[1])
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for t in threads:
@@ -370,11 +390,11 @@ def test_two_builders_of_a_week_on_postgresql_count_it_once(small_db: Database) 
         pytest.skip("PostgreSQL only: SQLite builds one at a time")
     with db.engine.connect() as first:
         first.begin()
-        built_first = report_cache.refresh(first, [W], TZ, NOW)  # stored, not committed yet
+        built_first = report_cache.refresh(first, {W: ALL}, TZ, NOW)  # stored, not committed yet
 
         def second() -> dict[str, Any]:
             with db.engine.connect() as conn, conn.begin():
-                return report_cache.refresh(conn, [W], TZ, NOW)
+                return report_cache.refresh(conn, {W: ALL}, TZ, NOW)
 
         thread, result = _in_thread(second)
         _until(lambda: _pg_waiting(db) == 1)  # it saw no cached week, counted, and waits on our rows
@@ -384,7 +404,7 @@ def test_two_builders_of_a_week_on_postgresql_count_it_once(small_db: Database) 
     assert _from_cache(db, [W]) == _live(db, [W])  # counted once, not twice
     with db.read() as session:
         marker = session.connection().execute(
-            select(CACHE.c.answers).where(CACHE.c.week == W, CACHE.c.kind == "built")
+            select(CACHE.c.answers).where(CACHE.c.week == W, CACHE.c.kind == "built", CACHE.c.part == SCORES)
         )
         assert marker.scalar_one() == 60
 
@@ -405,7 +425,7 @@ def test_a_build_waits_for_an_answer_in_flight(small_db: Database) -> None:
     assert _from_cache(db, [W]) == _live(db, [W])
     with db.read() as session:
         marker = session.connection().execute(
-            select(CACHE.c.answers).where(CACHE.c.week == W, CACHE.c.kind == "built")
+            select(CACHE.c.answers).where(CACHE.c.week == W, CACHE.c.kind == "built", CACHE.c.part == SCORES)
         )
         assert marker.scalar_one() == 61
 
@@ -431,9 +451,12 @@ def test_a_connection_in_a_transaction_is_read_not_written(small_db: Database) -
     """Inside the caller's transaction the report counts closed weeks but stores nothing."""
     with small_db.read_engine.connect() as conn:
         conn.execute(select(1))  # the caller's transaction
-        groups, use = answer_groups(conn, CLOSED, TZ, now=NOW)
+        counts, use = answer_counts(conn, dict.fromkeys(CLOSED, ALL), TZ, now=NOW)
     assert use.counted == CLOSED and use.built == [] and _cached_weeks(small_db) == set()
-    assert {w: sorted(map(repr, g)) for w, g in groups.items()} == _live(small_db, CLOSED)
+    live = _live(small_db, CLOSED)
+    assert {w: sorted(map(repr, c.topics)) for w, c in counts.items()} == {
+        w: p[TOPICS] for w, p in live.items()
+    }
 
 
 def test_migration_creates_and_removes_the_triggers(tmp_path: Path) -> None:

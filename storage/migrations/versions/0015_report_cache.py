@@ -24,21 +24,22 @@ def upgrade() -> None:
         "report_cache",
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("week", sa.String(length=8), nullable=False),
+        sa.Column("part", sa.String(length=8), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("stage", sa.String(length=32), nullable=False),
         sa.Column("metric", sa.String(length=8), nullable=False),
         sa.Column("language", sa.String(length=2), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("score", sa.Integer(), nullable=False),
-        sa.Column("negative", sa.Boolean(), nullable=False),
         sa.Column("topics", sa.Text(), nullable=False),
         sa.Column("period_start", storage.types.UTCDateTime(), nullable=False),
         sa.Column("period_end", storage.types.UTCDateTime(), nullable=False),
         sa.Column("answers", sa.Integer(), nullable=False),
         sa.Column("commented", sa.Integer(), nullable=False),
+        sa.Column("negative", sa.Integer(), nullable=False),
         sa.Column("built_at", storage.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "timezone", "week", "kind", "stage", "metric", "language", "channel", "score", "negative", "topics"
+            "timezone", "week", "part", "kind", "stage", "metric", "language", "channel", "score", "topics"
         ),
     )
     op.create_index("ix_report_cache_period", "report_cache", ["period_end", "period_start"])
