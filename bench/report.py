@@ -12,6 +12,7 @@ ending with the report week (11 = every row is inside the span the report reads:
   after the report week (every week it reads has ended, as for the Monday summary):
   cold — the report cache emptied first, so the report counts its 11 weeks and stores them;
   warm — the next report, reading those weeks from the cache (the second and later runs);
+  next Monday — last week's report ran a week ago (its weeks cached): this one counts its own week;
   in progress — the report of the week still running (it counts that week, the 10 before cached).
 
 and prints them (best of ``--repeat``, taking turns so all meet the same load on the machine) with
@@ -45,7 +46,7 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from flows.report import StageRef, build_report, week_bounds_utc, weeks_ending
+from flows.report import StageRef, build_report, shift_week, week_bounds_utc, weeks_ending
 from flows.scales import Metric, Sentiment, sentiment
 from storage import report_cache, report_queries, tables
 from storage.report_queries import load_report_inputs
@@ -81,7 +82,7 @@ COLUMNS = (
 PLAIN = "SELECT stage, metric, count(*), avg(score) FROM responses GROUP BY 1, 2"
 #: The parts of load_report_inputs, timed by wrapping the module's functions (bench only).
 PARTS = {
-    "answers": "answer_groups",
+    "answers": "answer_counts",
     "scores": "score_counts",
     "topics": "topic_counts",
     "funnel": "funnel_counts",
@@ -243,6 +244,7 @@ def _measure(conn: Connection, label: str, repeat: int) -> tuple[float, float, f
     cold: list[tuple[float, dict[str, float]]] = []
     warm: list[tuple[float, dict[str, float]]] = []
     running: list[float] = []
+    weekly: list[float] = []
     for _ in range(repeat):  # in turns: a burst of load elsewhere on the machine hits all alike
         plains.append(plain())
         _forget_cache(conn)
@@ -251,14 +253,19 @@ def _measure(conn: Connection, label: str, repeat: int) -> tuple[float, float, f
         spent = {}
         warm.append((_report(conn, spent), spent))
         running.append(_report(conn, {}, now=IN_PROGRESS))
+        _forget_cache(conn)
+        _report(conn, {}, week=shift_week(WEEK, -1))  # last Monday's report
+        weekly.append(_report(conn, {}))
     t_plain = min(plains)
     t_cold, cold_parts = min(cold, key=lambda run: run[0])
     t_warm, warm_parts = min(warm, key=lambda run: run[0])
     t_running = min(running)
+    t_weekly = min(weekly)
     print(
         f"{label:<11} plain aggregate {t_plain * 1000:8.1f} ms  weekly report: "
         f"warm {t_warm * 1000:.1f} ms {t_warm / t_plain:.2f}× (goal ≤ 2×) · "
         f"cold {t_cold * 1000:.1f} ms {t_cold / t_plain:.2f}× · "
+        f"next Monday {t_weekly * 1000:.1f} ms {t_weekly / t_plain:.2f}× · "
         f"week in progress {t_running * 1000:.1f} ms {t_running / t_plain:.2f}×"
     )
     order = [*PARTS, "other", "build"]

@@ -301,7 +301,8 @@ def _rows(tz: str, week: str, part: str, groups: Sequence[Any], now: datetime) -
 
 
 def store(conn: Connection, tz: str, counted: Parts, now: datetime) -> None:
-    """Replace the cached rows of each counted part of each week (an upsert keyed by the group)."""
+    """Store the counted parts of each week (an upsert keyed by the group: a part stored twice at
+    once holds the same counts, never their sum)."""
     rows = [
         row
         for week, parts in counted.items()
@@ -310,11 +311,9 @@ def store(conn: Connection, tz: str, counted: Parts, now: datetime) -> None:
     ]
     if not rows:
         return
-    # one order in every worker: a second builder of the same week waits behind the first, row by row
+    # one order in every worker: a second builder of the same week waits behind the first, row by row.
+    # No old rows to delete: a part's rows go with its ``built`` row (triggers delete whole weeks).
     rows.sort(key=lambda row: tuple(row[k] for k in _KEY))
-    c = CACHE.c
-    for week, parts in counted.items():
-        conn.execute(delete(CACHE).where(c.timezone == tz, c.week == week, c.part.in_(list(parts))))
     statement = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(CACHE)
     values = ("period_start", "period_end", "answers", "commented", "negative", "built_at")
     upsert = statement.on_conflict_do_update(
