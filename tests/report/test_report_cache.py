@@ -335,10 +335,9 @@ def test_triggers_drop_exactly_the_week_written(small_db: Database) -> None:
     assert _from_cache(db, CLOSED) == _live(db, CLOSED)
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_two_builders_of_a_week_on_sqlite_count_it_once(small_db: Database) -> None:
     """Two workers reporting at once on SQLite: one builds, the other waits; the cache holds one count."""
-    if not small_db.is_sqlite:
-        pytest.skip("the PostgreSQL race has its own test")
     barrier = threading.Barrier(2)
     uses: list[CacheUse] = []
 
@@ -376,6 +375,14 @@ def _until(condition: Any, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def _stored_answers(db: Database, week: str) -> int:
+    """Return how many scores the cache holds for ``week`` (its ``built`` row of the scores part)."""
+    c = CACHE.c
+    with db.read() as session:
+        found = select(c.answers).where(c.week == week, c.kind == "built", c.part == SCORES)
+        return int(session.connection().execute(found).scalar_one())
+
+
 def _in_thread(target: Any) -> tuple[threading.Thread, list[Any]]:
     out: list[Any] = []
     thread = threading.Thread(target=lambda: out.append(target()))
@@ -383,58 +390,58 @@ def _in_thread(target: Any) -> tuple[threading.Thread, list[Any]]:
     return thread, out
 
 
+def _racing(db: Database, hold: Any, other: Any) -> Any:
+    """Run ``hold(conn)`` in a transaction left open, start ``other()`` in a thread, commit once it
+    waits for a lock of ours, and return what it returned."""
+    with db.engine.connect() as conn:
+        conn.begin()
+        hold(conn)
+        thread, result = _in_thread(other)
+        _until(lambda: _pg_waiting(db) == 1)
+        conn.commit()
+    thread.join(30)
+    assert result
+    return result[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
 def test_two_builders_of_a_week_on_postgresql_count_it_once(small_db: Database) -> None:
     """The second of two concurrent builds waits on the first's rows and upserts the same counts."""
     db = small_db
-    if db.is_sqlite:
-        pytest.skip("PostgreSQL only: SQLite builds one at a time")
-    with db.engine.connect() as first:
-        first.begin()
-        built_first = report_cache.refresh(first, {W: ALL}, TZ, NOW)  # stored, not committed yet
+    built_first: list[Any] = []
 
-        def second() -> dict[str, Any]:
-            with db.engine.connect() as conn, conn.begin():
-                return report_cache.refresh(conn, {W: ALL}, TZ, NOW)
+    def first(conn: Any) -> None:  # stored, not committed yet
+        built_first.append(report_cache.refresh(conn, {W: ALL}, TZ, NOW))
 
-        thread, result = _in_thread(second)
-        _until(lambda: _pg_waiting(db) == 1)  # it saw no cached week, counted, and waits on our rows
-        first.commit()
-    thread.join(30)
-    assert result and set(result[0]) == {W} and set(built_first) == {W}
+    def second() -> Any:  # it sees no cached week, counts, and waits on the first's rows
+        with db.engine.connect() as conn, conn.begin():
+            return report_cache.refresh(conn, {W: ALL}, TZ, NOW)
+
+    assert set(_racing(db, first, second)) == {W} and set(built_first[0]) == {W}
     assert _from_cache(db, [W]) == _live(db, [W])  # counted once, not twice
-    with db.read() as session:
-        marker = session.connection().execute(
-            select(CACHE.c.answers).where(CACHE.c.week == W, CACHE.c.kind == "built", CACHE.c.part == SCORES)
-        )
-        assert marker.scalar_one() == 60
+    assert _stored_answers(db, W) == 60
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
 def test_a_build_waits_for_an_answer_in_flight(small_db: Database) -> None:
     """An answer stored into a closed week while a build starts is in the cached counts."""
     db = small_db
-    if db.is_sqlite:
-        pytest.skip("PostgreSQL only: on SQLite the build holds the single write lock")
-    with db.engine.connect() as writer:
-        writer.begin()
-        writer.execute(RESPONSES.insert(), _answers(W, 1, start=4))  # in flight: not committed
-        thread, result = _in_thread(lambda: _build(db, [W]))
-        _until(lambda: _pg_waiting(db) == 1)  # the build waits for the writer
-        writer.commit()
-    thread.join(30)
-    assert result and result[0].built == [W]
+
+    def answer(conn: Any) -> None:  # in flight: not committed
+        conn.execute(RESPONSES.insert(), _answers(W, 1, start=4))
+
+    assert _racing(db, answer, lambda: _build(db, [W])).built == [W]  # the build waited for it
     assert _from_cache(db, [W]) == _live(db, [W])
-    with db.read() as session:
-        marker = session.connection().execute(
-            select(CACHE.c.answers).where(CACHE.c.week == W, CACHE.c.kind == "built", CACHE.c.part == SCORES)
-        )
-        assert marker.scalar_one() == 61
+    assert _stored_answers(db, W) == 61
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
 def test_a_build_that_cannot_wait_counts_instead(small_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """Writers holding on past the lock timeout: the weeks are counted (right figures), logged, not stored."""
     db = small_db
-    if db.is_sqlite:
-        pytest.skip("PostgreSQL only")
     monkeypatch.setattr(report_cache, "LOCK_TIMEOUT_MS", 100)
     with db.engine.connect() as writer:
         writer.begin()
@@ -473,3 +480,29 @@ def test_migration_creates_and_removes_the_triggers(tmp_path: Path) -> None:
         left = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE name LIKE 'report_cache%'").all()
     engine.dispose()
     assert left == []
+
+
+def test_report_command_counts_its_use_of_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cxbot report`` counts the weeks it stored, then, run again, the weeks it reused (Prometheus)."""
+    from bot.observability.metrics import REGISTRY
+    from bot.report.cli import build_weekly_report
+
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout is read
+    monkeypatch.setenv("CXBOT_COMPANY_TIMEZONE", TZ)
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    db = Database(url)
+    migrate.upgrade(db)
+    with db.write() as session:
+        session.connection().execute(RESPONSES.insert(), _answers("2026-W46", 40))
+    db.dispose()
+
+    def weeks(outcome: str) -> float:
+        return REGISTRY.get_sample_value("cxbot_report_cache_weeks_total", {"outcome": outcome}) or 0.0
+
+    before = {outcome: weeks(outcome) for outcome in ("built", "reused")}
+    first = build_weekly_report(url, week="2026-W46", now=NOW, min_n=1)
+    assert weeks("built") - before["built"] == 11 and weeks("reused") == before["reused"]
+    second = build_weekly_report(url, week="2026-W46", now=NOW, min_n=1)
+    assert weeks("reused") - before["reused"] == 11 and weeks("built") - before["built"] == 11
+    assert second.model_copy(update={"generated_at": None}) == first.model_copy(update={"generated_at": None})
+    assert first.total_answers == 40
