@@ -13,12 +13,13 @@ deleted answer's ``answered_at`` falls in, old and new — whoever wrote it: an 
 stored late into a closed week, ``forget`` clearing a customer's comments, the retention pass. The
 next report counts that week again.
 
-Building never counts twice. It runs in one transaction that first shuts out the writers of
-``responses`` (PostgreSQL: ``LOCK TABLE … IN SHARE MODE``, which waits for writers in flight and holds
-new ones until the commit, so none can slip an answer in between the counting and the storing
-unseen by the triggers; SQLite: its single write lock, taken by the first statement). It replaces
-the week's rows with an upsert keyed by the whole group, rows in one order, so two workers
-building the same week at once write the same rows, the second after the first.
+Building never counts twice. Each week is counted and stored in one transaction (so writers wait
+for one week's counting at most) that first shuts out the writers of ``responses``: PostgreSQL's
+``LOCK TABLE … IN SHARE MODE`` waits for writers in flight and holds new ones until the commit, so
+none can slip an answer in between the counting and the storing unseen by the triggers; SQLite
+has one write lock, taken by the first statement. Rows are stored with an upsert keyed by the
+whole group, in one order, so two workers building the same week at once write the same rows,
+the second after the first.
 """
 
 from __future__ import annotations
@@ -369,15 +370,17 @@ def answer_counts(
     closed = closed_weeks(missing, tz, now) if cache and now is not None else []
     if closed and owned and now is not None:
         conn.commit()  # end the read: a SQLite read cannot become a write once another one committed
-        try:
-            with conn.begin():
-                built = refresh(conn, {week: missing[week] for week in closed}, tz, now)
-        except OperationalError as exc:
-            use.failed = type(exc.orig).__name__
-            log.warning("report_cache_not_stored", timezone=tz, weeks=closed, error=str(exc.orig)[:200])
-        else:
+        for week in closed:  # a week per transaction: writers wait for one week's counting at most
+            try:
+                with conn.begin():
+                    built = refresh(conn, {week: missing[week]}, tz, now)
+            except OperationalError as exc:
+                use.failed = type(exc.orig).__name__
+                left = closed[closed.index(week) :]
+                log.warning("report_cache_not_stored", timezone=tz, weeks=left, error=str(exc.orig)[:200])
+                break
             _merge(found, built)
-            use.built = closed
+            use.built.append(week)
     still = _missing(wanted, found)
     use.counted = list(still)
     _merge(found, count_parts(conn, still, tz))
