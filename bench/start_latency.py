@@ -7,11 +7,12 @@ at a time, the customer taps the deep link: the fake Bot API (tests/fakes/bot_ap
 ``/start <token>``; cxbot runs as ``cxbot serve`` runs it (bot.runtime.Runtime with its default
 5 s due-work tick, the Telegram channel polling with its production settings except a 1 s long
 poll held by the fake). Measured: update queued → the question's sendMessage recorded at the fake
-(and → the first reply, the welcome). The welcome goes first and the sender keeps Telegram's one
-message per second per chat, so the question follows the welcome by ~1.03 s: under a second would
-need the welcome and the question in one message (the journey's choice), not a faster channel.
-``--no-wake`` turns off the due-work pass that /start asks for (the behaviour before issue 16:
-the question waited for the next tick). Inputs are written by this script.
+(and → the first reply). Since issue 16's last item the question comes in the welcome's own
+message (``bot.timers.due_at_start``), so both figures are one send; before, the welcome went
+first and the sender's one message per second per chat put the question ~1.03 s after it (run
+this script on an older checkout to compare). ``--no-wake`` turns off the due-work pass that
+/start also asks for (it only matters for surveys /start leaves to it, e.g. in quiet hours).
+Inputs are written by this script.
 """
 
 from __future__ import annotations

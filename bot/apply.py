@@ -33,6 +33,7 @@ from flows.conversation import (
     StoreResponse,
     SurveyStatus,
 )
+from flows.conversation.handoff import MEDIA_MARK
 from storage import repo
 from storage.tables import Customer, Escalation
 
@@ -221,6 +222,9 @@ def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:
     if action.text and action.text not in escalation.texts:
         escalation.texts = [*escalation.texts, action.text]
         news.append(("text", action.text))
+    if action.media:  # each attachment is noted (the channel copies the file itself to the case)
+        escalation.texts = [*escalation.texts, MEDIA_MARK + action.media]
+        news.append(("media", action.media))
     added = sorted({t.value for t in action.topics} - set(escalation.topics))
     if added:
         escalation.topics = sorted({*escalation.topics, *added})

@@ -80,20 +80,27 @@ def run_once(
     return detail
 
 
-def retention_pass(db: Database, now: datetime, months: int) -> dict[str, Any] | None:
-    """Delete comments older than ``months`` (once per day across workers); None when not run here."""
+def retention_pass(
+    db: Database, now: datetime, months: int, *, connector_days: int = 0
+) -> dict[str, Any] | None:
+    """Once per day across workers: delete comments older than ``months`` and erase the raw
+    connector bodies older than ``connector_days`` (0 keeps either); None when not run here."""
+    from bot.connectors.privacy import erase_old_bodies
     from bot.privacy.erase import delete_old_comments
 
-    if months <= 0:
+    if months <= 0 and connector_days <= 0:
         return None
-    cutoff = now - timedelta(days=round(months * 30.44))
-    return run_once(
-        db,
-        "retention",
-        now.date().isoformat(),
-        now,
-        lambda: {"comments_deleted": delete_old_comments(db, cutoff, now)},
-    )
+
+    def work() -> dict[str, Any]:
+        detail: dict[str, Any] = {}
+        if months > 0:
+            cutoff = now - timedelta(days=round(months * 30.44))
+            detail["comments_deleted"] = delete_old_comments(db, cutoff, now)
+        if connector_days > 0:
+            detail["connector_bodies_erased"] = erase_old_bodies(db, now - timedelta(days=connector_days))
+        return detail
+
+    return run_once(db, "retention", now.date().isoformat(), now, work)
 
 
 def summary_due(now: datetime, timezone: str, weekday: int = 0, at_hour: int = 9) -> bool:

@@ -196,7 +196,8 @@ def warn_without_delivery(runtime: Runtime) -> None:
 
 
 def housekeeping(app: App, every: float = 300.0) -> Component:
-    """Return the component running the periodic jobs: weekly summary, comment retention.
+    """Return the component running the periodic jobs: weekly summary, retention (comments, raw
+    connector bodies).
 
     Each job claims its period in ``job_runs``, so with several workers it runs once.
     """
@@ -207,7 +208,13 @@ def housekeeping(app: App, every: float = 300.0) -> Component:
             now = app.service.clock()
             try:
                 await asyncio.to_thread(weekly_summary_job, app, now)
-                await asyncio.to_thread(retention_pass, app.db, now, app.settings.comment_retention_months)
+                await asyncio.to_thread(
+                    retention_pass,
+                    app.db,
+                    now,
+                    app.settings.comment_retention_months,
+                    connector_days=app.settings.connector_body_retention_days,
+                )
             except Exception:
                 log.exception("housekeeping_failed")  # retried on the next tick
             with contextlib.suppress(TimeoutError):

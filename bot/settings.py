@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     comment_retention_months: int = Field(
         default=0, ge=0, description="Delete customers' comments older than this many months (0 keeps them)."
     )
+    connector_body_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Erase the raw bodies of shop/helpdesk webhook deliveries after this many days "
+        "(their id, topic and outcome stay, so redeliveries are still recognised; 0 keeps them).",
+    )
     log_level: LogLevel = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     outbound_budget: Literal["auto", "database", "memory"] = Field(
         default="auto",

@@ -16,7 +16,7 @@ from typing import Literal
 
 import structlog
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bot.events.facts import load_context
 from bot.observability import metrics
@@ -52,16 +52,21 @@ def configured_quiet_hours() -> QuietHours | None:
     return quiet_hours(get_settings())
 
 
+def _survey_due(service: Service, survey: SurveyInstance) -> SurveyDue:
+    assert survey.id is not None
+    try:
+        deadline: datetime | None = survey.due_at + service.journey.stage(survey.stage).expiry
+    except KeyError:
+        deadline = None
+    return SurveyDue(
+        survey_id=survey.id, stage=survey.stage, placeholders=dict(survey.placeholders), deadline=deadline
+    )
+
+
 def _inbound_for(service: Service, work: ClaimedWork, survey: SurveyInstance) -> Inbound:
     assert survey.id is not None
     if work.kind == "survey_due":
-        try:
-            deadline: datetime | None = survey.due_at + service.journey.stage(survey.stage).expiry
-        except KeyError:
-            deadline = None
-        return SurveyDue(
-            survey_id=survey.id, stage=survey.stage, placeholders=dict(survey.placeholders), deadline=deadline
-        )
+        return _survey_due(service, survey)
     if work.kind == "reminder":
         return ReminderDue(survey_id=survey.id)
     if work.kind == "reason_timeout":
@@ -148,6 +153,43 @@ def _handle(service: Service, work: ClaimedWork, now: datetime, quiet: QuietHour
 
     service.feed(work.customer_id, _inbound_for(service, work, survey), now=now, within=mark_done)
     return "fed"
+
+
+def due_at_start(
+    service: Service,
+    customer_id: str,
+    now: datetime,
+    *,
+    quiet: QuietHours | Literal["settings"] | None = FROM_SETTINGS,
+) -> tuple[int, SurveyDue] | None:
+    """Return the survey that waited for this customer's chat and may be asked now (its timer's
+    id and its inbound), or None: what ``/start`` from the deep link asks with the welcome.
+
+    The same decision as a due-work pass (quiet hours, caps, deadline); anything it would hold,
+    skip or expire is left to that pass, which the released timer reaches as usual.
+    """
+    window = configured_quiet_hours() if quiet == FROM_SETTINGS else quiet
+    assert not isinstance(window, str)
+    with service.db.read() as session:
+        waiting = session.exec(
+            select(DueWork)
+            .where(
+                col(DueWork.customer_id) == customer_id,
+                col(DueWork.kind) == "survey_due",
+                col(DueWork.status) == "waiting",
+            )
+            .order_by(col(DueWork.due_at), col(DueWork.id))
+        ).first()
+        survey = session.get(SurveyInstance, waiting.survey_id) if waiting and waiting.survey_id else None
+        if waiting is None or waiting.id is None or survey is None or survey.status != "scheduled":
+            return None
+        context = load_context(session, service.journey, survey, now)
+    if context is None:
+        return None
+    decision = decide(now, context.survey, context.facts, context.history, context.competing, window)
+    if isinstance(decision, Skip | Expire | Postpone):
+        return None
+    return waiting.id, _survey_due(service, survey)
 
 
 def run_due_work(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock, utcnow
 from bot.service import Service
@@ -10,6 +13,16 @@ from bot.settings import Settings
 from flows.journey import Journey, load_journey
 from storage import migrate
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from storage.tables import Escalation
+
+#: Told of each agent's change of an escalation (take, hand_back, resolve, reply) inside the
+#: change's transaction: ``(session, escalation, action, agent, now)``. Connectors (Chatwoot)
+#: queue their copy of the change there, so it is stored with the change or not at all.
+DeskHook = Callable[["Session", "Escalation", str, str, datetime], None]
 
 
 @dataclass
@@ -20,6 +33,7 @@ class App:
     db: Database
     journey: Journey
     service: Service
+    desk_hooks: list[DeskHook] = field(default_factory=list)
 
 
 def build_app(settings: Settings, *, clock: Clock = utcnow, upgrade: bool = True) -> App:

@@ -9,6 +9,9 @@ import typer
 from bot.cli.common import handles_errors, load_app
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.wiring import App
     from storage.db import Database
 
 # The database, rich and the settings load inside each command: `cxbot --help` starts without them.
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
 def _pending(db: Database) -> list[tuple[str, str]]:
     from sqlalchemy import func, select
 
+    from bot.cli.connectors import outbound_channels
     from storage.tables import ConnectorDelivery, DueWork, Escalation, JobRun, OutboxMessage
 
     with db.read() as session:
@@ -37,6 +41,14 @@ def _pending(db: Database) -> list[tuple[str, str]]:
             (f"outbox {channel}", str(n))
             for channel, n in c.execute(
                 select(o.c.channel, func.count()).where(o.c.status == "pending").group_by(o.c.channel)
+            )
+        ]
+        rows += [  # cxbot's own deliveries to the platforms that failed for good (`cxbot connectors`)
+            (f"outbox {channel} failed", str(n))
+            for channel, n in c.execute(
+                select(o.c.channel, func.count())
+                .where(o.c.status == "failed", o.c.channel.in_(list(outbound_channels().values())))
+                .group_by(o.c.channel)
             )
         ]
         rows += [
@@ -67,13 +79,21 @@ def _pending(db: Database) -> list[tuple[str, str]]:
 def status() -> None:
     """Show the configuration (secrets masked), database, journey and pending work."""
     from rich.console import Console
+
+    app = load_app(schema="exists")  # shows a schema that is behind instead of refusing it
+    try:
+        _status(app, Console())
+    finally:
+        app.db.dispose()
+
+
+def _status(app: App, console: Console) -> None:
+    """Print the status table (the database is the caller's to dispose)."""
     from rich.table import Table
 
     from bot.config_check import describe
     from storage import migrate
 
-    app = load_app(schema="exists")  # shows a schema that is behind instead of refusing it
-    console = Console()
     table = Table(title="cxbot status", show_header=False)
     table.add_column("what")
     table.add_column("value")

@@ -31,6 +31,8 @@ def overview(app: Any, limit: int) -> list[dict[str, Any]]:
                 "secret": "set" if secret is not None and secret.get_secret_value() else "missing",
                 "setting": f"CXBOT_{connector.setting.upper()}",
                 "counts": store.counts(app.db, name),
+                "bodies_erased": store.bodies_erased(app.db, name),
+                "body_retention_days": settings.connector_body_retention_days,
                 "last": [
                     {
                         "id": d["id"],
@@ -43,9 +45,38 @@ def overview(app: Any, limit: int) -> list[dict[str, Any]]:
                     for d in store.recent(app.db, name, limit)
                 ],
                 "steps": list(connector.steps),
+                "direction": "inbound",
+            }
+        )
+    for name, channel in outbound_channels().items():
+        found = store.outbound(app.db, (channel,), limit)[channel]
+        rows.append(
+            {
+                "connector": name,
+                "direction": "outbound",
+                "channel": channel,
+                "counts": found["counts"],
+                "failures": [
+                    {
+                        "id": f["id"],
+                        "kind": f["kind"],
+                        "status": f["status"],
+                        "attempts": f["attempts"],
+                        "error": f["error"],
+                        "created_at": f["created_at"].isoformat(),
+                    }
+                    for f in found["failures"]
+                ],
             }
         )
     return rows
+
+
+def outbound_channels() -> dict[str, str]:
+    """Return cxbot's own deliveries to the platforms: name shown → outbox channel."""
+    from bot.connectors import chatwoot_out, deeplink_mail
+
+    return {"chatwoot-api": chatwoot_out.CHANNEL, "deep-link-mail": deeplink_mail.CHANNEL}
 
 
 @handles_errors
@@ -59,7 +90,8 @@ def connectors_command(
     """List each connector: URL to paste in the platform, secret status, last deliveries and outcomes.
 
     Outcomes: ok, ignored (nothing to do), unmapped (stored, not understood: fix and replay),
-    failed, rejected (bad signature, with the reason); "dup" counts redeliveries.
+    failed, rejected (bad signature, with the reason); "dup" counts redeliveries. Then what cxbot
+    sends them (Chatwoot notes, deep-link e-mails): sent, pending, retrying, failed, with errors.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -69,10 +101,21 @@ def connectors_command(
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
+    days = app.settings.connector_body_retention_days
+    kept = f"raw bodies kept {days} days, then erased" if days else "raw bodies kept (no retention)"
+    typer.echo(f"{kept} (CXBOT_CONNECTOR_BODY_RETENTION_DAYS); ids and outcomes stay for duplicates")
     for row in rows:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(row["counts"].items())) or "no deliveries"
+        if row["direction"] == "outbound":  # what cxbot sends them: failures named, never silent
+            typer.echo(f"{row['connector']:<12} (outbound) {counts}")
+            for f in row["failures"]:
+                typer.echo(
+                    f"{'':<12} #{f['id']} {f['kind']} {f['status']} (attempts {f['attempts']}) — {f['error']}"
+                )
+            continue
         typer.echo(f"{row['connector']:<12} {row['url']}")
-        typer.echo(f"{'':<12} secret {row['secret']} ({row['setting']}); {counts}")
+        erased = f"; {row['bodies_erased']} bodies erased" if row["bodies_erased"] else ""
+        typer.echo(f"{'':<12} secret {row['secret']} ({row['setting']}); {counts}{erased}")
         for step in row["steps"] if steps else []:
             typer.echo(f"{'':<12} - {step}")
         for d in row["last"]:

@@ -60,8 +60,9 @@ def map_delivery(topic: str, payload: dict[str, Any], options: Options) -> list[
     phones = [p for p in msg.get("smses") or [] if isinstance(p, str)]
     if order_id is None and not emails and not phones:
         raise Unmappable("the tracking names no order (order_id/order_number) and no e-mail or phone")
-    # ``shipment_delivery_date`` is the carrier's local time without an offset: read as UTC it
-    # is off by hours at most, which the journey's day-long delays absorb.
+    # ``shipment_delivery_date`` is the carrier's local time, with its offset in current
+    # versions; older webhook versions give none: read as UTC it is off by hours at most,
+    # which the journey's day-long delays absorb.
     occurred = when(msg.get("shipment_delivery_date")) or when(payload.get("ts"))
     return [
         Mapped(

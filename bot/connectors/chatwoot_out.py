@@ -6,6 +6,11 @@ in the same transaction. The sender creates (or finds) the contact, opens a conv
 configured inbox the first time, and posts the card as a private note (agents see it, the
 customer does not). The conversation id is kept, so a retry or a later change never opens a
 second one.
+
+What the agents do on the desk goes the same way (``desk_hook``, in the action's transaction):
+a take or a hand-back adds a private note naming the agent; a resolution adds its note and
+resolves the Chatwoot conversation (``toggle_status``), so the shop's helpdesk never shows a case
+cxbot's agents already closed as still open.
 """
 
 from __future__ import annotations
@@ -18,15 +23,37 @@ from sqlmodel import Session
 
 from bot.apply import ApplyContext
 from bot.escalations.destinations import summary
+from bot.escalations.records import desk_language
 from bot.service import AfterApply
 from bot.settings import Settings
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError
 from storage import repo
 from storage.db import Database
-from storage.tables import ChatwootConversation
+from storage.tables import ChatwootConversation, Escalation
 
 CHANNEL = "chatwoot"
+DESK_KIND = "desk_action"  # outbox kind of an agent's take / hand-back / resolve
+
+#: The private note of each desk action, in the desk language (it|en).
+_DESK_NOTES: dict[str, dict[str, str]] = {
+    "take": {
+        "it": "✋ Segnalazione #{id} presa in carico da {agent} (cxbot)",
+        "en": "✋ Escalation #{id} taken by {agent} (cxbot)",
+    },
+    "reply": {
+        "it": "✋ Segnalazione #{id} presa in carico da {agent}, che ha risposto al cliente (cxbot)",
+        "en": "✋ Escalation #{id} taken by {agent}, who replied to the customer (cxbot)",
+    },
+    "hand_back": {
+        "it": "↩️ Segnalazione #{id} restituita al bot da {agent} (cxbot)",
+        "en": "↩️ Escalation #{id} handed back to the bot by {agent} (cxbot)",
+    },
+    "resolve": {
+        "it": "✅ Segnalazione #{id} risolta da {agent} (cxbot)",
+        "en": "✅ Escalation #{id} resolved by {agent} (cxbot)",
+    },
+}
 
 
 def enabled(settings: Settings) -> bool:
@@ -77,12 +104,37 @@ def hook() -> AfterApply:
     return chatwoot_hook
 
 
+def desk_hook(session: Session, escalation: Escalation, action: str, agent: str, now: datetime) -> None:
+    """Queue an agent's take, hand-back or resolution for the escalation's Chatwoot conversation."""
+    if escalation.id is None or action not in _DESK_NOTES:
+        return
+    repo.enqueue_message(
+        session,
+        channel=CHANNEL,
+        address=str(escalation.id),
+        kind=DESK_KIND,
+        payload={**summary(escalation), "action": action, "agent": agent, "at": now.isoformat()},
+        now=now,
+        customer_id=escalation.customer_id,
+        dedupe_key=f"chatwoot:{escalation.id}:{action}:v{escalation.card_version}"[:128],
+    )
+
+
 def install(app: App) -> None:
-    """Register the hook on the app's service once (only when Chatwoot is configured)."""
+    """Register the hooks on the app (once; only when Chatwoot is configured): the customer's
+    steps (``service.after_apply``) and the agents' actions (``desk_hooks``)."""
     if not enabled(app.settings):
         return
     if not any(getattr(h, "__qualname__", "").startswith("hook.") for h in app.service.after_apply):
         app.service.after_apply.append(hook())
+    if desk_hook not in app.desk_hooks:
+        app.desk_hooks.append(desk_hook)
+
+
+def desk_note(payload: dict[str, Any], lang: str) -> str:
+    """Return the private note of an agent's action (``payload`` from ``desk_hook``)."""
+    notes = _DESK_NOTES[str(payload["action"])]
+    return notes.get(lang, notes["en"]).format(id=payload.get("escalation_id"), agent=payload.get("agent"))
 
 
 class _Api:
@@ -128,7 +180,8 @@ class _Api:
 def deliver(
     db: Database, settings: Settings, payload: dict[str, Any], now: datetime, *, timeout: float = 10.0
 ) -> None:
-    """Post an escalation's card to its Chatwoot conversation, opening it the first time.
+    """Post an escalation's card (or an agent's action) to its Chatwoot conversation, opening it
+    the first time; a resolution also resolves the conversation.
 
     Raises:
         ConfigError: when the Chatwoot API is not configured.
@@ -149,11 +202,15 @@ def deliver(
         conversation = int(api.call("POST", "/conversations", body)["id"])
         with db.write() as session:
             _remember(session, escalation, conversation, contact, now)
+    action = payload.get("action")
+    content = desk_note(payload, desk_language(settings)) if action else card_text(payload)
     api.call(
         "POST",
         f"/conversations/{conversation}/messages",
-        {"content": card_text(payload), "message_type": "outgoing", "private": True},
+        {"content": content, "message_type": "outgoing", "private": True},
     )
+    if action == "resolve":  # after the note: a retry of a half-done one posts the note again, at worst
+        api.call("POST", f"/conversations/{conversation}/toggle_status", {"status": "resolved"})
 
 
 def _remember(session: Session, escalation: int, conversation: int, contact: int, now: datetime) -> None:

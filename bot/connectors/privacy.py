@@ -1,12 +1,15 @@
-"""A forgotten customer's connector data: contacts deleted, the raw deliveries naming them blanked."""
+"""A forgotten customer's connector data: contacts deleted, the raw deliveries naming them blanked;
+and the retention of raw deliveries: bodies erased after ``CXBOT_CONNECTOR_BODY_RETENTION_DAYS``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
+from storage.db import Database
 from storage.tables import ChatwootConversation, ConnectorDelivery, CustomerContact
 
 
@@ -34,4 +37,24 @@ def erase_connector_data(session: Session, customer_id: str, escalation_ids: Seq
         .where(body != "", or_(*(body.contains(n, autoescape=True) for n in needles)))
         .values(body="", detail="body erased (customer forgotten)")
     )
+    return int(result.rowcount or 0)
+
+
+def erase_old_bodies(db: Database, before: datetime) -> int:
+    """Blank the raw bodies of deliveries received before ``before``; return how many.
+
+    The row stays (connector, delivery id, topic, outcome, events), so a redelivery is still
+    recognised as a duplicate and ``cxbot connectors`` still lists it; only what the platform
+    sent about the person goes. A delivery still pending keeps its body until it is worked.
+    """
+    with db.write() as session:
+        result = session.connection().execute(
+            update(ConnectorDelivery)
+            .where(
+                col(ConnectorDelivery.received_at) < before,
+                col(ConnectorDelivery.body) != "",
+                col(ConnectorDelivery.status) != "pending",
+            )
+            .values(body="")
+        )
     return int(result.rowcount or 0)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 
 from storage import repo
 from storage.db import Database
-from storage.tables import ConnectorDelivery
+from storage.tables import ConnectorDelivery, OutboxMessage
 
 _T: Any = ConnectorDelivery.__table__  # type: ignore[attr-defined]
 KEEP_REJECTED = 50  # per connector: enough to diagnose, bounded against floods of bad signatures
@@ -130,7 +130,10 @@ def finish(
 
 
 def replay(db: Database, *, delivery: int | None = None, status: str | None = None) -> int:
-    """Put deliveries back to pending (one by id, or every one with ``status``); return how many."""
+    """Put deliveries back to pending (one by id, or every one with ``status``); return how many.
+
+    Deliveries whose body was erased (retention, a forgotten customer) stay as they are.
+    """
     where = []
     if delivery is not None:
         where.append(_T.c.id == delivery)
@@ -141,7 +144,7 @@ def replay(db: Database, *, delivery: int | None = None, status: str | None = No
     with db.write() as session:
         result = session.connection().execute(
             update(_T)
-            .where(*where, _T.c.status != "rejected")
+            .where(*where, _T.c.status != "rejected", _T.c.body != "")  # erased: nothing to map
             .values(status="pending", leased_until=None, attempts=0)
         )
         return int(result.rowcount or 0)
@@ -178,4 +181,41 @@ def counts(db: Database, connector: str) -> dict[str, int]:
         }
         duplicates = c.execute(select(func.sum(_T.c.duplicates)).where(_T.c.connector == connector)).scalar()
     result["duplicate"] = int(duplicates or 0)
+    return result
+
+
+def bodies_erased(db: Database, connector: str) -> int:
+    """Return how many of the connector's deliveries had their raw body erased (retention, erasure)."""
+    with db.read() as session:
+        found = session.connection().execute(
+            select(func.count()).where(
+                _T.c.connector == connector, _T.c.body == "", _T.c.status != "rejected"
+            )
+        )
+        return int(found.scalar() or 0)
+
+
+def outbound(db: Database, channels: tuple[str, ...], limit: int = 5) -> dict[str, dict[str, Any]]:
+    """Return, per outbound channel (Chatwoot notes, deep-link e-mails), its messages by status
+    (``retrying``: pending after a failed attempt) and its last failures, newest first."""
+    o: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+    result: dict[str, dict[str, Any]] = {c: {"counts": {}, "failures": []} for c in channels}
+    retrying = (o.c.status == "pending") & o.c.error.is_not(None)
+    status = case((retrying, "retrying"), else_=o.c.status)
+    with db.read() as session:
+        c = session.connection()
+        for channel, state, n in c.execute(
+            select(o.c.channel, status, func.count())
+            .where(o.c.channel.in_(channels))
+            .group_by(o.c.channel, status)
+        ):
+            result[channel]["counts"][state] = int(n)
+        for channel in channels:
+            rows = c.execute(
+                select(o.c.id, o.c.kind, o.c.status, o.c.attempts, o.c.error, o.c.created_at)
+                .where(o.c.channel == channel, o.c.error.is_not(None), o.c.status != "sent")
+                .order_by(o.c.id.desc())
+                .limit(limit)
+            )
+            result[channel]["failures"] = [dict(r._mapping) for r in rows]
     return result

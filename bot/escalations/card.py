@@ -17,6 +17,7 @@ from typing import Any
 
 from babel.dates import format_date, format_datetime
 
+from flows.conversation.handoff import MEDIA_MARK
 from storage.tables import Customer, Escalation, Response
 
 OPS = {"t": "take", "r": "resolve", "h": "hand_back"}
@@ -58,6 +59,10 @@ _L: dict[str, dict[str, str]] = {
         "en": "🔔 {who} news on escalation #{id}: {what}",
     },
     "news_topics": {"it": "temi {topics}", "en": "topics {topics}"},
+    "media": {
+        "it": "📎 Ha inviato: {what} (nelle risposte a questa scheda)",
+        "en": "📎 Sent: {what} (in the replies to this card)",
+    },
     "news_priority": {"it": "priorità alzata a {prio}", "en": "priority raised to {prio}"},
     "not_agent": {"it": "Solo gli agenti possono farlo.", "en": "Only agents can do this."},
     "conflict_resolved": {
@@ -79,6 +84,26 @@ _L: dict[str, dict[str, str]] = {
     "lang_it": {"it": "italiano", "en": "Italian"},
     "lang_en": {"it": "inglese", "en": "English"},
 }
+
+
+#: What a customer can attach to a case, as the desk names it (``MEDIA_MARK`` notes).
+_MEDIA: dict[str, dict[str, str]] = {
+    "photo": {"it": "una foto", "en": "a photo"},
+    "video": {"it": "un video", "en": "a video"},
+    "document": {"it": "un documento", "en": "a document"},
+    "voice": {"it": "un messaggio vocale", "en": "a voice note"},
+    "audio": {"it": "un audio", "en": "an audio file"},
+    "video_note": {"it": "un videomessaggio", "en": "a video note"},
+}
+
+
+def media_line(text: str, lang: str) -> str | None:
+    """Return the card's line for an attachment noted among the case's texts, None for words."""
+    if not text.startswith(MEDIA_MARK):
+        return None
+    kind = text.removeprefix(MEDIA_MARK)
+    names = _MEDIA.get(kind, {"it": kind, "en": kind})
+    return label("media", lang, what=names.get(lang, names["en"]))
 
 
 def label(key: str, lang: str, **values: str) -> str:
@@ -220,11 +245,13 @@ def render_card(
         lines.append(f"{label('topics', lang)}: {escalation_html(topic_names(escalation.topics, lang))}")
     if escalation.human_requested:
         lines.append(f"<b>{label('human_line', lang)}</b>")
-    words = escalation.texts[-5:]
+    attached = [line for t in escalation.texts if (line := media_line(t, lang)) is not None]
+    words = [t for t in escalation.texts if not t.startswith(MEDIA_MARK)][-5:]
     if words:
         lines.append(f"{label('words', lang)}:")
         lines += [f"<i>“{escalation_html(w[:600])}”</i>" for w in words]
-    elif escalation.score is None and not escalation.human_requested:
+    lines += [escalation_html(line) for line in dict.fromkeys(attached)]
+    if not words and not attached and escalation.score is None and not escalation.human_requested:
         lines.append(f"<i>{label('human', lang)}</i>")
     earlier = [r for r in history if r.survey_id != escalation.survey_id][:5]
     if earlier:

@@ -76,6 +76,8 @@ def _act(
         if changed:
             row.updated_at = now
             post_card(session, row, config, now)
+            for hook in app.desk_hooks:
+                hook(session, row, _AUDITED[action], agent, now)
         result.append(DeskResult(escalation_id, row.status, row.taken_by, customer_id))
         if within is not None:
             within(session)

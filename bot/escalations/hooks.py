@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from bot.apply import ApplyContext
 from bot.escalations import destinations
-from bot.escalations.card import escalation_html, label, topic_names
+from bot.escalations.card import escalation_html, label, media_line, topic_names
 from bot.escalations.records import DeskConfig, post_card, post_note
 from bot.service import AfterApply
 from bot.wiring import App
+from flows.conversation.handoff import MEDIA_MARK
 from flows.escalation import EscalationRules, Priority, sla_due_at
 from storage.tables import Escalation
 
@@ -64,6 +65,8 @@ def news_text(escalation: Escalation, news: list[tuple[str, str]], lang: str) ->
             )
         elif kind == "priority":
             parts.append(label("news_priority", lang, prio=value.upper()))
+        elif kind == "media":
+            parts.append(escalation_html(media_line(MEDIA_MARK + value, lang) or value))
     who = escalation_html(escalation.taken_by) if escalation.taken_by else ""
     return label("news", lang, who=who, id=str(escalation.id), what="; ".join(parts)).replace("🔔  ", "🔔 ")
 

@@ -58,8 +58,7 @@ class DeskConfig:
             settings.link_secret or settings.telegram_token or settings.events_secret
         )  # any configured secret; a fixed one only in development
         raw = secret_source.get_secret_value() if secret_source else "cxbot-development-only"
-        lang = (settings.desk_language or settings.report_language or "it")[:2]
-        desk_lang = lang if lang in ("it", "en") else "en"
+        desk_lang = desk_language(settings)
         return cls(
             agents_chat_id=settings.agents_chat_id,
             agent_ids=frozenset(settings.agent_ids),
@@ -77,6 +76,12 @@ class DeskConfig:
             ),
             rules=journey.escalation if journey is not None else DEFAULT_RULES,
         )
+
+
+def desk_language(settings: Settings) -> str:
+    """Return the agents' language: the desk's, else the report's (it|en; others read English)."""
+    lang = (settings.desk_language or settings.report_language or "it")[:2]
+    return lang if lang in ("it", "en") else "en"
 
 
 def history(session: Session, customer_id: str | None, limit: int = 6) -> list[Response]:

@@ -90,6 +90,7 @@ class OpenEscalation(_Action):
     text: str | None = None
     topics: tuple[Topic, ...] = ()
     human: bool = False  # the customer asked to talk to a person
+    media: str | None = None  # what the customer attached (photo, video…): noted on the case
     at: datetime
 
 

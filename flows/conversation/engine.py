@@ -35,6 +35,7 @@ from flows.conversation.inbound import (
     ButtonPress,
     Command,
     CommandName,
+    CustomerMedia,
     CustomerText,
     Inbound,
     ReasonTimeout,
@@ -52,7 +53,7 @@ from flows.conversation.state import (
     Phase,
     SurveyStatus,
 )
-from flows.escalation import escalation_priority
+from flows.escalation import Priority, escalation_priority
 from flows.journey import Journey, Texts
 from flows.scales import Lang, Metric, Sentiment, sentiment
 from flows.topics import Topic
@@ -384,7 +385,16 @@ class Engine:
             actions.append(self._say(self.journey.messages.welcome, state.language))
         if state.active is not None:
             actions.append(self._question(state, state.active))
-        return state, actions
+        if event.due is None:
+            return state, actions
+        state, due = self._on_survey_due(state, event.due, now)
+        asked = next((a for a in due if isinstance(a, Send) and a.survey_id == event.due.survey_id), None)
+        greeting = actions[-1] if actions and isinstance(actions[-1], Send) else None
+        if asked is None or greeting is None or greeting.survey_id is not None:
+            return state, [*actions, *due]
+        # One message, welcome then question: a second one would wait for the chat's send spacing.
+        merged = asked.model_copy(update={"text": f"{greeting.text}\n\n{asked.text}"})
+        return state, [*actions[:-1], *(merged if a is asked else a for a in due)]
 
     def _privacy(self, state: ConversationState) -> Result:
         """Say what is kept and offer the one-tap erasure."""
@@ -563,6 +573,16 @@ class Engine:
         )
         question = self._say(desk.RESOLVED, state.language)
         return state, [question.model_copy(update={"rows": desk.solved_rows(state.language)})]
+
+    def _on_media(self, state: ConversationState, event: CustomerMedia, now: datetime) -> Result:
+        """A photo (video, document…) while a case is open and no agent holds it yet: attached to
+        that case like a captioned one would be, and acknowledged. Elsewhere: nothing here (the
+        channel answers media it cannot read, or copies it to the agent holding the case)."""
+        if not state.case_open or state.handoff is not None:
+            return state, []
+        # The lowest priority: an attachment joins the case and never raises it.
+        attach = OpenEscalation(survey_id=None, stage=None, priority=Priority.P2, media=event.media, at=now)
+        return state, [attach, self._say(desk.MEDIA_ADDED, state.language)]
 
     # -- text in each situation --------------------------------------------------------------
 
@@ -749,6 +769,7 @@ _HANDLERS: dict[type, Callable[[Engine, ConversationState, object, datetime], Re
     Command: Engine._on_command,  # type: ignore[dict-item]
     ButtonPress: Engine._on_button,  # type: ignore[dict-item]
     CustomerText: Engine._on_text,  # type: ignore[dict-item]
+    CustomerMedia: Engine._on_media,  # type: ignore[dict-item]
     AgentAction: Engine._on_agent,  # type: ignore[dict-item]
 }
 

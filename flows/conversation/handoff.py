@@ -29,6 +29,13 @@ CASE_UPDATED = Texts(
     it="Grazie, l'ho aggiunto alla tua segnalazione: chi la segue lo vedrà subito.",
     en="Thank you, I've added this to your case: whoever is looking after it will see it straight away.",
 )
+MEDIA_ADDED = Texts(
+    it="Grazie, l'ho allegato alla tua segnalazione: chi la segue lo vedrà subito.",
+    en="Thank you, I've attached it to your case: whoever is looking after it will see it straight away.",
+)
+#: How an attachment is noted among the case's texts (``MEDIA_MARK`` + its kind, e.g. "photo"):
+#: the card shows it in the desk language, never as the customer's words.
+MEDIA_MARK = "📎:"
 ALREADY_WITH_AGENT = Texts(
     it="Una persona del nostro team sta già seguendo la tua richiesta: scrivi pure qui.",
     en="Someone from our team is already looking after your request: just write here.",

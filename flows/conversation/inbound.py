@@ -22,20 +22,21 @@ class CustomerText(_Inbound):
     text: str = Field(max_length=4096)
 
 
+class CustomerMedia(_Inbound):
+    """The customer sent something without words the case can use as evidence (a photo, a video,
+    a document, a voice note): ``media`` names it. Only an open case no agent holds yet takes it;
+    elsewhere the channel answers media itself."""
+
+    kind: Literal["media"] = "media"
+    media: str = Field(max_length=32)
+
+
 class ButtonPress(_Inbound):
     """The customer tapped a choice; ``survey_id`` is None for choices outside a survey."""
 
     kind: Literal["button"] = "button"
     survey_id: int | None
     value: str = Field(max_length=32)
-
-
-class Started(_Inbound):
-    """The customer started the bot (``/start``), bound or not to a known customer."""
-
-    kind: Literal["started"] = "started"
-    bound: bool = False
-    language: Lang | None = None
 
 
 class CommandName(StrEnum):
@@ -63,6 +64,19 @@ class SurveyDue(_Inbound):
     stage: str
     placeholders: dict[str, str] = Field(default_factory=dict)
     deadline: datetime | None = None  # planned due time + the stage's expiry: never asked after it
+
+
+class Started(_Inbound):
+    """The customer started the bot (``/start``), bound or not to a known customer.
+
+    ``due``: a survey that waited for this chat and may be asked now; it comes with the welcome,
+    in the same message, instead of one due-work tick (and the chat's 1 s send spacing) later.
+    """
+
+    kind: Literal["started"] = "started"
+    bound: bool = False
+    language: Lang | None = None
+    due: SurveyDue | None = None
 
 
 class ReminderDue(_Inbound):
@@ -106,6 +120,7 @@ class AgentAction(_Inbound):
 
 Inbound = Annotated[
     CustomerText
+    | CustomerMedia
     | ButtonPress
     | Started
     | Command

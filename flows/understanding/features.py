@@ -1,7 +1,8 @@
 """The features the learned negativity model reads: one function shared by training and scoring.
 
-Training (``scripts/train_nlu.py``) and the bot call the same ``features``, so what the model
-was fitted on is exactly what it sees in production. Pure string work: no I/O.
+Training (``scripts/train_nlu.py``) and the bot call the same functions, from ``comment_text``
+(the text read, without a leading score) to ``vector``, so what the model was fitted on is
+exactly what it sees in production. Pure string work: no I/O.
 
 Features of a folded text (lower case, no accents, see ``normalize``):
 - character 2..5-grams inside each word padded with spaces (" mai ", "rott"), counted, which
@@ -10,7 +11,12 @@ Features of a folded text (lower case, no accents, see ``normalize``):
   count as words, so "👏" or "??" are read as well;
 - the words after a negator ("n:male" in "non e male"), the last words ("e:fine by me"), and the
   feeling of each emoji ("emo:neg" for "🤬" or "😡");
-- the rules' verdict ("r:negative", "r:topic=damaged"), so the model learns how far to trust them.
+- the rules' verdict ("r:negative", "r:topic=damaged"), so the model learns how far to trust them;
+- cues of a happy message, at 1 whatever the text's length: how many praise words it holds, not
+  negated ("cue:pos=2" for "great, love it"), and whether it says a problem is solved ("cue:solved"
+  for "risolto", "now all good", "turned out it was just the box"), each also paired with the
+  rules' verdict ("cue:solved&r:negative"), so a scary word in a happy message weighs less.
+  Praise from any domain counts, not only the words the training writers used.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+
+from flows.understanding.normalize import fold
 
 #: Longest text the model reads; beyond this a comment is an essay and the cap bounds the time.
 MAX_MODEL_CHARS = 1000
@@ -65,6 +73,122 @@ _EMOJI_CLASSES = {
 }
 
 
+#: A number (or fraction) opening a text, with the punctuation after it.
+LEADING_SCORE = re.compile(
+    r"^\s*(?:\d{1,2}\s*(?:/|su|out of)\s*\d{1,2}(?:\s*[,.;:!)\-–—]+)?|\d{1,2}\s*[,.;:!)\-–—]+)(?:\s+|$)"
+    r"|^\s*\d{1,2}\s*$",
+    re.I,
+)
+
+
+def comment_text(text: str) -> str:
+    """Return the folded text of a comment that the rules and the model read, in training and in the bot.
+
+    A leading score ("4, corriere gentile", "9/10 great") is the customer's rating, not words
+    about their experience, and digits read as a grievance: it goes before anything is read.
+    """
+    return fold(LEADING_SCORE.sub("", text, count=1))
+
+
+# Praise, as whole words or word stems (a stem matches every word it starts).
+_PRAISE_WORDS = frozenset(
+    (  # noqa: SIM905 (one string reads better than sixty lines of single words)
+        "bello bella belli belle bravo brava bravi brave contento contenta contenti contente consiglio top"
+        " super meraviglia grazie adoro amo great excellent amazing awesome brilliant lovely love loved"
+        " loves loving happy pleased delighted chuffed fantastic wonderful superb thanks cheers nice good"
+        " fast easy smooth helpful friendly cracking ace godsend impressed sturdy solid worth bargain"
+        " faultless flawless gorgeous beautiful cute adorable grand"
+    ).split()
+)
+_PRAISE_STEMS = (
+    "perfett",
+    "ottim",
+    "eccellent",
+    "fantastic",
+    "stupend",
+    "bellissim",
+    "bravissim",
+    "gentil",
+    "cortes",
+    "contentissim",
+    "felic",
+    "soddisfatt",
+    "consigliat",
+    "spettacol",
+    "meraviglios",
+    "comod",
+    "veloc",
+    "rapid",
+    "puntual",
+    "precis",
+    "impeccabil",
+    "favolos",
+    "recommend",
+    "perfect",
+    "quick",
+)
+_PRAISE_PHRASES = ("thank you", "spot on", "well done")
+# A problem said to be over: words (stems) and phrases.
+_SOLVED_STEMS = (
+    "risolt",
+    "sistemat",
+    "rimborsat",
+    "sostituit",
+    "rimediat",
+    "solved",
+    "resolved",
+    "sorted",
+    "fixed",
+    "replaced",
+    "refunded",
+)
+_SOLVED_PHRASES = (
+    "tutto a posto",
+    "tutto ok",
+    "tutto bene",
+    "ora funziona",
+    "adesso funziona",
+    "ora va",
+    "adesso va",
+    "alla fine",
+    "era solo",
+    "falso allarme",
+    "colpa mia",
+    "all good",
+    "all fine",
+    "works now",
+    "now works",
+    "working now",
+    "in the end",
+    "turned out",
+    "it was just",
+    "false alarm",
+    "no harm done",
+    "my bad",
+    "my fault",
+)
+_MOST_PRAISE = 3  # "cue:pos=3" stands for three praise words or more
+
+
+def _cues(words: list[str], negated: list[bool]) -> frozenset[str]:
+    """Return the happy-message cues of a text's words (``negated[i]``: a negator just before word i)."""
+    praise = solved = 0
+    for word, negated_word in zip(words, negated, strict=True):
+        if negated_word:
+            continue
+        if word in _PRAISE_WORDS or word.startswith(_PRAISE_STEMS):
+            praise += 1
+        elif word.startswith(_SOLVED_STEMS):
+            solved += 1
+    joined = f" {' '.join(words)} "
+    praise += sum(f" {phrase} " in joined for phrase in _PRAISE_PHRASES)
+    solved += any(f" {phrase} " in joined for phrase in _SOLVED_PHRASES)
+    cues = {f"cue:pos={min(praise, _MOST_PRAISE)}", "cue:pos"} if praise else set()
+    if solved:
+        cues.add("cue:solved")
+    return frozenset(cues)
+
+
 @functools.lru_cache(maxsize=65536)
 def char_grams(word: str) -> frozenset[str]:
     """Return the character n-grams of `` word `` (cached: words repeat from comment to comment)."""
@@ -83,6 +207,7 @@ class TextFeatures:
     # character score is the sum of its words' scores, which the scorer caches per word).
     char_words: list[str]
     words: set[str]  # word uni/bigrams (w:), negated words (n:), last words (e:), emoji feelings (emo:)
+    cues: frozenset[str] = frozenset()  # happy-message cues (cue:), each worth 1
 
     def char_count(self) -> int:
         """Return how many character n-grams the text has, repeats included."""
@@ -93,12 +218,14 @@ def text_features(folded: str) -> TextFeatures:
     """Return the n-gram features of a folded text (sets: each counts once)."""
     pieces = _TOKENS.findall(folded[:MAX_MODEL_CHARS])
     char_words: list[str] = []
+    word_negated: list[bool] = []
     out: set[str] = set()
     previous = ""
     negated = 0
     for piece in pieces:
         if piece[0].isalnum() or piece[0] == "_":
             char_words.append(piece)
+            word_negated.append(negated > 0)
             if negated:
                 out.add("n:" + piece)
                 negated -= 1
@@ -116,14 +243,15 @@ def text_features(folded: str) -> TextFeatures:
     ending = [t for t in pieces if t[0].isalnum() or t[0] == "_"][-_ENDING_WORDS:]
     out.update("e:" + t for t in ending)
     out.update(f"e:{a} {b}" for a, b in itertools.pairwise(ending))
-    return TextFeatures(char_words, out)
+    return TextFeatures(char_words, out, _cues(char_words, word_negated))
 
 
-def rule_features(negative: bool, topics: tuple[str, ...]) -> set[str]:
-    """Return the features that carry the rules' verdict on the same text."""
-    out = {f"r:topic={t}" for t in topics}
+def rule_features(negative: bool, topics: tuple[str, ...], cues: frozenset[str]) -> set[str]:
+    """Return the features that carry the rules' verdict on the same text, with its happy cues."""
+    out = {f"r:topic={t}" for t in topics} | cues
     if negative:
         out.add("r:negative")
+        out.update(f"{cue}&r:negative" for cue in ("cue:pos", "cue:solved") if cue in cues)
     return out
 
 

@@ -117,10 +117,12 @@ MODEL: LinearModel = _load()
 
 
 def model_vector(folded: str, rule_negative: bool, rule_topics: tuple[str, ...]) -> dict[str, float]:
-    """Return the feature vector of a folded text and the rules' verdict on it."""
-    return vector(text_features(folded), rule_features(rule_negative, rule_topics))
+    """Return the feature vector of a folded text and the rules' verdict on it (training uses it too)."""
+    feats = text_features(folded)
+    return vector(feats, rule_features(rule_negative, rule_topics, feats.cues))
 
 
 def probability(folded: str, rule_negative: bool, rule_topics: tuple[str, ...]) -> float:
-    """Return the model's probability that a folded comment needs a human."""
-    return sigmoid(MODEL.fast_logit(text_features(folded), rule_features(rule_negative, rule_topics)))
+    """Return the model's probability that a folded comment needs a human: ``model_vector``, scored fast."""
+    feats = text_features(folded)
+    return sigmoid(MODEL.fast_logit(feats, rule_features(rule_negative, rule_topics, feats.cues)))

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from flows.scales import Lang
 from flows.topics import Topic
+from flows.understanding.features import comment_text
 from flows.understanding.learned import MODEL, model_vector, probability
 from flows.understanding.lexicon import NEGATORS
-from flows.understanding.normalize import fold
+from flows.understanding.prefilter import Prefilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,15 +369,31 @@ def _refund_negative(text: str) -> bool:
     return _REFUND_CUE.search(text) is not None
 
 
+# Every pattern _scan runs, in its order; the prefilter skips those that cannot match a text.
+_SCANNED: tuple[re.Pattern[str], ...] = (
+    *(rule.pattern for rule in _RULES),
+    _POLARITY,
+    _NEGATIVE_PHRASES,
+    _HUMAN_REQUEST,
+    _LUKEWARM,
+    _CONTRAST,
+    *(mention for mention, _ in _MENTIONS),
+)
+_PREFILTER = Prefilter.of(_SCANNED)
+
+
 def _scan(text: str) -> tuple[list[str], list[Topic]]:
     """Return (the triggers that call ``text`` negative, topics in order of appearance) of folded text.
 
     A trigger names what fired: ``rule:<topic>`` for a complaint pattern, ``polarity``, ``phrase``,
     ``human_request``, ``lukewarm``, ``contrast``. No trigger means the rules see nothing negative.
     """
+    possible = iter(_PREFILTER.possible(text))
     triggers: list[str] = []
     found: list[tuple[int, Topic]] = []
-    for rule in _RULES:
+    for rule, may_match in zip(_RULES, possible, strict=False):
+        if not may_match:
+            continue
         for match in rule.pattern.finditer(text):
             if rule.negatable and _negated(text, match.start()):
                 continue
@@ -388,20 +405,21 @@ def _scan(text: str) -> tuple[list[str], list[Topic]]:
             if rule.topic is not None:
                 found.append((match.start(), rule.topic))
             break
-    for match in _POLARITY.finditer(text):
-        if not _negated(text, match.start()) and not _problem_solved(text, match):
-            triggers.append("polarity")
-            break
-    if _NEGATIVE_PHRASES.search(text):
+    if next(possible):
+        for match in _POLARITY.finditer(text):
+            if not _negated(text, match.start()) and not _problem_solved(text, match):
+                triggers.append("polarity")
+                break
+    if next(possible) and _NEGATIVE_PHRASES.search(text):
         triggers.append("phrase")
-    if _HUMAN_REQUEST.search(text):
+    if next(possible) and _HUMAN_REQUEST.search(text):
         triggers.append("human_request")
     for name, pattern in (("lukewarm", _LUKEWARM), ("contrast", _CONTRAST)):
-        hit = pattern.search(text)
+        hit = pattern.search(text) if next(possible) else None
         if hit and _content_words(text[: hit.start()] + " " + text[hit.end() :]) >= 2:
             triggers.append(name)
-    for mention, topic in _MENTIONS:
-        named = mention.search(text)
+    for (mention, topic), may_match in zip(_MENTIONS, possible, strict=True):
+        named = mention.search(text) if may_match else None
         if named:
             found.append((named.start(), topic))
     return triggers, [topic for _, topic in sorted(found, key=lambda item: item[0])]
@@ -468,20 +486,10 @@ class CommentVerdict:
     vector: dict[str, float]  # the model's features of this text (only when asked to explain)
 
 
-#: A number (or fraction) opening a text, with the punctuation after it.
-LEADING_SCORE = re.compile(
-    r"^\s*(?:\d{1,2}\s*(?:/|su|out of)\s*\d{1,2}(?:\s*[,.;:!)\-–—]+)?|\d{1,2}\s*[,.;:!)\-–—]+)(?:\s+|$)"
-    r"|^\s*\d{1,2}\s*$",
-    re.I,
-)
-
-
 def verdict(text: str, lang: Lang, stage: str | None = None, *, explain: bool = False) -> CommentVerdict:
     """Return the full reading of a comment: see ``analyse_comment``; ``explain`` also keeps the vector."""
     threshold = MODEL.threshold(lang.value)
-    # A leading score ("4, corriere gentile", "9/10 great") is the customer's rating, not words
-    # about their experience: the comment model never saw scores and reads digits as a grievance.
-    folded = fold(LEADING_SCORE.sub("", text, count=1))
+    folded = comment_text(text)
     if not folded.strip():
         return CommentVerdict(False, (), 0.0, threshold, None, (), {})
     rules = read_rules(folded, stage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 
@@ -48,8 +49,9 @@ class Normalized:
         return self.index[start], self.index[end - 1] + 1
 
 
+@functools.lru_cache(maxsize=4096)
 def _fold_char(char: str) -> str:
-    """Return ``char`` lower-cased without accents, variation selectors or modifiers."""
+    """Return ``char`` lower-cased without accents, variation selectors or modifiers (cached)."""
     if char.isascii():
         return char.lower()
     folded = unicodedata.normalize("NFKD", char.casefold())
@@ -86,6 +88,18 @@ def normalize(text: str) -> Normalized:
     return Normalized("".join(out), tuple(index))
 
 
+_REWRITE_TABLE = str.maketrans(_REWRITE)
+
+
 def fold(text: str) -> str:
-    """Return only the folded text of ``normalize(text)``."""
-    return normalize(text).text
+    """Return only the folded text of ``normalize(text)``, without building its index (the hot path).
+
+    Without a keycap every character folds alone, so the rewrites are one ``str.translate`` and
+    plain ASCII text only needs lower-casing; this is what keeps a long comment fast.
+    """
+    if _KEYCAP in text:
+        return normalize(text).text
+    rewritten = text.translate(_REWRITE_TABLE)
+    if rewritten.isascii():
+        return rewritten.lower()
+    return "".join(map(_fold_char, rewritten))

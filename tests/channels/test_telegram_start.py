@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.channels.telegram import username
@@ -16,7 +17,9 @@ from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.settings import Settings
 from bot.timers import run_due_work
+from flows.scales import Lang
 from storage import links
+from storage.tables import DueWork, SurveyInstance
 from tests.channels.test_telegram_e2e import TOKEN, Harness, _has_buttons, _serve
 from tests.fakes.bot_api import FakeBotAPI
 
@@ -31,27 +34,33 @@ async def slow_ticks(tmp_path: Path) -> AsyncIterator[Harness]:
             yield harness
 
 
+async def _waiting_for_a_chat(h: Harness, customer: str) -> str:
+    """Deliver an order of ``customer`` (no chat known): its CSAT waits for a chat. Return a start token."""
+    now = h.clock()
+    event = {
+        "event_id": f"evt-{customer}",
+        "type": "order.delivered",
+        "occurred_at": (now - timedelta(hours=3)).isoformat(),
+        "customer": {"id": customer, "name": "Giulia", "language": "en"},
+        "order": {"id": f"o-{customer}", "items": [{"name": "Moka"}]},
+    }
+    ingest_event(h.app.db, h.app.journey, BusinessEventIn.model_validate(event), now)
+    with h.app.db.write() as session:
+        token = links.issue_token(session, customer, now)
+    assert await asyncio.to_thread(run_due_work, h.app.service, now, quiet=None) == {"waiting": 1}
+    return token
+
+
 async def test_due_question_follows_start_at_once_and_username_comes_from_get_me(slow_ticks: Harness):
     """Without CXBOT_TELEGRAM_BOT_USERNAME the deep link uses getMe's username; after /start the
     survey that waited for the chat is asked at once, not at the next due-work tick."""
     h = slow_ticks
     assert h.app.settings.telegram_bot_username is None
     assert username.bot_username(h.app.settings) == "moka_shop_bot"
-    now = h.clock()
-    event = {
-        "event_id": "evt-s",
-        "type": "order.delivered",
-        "occurred_at": (now - timedelta(hours=3)).isoformat(),
-        "customer": {"id": "c-s", "name": "Giulia", "language": "en"},
-        "order": {"id": "o-s", "items": [{"name": "Moka"}]},
-    }
-    ingest_event(h.app.db, h.app.journey, BusinessEventIn.model_validate(event), now)
-    with h.app.db.write() as session:
-        token = links.issue_token(session, "c-s", now)
+    token = await _waiting_for_a_chat(h, "c-s")
     assert links.deep_link(username.bot_username(h.app.settings), token) == (
         f"https://t.me/moka_shop_bot?start={token}"
     )
-    assert await asyncio.to_thread(run_due_work, h.app.service, now, quiet=None) == {"waiting": 1}
     started = time.monotonic()
     h.api.push_message(CHAT, f"/start {token}", language_code="en")
     await h.sent(lambda p: p["chat_id"] == CHAT and _has_buttons(p) and "delivery" in p["text"])
@@ -129,3 +138,70 @@ async def test_unknown_chats_are_answered_but_nothing_is_stored(polling: Harness
             for t in (Customer, ChannelIdentity, Conversation)
         ]
     assert counts == [0, 0, 0]
+
+
+async def test_due_question_arrives_in_the_welcome_message(slow_ticks: Harness):
+    """/start from the deep link answers with one message: the welcome, then the survey that waited
+    for the chat with its buttons; the question is not sent a second time after it."""
+    h = slow_ticks
+    token = await _waiting_for_a_chat(h, "c-w")
+    h.api.push_message(CHAT, f"/start {token}", language_code="en")
+    (first,) = await h.sent(lambda p: p["chat_id"] == CHAT)
+    welcome = h.app.journey.messages.welcome(Lang.EN).replace("{brand}", h.app.journey.brand)
+    assert first.params["text"].startswith(welcome + "\n\n")
+    assert "delivery" in first.params["text"].removeprefix(welcome) and _has_buttons(first.params)
+    await asyncio.sleep(0.5)  # anything else the pass would have sent meanwhile
+    assert len(h.api.sent_messages(CHAT)) == 1
+    with h.app.db.read() as session:
+        survey = session.exec(
+            select(SurveyInstance).where(
+                SurveyInstance.customer_id == "c-w", SurveyInstance.stage == "delivered"
+            )
+        ).one()
+        work = session.exec(select(DueWork).where(DueWork.survey_id == survey.id)).all()
+    assert [w.status for w in work if w.kind == "survey_due"] == ["done"]  # not asked again by a pass
+    assert survey.status == "sent"
+
+
+def test_start_asks_the_due_survey_only_when_a_due_work_pass_would(service, clock, journey):
+    """`due_at_start` applies the pass's decision: a waiting survey is handed to /start in the
+    sending window, left to the pass (None) at night or for a customer with no waiting survey."""
+    from bot.timers import due_at_start
+    from flows.scheduling import DEFAULT_QUIET_HOURS
+
+    event = {
+        "event_id": "evt-d",
+        "type": "order.delivered",
+        "occurred_at": (clock.now - timedelta(hours=3)).isoformat(),
+        "customer": {"id": "c-d", "name": "Giulia", "language": "en", "timezone": "Europe/Rome"},
+        "order": {"id": "o-d", "items": [{"name": "Moka"}]},
+    }
+    ingest_event(service.db, journey, BusinessEventIn.model_validate(event), clock.now)
+    assert due_at_start(service, "c-d", clock.now, quiet=None) is None  # not waiting yet
+    assert run_due_work(service, clock.now, quiet=None) == {"waiting": 1}
+    found = due_at_start(service, "c-d", clock.now, quiet=None)
+    assert found is not None and found[1].stage == "delivered"
+    night = clock.now.replace(hour=1, minute=0) + timedelta(days=1)
+    assert due_at_start(service, "c-d", night, quiet=DEFAULT_QUIET_HOURS) is None
+    assert due_at_start(service, "nobody", clock.now, quiet=None) is None
+
+
+def test_engine_puts_the_due_question_in_the_welcome_unless_one_is_open(journey, clock):
+    """Started with a due survey: one message, welcome then question (Italian here); with a
+    question already open the due survey queues and the welcome stays its own message."""
+    from flows.conversation import ActiveSurvey, ConversationState, Engine, Send, Started, SurveyDue
+
+    engine = Engine(journey)
+    due = SurveyDue(survey_id=7, stage="delivered", placeholders={"order_id": "o-1"})
+    state, actions = engine.step(ConversationState(language=Lang.IT), Started(bound=True, due=due), clock.now)
+    sends = [a for a in actions if isinstance(a, Send)]
+    assert len(sends) == 1 and sends[0].survey_id == 7 and sends[0].rows
+    welcome = journey.messages.welcome(Lang.IT).replace("{brand}", journey.brand)
+    assert sends[0].text.startswith(welcome + "\n\n") and state.active is not None
+    assert isinstance(state.active, ActiveSurvey)
+
+    busy, _ = engine.step(state, Started(bound=True, due=due.model_copy(update={"survey_id": 8})), clock.now)
+    _, again = engine.step(state, Started(bound=True, due=due.model_copy(update={"survey_id": 8})), clock.now)
+    texts = [a.text for a in again if isinstance(a, Send)]
+    assert texts[0] == welcome and len(texts) == 2  # the welcome, then the open question again
+    assert [p.survey_id for p in busy.queue] == [8]

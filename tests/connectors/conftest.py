@@ -1,15 +1,12 @@
 """Connector fixtures: the platforms' sample payloads, an app with every secret, loopback fakes
-of an SMTP server and of Chatwoot's API."""
+of an SMTP server and of Chatwoot's API (tests/fakes)."""
 
 from __future__ import annotations
 
 import json
-import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +17,7 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.wiring import App
 from storage.db import Database
+from tests.fakes.chatwoot import FakeChatwoot, serve_chatwoot
 from tests.fakes.smtp import SmtpHandler, serve_smtp
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -59,81 +57,8 @@ def smtp() -> Iterator[tuple[int, type[SmtpHandler]]]:
         yield served
 
 
-class FakeChatwoot(BaseHTTPRequestHandler):
-    """The parts of Chatwoot's application API cxbot uses (contacts, conversations, messages)."""
-
-    calls: ClassVar[list[tuple[str, str, dict[str, Any], str]]] = []
-    contacts: ClassVar[list[dict[str, Any]]] = []
-    conversations: ClassVar[list[dict[str, Any]]] = []
-    fail_next: ClassVar[list[int]] = []
-
-    def _reply(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _handle(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length)) if length else {}
-        cls = type(self)
-        cls.calls.append((method, self.path, body, self.headers.get("api_access_token", "")))
-        if cls.fail_next:
-            self._reply(cls.fail_next.pop(0), {"error": "down"})
-            return
-        path = self.path.split("?")[0]
-        base = re.match(r"^/api/v1/accounts/(\d+)(/.*)$", path)
-        if base is None:
-            self._reply(404, {})
-            return
-        rest = base.group(2)
-        if method == "GET" and rest == "/contacts/search":
-            query = httpx.URL(self.path).params.get("q")
-            self._reply(200, {"payload": [c for c in cls.contacts if c["identifier"] == query]})
-        elif method == "POST" and rest == "/contacts":
-            contact = {
-                "id": 100 + len(cls.contacts),
-                "identifier": body.get("identifier"),
-                "name": body.get("name"),
-            }
-            cls.contacts.append(contact)
-            source = f"src-{contact['id']}"
-            self._reply(200, {"payload": {"contact": contact, "contact_inbox": {"source_id": source}}})
-        elif method == "POST" and rest == "/conversations":
-            conversation = {"id": 500 + len(cls.conversations), **body, "messages": []}
-            cls.conversations.append(conversation)
-            self._reply(200, {"id": conversation["id"]})
-        elif method == "POST" and (m := re.match(r"^/conversations/(\d+)/messages$", rest)):
-            found = [c for c in cls.conversations if c["id"] == int(m.group(1))]
-            if not found:
-                self._reply(404, {})
-                return
-            found[0]["messages"].append(body)
-            self._reply(200, {"id": len(found[0]["messages"]), **body})
-        else:
-            self._reply(404, {})
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def chatwoot() -> Iterator[tuple[str, type[FakeChatwoot]]]:
     """Yield the base URL of a loopback fake Chatwoot and its handler class (state)."""
-    handler = type(
-        "Chatwoot", (FakeChatwoot,), {"calls": [], "contacts": [], "conversations": [], "fail_next": []}
-    )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    server.shutdown()
-    server.server_close()
+    with serve_chatwoot() as served:
+        yield served

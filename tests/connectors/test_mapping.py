@@ -91,14 +91,19 @@ def test_woocommerce_ping_is_recognised():
 
 
 def test_aftership_delivered_tag():
-    """A tracking tagged Delivered is an order.delivered; other tags need nothing."""
+    """A tracking tagged Delivered is an order.delivered at its delivery time (AfterShip's local
+    time with its offset; without one, read as UTC); other tags need nothing."""
     payload = sample("aftership_tracking_update.json")
     with pytest.raises(Unmappable, match="no order"):
         aftership.map_delivery("tracking_update", payload, OPTIONS)
     payload["msg"]["order_id"] = "450789469"
     (event,) = aftership.map_delivery("tracking_update", payload, OPTIONS)
     assert (event.type, event.order_id) == ("order.delivered", "450789469")
-    assert event.occurred_at == datetime(2021, 1, 6, 15, 2, tzinfo=UTC)
+    assert event.event_id == "aftership:c7m2w4k9p1x8r5t3v6y0z2qa:delivered"
+    assert event.occurred_at == datetime(2026, 11, 16, 10, 42, tzinfo=UTC)  # 11:42+01:00
+    payload["msg"]["shipment_delivery_date"] = "2026-11-16T11:42:00"  # older webhook versions
+    (event,) = aftership.map_delivery("tracking_update", payload, OPTIONS)
+    assert event.occurred_at == datetime(2026, 11, 16, 11, 42, tzinfo=UTC)
     payload["msg"]["tag"] = "InTransit"
     with pytest.raises(Ignored):
         aftership.map_delivery("tracking_update", payload, OPTIONS)

@@ -82,6 +82,27 @@ def _buttons(params: dict[str, Any]) -> dict[str, str]:
     return {b["text"]: b["callback_data"] for row in params["reply_markup"]["inline_keyboard"] for b in row}
 
 
+async def open_detractor_case(app: App, api: FakeBotAPI, customer: str) -> Call:
+    """Ask ``customer`` (English, chat CHAT) the delivery CSAT, tap 1: a case opens and nobody
+    holds it yet. Return the card's sendMessage call."""
+    now = app.service.clock()
+    event = BusinessEventIn.model_validate(
+        {
+            "event_id": f"evt-{customer}",
+            "type": "order.delivered",
+            "occurred_at": (now - timedelta(hours=3)).isoformat(),
+            "customer": {"id": customer, "name": "Giulia", "language": "en", "telegram_chat_id": CHAT},
+            "order": {"id": f"o-{customer}", "items": [{"name": "Moka"}]},
+        }
+    )
+    api.add_chat(CHAT)
+    ingest_event(app.db, app.journey, event, now)
+    (question,) = await _sent(api, lambda p: p["chat_id"] == CHAT and "reply_markup" in p)
+    api.push_callback(CHAT, question.result["message_id"], _buttons(question.params)["1"], language_code="en")
+    (card,) = await _sent(api, lambda p: p["chat_id"] == AGENTS)
+    return card
+
+
 def _escalation(app: App) -> Escalation:
     with app.db.read() as session:
         return session.exec(select(Escalation)).one()

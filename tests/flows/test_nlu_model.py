@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flows.scales import Lang
+from flows.escalation import Priority, escalation_priority
+from flows.scales import Lang, Metric
 from flows.topics import Topic
-from flows.understanding import analyse_comment
+from flows.understanding import analyse_comment, understand
+from flows.understanding.features import comment_text, rule_features, text_features
 from flows.understanding.learned import MODEL, MODEL_FILE
 from flows.understanding.negativity import verdict
 
@@ -28,10 +30,13 @@ MODEL_PATH = ROOT / "flows" / "understanding" / MODEL_FILE
 
 # Reached by the committed model on the blind eval split (both files together), as floors.
 # Figures and how they compare with the issue's targets: tests/flows/corpus/README.md.
-# Today's rules alone reached it 67.2% / 40.8% / 4.2% and en 69.6% / 44.5% / 3.6%.
+# Today's rules alone reached it 67.2% / 40.8% / 4.2% and en 69.6% / 44.5% / 3.6%. The model of
+# three training writers reached it 90.8% / 96.9% / 15.8% and en 83.5% / 94.1% / 27.9%; with five
+# writers and thresholds for 90% recall on held-out writers, Italian trades 3.8 points of recall
+# (still above 90%) for 4.1 fewer points of false alarms.
 FLOORS = {
-    "it": {"accuracy": 0.908, "recall": 0.969, "false_alarms": 0.159},  # 227/250, 126/130, 19/120
-    "en": {"accuracy": 0.834, "recall": 0.941, "false_alarms": 0.280},  # 192/230, 112/119, 31/111
+    "it": {"accuracy": 0.908, "recall": 0.930, "false_alarms": 0.117},  # 227/250, 121/130, 14/120
+    "en": {"accuracy": 0.904, "recall": 0.941, "false_alarms": 0.136},  # 208/230, 112/119, 15/111
 }
 
 
@@ -62,12 +67,17 @@ def test_blind_eval_figures_hold(lang: str) -> None:
     assert figures["false_alarms"] <= floor["false_alarms"], figures
 
 
+TRAINING_WRITERS = {"train-A", "train-B", "train-C", "train-D", "train-E"}
+
+
 def test_eval_split_is_apart_from_training() -> None:
-    """No eval writer wrote a training file, and the eval split has at least 400 comments."""
+    """The five training writers wrote the training files, one each; no eval writer wrote any of them."""
     eval_writers = {r["writer"] for r in _eval_rows()}
-    train_writers = {r["writer"] for p in (BLIND / "train").glob("*.jsonl") for r in _load(p)}
+    by_file = {p.stem: {r["writer"] for r in _load(p)} for p in sorted((BLIND / "train").glob("*.jsonl"))}
+    assert by_file == {f"train_{w[-1]}": {w} for w in TRAINING_WRITERS}
+    assert eval_writers == {"eval-1", "eval-2"}
+    assert eval_writers.isdisjoint(TRAINING_WRITERS)
     assert len(_eval_rows()) >= 400
-    assert eval_writers.isdisjoint(train_writers)
     assert sum(len(_load(p)) for p in (BLIND / "train").glob("*.jsonl")) >= 2000
 
 
@@ -170,3 +180,102 @@ def test_happy_comment_is_not_negative() -> None:
     assert not judged.negative
     assert judged.probability < judged.threshold
     assert judged.rule is None
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "stage"),
+    [
+        ("9/10 great service, the courier was kind", "en", None),
+        ("4, corriere gentile ma il pacco era ammaccato", "it", "delivered"),
+        ("10 out of 10, would buy again", "en", "repurchase"),
+        ("7 - nothing was there when I got home", "en", "delivered"),
+    ],
+)
+def test_training_reads_the_same_features_as_the_bot(text: str, lang: str, stage: str | None) -> None:
+    """Training computes the features and rule triggers the bot scores, a leading score removed in both."""
+    served = verdict(text, Lang(lang), stage, explain=True)
+    trained, triggers = _training_script().row_reading({"text": text, "lang": lang, "stage": stage})
+    assert trained == served.vector
+    assert triggers == served.triggers
+    assert not any(name.startswith(("w:4", "w:7", "w:9", "w:10")) for name in trained)
+
+
+@pytest.mark.parametrize(
+    ("text", "cues"),
+    [
+        ("risolto, ora funziona tutto", {"cue:solved"}),
+        ("thought it was broken, turned out it was just the box", {"cue:solved"}),
+        ("great, love it, thank you", {"cue:pos", "cue:pos=3"}),
+        ("spedizione veloce, prodotto perfetto", {"cue:pos", "cue:pos=2"}),
+        ("not great and not fixed", set()),
+        ("non risolto, non funziona", set()),
+        ("arrived today", set()),
+    ],
+)
+def test_happy_cues_are_read_from_praise_and_solved_problems(text: str, cues: set[str]) -> None:
+    """Praise words and a problem said to be over are cues; a negator just before cancels them."""
+    assert text_features(comment_text(text)).cues == cues
+
+
+def test_happy_cue_is_paired_with_the_rules_verdict() -> None:
+    """A cue beside a complaint rule is a feature of its own: a scary word in a happy message weighs less."""
+    cues = frozenset({"cue:solved"})
+    assert rule_features(True, ("damaged",), cues) == {
+        "cue:solved",
+        "cue:solved&r:negative",
+        "r:negative",
+        "r:topic=damaged",
+    }
+    assert rule_features(False, (), cues) == {"cue:solved"}
+
+
+def _two_writers(probs_a: list[float], probs_b: list[float]) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Rows of writers a and b in both languages: ten negatives at the given probabilities, ten positives."""
+    rows, probs = [], []
+    for lang in ("it", "en"):
+        for writer, negatives in (("a", probs_a), ("b", probs_b)):
+            for i in range(20):
+                rows.append({"lang": lang, "negative": i < 10, "writer": writer})
+                probs.append(negatives[i] if i < 10 else 0.0)
+    return rows, np.array(probs)
+
+
+@pytest.mark.slow
+def test_held_out_flags_use_thresholds_chosen_without_the_writer() -> None:
+    """A writer's comments are flagged with thresholds chosen on the other writers only."""
+    train = _training_script()
+    rows, probs = _two_writers([0.95 - 0.05 * i for i in range(10)], [0.99 - 0.01 * i for i in range(10)])
+    flags = train.held_out_flags(rows, probs, np.zeros(len(rows), dtype=bool), {"it": 0.9, "en": 0.9})
+    # a is judged at b's threshold (0.91): one negative of a reaches it; b at a's (0.55): all ten.
+    assert flags[:10].sum() == 1
+    assert flags[20:30].sum() == 10
+    assert not flags[10:20].any() and not flags[30:40].any()
+
+
+@pytest.mark.slow
+def test_recall_target_rises_until_held_out_writers_reach_ninety_percent() -> None:
+    """The recall target is 90% when writers are alike, and higher when a held-out writer would fall short."""
+    train = _training_script()
+    none = np.zeros(80, dtype=bool)
+    alike = [0.95 - 0.05 * i for i in range(10)]
+    rows, probs = _two_writers(alike, alike)
+    assert train.choose_targets(rows, probs, none) == {"it": 0.9, "en": 0.9}
+    rows, probs = _two_writers(alike, [0.97 - 0.05 * i for i in range(10)])
+    assert min(train.choose_targets(rows, probs, none).values()) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("5, nothing was there when I got home", Lang.EN),
+        ("9 ma non c'era niente davanti alla porta", Lang.IT),
+    ],
+)
+def test_delivered_and_nothing_there_is_a_p1_whatever_the_score(text: str, lang: Lang) -> None:
+    """A good score with "nothing was there" after a delivery still goes to a human as P1 (not received)."""
+    metric = Metric.CSAT if lang is Lang.EN else Metric.NPS
+    got = understand(text, metric, lang, "delivered")
+    assert got.score is not None and got.negative
+    assert escalation_priority(metric, got.score, got.negative, got.topics) is Priority.P1
+    elsewhere = understand(text, metric, lang, "first_use")
+    assert Topic.NOT_RECEIVED not in elsewhere.topics

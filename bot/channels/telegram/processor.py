@@ -35,10 +35,12 @@ from bot.channels.telegram.updates import (
     parse,
     read,
 )
+from bot.escalations.media import attach_to_open_case
 from bot.escalations.telegram_desk import CHANGED
 from bot.observability.metrics import UPDATES_SKIPPED
 from bot.sender import PROGRESS
 from bot.service import FeedItem, FeedResult, Service
+from bot.timers import due_at_start
 from flows.conversation import (
     ButtonPress,
     Command,
@@ -391,6 +393,15 @@ class InboxProcessor:
         """Media cxbot cannot read: say so politely, then ask the open question again (if any)."""
         now = self.service.clock()
         chat = str(update.chat_id)
+
+        def copy(session: Session, case: Escalation) -> None:
+            _enqueue_copy(session, chat, update.message_id, case, case.customer_id, now)
+
+        if attach_to_open_case(
+            self.service, Address(CHANNEL, chat), update.media, copy, within=self._done(row_id)
+        ):
+            log.info("media_attached", media=update.media)  # an open case not yet taken: it joins it
+            return
         language = self._language(update.chat_id, update.language_code)
         with self.db.write() as session:
             identity = repo.find_identity(session, CHANNEL, chat)
@@ -530,13 +541,18 @@ class InboxProcessor:
             log.warning("start_token_of_another_customer", linked=linked.customer_id, token_for=customer_id)
             return
 
+        due = due_at_start(self.service, customer_id, now)  # asked with the welcome, one message
+
         def bind(session: Session) -> None:
             if links.redeem_token(session, token, chat, now) != customer_id:
                 raise ConflictError("start token changed while binding")  # rolls the feed back; retried
             repo.release_waiting_work(session, customer_id, now)
+            if due is not None:
+                repo.finish_work(session, due[0], now)
             inbox.mark_processed(session, row_id, now)
 
-        self.service.feed(customer_id, Started(bound=True), via=Address(CHANNEL, chat), now=now, within=bind)
+        started = Started(bound=True, due=due[1] if due else None)
+        self.service.feed(customer_id, started, via=Address(CHANNEL, chat), now=now, within=bind)
         log.info("chat_bound", customer_id=customer_id)
 
     def _bad_link(
