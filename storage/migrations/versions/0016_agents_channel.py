@@ -5,16 +5,16 @@ picked out by kind; they are now rows of the agents' channel, delivered by its o
 updates are stored in an inbox of its own. The rows still waiting are moved, so nothing queued
 before the upgrade is left behind (group chats' updates: the customers' channel ignores them).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
