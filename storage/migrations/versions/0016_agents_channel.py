@@ -6,7 +6,7 @@ updates are stored in an inbox of its own. The rows still waiting are moved, so 
 before the upgrade is left behind (group chats' updates: the customers' channel ignores them).
 
 Revision ID: 0016
-Revises: 0015
+Revises: 0015_report_cache
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0016"
-down_revision = "0015"
+down_revision = "0015_report_cache"
 branch_labels = None
 depends_on = None
 
