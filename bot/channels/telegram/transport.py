@@ -69,8 +69,6 @@ class TelegramTransport:
     def __init__(self, bot: Bot, secret: bytes) -> None:
         self.bot = bot
         self.secret = secret
-        #: The agents' desk (bot.escalations.telegram_desk.AgentDesk): delivers cards and notes.
-        self.desk: Any = None
 
     def is_group(self, address: str) -> bool:
         """Group and channel chat ids are negative."""
@@ -82,8 +80,6 @@ class TelegramTransport:
         Raises:
             ChatBlocked, ChannelError: see ``bot.channels.telegram.api.call``.
         """
-        if self.desk is not None and self.desk.owns_message(message):
-            return dict(await self.desk.deliver(message))
         if message.kind == "edit":
             return await self._edit(message)
         if message.kind == "html":
@@ -131,7 +127,7 @@ class TelegramTransport:
         return {"message_id": sent.message_id}
 
     async def _copy(self, message: ClaimedMessage) -> dict[str, Any]:
-        """Copy a customer's media to the agents' chat, as a reply to the case's card."""
+        """Copy a message (an agent's media) into the chat, replying to ``reply_to`` if given."""
         payload = message.payload
         reply_to = payload.get("reply_to")
         thread = payload.get("thread_id")
