@@ -152,6 +152,7 @@ async def cxbot(backend: str, mode: str, n: int, wait_s: float) -> dict[str, Any
     from bot.runtime import Runtime, settle_heap
     from bot.sender import MemoryRateLimiter, SenderConfig
     from bot.settings import Settings
+    from bot.supervision import Supervisor
     from bot.wiring import build_app
     from storage.tables import Response
 
@@ -175,16 +176,17 @@ async def cxbot(backend: str, mode: str, n: int, wait_s: float) -> dict[str, Any
             chats, warm = _chats(n)
             asked = seed_surveys(app.service, chats + warm, clock())
             assert asked == n + WARM_UP, f"only {asked} of {n + WARM_UP} surveys were asked"
+            supervisor = Supervisor()
             channel = TelegramChannel(
                 app,
                 processor=ProcessorConfig(idle_interval=0.05),
                 sender=SenderConfig(idle_interval=0.05),
                 limiter=MemoryRateLimiter(global_per_s=1_000_000, per_chat_interval=0.0),
                 poll_timeout=1,
+                supervisor=supervisor,
             )
             # The surveys are seeded, so no due work to tick meanwhile.
-            runtime = Runtime(app=app, due_work_interval=3600.0)
-            channel.attach(runtime)
+            runtime = Runtime(app=app, due_work_interval=3600.0, supervisor=supervisor, channels=[channel])
             settle_heap()  # as `cxbot serve` does once the app is built
             stop = asyncio.Event()
             task = asyncio.create_task(runtime.run(stop))

@@ -33,13 +33,13 @@ from _common import (
 )
 from sqlalchemy import insert, select
 
-from bot.channels.telegram import inbox
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
 from bot.settings import Settings
 from bot.wiring import App, build_app
+from storage import inbox
 from storage.tables import ChannelIdentity, Conversation, Customer, SurveyInstance
 
 TEMPLATE_CHAT = 900_000_000

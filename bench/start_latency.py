@@ -34,6 +34,7 @@ async def run(n: int, backend: str, wake: bool) -> tuple[list[float], list[float
     from bot.events.schema import BusinessEventIn
     from bot.runtime import Runtime
     from bot.settings import Settings
+    from bot.supervision import Supervisor
     from bot.wiring import build_app
     from storage import links
 
@@ -51,9 +52,10 @@ async def run(n: int, backend: str, wake: bool) -> tuple[list[float], list[float
                 http_port=port,
             )
             app = build_app(settings, clock=clock)
-            channel = TelegramChannel(app, poll_timeout=1)
-            runtime = Runtime(app=app)  # the production 5 s due-work tick
-            channel.attach(runtime)
+            supervisor = Supervisor()
+            channel = TelegramChannel(app, poll_timeout=1, supervisor=supervisor)
+            # The production 5 s due-work tick.
+            runtime = Runtime(app=app, supervisor=supervisor, channels=[channel])
             if not wake:
                 channel.processor.on_due = lambda: None
             stop = asyncio.Event()

@@ -65,6 +65,9 @@ class ApplyContext:
     #: agents' desk (its after-apply hook) renders and queues them in this transaction.
     relays: list[tuple[int, str]] = field(default_factory=list)
     sent: int = 0
+    #: The channel's id of the customer's message this step answers (from its envelope), e.g.
+    #: for a copy of an attachment onto their case; None for timers and other callers.
+    message_id: int | None = None
     #: Metric updates, made by the caller once the transaction is committed (a batch fed again
     #: after a failed item, or a rolled-back step, must not count twice).
     counts: list[Callable[[], None]] = field(default_factory=list)

@@ -100,6 +100,7 @@ def weekly_summary_job(app: App, now: datetime) -> dict[str, Any] | None:
     import base64
 
     from bot.report import render
+    from bot.report.cache_use import count_cache_use
     from bot.report.render_text import render_text
     from flows.report import stage_refs
     from storage.report_queries import last_complete_week, weekly_report
@@ -119,6 +120,7 @@ def weekly_summary_job(app: App, now: datetime) -> dict[str, Any] | None:
                 stages=stage_refs(app.journey.stages),
                 week=week,
                 language=settings.report_language,
+                on_cache=count_cache_use,
             )
         chunks = render_text(report)
         chart = base64.b64encode(render(report, "png")).decode()

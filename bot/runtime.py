@@ -12,7 +12,7 @@ import gc
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 import uvicorn
@@ -22,18 +22,39 @@ from fastapi import APIRouter, FastAPI
 from bot import supervision
 from bot.api.app import create_api
 from bot.settings import quiet_hours
-from bot.timers import run_due_work
+from bot.timers import due_pass
 from bot.wiring import App
 
 log = structlog.get_logger(__name__)
 
 #: A long-running part of the service (a channel's poller, a sender…), started with the loop.
 Component = supervision.Component
+#: A channel's readiness probe: "ok" or why not.
+Probe = Callable[[], Coroutine[Any, Any, str]]
+
+
+class Served(Protocol):
+    """What a channel gives the runtime to serve (e.g. ``TelegramChannel``): read, never mutated."""
+
+    @property
+    def routers(self) -> list[APIRouter]:
+        """HTTP routes of its own (a webhook)."""
+        ...
+
+    @property
+    def probes(self) -> dict[str, Probe]:
+        """Its /readyz probes, by name."""
+        ...
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run every part of it until ``stop``."""
+        ...
 
 
 @dataclass
 class Runtime:
-    """What ``cxbot serve`` runs; channels add routers, components and start-up hooks."""
+    """What ``cxbot serve`` runs: the channels it is given (built from their constructors), with
+    their routers, components and probes, beside the rest."""
 
     app: App
     routers: list[APIRouter] = field(default_factory=list)
@@ -41,24 +62,22 @@ class Runtime:
     due_work_interval: float = 5.0
     #: Channel probes reported by /readyz (e.g. "telegram": getMe), each returning "ok" or why not;
     #: reported, never failing readiness (see bot.api.ops.readiness).
-    probes: dict[str, Callable[[], Coroutine[Any, Any, str]]] = field(default_factory=dict)
+    probes: dict[str, Probe] = field(default_factory=dict)
     #: Problems an operator must see in /readyz that do not stop events being taken.
     warnings: dict[str, str] = field(default_factory=dict)
-    #: Runs every component, restarting it when it crashes; its health is part of /readyz.
+    #: Runs every component, restarting it when it crashes; its health is part of /readyz. The
+    #: channels run their parts under it too (give it to their constructors).
     supervisor: supervision.Supervisor = field(default_factory=supervision.Supervisor)
-    _due_tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    channels: list[Served] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for channel in self.channels:
+            self.routers += channel.routers
+            self.components.append(channel.run)
+            self.probes.update(channel.probes)
 
     async def _tick_due_work(self) -> None:
-        quiet = quiet_hours(self.app.settings)
-        try:
-            counts = await asyncio.to_thread(
-                run_due_work, self.app.service, self.app.service.clock(), quiet=quiet
-            )
-        except Exception:  # the next tick tries again; named, not lost in the scheduler's log
-            log.exception("due_work_pass_failed")
-            return
-        if counts:
-            log.info("due_work", **counts)
+        await due_pass(self.app.service, quiet_hours(self.app.settings))
 
     def http_api(self) -> FastAPI:
         """Return the HTTP API with this runtime's routers, channel probes, warnings and tasks."""
@@ -67,23 +86,6 @@ class Runtime:
         api.state.warnings = self.warnings
         api.state.supervisor = self.supervisor
         return api
-
-    def due_now(self, then: Callable[[], None] | None = None) -> None:
-        """Run a due-work pass now (e.g. a chat was just bound: its waiting survey is due), then
-        call ``then`` (a sender's wake-up: the question is in the outbox).
-
-        Safe beside the scheduled tick: due work is claimed with a lease, each item once.
-        """
-
-        async def run() -> None:
-            await self._tick_due_work()
-            if then is not None:
-                then()
-
-        with contextlib.suppress(RuntimeError):  # no running loop: the next tick does it
-            task = asyncio.get_running_loop().create_task(run())
-            self._due_tasks.add(task)
-            task.add_done_callback(self._due_tasks.discard)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set (or SIGINT/SIGTERM)."""
@@ -145,34 +147,37 @@ def settle_heap() -> None:
 
 
 def build_runtime(app: App) -> Runtime:
-    """Return the runtime with every configured channel wired in.
-
-    Channels add themselves through ``Runtime.routers`` and ``Runtime.components``: Telegram when
-    CXBOT_TELEGRAM_TOKEN is set (others, e.g. Rasa, the same way).
+    """Return the runtime with every configured channel, each built from its constructor:
+    Telegram when CXBOT_TELEGRAM_TOKEN is set, Rasa's sender when CXBOT_RASA_URL is.
 
     Raises:
         ConfigError: when a channel's settings are inconsistent.
     """
-    runtime = Runtime(app=app)
-    warn_without_delivery(runtime)
+    supervisor = supervision.Supervisor()
+    channels: list[Served] = []
+    components: list[Component] = []
     if app.settings.telegram_token is not None:
         from bot.channels.telegram.channel import TelegramChannel  # aiogram only when configured
 
-        TelegramChannel(app).attach(runtime)
+        channels.append(TelegramChannel(app, supervisor=supervisor))
     if app.settings.rasa_url:
         from bot.channels.rasa.delivery import rasa_sender
 
-        runtime.components.append(rasa_sender(app))
-    from bot.escalations.jobs import escalation_component
-
-    runtime.components.append(escalation_component(app))
+        components.append(rasa_sender(app))
     from bot.connectors.jobs import connectors_component
     from bot.connectors.routes import connectors_router
+    from bot.escalations.jobs import escalation_component
 
     wake = asyncio.Event()  # a stored webhook delivery wakes the connectors' worker at once
-    runtime.routers.append(connectors_router(wake))
-    runtime.components.append(connectors_component(app, wake=wake))
-    runtime.components.append(housekeeping(app))
+    components += [escalation_component(app), connectors_component(app, wake=wake), housekeeping(app)]
+    runtime = Runtime(
+        app=app,
+        routers=[connectors_router(wake)],
+        components=components,
+        supervisor=supervisor,
+        channels=channels,
+    )
+    warn_without_delivery(runtime)
     return runtime
 
 

@@ -9,6 +9,7 @@ expire and are taken over. Whether a due survey is sent now is decided by the pu
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -21,6 +22,7 @@ from bot.leader import WORKER_ID
 from bot.observability import metrics
 from bot.service import Service
 from flows.conversation import Inbound, ReasonTimeout, ReminderDue, SurveyDue, SurveyExpired
+from flows.journey import Journey
 from flows.scheduling import (
     Expire,
     Postpone,
@@ -50,10 +52,10 @@ def configured_quiet_hours() -> QuietHours | None:
     return quiet_hours(get_settings())
 
 
-def _survey_due(service: Service, survey: SurveyInstance) -> SurveyDue:
+def _survey_due(journey: Journey, survey: SurveyInstance) -> SurveyDue:
     assert survey.id is not None
     try:
-        deadline: datetime | None = survey.due_at + service.journey.stage(survey.stage).expiry
+        deadline: datetime | None = survey.due_at + journey.stage(survey.stage).expiry
     except KeyError:
         deadline = None
     return SurveyDue(
@@ -64,7 +66,7 @@ def _survey_due(service: Service, survey: SurveyInstance) -> SurveyDue:
 def _inbound_for(service: Service, work: ClaimedWork, survey: SurveyInstance) -> Inbound:
     assert survey.id is not None
     if work.kind == "survey_due":
-        return _survey_due(service, survey)
+        return _survey_due(service.journey, survey)
     if work.kind == "reminder":
         return ReminderDue(survey_id=survey.id)
     if work.kind == "reason_timeout":
@@ -160,34 +162,47 @@ def due_at_start(
     *,
     quiet: QuietHours | Literal["settings"] | None = FROM_SETTINGS,
 ) -> tuple[int, SurveyDue] | None:
+    """``due_in_session`` in a read session of its own."""
+    with service.db.read() as session:
+        return due_in_session(session, customer_id, now, journey=service.journey, quiet=quiet)
+
+
+def due_in_session(
+    session: Session,
+    customer_id: str,
+    now: datetime,
+    *,
+    journey: Journey,
+    quiet: QuietHours | Literal["settings"] | None = FROM_SETTINGS,
+) -> tuple[int, SurveyDue] | None:
     """Return the survey that waited for this customer's chat and may be asked now (its timer's
-    id and its inbound), or None: what ``/start`` from the deep link asks with the welcome.
+    id and its inbound), or None: what ``/start`` from the deep link asks with the welcome (the
+    service asks it inside the transaction binding the chat: ``Service.due_at_start``).
 
     The same decision as a due-work pass (quiet hours, caps, deadline); anything it would hold,
     skip or expire is left to that pass, which the released timer reaches as usual.
     """
     window = configured_quiet_hours() if quiet == FROM_SETTINGS else quiet
     assert not isinstance(window, str)
-    with service.db.read() as session:
-        waiting = session.exec(
-            select(DueWork)
-            .where(
-                col(DueWork.customer_id) == customer_id,
-                col(DueWork.kind) == "survey_due",
-                col(DueWork.status) == "waiting",
-            )
-            .order_by(col(DueWork.due_at), col(DueWork.id))
-        ).first()
-        survey = session.get(SurveyInstance, waiting.survey_id) if waiting and waiting.survey_id else None
-        if waiting is None or waiting.id is None or survey is None or survey.status != "scheduled":
-            return None
-        context = load_context(session, service.journey, survey, now)
+    waiting = session.exec(
+        select(DueWork)
+        .where(
+            col(DueWork.customer_id) == customer_id,
+            col(DueWork.kind) == "survey_due",
+            col(DueWork.status) == "waiting",
+        )
+        .order_by(col(DueWork.due_at), col(DueWork.id))
+    ).first()
+    survey = session.get(SurveyInstance, waiting.survey_id) if waiting and waiting.survey_id else None
+    if waiting is None or waiting.id is None or survey is None or survey.status != "scheduled":
+        return None
+    context = load_context(session, journey, survey, now)
     if context is None:
         return None
     decision = decide(now, context.survey, context.facts, context.history, context.competing, window)
     if isinstance(decision, Skip | Expire | Postpone):
         return None
-    return waiting.id, _survey_due(service, survey)
+    return waiting.id, _survey_due(journey, survey)
 
 
 def run_due_work(
@@ -221,3 +236,17 @@ def run_due_work(
                     repo.finish_work(session, work.id, now, status="failed")
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+async def due_pass(service: Service, quiet: QuietHours | None) -> None:
+    """Run one pass of ``run_due_work`` in a worker thread: the scheduler's tick, or a pass asked
+    for at once (a chat was just bound: its waiting survey is due). A failure is logged; the next
+    pass tries again. Safe beside other passes: due work is claimed with a lease, each item once.
+    """
+    try:
+        counts = await asyncio.to_thread(run_due_work, service, service.clock(), quiet=quiet)
+    except Exception:  # named, not lost in the scheduler's log
+        log.exception("due_work_pass_failed")
+        return
+    if counts:
+        log.info("due_work", **counts)

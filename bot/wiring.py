@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bot.clock import Clock, utcnow
 from bot.service import Service
 from bot.settings import Settings, service_levels
+from bot.timers import due_in_session
 from flows.journey import Journey, load_journey
 from storage import migrate
 from storage.db import Database
@@ -49,4 +51,5 @@ def build_app(settings: Settings, *, clock: Clock = utcnow, upgrade: bool = True
     if upgrade:
         migrate.upgrade(db)
     service = Service(db, journey, clock=clock, levels=levels)
+    service.due_at_start = partial(due_in_session, journey=journey)
     return App(settings=settings, db=db, journey=journey, service=service)

@@ -35,6 +35,7 @@ from flows.stats import (
     scale_position,
     share_positive,
 )
+from flows.topics import POSITIVE_TOPICS
 
 DEFAULT_MIN_N = 30
 #: Why a due survey was never sent (CX_METHOD §7), in the order the report lists them.
@@ -42,6 +43,8 @@ UNREACHABLE_REASONS = ("no_channel", "blocked", "opted_out", "expired")
 DEFAULT_TREND_WEEKS = 8
 ROLLING_WEEKS = 4
 MAX_THEMES = 5
+#: Complaint and praise themes shown per stage (each list).
+MAX_STAGE_THEMES = 3
 NEGATIVE_VERBATIMS = 3
 POSITIVE_VERBATIMS = 2
 
@@ -205,12 +208,19 @@ class FunnelCount(_Frozen):
     sent_late: int = 0  # sent this week, due in an earlier week
 
 
+#: Which answers a topic count counts: "negative" ones (the complaint themes) or, for the praise
+#: topics (``flows.topics.POSITIVE_TOPICS``), every answer naming one ("positive": what works).
+ThemeBand = Literal["negative", "positive"]
+
+
 class TopicCount(_Frozen):
-    """How many negative comments of one week were about ``topic``."""
+    """How many answers of one week (and stage; "" = not split by stage) were about ``topic``."""
 
     week: str
     topic: str
     count: int
+    stage: str = ""
+    band: ThemeBand = "negative"
 
 
 class VerbatimRow(_Frozen):
@@ -362,12 +372,21 @@ class Funnel(_Frozen):
 
 
 class Theme(_Frozen):
-    """A complaint theme: negative comments about ``topic`` this week and last week."""
+    """A theme: answers about ``topic`` this week and last week (complaints: negative answers)."""
 
     topic: str
     count: int
     last_week: int
     change: int
+
+
+class StageThemes(_Frozen):
+    """One stage's themes this week: what hurts (complaints) and what works (praise), most frequent first."""
+
+    stage: str
+    label: str
+    struggles: list[Theme]
+    works: list[Theme]
 
 
 class Quote(_Frozen):
@@ -429,6 +448,7 @@ class WeeklyReport(_Frozen):
     weakest_stage: WeakestStage | None
     funnel: Funnel
     themes: list[Theme]
+    stage_themes: list[StageThemes] = Field(default_factory=list)
     verbatims: list[Quote]
     escalations: EscalationFigures
     trend_weeks: list[str]
@@ -540,16 +560,48 @@ def _build_funnel(raw: ReportInputs, last: str, order: Sequence[str]) -> Funnel:
     )
 
 
+def _ranked(this: Mapping[str, int], before: Mapping[str, int], limit: int) -> list[Theme]:
+    """Return the topics counted this week, most frequent first (then by name), with last week's count."""
+    ranked = sorted((t for t in this if this[t] > 0), key=lambda t: (-this[t], t))[:limit]
+    return [
+        Theme(topic=t, count=this[t], last_week=before.get(t, 0), change=this[t] - before.get(t, 0))
+        for t in ranked
+    ]
+
+
+def _is_complaint(row: TopicCount) -> bool:
+    """A count of negative answers about a topic that is not praise."""
+    return row.band == "negative" and row.topic not in POSITIVE_TOPICS
+
+
 def _build_themes(raw: ReportInputs, last: str) -> list[Theme]:
-    this: dict[str, int] = defaultdict(int)
-    before: dict[str, int] = defaultdict(int)
+    counts: dict[str, dict[str, int]] = {raw.week: defaultdict(int), last: defaultdict(int)}
     for row in raw.topics:
-        if row.week == raw.week:
-            this[row.topic] += row.count
-        elif row.week == last:
-            before[row.topic] += row.count
-    ranked = sorted((t for t in this if this[t] > 0), key=lambda t: (-this[t], t))[:MAX_THEMES]
-    return [Theme(topic=t, count=this[t], last_week=before[t], change=this[t] - before[t]) for t in ranked]
+        if row.week in counts and _is_complaint(row):
+            counts[row.week][row.topic] += row.count
+    return _ranked(counts[raw.week], counts[last], MAX_THEMES)
+
+
+def _build_stage_themes(raw: ReportInputs, last: str, labels: Mapping[str, str]) -> list[StageThemes]:
+    """Return, per stage in journey order (then any other stage by its key), what hurts and what
+    works this week; stages with neither are left out."""
+    counts: dict[tuple[str, str, bool], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in raw.topics:
+        praise = row.band == "positive" and row.topic in POSITIVE_TOPICS
+        if row.stage and row.week in (raw.week, last) and (praise or _is_complaint(row)):
+            counts[(row.stage, row.week, praise)][row.topic] += row.count
+    named = {stage for stage, week, _ in counts if week == raw.week}
+    journey = [ref.key for ref in raw.stages]
+    order = [key for key in dict.fromkeys(journey) if key in named] + sorted(named - set(journey))
+    out = []
+    for stage in order:
+        struggles = _ranked(counts[(stage, raw.week, False)], counts[(stage, last, False)], MAX_STAGE_THEMES)
+        works = _ranked(counts[(stage, raw.week, True)], counts[(stage, last, True)], MAX_STAGE_THEMES)
+        if struggles or works:
+            out.append(
+                StageThemes(stage=stage, label=labels.get(stage, stage), struggles=struggles, works=works)
+            )
+    return out
 
 
 def _pick_quotes(rows: Sequence[VerbatimRow], want: Sentiment, limit: int) -> list[VerbatimRow]:
@@ -762,6 +814,7 @@ def build_report(
         weakest_stage=_weakest(stages, normalisation),
         funnel=_build_funnel(raw, last, [s.stage for s in stages]),
         themes=_build_themes(raw, last),
+        stage_themes=_build_stage_themes(raw, last, labels),
         verbatims=quotes,
         escalations=_build_escalations(raw, last),
         trend_weeks=weeks[-trend_weeks:],

@@ -72,9 +72,15 @@ _EN: dict[str, str] = {
     "response_rate_change": "Response rate this week − last week, in points.",
     "by_stage": "Funnel figures per stage.",
     # comments
-    "themes": "Topics of this week's negative answers (negative score band or negative words; a reason "
-    "chip counts as its topic): count, last week, change.",
-    "count": "Negative answers about the topic this week.",
+    "themes": "Complaint topics of this week's negative answers (negative score band or negative words; a reason "
+    "chip counts as its topic; praise topics never count here): count, last week, change.",
+    "count": "Answers about the topic this week: negative ones for a complaint, any for what works.",
+    "stage_themes": "Per stage, this week: what hurts (as in themes) and what works, up to 3 each, most frequent first; "
+    "stages with neither are left out.",
+    "struggles": "What hurts at the stage: complaint topics of its negative answers this week.",
+    "works": "What works at the stage: its answers this week naming a praise topic (fast delivery, well packed, as "
+    "described, good product, good value, easy ordering, helpful people, quick support, issue solved), "
+    "whatever the score; a reason chip counts as its topic.",
     "change": "count − last week's count.",
     "verbatims": "Up to 3 negative and 2 positive typed comments of the week, most extreme score first, "
     "one per stage first; never a button label.",
@@ -154,9 +160,17 @@ _IT: dict[str, str] = {
     "opted_out": "Clienti che si sono disiscritti questa settimana.",
     "response_rate_change": "Tasso di risposta di questa settimana − la precedente, in punti.",
     "by_stage": "Valori del funnel per tappa.",
-    "themes": "Argomenti delle risposte negative della settimana (voto in fascia negativa o parole negative; "
-    "un motivo scelto conta come il suo argomento): conteggio, settimana prima, variazione.",
-    "count": "Risposte negative sull'argomento questa settimana.",
+    "themes": "Argomenti di lamentela delle risposte negative della settimana (voto in fascia negativa o parole "
+    "negative; un motivo scelto conta come il suo argomento; gli apprezzamenti non contano qui): conteggio, "
+    "settimana prima, variazione.",
+    "count": "Risposte sull'argomento questa settimana: quelle negative per una lamentela, tutte per ciò che funziona.",
+    "stage_themes": "Per tappa, questa settimana: cosa non va (come nelle lamentele) e cosa funziona, fino a 3 per "
+    "lista, dal più frequente; le tappe senza né l'uno né l'altro non compaiono.",
+    "struggles": "Cosa non va nella tappa: argomenti di lamentela delle sue risposte negative della settimana.",
+    "works": "Cosa funziona nella tappa: le sue risposte della settimana che nominano un apprezzamento (consegna "
+    "veloce, ben imballato, come descritto, prodotto di qualità, buon rapporto qualità-prezzo, ordine facile, "
+    "persone disponibili, assistenza rapida, problema risolto), qualunque sia il voto; un motivo scelto conta "
+    "come il suo argomento.",
     "change": "conteggio − conteggio della settimana prima.",
     "verbatims": "Fino a 3 commenti scritti negativi e 2 positivi, voto più estremo prima, una tappa "
     "alla volta; mai l'etichetta di un pulsante.",

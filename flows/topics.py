@@ -52,3 +52,19 @@ URGENT_TOPICS: frozenset[Topic] = frozenset(
         Topic.SAFETY,
     }
 )
+
+#: What works: the praise themes (the positive reason chips). The weekly report lists them per stage
+#: next to the complaint themes, and never counts them as complaints.
+POSITIVE_TOPICS: frozenset[Topic] = frozenset(
+    {
+        Topic.FAST_DELIVERY,
+        Topic.WELL_PACKED,
+        Topic.AS_DESCRIBED,
+        Topic.GOOD_PRODUCT,
+        Topic.GOOD_VALUE,
+        Topic.EASY_ORDERING,
+        Topic.HELPFUL_STAFF,
+        Topic.FAST_SUPPORT,
+        Topic.ISSUE_SOLVED,
+    }
+)

@@ -350,6 +350,52 @@ def enqueue_message(
         _insert_ignore(session, _OUTBOX, values, ("dedupe_key",))
 
 
+def customer_reach(session: Session, customer_id: str) -> str | None:
+    """Return how far the customer is out of reach: "blocked" (every chat of theirs blocked the
+    bot), "failed" (the last message to their chat could not be delivered) or None (reachable)."""
+    identity = reachable_identity(session, customer_id)
+    if identity is None:
+        i = _IDENTITIES.c
+        known = session.connection().execute(sa_select(i.id).where(i.customer_id == customer_id).limit(1))
+        return "blocked" if known.first() is not None else None
+    o = _OUTBOX.c
+    last = session.connection().execute(
+        sa_select(o.status)
+        .where(
+            o.channel == identity.channel,
+            o.address == identity.address,
+            o.status.in_(("sent", "failed")),
+            o.kind.in_(("message", "copy")),
+        )
+        .order_by(o.id.desc())
+        .limit(1)
+    )
+    return "failed" if last.scalar() == "failed" else None
+
+
+def sent_messages(session: Session, channel: str, address: str, limit: int = 50) -> list[OutboxMessage]:
+    """Return the latest messages (kind ``message``) sent to ``address`` on ``channel``, newest first."""
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(
+                col(OutboxMessage.channel) == channel,
+                col(OutboxMessage.address) == address,
+                col(OutboxMessage.kind) == "message",
+                col(OutboxMessage.status) == "sent",
+            )
+            .order_by(col(OutboxMessage.id).desc())
+            .limit(limit)
+        )
+    )
+
+
+def sent_message(session: Session, channel: str, address: str, message_id: int) -> OutboxMessage | None:
+    """Return the sent message that became the channel's message ``message_id`` in this chat."""
+    rows = sent_messages(session, channel, address)
+    return next((row for row in rows if row.payload.get("message_id") == message_id), None)
+
+
 @cache
 def _move_timer() -> Any:
     w = _DUE_WORK.c

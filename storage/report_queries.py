@@ -2,11 +2,12 @@
 
 Week boundaries are computed in Python in the company's time zone and converted to UTC ranges;
 SQL only compares timestamps with those bounds (no time zone functions), so the same queries run
-on SQLite and PostgreSQL. Answers are aggregated in the database, one range-filtered GROUP BY per
-week, the weeks joined by UNION ALL into one statement: score histograms per week × stage × metric
-× score (× language × channel for the report week and the one before). Funnel, themes and
-escalation counts are counted per week inside one grouped statement each (``count(*) FILTER``).
-Only small result sets reach Python: a few dozen verbatim candidates, the week's escalation
+on SQLite and PostgreSQL. Answers are grouped in the database per week by stage, metric, language,
+channel, score, negative words and topics (``storage.report_cache``: the weeks that have ended are
+kept counted in ``report_cache``, so a report counts only the weeks still open); score histograms,
+the funnel's answer counts and the themes are summed from those groups here. Funnel and escalation
+counts are counted per week inside one grouped statement each (``count(*) FILTER``). Only small
+result sets reach Python: answer groups, a few dozen verbatim candidates, the week's escalation
 durations (computed by PostgreSQL; by Python on SQLite) and the overdue list.
 
 Definitions (per week, all timestamps in [start, end) of the ISO week in the company time zone;
@@ -21,7 +22,8 @@ the report's ``definitions`` say the same in one line each):
   and never sent, by reason (no channel, blocked, opted out, expired); sent late: sent that week
   but due in an earlier one; due = sent that week + sent later + unreachable + cancelled + pending;
 - opt-outs: customers by ``opted_out_at`` (language of the customer, no stage or channel);
-- themes: topics of negative answers (negative score band, or negative words);
+- themes: topics of negative answers (negative score band, or negative words), praise topics
+  apart; what works: praise topics of any answer; both per stage too;
 - escalations: opened / taken by their timestamps; resolved: closing questions asked that week
   (each resolution once); within SLA: of those whose SLA fell due that week, taken by then;
   overdue: not resolved by the end of the week with the SLA already past; closing answers of the
@@ -32,16 +34,13 @@ the report's ``definitions`` say the same in one line each):
 
 from __future__ import annotations
 
-import itertools
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Float,
     Table,
-    Text,
     and_,
     case,
     cast,
@@ -63,6 +62,7 @@ from flows.report import (
     ReportInputs,
     ScoreCount,
     StageRef,
+    ThemeBand,
     TopicCount,
     VerbatimRow,
     WeeklyReport,
@@ -73,6 +73,17 @@ from flows.report import (
     week_of,
 )
 from flows.scales import Metric
+from flows.topics import POSITIVE_TOPICS
+from storage.report_cache import (
+    SCORES,
+    SEGMENTS,
+    TOPICS,
+    CacheUse,
+    WeekCounts,
+    answer_counts,
+    has_text,
+    negative_band,
+)
 from storage.tables import (
     ChannelIdentity,
     ClosingQuestion,
@@ -97,6 +108,7 @@ _ESCALATIONS: Table = Escalation.__table__  # type: ignore[attr-defined]
 _CLOSING: Table = ClosingQuestion.__table__  # type: ignore[attr-defined]
 _DUE_WORK: Table = DueWork.__table__  # type: ignore[attr-defined]
 _IDENTITIES: Table = ChannelIdentity.__table__  # type: ignore[attr-defined]
+_METRICS = {m.value for m in Metric}
 
 
 def _edges(weeks: Sequence[str], tz: str) -> list[datetime]:
@@ -109,10 +121,6 @@ def _in_range(column: Any, start: datetime, end: datetime) -> ColumnElement[bool
     return and_(column >= start, column < end)
 
 
-def _has_text(column: Any) -> ColumnElement[bool]:
-    return and_(column.is_not(None), func.length(func.trim(column)) > 0)
-
-
 def _positive(table: Table) -> ColumnElement[bool]:
     c = table.c
     return or_(
@@ -122,103 +130,34 @@ def _positive(table: Table) -> ColumnElement[bool]:
     )
 
 
-def _negative(table: Table) -> ColumnElement[bool]:
-    c = table.c
-    return or_(
-        and_(c.metric == Metric.NPS.value, c.score <= 6),
-        and_(c.metric == Metric.CSAT.value, c.score <= 2),
-        and_(c.metric == Metric.CES.value, c.score <= 3),
-    )
-
-
 # ---------------------------------------------------------------------------------------------
-# Answers
-
-
-def _week_counts(column: Any, edges: Sequence[datetime]) -> list[Any]:
-    """Return ``count(*)`` of the rows before each inner edge: week i holds ``before[i + 1] - before[i]``.
-
-    Counting per week inside one grouped pass (instead of a GROUP BY on a per-row week number)
-    keeps the planner's group estimate right: a key computed from ``answered_at`` inherits its
-    million distinct values, which rules out PostgreSQL's parallel partial aggregation.
-    """
-    return [func.count().filter(column < edge) for edge in edges[1:-1]]
-
-
-def _split_weeks(total: int, before: Sequence[int]) -> list[int]:
-    """Return the per-week counts from a group's total and its cumulative counts before each edge."""
-    bounds = [0, *before, total]
-    return [int(bounds[i + 1]) - int(bounds[i]) for i in range(len(bounds) - 1)]
-
-
-def _histograms(
-    conn: Connection, edges: Sequence[datetime], first: int, last: int, *, segmented: bool
-) -> Iterator[tuple[int, str, str, str, str, int, int, int]]:
-    """Yield (week index, stage, metric, language, channel, score, answers, commented) of weeks
-    ``first`` … ``last - 1``: one statement, a UNION ALL of one range-filtered GROUP BY per week.
-
-    Language, channel and the commented count only when ``segmented`` (else "", "" and 0). Each
-    week's rows are found through the ``answered_at`` index and read once; on PostgreSQL a
-    Parallel Append hands whole weeks to the workers. (Grouping by a week number computed per
-    row instead, e.g. ``width_bucket(answered_at, edges)``, makes the planner expect a group per
-    distinct ``answered_at`` — a million — and aggregate in one process, 2–3× slower.)
-    """
-    r = _RESPONSES
-    keys: list[Any] = [r.c.stage, r.c.metric, r.c.score]
-    if segmented:
-        keys += [r.c.language, r.c.channel]
-    weeks = []
-    for i in range(first, last):
-        counts: list[Any] = [func.count()]
-        if segmented:
-            counts.append(func.count().filter(_has_text(r.c.comment)))
-        weeks.append(
-            select(literal(i).label("week"), *keys, *counts)
-            .where(
-                _in_range(r.c.answered_at, edges[i], edges[i + 1]),
-                r.c.score.is_not(None),
-                r.c.stage.is_not(None),
-            )
-            .group_by(*keys)
-        )
-    if not weeks:
-        return
-    for row in conn.execute(union_all(*weeks)):
-        week, stage, metric, score = int(row[0]), str(row[1]), str(row[2]), int(row[3])
-        if segmented:
-            yield week, stage, metric, str(row[4]), str(row[5]), score, int(row[6]), int(row[7])
-        else:
-            yield week, stage, metric, "", "", score, int(row[4]), 0
+# Answers (counted per week by storage.report_cache: cached weeks read, open ones counted)
 
 
 def score_counts(
-    conn: Connection, weeks: Sequence[str], tz: str, *, segment_weeks: int = 2
+    counts: Mapping[str, WeekCounts], weeks: Sequence[str], *, segment_weeks: int = 2
 ) -> tuple[list[ScoreCount], dict[tuple[str, str, str, str], tuple[int, int]]]:
     """Return score histograms of ``weeks`` and, per (week, stage, language, channel), (responses, commented).
 
-    Two statements, each a range-filtered GROUP BY per week (each row read once): the last
-    ``segment_weeks`` weeks (the report week and the one before) by stage × metric × language ×
-    channel × score, with the commented answers; older weeks only by stage × metric × score
-    (language and channel "" = all), as the trend needs no more and each key costs on every row.
+    The last ``segment_weeks`` weeks (the report week and the one before) by stage × metric ×
+    language × channel × score; older weeks only by stage × metric × score (language and channel
+    "" = all), as the trend needs no more. Scores off their metric's scale are left out.
     """
-    edges = _edges(weeks, tz)
     split = max(0, len(weeks) - segment_weeks)
-    valid = {m.value for m in Metric}
     hist: dict[tuple[str, str, str, str, str, int], int] = {}
     answers: dict[tuple[str, str, str, str], tuple[int, int]] = {}
-    rows = itertools.chain(
-        _histograms(conn, edges, 0, split, segmented=False),
-        _histograms(conn, edges, split, len(weeks), segmented=True),
-    )
-    for i, stage, metric, language, channel, score, count, commented in rows:
-        if metric not in valid or not Metric(metric).in_range(score):
-            continue
-        key = (weeks[i], stage, metric, language, channel, score)
-        hist[key] = hist.get(key, 0) + count
-        if i >= split:
-            seg = (weeks[i], stage, language, channel)
-            done, with_text = answers.get(seg, (0, 0))
-            answers[seg] = (done + count, with_text + commented)
+    for i, week in enumerate(weeks):
+        segmented = i >= split
+        for g in counts[week].scores if week in counts else ():
+            if g.metric not in _METRICS or not Metric(g.metric).in_range(g.score):
+                continue
+            segment = (g.language, g.channel) if segmented else ("", "")
+            key = (week, g.stage, g.metric, *segment, g.score)
+            hist[key] = hist.get(key, 0) + g.answers
+            if segmented:
+                seg = (week, g.stage, g.language, g.channel)
+                done, with_text = answers.get(seg, (0, 0))
+                answers[seg] = (done + g.answers, with_text + g.commented)
     scores = [
         ScoreCount(week=w, stage=s, metric=Metric(m), language=lang, channel=ch, score=sc, count=n)
         for (w, s, m, lang, ch, sc), n in sorted(hist.items())
@@ -390,44 +329,27 @@ def funnel_counts(
 # Comments
 
 
-def _topic_names(listed: object) -> list[str]:
-    """Return the topics of a stored JSON array (text); anything but an array names none."""
-    value = json.loads(listed) if isinstance(listed, str) else listed
-    if not isinstance(value, list):
-        return []
-    return [item if isinstance(item, str) else json.dumps(item) for item in value if item is not None]
+def topic_counts(counts: Mapping[str, WeekCounts], weeks: Sequence[str]) -> list[TopicCount]:
+    """Return, per week and stage, how many answers are about each topic.
 
-
-def topic_counts(conn: Connection, weeks: Sequence[str], tz: str) -> list[TopicCount]:
-    """Return how many negative answers of each week are about each topic.
-
-    Negative: a score in the negative band (NPS 0–6, CSAT 1–2, CES 1–3) or words read as
-    negative; topics come from the typed words and from the tapped reason chip (its topic).
-
-    The database groups the comments by their topic list as stored (few distinct lists), with each
-    week's count; Python splits the lists. Expanding the JSON arrays row by row in SQL cost more
-    than the grouping and misled PostgreSQL's row estimate (100 rows per array) into JIT-compiling.
+    Complaints (band "negative"): the topics of negative answers — a score in the negative band
+    (NPS 0–6, CSAT 1–2, CES 1–3) or words read as negative; praise (band "positive", what works):
+    every answer naming a praise topic, whatever its score. Topics come from the typed words and
+    from the tapped reason chip (its topic); a topic named twice by one answer counts twice.
     """
-    r = _RESPONSES
-    edges = _edges(weeks, tz)
-    listed = cast(r.c.topics, Text)  # PostgreSQL's json type has no equality to group by
-    before = _week_counts(r.c.answered_at, edges)
-    statement = (
-        select(listed, func.count(), *before)
-        .where(
-            _in_range(r.c.answered_at, edges[0], edges[-1]),
-            # CX_METHOD §3: negative by its score band, or by its words (the comment's flag)
-            or_(r.c.negative.is_(True), _negative(r)),
-        )
-        .group_by(listed)
-    )
-    counts: dict[tuple[str, str], int] = {}
-    for row in conn.execute(statement):
-        names = [name for name in _topic_names(row[0]) if name]
-        for week, n in zip(weeks, _split_weeks(row[1], row[2:]), strict=True):
-            for name in names if n else ():
-                counts[(week, name)] = counts.get((week, name), 0) + n
-    return [TopicCount(week=week, topic=topic, count=n) for (week, topic), n in counts.items()]
+    found: dict[tuple[str, str, str, ThemeBand], int] = {}
+    for week in weeks:
+        for g in counts[week].topics if week in counts else ():
+            for name in g.topics:
+                band: ThemeBand = "positive" if name in POSITIVE_TOPICS else "negative"
+                n = g.answers if band == "positive" else g.negative
+                if n:
+                    key = (week, g.stage, name, band)
+                    found[key] = found.get(key, 0) + n
+    return [
+        TopicCount(week=week, stage=stage, topic=topic, band=band, count=n)
+        for (week, stage, topic, band), n in sorted(found.items())
+    ]
 
 
 def verbatim_candidates(
@@ -448,9 +370,9 @@ def verbatim_candidates(
         _in_range(r.c.answered_at, start, end),
         r.c.score.is_not(None),
         r.c.stage.is_not(None),
-        _has_text(r.c.comment),
+        has_text(r.c.comment),
     )
-    negative = _negative(r)
+    negative = negative_band(r)
     band = case((negative, 0), else_=1)
     counted = (
         select(band, r.c.stage, r.c.metric, r.c.score, func.count())
@@ -663,11 +585,24 @@ def load_report_inputs(
     timezone: str,
     stages: Sequence[StageRef],
     trend_weeks: int = 8,
+    now: datetime | None = None,
+    cache: bool = True,
+    on_cache: Callable[[CacheUse], None] | None = None,
 ) -> ReportInputs:
-    """Return everything the weekly report of ``week`` needs, aggregated in the database."""
+    """Return everything the weekly report of ``week`` needs, aggregated in the database.
+
+    Answers of cached weeks come from ``report_cache``; with ``now``, weeks ended by then and not
+    cached yet are counted and stored there (``storage.report_cache.answer_counts``; give a
+    connection outside a transaction). ``cache=False`` counts every week from ``responses``.
+    ``on_cache`` hears what was read, built and counted.
+    """
     weeks = input_weeks(week, trend_weeks)
     recent = [shift_week(week, -1), week]
-    scores, answers = score_counts(conn, weeks, timezone)
+    wanted = {w: {SEGMENTS, TOPICS} if w in recent else {SCORES} for w in weeks}
+    counts, use = answer_counts(conn, wanted, timezone, now=now, cache=cache)
+    if on_cache is not None:
+        on_cache(use)
+    scores, answers = score_counts(counts, weeks)
     return ReportInputs(
         week=week,
         timezone=timezone,
@@ -675,7 +610,7 @@ def load_report_inputs(
         weeks=weeks,
         scores=scores,
         funnel=funnel_counts(conn, recent, timezone, answers),
-        topics=topic_counts(conn, recent, timezone),
+        topics=topic_counts(counts, recent),
         verbatims=verbatim_candidates(conn, week, timezone),
         escalations=[escalation_counts(conn, w, timezone) for w in recent],
     )
@@ -707,10 +642,15 @@ def weekly_report(
     week: str | None = None,
     language: str = "en",
     min_n: int = 30,
+    on_cache: Callable[[CacheUse], None] | None = None,
 ) -> WeeklyReport:
-    """Return the weekly report of ``week`` (default: the last complete week before ``now``)."""
+    """Return the weekly report of ``week`` (default: the last complete week before ``now``).
+
+    Weeks ended by ``now`` are taken from, or stored into, the report cache (see
+    ``load_report_inputs``); ``on_cache`` hears how.
+    """
     target = week or last_complete_week(now, timezone)
-    raw = load_report_inputs(conn, target, timezone=timezone, stages=stages)
+    raw = load_report_inputs(conn, target, timezone=timezone, stages=stages, now=now, on_cache=on_cache)
     return build_report(raw, language=language, min_n=min_n, now=now)
 
 

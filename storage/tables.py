@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event
 from sqlalchemy import false as sa_false
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -411,3 +412,43 @@ class ChatwootConversation(SQLModel, table=True):
     conversation_id: int
     contact_id: int | None = None
     created_at: datetime = _ts(nullable=False)
+
+
+class ReportCache(SQLModel, table=True):
+    """A closed week's answers, counted as the weekly report needs them (``storage.report_cache``).
+
+    Per company time zone, ISO week and part (``scores``, ``segments``, ``topics``): one ``count``
+    row per group (stage, metric, language, channel, score; or stage and topics) with how many
+    answers, how many with typed words, how many negative; and one ``built`` row saying the part is
+    whole. Aggregates only (no customer, order or words). Triggers on ``responses`` delete a week's
+    rows when an answer in it is written, changed or removed, comparing with ``period_start`` and
+    ``period_end`` (UTC).
+    """
+
+    __tablename__ = "report_cache"
+    __table_args__ = (Index("ix_report_cache_period", "period_end", "period_start"),)
+
+    timezone: str = Field(primary_key=True, max_length=64)
+    week: str = Field(primary_key=True, max_length=8)  # "2026-W47"
+    part: str = Field(primary_key=True, max_length=8)  # scores, segments, topics
+    kind: str = Field(primary_key=True, max_length=8)  # "built" (one per part) or "count"
+    stage: str = Field(primary_key=True, max_length=32)  # "" when the answer names none
+    metric: str = Field(primary_key=True, max_length=8)  # "" when none or not counted by it
+    language: str = Field(primary_key=True, max_length=2)  # "" when not split by it
+    channel: str = Field(primary_key=True, max_length=16)  # "" when not split by it
+    score: int = Field(primary_key=True)  # -1 when not counted by it
+    topics: str = Field(primary_key=True, sa_type=Text)  # JSON list, sorted (repeats kept); "" elsewhere
+    period_start: datetime = _ts(nullable=False)
+    period_end: datetime = _ts(nullable=False)
+    answers: int = 0
+    commented: int = 0  # of those, with typed words (segments)
+    negative: int = 0  # of those, negative by score band or words (topics)
+    built_at: datetime = _ts(nullable=False)
+
+
+@event.listens_for(SQLModel.metadata, "after_create")
+def _report_cache_triggers(_metadata: Any, connection: Connection, **_kw: Any) -> None:
+    """Give ``create_all`` (tests, benches) the triggers that keep ``report_cache`` in step (as 0015 does)."""
+    from storage.report_cache_triggers import create_triggers
+
+    create_triggers(connection)

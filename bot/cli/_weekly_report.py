@@ -33,6 +33,7 @@ def build_weekly_report(
     ``week`` defaults to the last complete week before ``now``; ``latest=True`` picks instead the
     week of the newest answer (what the demo wants: its clock is simulated).
     """
+    from bot.report.cache_use import count_cache_use
     from storage.report_queries import latest_answer_week, weekly_report
 
     app = load_app(database_url)
@@ -42,6 +43,7 @@ def build_weekly_report(
         with app.db.read_engine.connect() as conn:
             if week is None and latest:
                 week = latest_answer_week(conn, tz)
+                conn.commit()  # out of a transaction again: the report may store the weeks it counts
             return weekly_report(
                 conn,
                 now=now or utcnow(),
@@ -50,6 +52,7 @@ def build_weekly_report(
                 week=week,
                 language=language or settings.report_language,
                 min_n=min_n,
+                on_cache=count_cache_use,
             )
     finally:
         app.db.dispose()  # a one-shot command: close the pool's connections now

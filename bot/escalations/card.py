@@ -83,7 +83,23 @@ _L: dict[str, dict[str, str]] = {
     },
     "lang_it": {"it": "italiano", "en": "Italian"},
     "lang_en": {"it": "inglese", "en": "English"},
+    "reach_blocked": {
+        "it": "⛔ Il bot è stato bloccato: i messaggi in chat non vengono più consegnati.",
+        "en": "⛔ The customer blocked the bot: messages are no longer delivered.",
+    },
+    "reach_failed": {
+        "it": "⚠️ L'ultimo messaggio in chat non è stato consegnato.",
+        "en": "⚠️ The last message to the customer could not be delivered.",
+    },
+    "media_unreachable": {
+        "it": "Non inviato: nessuna chat Telegram raggiungibile per questa segnalazione.",
+        "en": "Not sent: the customer has no Telegram chat the bot can reach.",
+    },
 }
+
+#: How the customer can be reached, when not as usual: "blocked" (they blocked the bot) or
+#: "failed" (the last message to them could not be delivered); shown on the card.
+REACH = ("blocked", "failed")
 
 
 #: What a customer can attach to a case, as the desk names it (``MEDIA_MARK`` notes).
@@ -201,11 +217,13 @@ def render_card(
     tz: tzinfo,
     secret: bytes,
     stage_names: Mapping[str, str] | None = None,
+    reach: str | None = None,
 ) -> tuple[str, list[list[dict[str, str]]]]:
     """Return the card's HTML text and its button rows for the escalation's current state.
 
     Everything is in the desk language ``lang``: dates (Babel), stage names (``stage_names``,
-    from the journey), themes; the customer's own words are quoted as written.
+    from the journey), themes; the customer's own words are quoted as written. ``reach`` (one of
+    ``REACH``) marks a customer the agent's replies do not reach.
     """
     assert escalation.id is not None
     names = stage_names or {}
@@ -234,6 +252,8 @@ def render_card(
     ]
     if status != "resolved" and escalation.overdue_hours is not None:
         lines.append(f"<b>{overdue_text(escalation.overdue_hours, lang)}</b>")
+    if reach in REACH:
+        lines.append(f"<b>{label(f'reach_{reach}', lang)}</b>")
     lines += [
         f"{label('customer', lang)}: {_who(customer, escalation)} · {language_name}",
         f"{label('order', lang)}: {escalation_html(escalation.order_id)} · "

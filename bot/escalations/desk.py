@@ -157,6 +157,22 @@ def resolve(
     )
 
 
+def _replying(escalation_id: int, agent: str, now: datetime) -> Change:
+    """The change of a reply: the case is the replying agent's (taken if it was open)."""
+
+    def change(row: Escalation) -> bool:
+        if row.status == "resolved":
+            raise ConflictError(f"escalation #{escalation_id} is already resolved")
+        if row.status == "taken" and row.taken_by != agent:
+            raise ConflictError(f"escalation #{escalation_id} is taken by {row.taken_by}")
+        if row.status == "open":
+            row.status, row.taken_by, row.taken_at = "taken", agent, now
+            return True
+        return False
+
+    return change
+
+
 def relay_agent_reply(
     app: App,
     config: DeskConfig,
@@ -177,17 +193,7 @@ def relay_agent_reply(
     text = text.strip()
     if not text or len(text) > MAX_REPLY:
         raise InputError(f"a reply must have 1 to {MAX_REPLY} characters", field="text")
-
-    def change(row: Escalation) -> bool:
-        if row.status == "resolved":
-            raise ConflictError(f"escalation #{escalation_id} is already resolved")
-        if row.status == "taken" and row.taken_by != agent:
-            raise ConflictError(f"escalation #{escalation_id} is taken by {row.taken_by}")
-        if row.status == "open":
-            row.status, row.taken_by, row.taken_at = "taken", agent, now
-            return True
-        return False
-
+    change = _replying(escalation_id, agent, now)
     return _act(
         app,
         config,
@@ -199,6 +205,20 @@ def relay_agent_reply(
         agent=agent,
         within=within,
     )
+
+
+def relay_agent_media(
+    app: App, config: DeskConfig, escalation_id: int, agent: str, now: datetime, *, within: Also = None
+) -> DeskResult:
+    """The agent replied with media (a photo, a document, a voice note…): ``within`` queues its copy
+    to the customer (the channel's own way of passing it on); the case is taken as by a reply.
+
+    Raises:
+        NotFoundError: no such escalation.
+        ConflictError: it is resolved, or another agent has it.
+    """
+    change = _replying(escalation_id, agent, now)
+    return _act(app, config, escalation_id, AgentActionKind.REPLIED, change, now, agent=agent, within=within)
 
 
 def find_by_message(

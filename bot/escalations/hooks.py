@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.apply import ApplyContext
 from bot.escalations import destinations
 from bot.escalations.card import escalation_html, label, media_line, topic_names
-from bot.escalations.records import DeskConfig, post_card, post_note, relay_to_agent
+from bot.escalations.records import TELEGRAM, DeskConfig, copy_onto_case, post_card, post_note, relay_to_agent
 from bot.service import AfterApply
 from bot.wiring import App
 from flows.conversation.handoff import MEDIA_MARK
@@ -22,7 +22,8 @@ def card_hook(config: DeskConfig) -> AfterApply:
     relaying the customer's words to the agent holding their case.
 
     A new case gets its copies (helpdesk, e-mail); a case the customer added to keeps its one
-    card, edited, and the agent holding it is pinged. Due times are the service's (apply.py).
+    card, edited, and the agent holding it is pinged; an attachment is copied onto it. Due times
+    are the service's (apply.py).
     """
 
     def hook(ctx: ApplyContext) -> None:
@@ -36,12 +37,23 @@ def card_hook(config: DeskConfig) -> AfterApply:
             new = escalation.card_version == 0
             news = ctx.case_news.get(escalation.id, []) if escalation.id is not None else []
             post_card(ctx.session, escalation, config, ctx.now)
+            _copy_attachments(ctx, escalation, news)
             if new:
                 destinations.enqueue(ctx.session, escalation, config, ctx.now)
             elif news and escalation.status == "taken":
                 post_note(ctx.session, escalation, news_text(escalation, news, config.lang), ctx.now)
 
     return hook
+
+
+def _copy_attachments(ctx: ApplyContext, escalation: Escalation, news: list[tuple[str, str]]) -> None:
+    """An attachment the customer sent on Telegram joins the case as the file itself: copied
+    into the agents' group, replying to the card (the card notes it), in the step's transaction."""
+    via = ctx.address
+    if ctx.message_id is None or via is None or via.channel != TELEGRAM:
+        return
+    if any(kind == "media" for kind, _ in news):
+        copy_onto_case(ctx.session, escalation, via.address, ctx.message_id, ctx.now)
 
 
 def news_text(escalation: Escalation, news: list[tuple[str, str]], lang: str) -> str:

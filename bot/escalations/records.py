@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session
@@ -23,6 +24,12 @@ from storage import escalations as escalation_store
 from storage import repo
 from storage.tables import Escalation, Response
 
+#: The agents' Telegram group is a channel of its own: its outbox (and inbox) rows carry this name.
+AGENTS_CHANNEL = "telegram-agents"
+#: The customers' Telegram channel (``bot.channels.telegram.transport.CHANNEL``): a message of
+#: theirs can be copied onto the case in the agents' group.
+TELEGRAM = "telegram"
+COPY_KIND = "copy"  # outbox kind: a customer's message copied onto the case (``copyMessage``)
 CARD_KIND = "agent_card"  # outbox kind: send the card, or edit it once it has a message id
 NOTE_KIND = "agent_message"  # outbox kind: a message in the escalation's thread, replying to the card
 
@@ -107,13 +114,14 @@ def post_card(session: Session, escalation: Escalation, config: DeskConfig, now:
         tz=config.tz,
         secret=config.secret,
         stage_names=config.stage_names,
+        reach=repo.customer_reach(session, escalation.customer_id) if escalation.customer_id else None,
     )
     trail = audit.card_lines(audit.trail(session, escalation.id), config.lang, config.tz)
     if trail:  # who did what, when: visible to every agent on the case itself
         text = "\n".join([text, "", *trail])
     repo.enqueue_message(
         session,
-        channel="telegram",
+        channel=AGENTS_CHANNEL,
         address=str(config.agents_chat_id),
         kind=CARD_KIND,
         payload=card.as_payload(text, rows, escalation, version=escalation.card_version),
@@ -123,22 +131,50 @@ def post_card(session: Session, escalation: Escalation, config: DeskConfig, now:
     )
 
 
+def queue_on_case(
+    session: Session,
+    escalation: Escalation,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    dedupe_key: str | None = None,
+) -> None:
+    """Queue an agents' outbox row in the chat the case's card was posted in (nothing without one)."""
+    if escalation.card_chat_id is None or escalation.id is None:
+        return
+    repo.enqueue_message(
+        session,
+        channel=AGENTS_CHANNEL,
+        address=escalation.card_chat_id,
+        kind=kind,
+        payload=payload,
+        now=now,
+        customer_id=escalation.customer_id,
+        dedupe_key=dedupe_key,
+    )
+
+
 def post_note(session: Session, escalation: Escalation, text: str, now: datetime) -> None:
     """Queue an HTML message in the escalation's thread (a relay, a nudge), replying to its card.
 
     Goes to the chat the card was posted in; nothing when no card was posted (no agents' chat).
     """
-    if escalation.card_chat_id is None or escalation.id is None:
-        return
-    repo.enqueue_message(
-        session,
-        channel="telegram",
-        address=escalation.card_chat_id,
-        kind=NOTE_KIND,
-        payload=card.as_payload(text, [], escalation),
-        now=now,
-        customer_id=escalation.customer_id,
-    )
+    queue_on_case(session, escalation, NOTE_KIND, card.as_payload(text, [], escalation), now)
+
+
+def copy_onto_case(
+    session: Session, escalation: Escalation, chat: str, message_id: int, now: datetime
+) -> None:
+    """Queue a copy of the customer's Telegram message ``message_id`` (chat ``chat``) into the
+    agents' chat, replying to the case's card (nothing when no card was posted)."""
+    payload = {
+        "from_chat_id": int(chat),
+        "message_id": message_id,
+        "reply_to": escalation.card_message_id,
+        "thread_id": escalation.thread_id,
+        "escalation_id": escalation.id,
+    }
+    queue_on_case(session, escalation, COPY_KIND, payload, now, dedupe_key=f"tg-copy:{chat}:{message_id}")
 
 
 def relay_to_agent(session: Session, escalation_id: int, text: str, now: datetime) -> None:

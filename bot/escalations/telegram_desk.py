@@ -1,25 +1,32 @@
-"""The agents' Telegram group: button presses and replies in, cards and relays out.
+"""The agents' Telegram group's desk: button presses and replies in, cards and relays out.
 
-The Telegram adapter calls ``handle_agent_update`` for every update from the agents' chat and
-hands outbox messages of kinds ``agent_card`` / ``agent_message`` to ``deliver_agent_message``.
-Both take ``call``: an async function performing one Bot API method on the channel's own client
-(``bot.channels.telegram.api.bot_call``), its failures named like every other Bot API call.
+The agents' group is a channel of its own (``bot.channels.telegram.agents`` reads its updates
+into envelopes of ``AgentPress``/``AgentMessage``): its processor hands each envelope to
+``handle_agent_event``, and its sender hands the ``AGENTS_CHANNEL`` outbox rows (``agent_card``,
+``agent_message``, ``copy``) to ``deliver_agent_message``. Both take ``call``: an async function
+performing one Bot API method on the channel's own client (``bot.channels.telegram.api.bot_call``),
+its failures named like every other Bot API call. An agent's reply reaches the customer in the bot's voice;
+media an agent replies with is copied.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlmodel import Session
 
 from bot.escalations import audit, desk, hooks
 from bot.escalations.card import label, parse_callback
-from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
-from bot.security.hygiene import strip_control
+from bot.escalations.records import CARD_KIND, COPY_KIND, TELEGRAM, DeskConfig
 from bot.wiring import App
-from flows.errors import ChannelError, ConflictError, CxbotError, InputError
+from flows.conversation.envelope import Envelope
+from flows.errors import ChannelError, ConflictError, CxbotError, InputError, NotFoundError
+from storage import repo
 from storage.claims import ClaimedMessage
 from storage.tables import Customer, Escalation
 
@@ -28,7 +35,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-AGENT_KINDS = frozenset({CARD_KIND, NOTE_KIND})
 _MEMBER = {"creator", "administrator", "member"}
 
 
@@ -51,23 +57,51 @@ async def is_agent(config: DeskConfig, call: BotCall, user_id: int) -> bool:
     return status in _MEMBER or (status == "restricted" and bool(member.get("is_member")))
 
 
-def _agent_name(user: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class Agent:
+    """Who acted in the agents' group (anyone there, until ``is_agent`` says otherwise)."""
+
+    id: int
+    username: str | None = None
+    first_name: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentPress:
+    """Someone pressed a card's button (take, resolve, hand back): its signed data."""
+
+    data: str | None
+    user: Agent
+
+
+@dataclass(frozen=True)
+class AgentMessage:
+    """Someone wrote in the agents' group: words, or media (a photo, a document, a voice note…),
+    perhaps replying to a card (``reply_to``) or in a case's forum topic (``thread_id``)."""
+
+    text: str | None
+    media: str | None
+    user: Agent
+    reply_to: int | None = None
+    thread_id: int | None = None
+
+
+def _agent_name(user: Agent) -> str:
     # The user id always: a username can be changed or reused, the audit must name the person.
-    username = user.get("username")
-    shown = f"@{str(username)[:60]}" if username else str(user.get("first_name") or "agent")[:60]
-    return f"{shown} ({int(user.get('id', 0))})"
+    shown = f"@{user.username}" if user.username else (user.first_name or "agent")
+    return f"{shown} ({user.id})"
 
 
-async def handle_agent_update(
+async def handle_agent_event(
     app: App,
-    update: dict[str, Any],
+    envelope: Envelope[object],
     *,
     call: BotCall,
-    config: DeskConfig | None = None,
+    config: DeskConfig,
     now: datetime | None = None,
     within: desk.Also = None,
 ) -> str:
-    """Handle one update from the agents' chat; return what happened (for logs and tests).
+    """Handle one envelope of the agents' channel; return what happened (for logs and tests).
 
     ``within`` runs in the transaction of an action that changes an escalation (the outcomes in
     ``CHANGED``), so the caller can mark the update done exactly when its effect is stored.
@@ -75,15 +109,12 @@ async def handle_agent_update(
     Outcomes: ``taken``/``resolved``/``handed_back``/``replied``, ``refused`` (not an agent),
     ``conflict`` (e.g. taken by someone else), ``invalid`` (forged button), ``ignored``.
     """
-    config = config or DeskConfig.from_settings(app.settings, app.journey)
     now = now or app.service.clock()
-    if config.agents_chat_id is None:
-        return "ignored"
-    if "callback_query" in update:
-        return await _on_press(app, config, call, update["callback_query"], now, within)
-    message = update.get("message")
-    if isinstance(message, dict):
-        return await _on_message(app, config, call, message, now, within)
+    event = envelope.inbound
+    if isinstance(event, AgentPress):
+        return await _on_press(app, config, call, envelope, event, now, within)
+    if isinstance(event, AgentMessage):
+        return await _on_message(app, config, call, envelope, event, now, within)
     return "ignored"
 
 
@@ -94,15 +125,20 @@ CHANGED = frozenset({*_DONE.values(), "replied"})
 
 
 async def _on_press(
-    app: App, config: DeskConfig, call: BotCall, query: dict[str, Any], now: datetime, within: desk.Also
+    app: App,
+    config: DeskConfig,
+    call: BotCall,
+    envelope: Envelope[object],
+    event: AgentPress,
+    now: datetime,
+    within: desk.Also,
 ) -> str:
-    query_id = str(query.get("id", ""))
-    chat_id = ((query.get("message") or {}).get("chat") or {}).get("id")
-    press = parse_callback(config.secret, str(query.get("data") or ""))
-    if press is None or chat_id != config.agents_chat_id:
+    query_id = envelope.press_id or ""
+    press = parse_callback(config.secret, event.data or "")
+    if press is None:
         return "ignored"
-    user = query.get("from") or {}
-    if not await is_agent(config, call, int(user.get("id", 0))):
+    user = event.user
+    if not await is_agent(config, call, user.id):
         await asyncio.to_thread(audit.record_refusal, app.db, press.escalation_id, _agent_name(user), now)
         await _answer(call, query_id, label("not_agent", config.lang), alert=True)
         return "refused"
@@ -141,54 +177,101 @@ async def _answer(call: BotCall, query_id: str, text: str, *, alert: bool = Fals
 
 
 async def _on_message(
-    app: App, config: DeskConfig, call: BotCall, message: dict[str, Any], now: datetime, within: desk.Also
+    app: App,
+    config: DeskConfig,
+    call: BotCall,
+    envelope: Envelope[object],
+    event: AgentMessage,
+    now: datetime,
+    within: desk.Also,
 ) -> str:
-    chat_id = (message.get("chat") or {}).get("id")
-    text = message.get("text")
-    user = message.get("from") or {}
-    if (
-        chat_id != config.agents_chat_id
-        or not isinstance(text, str)
-        or text.startswith("/")
-        or user.get("is_bot")
-    ):
-        return "ignored"
-    replied = (message.get("reply_to_message") or {}).get("message_id")
-    thread = message.get("message_thread_id") if message.get("is_topic_message") else None
+    """An agent's reply to a card (or in a case's topic): its words, or its media copied, reach
+    the customer; anything else said in the group is chatter among agents."""
     with app.db.read() as session:
-        escalation = desk.find_by_message(session, str(chat_id), replied, thread)
+        escalation = desk.find_by_message(session, envelope.address, event.reply_to, event.thread_id)
         escalation_id = escalation.id if escalation else None
     if escalation_id is None:
         return "ignored"  # ordinary chatter among agents
-    if not await is_agent(config, call, int(user.get("id", 0))):
-        await asyncio.to_thread(audit.record_refusal, app.db, escalation_id, _agent_name(user), now)
+    if not await is_agent(config, call, event.user.id):
+        await asyncio.to_thread(audit.record_refusal, app.db, escalation_id, _agent_name(event.user), now)
         return "refused"
+    agent = _agent_name(event.user)
     try:
-        agent = _agent_name(user)
-        clean = strip_control(text)  # NUL cannot be stored by PostgreSQL; the words are kept
-        await asyncio.to_thread(
-            lambda: desk.relay_agent_reply(app, config, escalation_id, agent, clean, now, within=within)
-        )
+        if event.media is not None:
+            copy = _copy_to_customer(config, escalation_id, int(envelope.address), envelope.message_id, now)
+            await asyncio.to_thread(
+                lambda: desk.relay_agent_media(
+                    app, config, escalation_id, agent, now, within=_both(copy, within)
+                )
+            )
+            log.info("agent_media_relayed", media=event.media, escalation_id=escalation_id)
+        else:
+            text = event.text or ""
+            await asyncio.to_thread(
+                lambda: desk.relay_agent_reply(app, config, escalation_id, agent, text, now, within=within)
+            )
     except ConflictError:
-        await _notice(call, config, message, _conflict_text(app, config, escalation_id))
+        await _notice(call, config, envelope, event, _conflict_text(app, config, escalation_id))
         return "conflict"
     except InputError:
-        await _notice(call, config, message, label("reply_too_long", config.lang, limit=str(desk.MAX_REPLY)))
+        reply_too_long = label("reply_too_long", config.lang, limit=str(desk.MAX_REPLY))
+        await _notice(call, config, envelope, event, reply_too_long)
         return "invalid"
     except CxbotError as exc:
-        await _notice(call, config, message, str(exc)[:300])
+        await _notice(call, config, envelope, event, str(exc)[:300])
         return "invalid"
     return "replied"
 
 
-async def _notice(call: BotCall, config: DeskConfig, message: dict[str, Any], text: str) -> None:
+def _copy_to_customer(
+    config: DeskConfig, escalation_id: int, chat: int, message_id: int | None, now: datetime
+) -> Callable[[Session], None]:
+    """Return the write queuing a copy of the agent's message (``copyMessage``) to the customer's
+    Telegram chat, in the desk action's transaction.
+
+    Raises (when run):
+        NotFoundError: the customer has no Telegram chat to copy to (in the desk language).
+    """
+
+    def copy(session: Session) -> None:
+        escalation = session.get(Escalation, escalation_id)
+        customer_id = escalation.customer_id if escalation is not None else None
+        identity = repo.reachable_identity(session, customer_id) if customer_id else None
+        if identity is None or identity.channel != TELEGRAM or message_id is None:
+            raise NotFoundError(label("media_unreachable", config.lang))
+        repo.enqueue_message(
+            session,
+            channel=TELEGRAM,
+            address=identity.address,
+            payload={"from_chat_id": chat, "message_id": message_id, "escalation_id": escalation_id},
+            now=now,
+            customer_id=customer_id,
+            kind=COPY_KIND,
+            dedupe_key=f"tg-copy:{chat}:{message_id}",
+        )
+
+    return copy
+
+
+def _both(first: Callable[[Session], None], then: desk.Also) -> Callable[[Session], None]:
+    def both(session: Session) -> None:
+        first(session)
+        if then is not None:
+            then(session)
+
+    return both
+
+
+async def _notice(
+    call: BotCall, config: DeskConfig, envelope: Envelope[object], event: AgentMessage, text: str
+) -> None:
     params: dict[str, Any] = {
         "chat_id": config.agents_chat_id,
         "text": text,
-        "reply_parameters": {"message_id": message.get("message_id"), "allow_sending_without_reply": True},
+        "reply_parameters": {"message_id": envelope.message_id, "allow_sending_without_reply": True},
     }
-    if message.get("is_topic_message"):
-        params["message_thread_id"] = message.get("message_thread_id")
+    if event.thread_id is not None:
+        params["message_thread_id"] = event.thread_id
     try:
         await call("sendMessage", params)
     except ChannelError:
@@ -224,8 +307,11 @@ def _markup(rows: Any) -> dict[str, Any]:
     }
 
 
-async def deliver_agent_message(app: App, config: DeskConfig, call: BotCall, message: ClaimedMessage) -> None:
-    """Deliver an ``agent_card`` (send, or edit the posted card) or ``agent_message`` outbox row.
+async def deliver_agent_message(
+    app: App, config: DeskConfig, call: BotCall, message: ClaimedMessage
+) -> dict[str, Any]:
+    """Deliver an ``agent_card`` (send, or edit the posted card), an ``agent_message`` or a
+    ``copy`` (a customer's media, onto the case) outbox row; return its payload updates.
 
     In a forum group the escalation's topic is created before its first card.
 
@@ -237,8 +323,10 @@ async def deliver_agent_message(app: App, config: DeskConfig, call: BotCall, mes
     escalation_id = int(str(payload.get("escalation_id")))
     escalation, customer = await asyncio.to_thread(_load, app, escalation_id)
     if escalation is None:
-        return
+        return {}
     chat_id: Any = int(message.address) if message.address.lstrip("-").isdigit() else message.address
+    if message.kind == COPY_KIND:
+        return await _copy_onto_case(call, chat_id, payload, escalation)
     text = str(payload.get("text", ""))
     params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": "HTML"}
     if message.kind == CARD_KIND:
@@ -250,7 +338,7 @@ async def deliver_agent_message(app: App, config: DeskConfig, call: BotCall, mes
             except ChannelError as exc:
                 if "not modified" not in str(exc):
                     raise
-            return
+            return {}
         thread_id = escalation.thread_id
         if config.forum and thread_id is None:
             who = (customer.name if customer and customer.name else escalation.customer_id) or "?"
@@ -266,7 +354,7 @@ async def deliver_agent_message(app: App, config: DeskConfig, call: BotCall, mes
         await asyncio.to_thread(
             _remember, app, escalation_id, card_message_id=int(sent["message_id"]), card_chat_id=str(chat_id)
         )
-        return
+        return {}
     if escalation.thread_id is not None:
         params["message_thread_id"] = escalation.thread_id
     if escalation.card_message_id is not None:
@@ -275,11 +363,31 @@ async def deliver_agent_message(app: App, config: DeskConfig, call: BotCall, mes
             "allow_sending_without_reply": True,
         }
     await call("sendMessage", params)
+    return {}
+
+
+async def _copy_onto_case(
+    call: BotCall, chat_id: Any, payload: dict[str, Any], escalation: Escalation
+) -> dict[str, Any]:
+    """Copy a customer's message (``copyMessage``) into the agents' chat, replying to the card."""
+    params: dict[str, Any] = {
+        "chat_id": chat_id,
+        "from_chat_id": payload.get("from_chat_id"),
+        "message_id": payload.get("message_id"),
+    }
+    if escalation.thread_id is not None:
+        params["message_thread_id"] = escalation.thread_id
+    card = escalation.card_message_id or payload.get("reply_to")
+    if card is not None:
+        params["reply_parameters"] = {"message_id": card, "allow_sending_without_reply": True}
+    copied = await call("copyMessage", params)
+    return {"copied_id": copied.get("message_id") if isinstance(copied, dict) else None}
 
 
 class AgentDesk:
-    """The bridge the Telegram adapter uses: agents' updates in, agents' outbox rows out, both
-    through ``call`` (the channel's Bot API client).
+    """The agents' group's desk: handles its channel's envelopes, and is its channel's transport
+    (cards, notes and customers' media copied onto cases, from the ``AGENTS_CHANNEL`` outbox),
+    both through ``call`` (the channel's Bot API client).
 
     Creating it installs the card hook on the app's service.
 
@@ -292,26 +400,10 @@ class AgentDesk:
         self.config = hooks.install(app)
         self.call = call
 
-    def owns_update(self, raw: dict[str, Any]) -> bool:
-        """Return True for an update from the agents' chat (a message or a button press)."""
-        if self.config.agents_chat_id is None:
-            return False
-        message = raw.get("message")
-        query = raw.get("callback_query")
-        if isinstance(query, dict):
-            message = query.get("message")
-        chat = message.get("chat") if isinstance(message, dict) else None
-        return isinstance(chat, dict) and chat.get("id") == self.config.agents_chat_id
-
-    async def handle(self, raw: dict[str, Any], *, within: desk.Also = None) -> str:
-        """Handle an update from the agents' chat; return the outcome (see ``handle_agent_update``)."""
-        return await handle_agent_update(self.app, raw, call=self.call, config=self.config, within=within)
-
-    def owns_message(self, message: ClaimedMessage) -> bool:
-        """Return True for an outbox row for the agents (card or note)."""
-        return message.kind in AGENT_KINDS
+    async def handle(self, envelope: Envelope[object], *, within: desk.Also = None) -> str:
+        """Handle an envelope of the agents' channel; return the outcome (see ``handle_agent_event``)."""
+        return await handle_agent_event(self.app, envelope, call=self.call, config=self.config, within=within)
 
     async def deliver(self, message: ClaimedMessage) -> dict[str, Any]:
-        """Deliver an agents' outbox row; return no payload updates."""
-        await deliver_agent_message(self.app, self.config, self.call, message)
-        return {}
+        """Deliver an agents' outbox row; return its payload updates."""
+        return await deliver_agent_message(self.app, self.config, self.call, message)

@@ -25,6 +25,7 @@ from storage.db import Database
 from storage.tables import Customer, Escalation
 
 CARD_KIND = "agent_card"  # bot.escalations.records.CARD_KIND (not imported: privacy must not need the desk)
+AGENTS_CHANNEL = "telegram-agents"  # bot.escalations.records.AGENTS_CHANNEL, likewise
 #: Words shorter than this are not searched for in payloads (a "4", an "ok" identify nobody).
 MIN_WORDS = 4
 
@@ -137,7 +138,7 @@ def erase_posted_cards(session: Session, escalations: list[Escalation], now: dat
             continue
         repo.enqueue_message(
             session,
-            channel="telegram",
+            channel=AGENTS_CHANNEL,
             address=escalation.card_chat_id,
             kind=CARD_KIND,
             payload={"text": ERASED_TEXT, "rows": [], "escalation_id": escalation.id, "parse_mode": "HTML"},

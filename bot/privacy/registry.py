@@ -13,6 +13,8 @@ How each place is handled (``Place.how``):
   messages, cards quoting their words); rows are found by the customer's needles (name, ids,
   words) and dropped (see ``erase.scrub_payloads``).
 * ``posted``: a message already delivered to a chat (the agents' card); edited to ``ERASED_TEXT``.
+* ``derived``: counts computed from other places (no one's data of its own); dropped and counted
+  again whenever what they were counted from changes, erasure and retention included.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class Place:
 
     table: str
     column: str
-    how: Literal["key", "text", "json", "posted"]
+    how: Literal["key", "text", "json", "posted", "derived"]
     holds: str
 
 
@@ -64,6 +66,11 @@ REGISTRY: tuple[Place, ...] = (
     Place("connector_deliveries", "body", "json", "raw webhook bodies (name, e-mail, phone, address)"),
     Place("customer_contacts", "value", "key", "e-mails and phones learnt from the shop"),
     Place("chatwoot_conversations", "contact_id", "key", "the customer's contact in the shop's Chatwoot"),
+    # The weekly report's counts of closed weeks (storage/report_cache.py): how many answers, and how
+    # many with typed words, per stage, score, topics… Triggers on ``responses`` drop a week when
+    # one of its answers changes, so ``forget`` and the retention pass (comments cleared) make the
+    # next report count that week again from what is left.
+    Place("report_cache", "commented", "derived", "answer counts per closed week, including typed comments"),
 )
 
 

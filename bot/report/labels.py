@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flows.report import MetricCell
+from flows.report import MetricCell, Theme
 from flows.scales import Metric
 from flows.stats import Estimate
 
@@ -78,6 +78,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "points": "pts",
         "themes": "What customers complain about",
         "no_themes": "No negative comments this week.",
+        "stage_themes": "By stage: what hurts and what works",
+        "struggles": "What hurts",
+        "works": "What works",
+        "no_stage_themes": "No topic named at any stage this week.",
         "verbatims": "In their words",
         "no_verbatims": "No comments this week.",
         "escalations": "Closing the loop",
@@ -181,6 +185,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "points": "punti",
         "themes": "Di cosa si lamentano i clienti",
         "no_themes": "Nessun commento negativo questa settimana.",
+        "stage_themes": "Per tappa: cosa non va e cosa funziona",
+        "struggles": "Cosa non va",
+        "works": "Cosa funziona",
+        "no_stage_themes": "Nessun argomento indicato nelle tappe questa settimana.",
         "verbatims": "Con le loro parole",
         "no_verbatims": "Nessun commento questa settimana.",
         "escalations": "Chiusura del cerchio",
@@ -307,8 +315,13 @@ def t(language: str, key: str, **values: object) -> str:
 
 
 def topic(language: str, name: str) -> str:
-    """Return a complaint theme's display name (the raw name when unknown)."""
+    """Return a theme's display name, complaint or praise (the raw name when unknown)."""
     return _TOPICS[lang_of(language)].get(name, name.replace("_", " "))
+
+
+def theme(language: str, item: Theme) -> str:
+    """Format a theme with this week's count and its change: ``Late delivery 3 (+2)``."""
+    return f"{topic(language, item.topic)} {item.count} ({num(item.change, language, signed=True)})"
 
 
 def closing(language: str, name: str) -> str:

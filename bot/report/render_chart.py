@@ -1,5 +1,7 @@
 """The weekly summary's chart (PNG): the journey map with 95 % intervals and the 4-week trend.
 
+Under each stage of the map, its most frequent theme this week: what works (✓) and what hurts (✗).
+
 Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state), sized for a
 phone screen: one column, large type.
 """
@@ -19,6 +21,7 @@ from flows.report import StageFigures, WeeklyReport
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
 _WEAK = "#d62728"
+_GOOD = "#2a7a2a"
 _GREY = "#8a8a8a"
 
 
@@ -34,8 +37,27 @@ def _is_weakest(report: WeeklyReport, stage: StageFigures) -> bool:
     return w is not None and (w.stage, w.metric) == (stage.stage, stage.metric)
 
 
+#: Longest theme note under a stage of the map (a longer topic name is shortened).
+_NOTE_CHARS = 34
+
+
+def _theme_notes(report: WeeklyReport, lang: str) -> dict[str, list[tuple[str, str]]]:
+    """Return, per stage, its top theme of what works and of what hurts as (text, colour)."""
+    notes: dict[str, list[tuple[str, str]]] = {}
+    for entry in report.stage_themes:
+        tops = [("✓", _GOOD, entry.works), ("✗", _WEAK, entry.struggles)]
+        notes[entry.stage] = [
+            (textwrap.shorten(f"{mark} {L.topic(lang, top[0].topic)} {top[0].count}", _NOTE_CHARS), tint)
+            for mark, tint, top in tops
+            if top
+        ]
+    return notes
+
+
 def _journey_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
     stages = report.stages
+    notes = _theme_notes(report, lang)
+    noted: set[str] = set()
     ys = list(range(len(stages)))[::-1]  # first stage on top
     basis_rolling = report.weakest_stage is not None and report.weakest_stage.basis == "rolling_4w"
     lo = _axis_floor(
@@ -47,6 +69,11 @@ def _journey_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
         ]
     )
     for y, stage in zip(ys, stages, strict=True):
+        if stage.stage not in noted:  # a stage asked with two metrics: its themes once
+            noted.add(stage.stage)
+            for k, (note, tint) in enumerate(notes.get(stage.stage, [])):
+                ax.annotate(note, (lo, y), xytext=(4, -9 - 15 * k), textcoords="offset points", ha="left",
+                            va="top", fontsize=12, color=tint)  # fmt: skip
         cell = stage.rolling_4w if basis_rolling else stage.this_week
         pos = cell.normalised(report.normalisation)
         color = _WEAK if _is_weakest(report, stage) else "#1f4e79"
@@ -87,7 +114,10 @@ def _journey_panel(report: WeeklyReport, ax: Axes, lang: str) -> None:
     title = L.t(lang, "chart_title_" + report.normalisation)
     if basis_rolling:
         title += f"\n({L.t(lang, 'weakest_basis_rolling')})"
-    ax.set_title("\n".join(textwrap.wrap(title, 40)), fontsize=15, loc="left")
+    lines = textwrap.wrap(title, 40)
+    if report.stage_themes:  # the key to the theme notes
+        lines.append(f"✓ {L.t(lang, 'works')} · ✗ {L.t(lang, 'struggles')}".lower())
+    ax.set_title("\n".join(lines), fontsize=15, loc="left")
 
 
 def _series(report: WeeklyReport, stage: StageFigures, *, rolling: bool) -> list[tuple[int, float]]:
@@ -153,7 +183,7 @@ def render_chart(report: WeeklyReport, *, dpi: int = 160, panel: Panel = "both",
     screen; Telegram and ``--format png``), or one of them (the HTML page's images)."""
     lang = L.lang_of(report.language)
     rows = max(1, len(report.stages))
-    height_map = 1.4 + 0.95 * rows
+    height_map = 1.4 + (1.5 if report.stage_themes else 0.95) * rows  # room for the theme notes
     height_trend = 3.6 + 0.3 * rows
     heights = {"both": height_map + height_trend, "journey": height_map, "trend": height_trend}[panel]
     fig = Figure(figsize=(width, heights), dpi=dpi)
@@ -175,18 +205,22 @@ def render_chart(report: WeeklyReport, *, dpi: int = 160, panel: Panel = "both",
 
 
 def journey_alt(report: WeeklyReport) -> str:
-    """Return the journey chart's text alternative: each stage's value and interval, the weakest."""
+    """Return the journey chart's text alternative: each stage's value and interval and its top
+    themes, the weakest."""
     lang = L.lang_of(report.language)
     basis_rolling = report.weakest_stage is not None and report.weakest_stage.basis == "rolling_4w"
+    notes = _theme_notes(report, lang)
     parts = []
     for stage in report.stages:
         cell = stage.rolling_4w if basis_rolling else stage.this_week
         pos = cell.normalised(report.normalisation)
         if pos is None or pos.value is None:
-            parts.append(f"{stage.position + 1}. {stage.label}: n={cell.n} < {report.min_n}")
+            part = f"{stage.position + 1}. {stage.label}: n={cell.n} < {report.min_n}"
         else:
             value = L.common(report.normalisation, pos, lang)
-            parts.append(f"{stage.position + 1}. {stage.label}: {value}, n={cell.n}")
+            part = f"{stage.position + 1}. {stage.label}: {value}, n={cell.n}"
+        themes = ", ".join(note for note, _ in notes.pop(stage.stage, []))
+        parts.append(f"{part} ({themes})" if themes else part)
     text = L.t(lang, "chart_title_" + report.normalisation) + ". " + "; ".join(parts)
     if report.weakest_stage is not None:
         text += f". {L.t(lang, 'weakest')}: {report.weakest_stage.label}"

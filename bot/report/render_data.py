@@ -167,6 +167,11 @@ def render_csv(report: WeeklyReport) -> str:
     for theme in report.themes:
         out.add("themes", "count", theme.count, ("", "", theme.topic))
         out.add("themes", "change", theme.change, ("", "", theme.topic))
+    for entry in report.stage_themes:
+        for section, themes in (("stage_struggles", entry.struggles), ("stage_works", entry.works)):
+            for theme in themes:
+                out.add(section, "count", theme.count, (entry.stage, "", theme.topic))
+                out.add(section, "change", theme.change, (entry.stage, "", theme.topic))
     x = report.escalations
     for name in ("opened", "opened_last_week", "taken", "resolved", "overdue", "detractors_closed"):
         out.add("escalations", name, getattr(x, name))

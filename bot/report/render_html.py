@@ -11,7 +11,7 @@ from html import escape
 
 from bot.report import labels as L
 from bot.report.render_chart import PANEL_WIDTH, journey_alt, render_chart, trend_alt
-from flows.report import FunnelFigures, MetricCell, StageFigures, WeeklyReport
+from flows.report import FunnelFigures, MetricCell, StageFigures, Theme, WeeklyReport
 from flows.stats import Change
 
 _CSS = """
@@ -226,6 +226,24 @@ def _themes(report: WeeklyReport, lang: str) -> str:
     return out + _table(head, rows, report.definitions)
 
 
+def _stage_themes(report: WeeklyReport, lang: str) -> str:
+    """Per stage, what hurts next to what works (a table; cards on a phone)."""
+    out = f"<h2>{_e(L.t(lang, 'stage_themes'))}</h2>"
+    if not report.stage_themes:
+        return out + f"<p>{_e(L.t(lang, 'no_stage_themes'))}</p>"
+
+    def listed(themes: list[Theme]) -> str:
+        return "<br>".join(_e(L.theme(lang, t)) for t in themes) or _e(L.t(lang, "none"))
+
+    rows = [("", [_e(s.label), listed(s.struggles), listed(s.works)]) for s in report.stage_themes]
+    head: Head = [
+        (L.t(lang, "stage"), "stage_themes"),
+        ("👎 " + L.t(lang, "struggles"), "struggles"),
+        ("👍 " + L.t(lang, "works"), "works"),
+    ]
+    return out + _table(head, rows, report.definitions)
+
+
 def _verbatims(report: WeeklyReport, lang: str) -> str:
     out = f"<h2>{_e(L.t(lang, 'verbatims'))}</h2>"
     if not report.verbatims:
@@ -347,6 +365,7 @@ def render_html(report: WeeklyReport, chart_png: bytes | None = None) -> str:
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{_e(title)}</h1><p class='sub'>{_e(sub)}</p>",
         _journey(report, lang),
+        _stage_themes(report, lang),
         images,
         _funnel(report, lang),
         _themes(report, lang),

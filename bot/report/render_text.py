@@ -161,6 +161,19 @@ def _themes(report: WeeklyReport, lang: str) -> list[str]:
     return lines
 
 
+def _stage_themes(report: WeeklyReport, lang: str) -> list[str]:
+    """Per stage, what hurts next to what works (one line each)."""
+    lines = [f"<b>{_e(L.t(lang, 'stage_themes'))}</b>"]
+    if not report.stage_themes:
+        return [*lines, _e(L.t(lang, "no_stage_themes"))]
+    none = L.t(lang, "none")
+    for entry in report.stage_themes:
+        hurts = ", ".join(L.theme(lang, t) for t in entry.struggles) or none
+        works = ", ".join(L.theme(lang, t) for t in entry.works) or none
+        lines.append(f"• <b>{_e(entry.label)}</b> — 👎 {_e(hurts)} · 👍 {_e(works)}")
+    return lines
+
+
 def _quote(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= QUOTE_CHARS else flat[: QUOTE_CHARS - 1].rstrip() + "…"
@@ -248,6 +261,7 @@ def render_lines(report: WeeklyReport) -> list[str]:
     sections = [
         header,
         _journey(report, lang),
+        _stage_themes(report, lang),
         _funnel(report, lang),
         _themes(report, lang),
         _verbatims(report, lang),

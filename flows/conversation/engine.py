@@ -552,12 +552,11 @@ class Engine:
         return state, [self._say(desk.TAKEN, state.language)]
 
     def _agent_replied(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
-        text = event.text.strip()
-        if not text:
-            return state, []
         # Replying implies handling it: the customer's answer goes back to the agent.
         state = state.model_copy(update={"handoff": event.escalation_id, "closing": None})
-        return state, [Send(text=text)]
+        text = event.text.strip()
+        # No words: the agent replied with media, which the channel passes on itself.
+        return state, [Send(text=text)] if text else []
 
     def _agent_handed_back(self, state: ConversationState, event: AgentAction, now: datetime) -> Result:
         if state.handoff != event.escalation_id:

@@ -6,12 +6,12 @@ from sqlalchemy import event
 from sqlmodel import col, select
 
 from bot.channels import callbacks
-from bot.channels.telegram import inbox
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
 from bot.service import Service
+from storage import inbox
 from storage.tables import InboxUpdate, OutboxMessage, Response
 from tests.clocks import FakeClock
 from tests.fakes.bot_api import FakeBotAPI

@@ -22,6 +22,7 @@ from bot.events.schema import BusinessEventIn
 from bot.runtime import Runtime
 from bot.sender import MemoryRateLimiter, SenderConfig
 from bot.settings import Settings
+from bot.supervision import Supervisor
 from bot.wiring import App, build_app
 from storage import links
 from storage.tables import ChannelIdentity, DueWork, InboxUpdate, Response
@@ -109,15 +110,16 @@ async def _serve(
         public_url=f"http://127.0.0.1:{port}" if webhook else None,
     )
     app = build_app(settings, clock=clock)
+    supervisor = Supervisor()
     channel = TelegramChannel(
         app,
         processor=ProcessorConfig(idle_interval=0.05),
         sender=SenderConfig(idle_interval=0.05),
         limiter=MemoryRateLimiter(per_chat_interval=0.05),
         poll_timeout=1,
+        supervisor=supervisor,
     )
-    runtime = Runtime(app=app, due_work_interval=due_work_interval)
-    channel.attach(runtime)
+    runtime = Runtime(app=app, due_work_interval=due_work_interval, supervisor=supervisor, channels=[channel])
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop))
     if wait_start:

@@ -8,17 +8,22 @@ from pathlib import Path
 import pytest
 
 from bot.channels import callbacks
-from bot.channels.telegram import inbox
+from bot.channels.base import Envelope, Ignored, Unparseable
+from bot.channels.telegram.customers import TelegramCustomers
 from bot.channels.telegram.transport import split_text
-from bot.channels.telegram.updates import CallbackIn, TextIn, command, incoming, parse
+from bot.channels.telegram.updates import Update, command, incoming, read
 from bot.channels.telegram.webhook import PATH as WEBHOOK_PATH
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.wiring import build_app
+from flows.conversation import CustomerText
 from flows.errors import ConfigError
+from flows.scales import Lang
+from storage import inbox
 from storage.db import Database
 
 SECRET = callbacks.derive_secret(None, "123:token")
+CUSTOMERS = TelegramCustomers(SECRET)
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 
 
@@ -45,14 +50,23 @@ def test_commands_and_updates_are_parsed_safely() -> None:
     chat = {"id": 9, "type": "private", "first_name": "A"}
     user = {"id": 9, "is_bot": False, "first_name": "A", "language_code": "en-GB"}
     message = {"message_id": 1, "date": 0, "chat": chat, "from": user, "text": "x" * 5000}
-    parsed = parse({"update_id": 1, "message": message})
-    assert isinstance(parsed, TextIn) and len(parsed.text) == 4096 and parsed.language_code == "en-GB"
+    parsed = CUSTOMERS.parse({"update_id": 1, "message": message})
+    assert isinstance(parsed, Envelope) and isinstance(parsed.inbound, CustomerText)
+    assert len(parsed.inbound.text) == 4096 and parsed.language_hint == Lang.EN
+    read_back = read({"update_id": 1, "message": message})
+    assert isinstance(read_back, Update) and read_back.user is not None
+    assert read_back.user.language_code == "en-GB"
     press = {"id": "q1", "from": user, "chat_instance": "c", "data": "d", "message": message}
-    assert isinstance(parse({"update_id": 2, "callback_query": press}), CallbackIn)
-    assert parse({"update_id": 3, "poll": {"id": "p"}}) is None
-    assert parse({"update_id": 4, "message": "garbage"}) is None
+    pressed = read({"update_id": 2, "callback_query": press})
+    assert isinstance(pressed, Update) and (pressed.kind, pressed.query_id, pressed.data) == (
+        "callback_query",
+        "q1",
+        "d",
+    )
+    assert _ignored(CUSTOMERS.parse({"update_id": 3, "poll": {"id": "p"}}))
+    assert isinstance(CUSTOMERS.parse({"update_id": 4, "message": "garbage"}), Unparseable)
     group = dict(message, chat={"id": -5, "type": "group", "title": "g"})
-    assert parse({"update_id": 5, "message": group}) is None
+    assert _ignored(CUSTOMERS.parse({"update_id": 5, "message": group}))
     assert incoming({"message": message}) is None
     row = incoming({"update_id": 6, "message": message})
     assert row is not None and (row.external_id, row.chat_key) == ("6", "9")
@@ -60,20 +74,30 @@ def test_commands_and_updates_are_parsed_safely() -> None:
 
 def test_updates_read_only_the_fields_cxbot_uses() -> None:
     """Fields cxbot does not read are ignored; a press on an old (inaccessible) message still parses;
-    a wrong type in a field cxbot reads makes the update ignored, not an error."""
+    a wrong type in a field cxbot reads makes the update unparseable, not an error."""
     chat = {"id": 9, "type": "private"}
     user = {"id": 9, "is_bot": False, "first_name": "A"}
     message = {"message_id": 1, "date": 0, "chat": chat, "from": user, "text": "4", "new_field": [1]}
-    assert parse({"update_id": 1, "message": message, "future_kind": {}}) == TextIn(9, "4", None)
+    assert CUSTOMERS.parse({"update_id": 1, "message": message, "future_kind": {}}) == Envelope(
+        "telegram", "9", CustomerText(text="4"), None, message_id=1
+    )
     old = {"message_id": 7, "date": 0, "chat": chat}  # Telegram's InaccessibleMessage
     press = {"id": "q1", "from": dict(user, language_code="it"), "chat_instance": "c", "message": old}
-    assert parse({"update_id": 2, "callback_query": press}) == CallbackIn(9, "q1", 7, None, "it")
-    assert parse({"update_id": 3, "message": dict(message, chat={"id": "nine", "type": "private"})}) is None
-    assert parse({"update_id": 4, "callback_query": dict(press, id=None)}) is None
-    assert parse({"update_id": "x", "message": message}) is None
+    pressed = read({"update_id": 2, "callback_query": press})
+    assert isinstance(pressed, Update) and pressed.user is not None
+    assert (pressed.chat_id, pressed.query_id, pressed.message_id, pressed.data) == (9, "q1", 7, None)
+    assert pressed.user.language_code == "it"
+    nine = {"update_id": 3, "message": dict(message, chat={"id": "nine", "type": "private"})}
+    assert isinstance(CUSTOMERS.parse(nine), Unparseable)
+    assert isinstance(CUSTOMERS.parse({"update_id": 4, "callback_query": dict(press, id=None)}), Unparseable)
+    assert isinstance(CUSTOMERS.parse({"update_id": "x", "message": message}), Unparseable)
     sticker = dict(message)
     del sticker["text"]
-    assert parse({"update_id": 5, "message": sticker}) is None
+    assert _ignored(CUSTOMERS.parse({"update_id": 5, "message": sticker}))
+
+
+def _ignored(parsed: object) -> bool:
+    return isinstance(parsed, Envelope) and isinstance(parsed.inbound, Ignored)
 
 
 def test_split_text_at_line_boundaries() -> None:

@@ -22,6 +22,7 @@ from bot.connectors.routes import connectors_router
 from bot.runtime import Runtime
 from bot.sender import MemoryRateLimiter, SenderConfig
 from bot.settings import Settings
+from bot.supervision import Supervisor
 from bot.wiring import build_app
 from storage.tables import ChannelIdentity, ConnectorDelivery
 from tests.clocks import RunningClock
@@ -73,14 +74,16 @@ async def test_order_then_delivered_fulfillment_asks_the_delivery_csat(
             shopify_secret=SECRETS["shopify_secret"],
         )
         app = build_app(settings, clock=clock)
-        runtime = Runtime(app=app, due_work_interval=0.1)
-        TelegramChannel(
+        supervisor = Supervisor()
+        channel = TelegramChannel(
             app,
             processor=ProcessorConfig(idle_interval=0.05),
             sender=SenderConfig(idle_interval=0.05),
             limiter=MemoryRateLimiter(per_chat_interval=0.05),
             poll_timeout=1,
-        ).attach(runtime)
+            supervisor=supervisor,
+        )
+        runtime = Runtime(app=app, due_work_interval=0.1, supervisor=supervisor, channels=[channel])
         wake = asyncio.Event()
         runtime.routers.append(connectors_router(wake))
         runtime.components.append(connectors_component(app, every=0.2, wake=wake))

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from bot.apply import Address
 from bot.channels.telegram.api import bot_call, make_bot
 from bot.escalations import hooks
-from bot.escalations.records import CARD_KIND, NOTE_KIND, DeskConfig
+from bot.escalations.records import AGENTS_CHANNEL, CARD_KIND, DeskConfig
 from bot.escalations.telegram_desk import deliver_agent_message
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
@@ -74,7 +74,8 @@ def detractor(service: Service, clock: FakeClock, score: str = "score:1") -> int
 
 
 class Pump:
-    """Delivers the telegram outbox: agents' rows through the desk, customers' into ``customer``."""
+    """Delivers the telegram outboxes: the agents' channel's rows through the desk, customers' into
+    ``customer``."""
 
     def __init__(self, app: App, config: DeskConfig, call: BotCall) -> None:
         self.app, self.config, self.call = app, config, call
@@ -83,9 +84,9 @@ class Pump:
     async def __call__(self, now: datetime | None = None, *, crash_after_send: bool = False) -> int:
         now = now or self.app.service.clock()
         done = 0
-        while batch := claim_outbox(self.app.db, "test", now, channels=("telegram",)):
+        while batch := claim_outbox(self.app.db, "test", now, channels=("telegram", AGENTS_CHANNEL)):
             for message in batch:
-                if message.kind in (CARD_KIND, NOTE_KIND):
+                if message.channel == AGENTS_CHANNEL:
                     await deliver_agent_message(self.app, self.config, self.call, message)
                 else:
                     self.customer.append(dict(message.payload))

@@ -13,8 +13,8 @@ import pytest
 from aiogram import Bot
 from sqlmodel import Session, select
 
+from bot.channels.telegram.agents import handle_agent_update
 from bot.escalations.sla import recovery
-from bot.escalations.telegram_desk import handle_agent_update
 from bot.service import Service
 from bot.wiring import App
 from flows.conversation import ButtonPress, CustomerText

@@ -19,6 +19,7 @@ from bot.events.schema import BusinessEventIn
 from bot.runtime import Runtime
 from bot.sender import MemoryRateLimiter, SenderConfig
 from bot.settings import Settings
+from bot.supervision import Supervisor
 from bot.wiring import App, build_app
 from storage.tables import Escalation
 from tests.clocks import tuesday_morning
@@ -59,9 +60,9 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[App, FakeBotAPI]]:
             sender=SenderConfig(idle_interval=0.05),
             limiter=MemoryRateLimiter(per_chat_interval=0.01, per_group_per_min=6000),
             poll_timeout=1,
+            supervisor=(supervisor := Supervisor()),
         )
-        runtime = Runtime(app=app, due_work_interval=0.1)
-        channel.attach(runtime)
+        runtime = Runtime(app=app, due_work_interval=0.1, supervisor=supervisor, channels=[channel])
         stop = asyncio.Event()
         task = asyncio.create_task(runtime.run(stop))
         await api.wait_for("setMyCommands", 3)

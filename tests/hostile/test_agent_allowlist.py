@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
+from bot.channels.telegram.agents import handle_agent_update
 from bot.cli.main import app as cli
 from bot.config_check import config_warnings
-from bot.escalations.telegram_desk import handle_agent_update
 from bot.service import Service
 from bot.wiring import App
 from storage.tables import AgentActionRecord, Escalation

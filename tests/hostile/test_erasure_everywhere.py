@@ -9,12 +9,11 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col, select
 
-from bot.channels.telegram import inbox
+from bot.channels.telegram.agents import handle_agent_update
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
-from bot.escalations.telegram_desk import handle_agent_update
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.privacy.erase import delete_old_comments, forget_customer
@@ -22,6 +21,7 @@ from bot.privacy.registry import ERASED_TEXT, REGISTRY
 from bot.service import Service
 from bot.timers import run_due_work
 from flows.errors import ConflictError
+from storage import inbox
 from storage.tables import Escalation, InboxUpdate, Response
 from tests.clocks import FakeClock
 from tests.escalations.conftest import AGENT, AGENTS, DeskApp, api, client, desk_app

@@ -11,7 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.channels import callbacks
-from bot.channels.telegram.updates import incoming, parse
+from bot.channels.telegram.agents import TelegramAgents
+from bot.channels.telegram.customers import TelegramCustomers
+from bot.channels.telegram.updates import incoming
 from bot.events.validation import parse_event
 from flows.errors import InputError, JourneyError
 from flows.journey import parse_journey
@@ -108,7 +110,8 @@ updates = st.fixed_dictionaries({"update_id": values}, optional={"message": part
 def test_random_updates_never_raise(raw: dict[str, Any]) -> None:
     """Random update JSON is stored or ignored, and parsed or ignored, without raising."""
     incoming(raw)
-    parse(raw)
+    TelegramCustomers(b"k" * 32).parse(raw)
+    TelegramAgents(-100).parse(raw)
 
 
 def test_absurd_durations_are_journey_errors() -> None:

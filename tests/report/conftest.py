@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -224,3 +225,11 @@ def sample_inputs(week: str = "2026-W47", seed: int = 7, weeks: int = 11) -> Rep
 def sample() -> ReportInputs:
     """Eleven weeks of seeded aggregated inputs ending with 2026-W47."""
     return sample_inputs()
+
+
+@pytest.fixture(scope="session")
+def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's SQLite database (120 customers, seed 1, fixed dates); copy it before changing it."""
+    from tests.report.demo import make_demo
+
+    return make_demo(tmp_path_factory.mktemp("demo") / "demo.db")

@@ -9,6 +9,7 @@ the same mistake. Used by ``test_recompute.py``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
@@ -27,6 +28,18 @@ Z = float(stats.norm.ppf(0.975))
 ROLLING, TREND, INPUT_WEEKS = 4, 8, 11
 RECOVERED = ("yes", "resolved")
 UNREACHABLE = ("no_channel", "blocked", "opted_out", "expired")
+#: Praise topics: what works (issue 15); never complaints.
+PRAISE = {
+    "fast_delivery",
+    "well_packed",
+    "as_described",
+    "good_product",
+    "good_value",
+    "easy_ordering",
+    "helpful_staff",
+    "fast_support",
+    "issue_solved",
+}
 JOURNEY = Path(__file__).resolve().parents[2] / "flows" / "journeys" / "default.yaml"
 
 
@@ -173,9 +186,13 @@ def change(
     if a["variance"] is None or b["variance"] is None:
         return {"delta": delta, "low": None, "high": None, "significant": False}
     if means and a["variance"] + b["variance"] > 0:
-        ci = stats.ttest_ind(
-            np.asarray(sa, float), np.asarray(sb, float), equal_var=False
-        ).confidence_interval(0.95)
+        with warnings.catch_warnings():
+            # One sample of identical answers (e.g. 7, 7, 7) has deviations of exactly 0: scipy
+            # still warns of "catastrophic cancellation", though none happened and Welch's t is right.
+            warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+            ci = stats.ttest_ind(
+                np.asarray(sa, float), np.asarray(sb, float), equal_var=False
+            ).confidence_interval(0.95)
         half = (ci.high - ci.low) / 2
     elif means:
         half = 0.0
@@ -452,30 +469,63 @@ def funnel_part(data: dict[str, list[dict[str, Any]]], week: str, tz: str) -> di
 # Comments
 
 
-def _theme_counts(answers: list[dict[str, Any]], week: str, tz: str) -> dict[str, int]:
+def _theme_counts(answers: list[dict[str, Any]], week: str, tz: str) -> dict[tuple[str, str, bool], int]:
+    """Per (stage, topic, praise?): complaint topics of the week's negative answers (negative band or
+    negative words), and praise topics of any of its answers."""
     bounds = week_bounds(week, tz)
-    counts: dict[str, int] = defaultdict(int)
+    counts: dict[tuple[str, str, bool], int] = defaultdict(int)
     for a in answers:
         if not inside(when(a["answered_at"]), bounds):
             continue
         in_band = (
             a["metric"] in SCALES and a["score"] is not None and band(a["metric"], a["score"]) == "negative"
         )
-        if a["negative"] or in_band:
-            for topic in a["topics"]:
-                if topic:
-                    counts[topic] += 1
+        for topic in a["topics"]:
+            if topic in PRAISE:
+                counts[(a["stage"] or "", topic, True)] += 1
+            elif topic and (a["negative"] or in_band):
+                counts[(a["stage"] or "", topic, False)] += 1
     return counts
+
+
+def _top(this: dict[str, int], before: dict[str, int], limit: int) -> list[dict[str, Any]]:
+    ranked = sorted((t for t in this if this[t] > 0), key=lambda t: (-this[t], t))[:limit]
+    return [
+        {"topic": t, "count": this[t], "last_week": before.get(t, 0), "change": this[t] - before.get(t, 0)}
+        for t in ranked
+    ]
+
+
+def _summed(
+    counts: dict[tuple[str, str, bool], int], praise: bool, stage: str | None = None
+) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for (s, topic, p), n in counts.items():
+        if p == praise and (stage is None or s == stage):
+            out[topic] += n
+    return out
 
 
 def themes_part(answers: list[dict[str, Any]], week: str, tz: str) -> list[dict[str, Any]]:
     this = _theme_counts(answers, week, tz)
     before = _theme_counts(answers, shift(week, -1), tz)
-    ranked = sorted((t for t in this if this[t] > 0), key=lambda t: (-this[t], t))[:5]
-    return [
-        {"topic": t, "count": this[t], "last_week": before.get(t, 0), "change": this[t] - before.get(t, 0)}
-        for t in ranked
-    ]
+    return _top(_summed(this, False), _summed(before, False), 5)
+
+
+def stage_themes_part(answers: list[dict[str, Any]], week: str, tz: str) -> list[dict[str, Any]]:
+    """Per stage (journey order, then others by name): up to 3 complaint and 3 praise topics."""
+    this = _theme_counts(answers, week, tz)
+    before = _theme_counts(answers, shift(week, -1), tz)
+    named = {s for s, _, _ in this if s}
+    journey = [stage for stage, _ in journey_stages()]
+    order = [s for s in dict.fromkeys(journey) if s in named] + sorted(named - set(journey))
+    out = []
+    for stage in order:
+        struggles = _top(_summed(this, False, stage), _summed(before, False, stage), 3)
+        works = _top(_summed(this, True, stage), _summed(before, True, stage), 3)
+        if struggles or works:
+            out.append({"stage": stage, "struggles": struggles, "works": works})
+    return out
 
 
 def verbatims_part(answers: list[dict[str, Any]], week: str, tz: str) -> list[dict[str, Any]]:
@@ -622,6 +672,7 @@ def recompute(data: dict[str, list[dict[str, Any]]], week: str, tz: str, min_n: 
         **stages_part(data["answers"], week, tz, min_n),
         "funnel": funnel_part(data, week, tz),
         "themes": themes_part(data["answers"], week, tz),
+        "stage_themes": stage_themes_part(data["answers"], week, tz),
         "verbatims": verbatims_part(data["answers"], week, tz),
         "escalations": escalations_part(data, week, tz),
     }

@@ -10,59 +10,24 @@ row for row into PostgreSQL.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
-from sqlalchemy import create_engine
-from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 from bot.cli.main import app as cli
 from tests.conftest import drop_pg_database, make_pg_database
+from tests.report.demo import copy_to_postgres
 from tests.report.recompute import differences, recompute
 
-TODAY = datetime(2026, 11, 30, tzinfo=UTC)  # a Monday: the demo covers the 35 days before
 WEEKS = ["2026-W45", "2026-W46", "2026-W47", "2026-W48"]
 #: (company time zone, minimum n): Rome with every cell shown, Auckland (12 hours away) with the default
 SETTINGS = [("Europe/Rome", 1), ("Pacific/Auckland", 30)]
 EXPORTS = ("answers", "surveys", "escalations", "closing", "customers")
-
-
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo's SQLite database (120 customers, seed 1, fixed dates)."""
-    from bot.demo.run import run_demo
-
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    db = run_demo(customers=120, seed=1, database=path, console=Console(file=io.StringIO()), today=TODAY)
-    db.dispose()
-    return path
-
-
-def _copy_to_postgres(source: Path, url: str) -> None:
-    """Copy every table of the demo file into a migrated PostgreSQL database, row for row."""
-    from storage import migrate
-    from storage.db import Database
-
-    target = Database(url)
-    migrate.upgrade(target)
-    target.dispose()
-    lite = create_engine(f"sqlite:///{source}")
-    pg = create_engine(url)
-    with lite.connect() as read, pg.begin() as write:
-        for table in SQLModel.metadata.sorted_tables:
-            rows = [dict(r._mapping) for r in read.execute(table.select())]
-            if rows:
-                write.execute(table.insert(), rows)
-    lite.dispose()
-    pg.dispose()
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -74,7 +39,7 @@ def database_url(request: pytest.FixtureRequest, demo_file: Path) -> Iterator[st
     admin_url = request.getfixturevalue("pg_server")
     url, name = make_pg_database(admin_url)
     try:
-        _copy_to_postgres(demo_file, url)
+        copy_to_postgres(demo_file, url)
         yield url
     finally:
         drop_pg_database(admin_url, name)

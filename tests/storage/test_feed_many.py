@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from sqlalchemy import event
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from bot.apply import Address
+from bot.apply import Address, ApplyContext
 from bot.observability import metrics
 from bot.service import FeedItem, FeedResult, Service
 from flows.conversation import CustomerText
 from flows.errors import ConflictError
 from storage import repo
-from storage.tables import Conversation, Customer, Response, SurveyInstance
+from storage.tables import Conversation, Response, SurveyInstance
 from tests.clocks import FakeClock
 from tests.seeding import ask_delivery_csat
 
 CHATS = [501, 502, 503]
+
+
+def _break_feeds_of(service: Service, customer_id: str) -> None:
+    """Make every feed of ``customer_id`` fail inside the transaction (a lost race, say)."""
+
+    def hook(ctx: ApplyContext) -> None:
+        if ctx.customer.id == customer_id:
+            raise ConflictError("lost a race")
+
+    service.after_apply.append(hook)
 
 
 def _commits(service: Service) -> list[int]:
@@ -44,12 +54,10 @@ def test_failing_item_is_rolled_back_alone(service: Service, clock: FakeClock) -
     """An item that raises comes back as its error; its writes are undone and the others are kept."""
     ask_delivery_csat(service, clock.now, CHATS)
 
-    def broken(session: Session, _result: FeedResult) -> None:
-        raise ConflictError("lost a race")
-
+    _break_feeds_of(service, "c-502")
     items = [
         FeedItem("c-501", CustomerText(text="4"), Address("telegram", "501")),
-        FeedItem("c-502", CustomerText(text="1"), Address("telegram", "502"), then=broken),
+        FeedItem("c-502", CustomerText(text="1"), Address("telegram", "502")),
         FeedItem("c-503", CustomerText(text="5"), Address("telegram", "503")),
     ]
     with service.db.read() as session:
@@ -64,20 +72,6 @@ def test_failing_item_is_rolled_back_alone(service: Service, clock: FakeClock) -
         after = session.get(Conversation, "c-502")
     assert scores == {"c-501": 4, "c-503": 5}
     assert after is not None and after.version == version_before
-
-
-def test_resolver_creates_a_stranger_in_the_batch(service: Service, clock: FakeClock) -> None:
-    """A customer found by a resolver inside the transaction is created there, in its language."""
-
-    def stranger(session: Session) -> str:
-        repo.customer_view(session, "tg-77", clock.now, language="en")
-        return "tg-77"
-
-    [result] = service.feed_many([FeedItem(stranger, CustomerText(text="hello"), Address("telegram", "77"))])
-    assert isinstance(result, FeedResult) and result.customer_id == "tg-77"
-    with service.db.read() as session:
-        customer = session.get(Customer, "tg-77")
-    assert customer is not None and customer.language == "en"
 
 
 def test_score_after_a_comment_keeps_the_comment(service: Service, clock: FakeClock) -> None:
@@ -128,8 +122,7 @@ def test_answers_are_counted_once_when_a_batch_is_fed_again(service: Service, cl
     """A batch fed again without its failing item counts each stored answer once in /metrics."""
     ask_delivery_csat(service, clock.now, CHATS)
 
-    def broken(session: Session, _result: FeedResult) -> None:
-        raise ConflictError("lost a race")
+    _break_feeds_of(service, "c-503")
 
     def answers() -> float:
         return (
@@ -143,7 +136,7 @@ def test_answers_are_counted_once_when_a_batch_is_fed_again(service: Service, cl
     items = [
         FeedItem("c-501", CustomerText(text="4"), Address("telegram", "501")),
         FeedItem("c-502", CustomerText(text="1"), Address("telegram", "502")),
-        FeedItem("c-503", CustomerText(text="5"), Address("telegram", "503"), then=broken),
+        FeedItem("c-503", CustomerText(text="5"), Address("telegram", "503")),
     ]
     service.feed_many(items, now=clock.now)
     assert answers() - before == 2

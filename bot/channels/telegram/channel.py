@@ -1,39 +1,46 @@
-"""Assembling the Telegram channel for ``cxbot serve``: poller or webhook, inbox processor, sender."""
+"""The Telegram channels of ``cxbot serve``: the customers' chats and, when configured, the
+agents' group, each with its inbox processor and its sender; one poller (or the webhook) stores
+every update in the inbox of the channel it belongs to."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from functools import partial
 
 import structlog
 from aiogram.types import BotCommand
+from fastapi import APIRouter
 
 from bot.channels.callbacks import derive_secret
 from bot.channels.telegram import texts, undeliverable, username
 from bot.channels.telegram.api import bot_call, make_bot
 from bot.channels.telegram.poller import ALLOWED_UPDATES, Poller
-from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
+from bot.channels.telegram.processor import AgentsProcessor, InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
+from bot.channels.telegram.updates import incoming
 from bot.channels.telegram.webhook import PATH, webhook_router
+from bot.escalations.records import AGENTS_CHANNEL
 from bot.escalations.telegram_desk import AgentDesk
 from bot.leader import lead
 from bot.limited_calls import channel_limiter, limit_requests, limited_bot_call
 from bot.sender import RateLimiter, Sender, SenderConfig
-from bot.supervision import Supervisor
+from bot.settings import quiet_hours
+from bot.supervision import Component, Supervisor
+from bot.timers import due_pass
 from bot.wiring import App
 from flows.errors import ChannelError, ConfigError
 from flows.scales import Lang
 from storage.claims import ClaimedMessage
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
-
 log = structlog.get_logger(__name__)
 
 
 class TelegramChannel:
-    """The Telegram parts of one ``cxbot serve`` process.
+    """The Telegram parts of one ``cxbot serve`` process, assembled from their constructors.
+
+    What the runtime serves: ``run`` (one component, running every part under ``supervisor``),
+    ``routers`` (the webhook, in webhook mode) and ``probes`` (for /readyz).
 
     Raises:
         ConfigError: without CXBOT_TELEGRAM_TOKEN, or in webhook mode without CXBOT_WEBHOOK_SECRET.
@@ -48,6 +55,7 @@ class TelegramChannel:
         limiter: RateLimiter | None = None,
         poll_timeout: int = 25,
         start_backoff: float = 1.0,
+        supervisor: Supervisor | None = None,
     ) -> None:
         settings = app.settings
         if settings.telegram_token is None:
@@ -66,65 +74,76 @@ class TelegramChannel:
         self.limiter = limiter or channel_limiter(settings, app.db)
         self.bot.session.middleware(limit_requests(self.limiter))
         service = app.service
-        self.processor = InboxProcessor(service, self.bot, secret, config=processor)
-        # The agents' group: escalation cards out, Take/Resolve presses and replies in.
-        self.desk = (
-            AgentDesk(app, limited_bot_call(bot_call(self.bot), self.limiter))
-            if settings.agents_chat_id is not None
-            else None
-        )
-        self.sender = Sender(
-            app.db,
-            CHANNEL,
-            TelegramTransport(self.bot, secret, desk=self.desk),
-            self.limiter,
-            clock=service.clock,
-            config=sender,
-        )
+        clock = service.clock
+        #: Runs every part; the runtime's, so /readyz shows each part's health.
+        self.supervisor = supervisor or Supervisor()
+        self.start_backoff = start_backoff
+        self._due: set[asyncio.Task[None]] = set()
+        # The customers' chats: their inbox processor and their sender.
+        agents = settings.agents_chat_id is not None
+        self.processor = InboxProcessor(service, self.bot, secret, config=processor, relay_to_agents=agents)
+        transport = TelegramTransport(self.bot, secret)
+        self.sender = Sender(app.db, CHANNEL, transport, self.limiter, clock=clock, config=sender)
         self.processor.on_change = self.sender.wake.set
-        self.processor.desk = self.desk
+        self.processor.on_due = self._due_now
+        # The agents' group, a channel of its own: escalation cards out, presses and replies in.
+        self.desk = AgentDesk(app, limited_bot_call(bot_call(self.bot), self.limiter)) if agents else None
+        self.agents: AgentsProcessor | None = None
+        self.agents_sender: Sender | None = None
         if self.desk is not None:
+            self.agents = AgentsProcessor(app.db, clock, self.desk, config=processor)
+            self.agents_sender = Sender(
+                app.db, AGENTS_CHANNEL, self.desk, self.limiter, clock=clock, config=sender
+            )
+            self.agents.on_change = self.agents_sender.wake.set
             self.sender.on_undeliverable = self._undeliverable
             self.processor.on_member = self._member_changed
-        self.supervisor = Supervisor()  # replaced by the runtime's in ``attach``
-        self.start_backoff = start_backoff
+        route = partial(incoming, agents_chat=settings.agents_chat_id)
         self.poller = (
             None
             if self.public_url
-            else Poller(self.bot, app.db, service.clock, self.processor.wake.set, timeout=poll_timeout)
+            else Poller(self.bot, app.db, clock, self._stored, timeout=poll_timeout, route=route)
         )
+        self.routers: list[APIRouter] = []
+        if self.public_url and self.webhook_secret:
+            self.routers.append(webhook_router(app.db, self.webhook_secret, clock, self._stored, route=route))
+        self.probes = {"telegram": self.probe}
+        if self.poller is not None:
+            self.probes["task:telegram.polling"] = self.poller_probe
+
+    def _stored(self) -> None:
+        """New updates are in the inboxes: wake the processors."""
+        self.processor.wake.set()
+        if self.agents is not None:
+            self.agents.wake.set()
+
+    def _due_now(self) -> None:
+        """A chat was just (re)started: run a due-work pass now (its waiting survey goes at once,
+        not at the next tick), then wake the sender (the question is in the outbox)."""
+
+        async def run() -> None:
+            await due_pass(self.app.service, quiet_hours(self.app.settings))
+            self.sender.wake.set()
+
+        with contextlib.suppress(RuntimeError):  # no running loop: the next tick does it
+            task = asyncio.get_running_loop().create_task(run())
+            self._due.add(task)
+            task.add_done_callback(self._due.discard)
 
     def _undeliverable(self, message: ClaimedMessage, why: str) -> None:
+        if self.desk is None:
+            return
         if message.kind in ("message", "edit", "copy") and not message.address.startswith("-"):
             key = "" if why == "blocked" else str(message.id)
-            undeliverable.tell_agents(
-                self.app.db, message.address, why, self.app.service.clock(), key=key, lang=self._desk_lang()
-            )
+            now = self.app.service.clock()
+            undeliverable.tell_agents(self.app.db, message.address, why, now, self.desk.config, key=key)
 
     def _member_changed(self, chat: str, blocked: bool) -> None:
+        if self.desk is None:
+            return
         now = self.app.service.clock()
         what = "blocked" if blocked else "unblocked"
-        undeliverable.tell_agents(self.app.db, chat, what, now, key=now.isoformat(), lang=self._desk_lang())
-
-    def _desk_lang(self) -> str:
-        """The agents' language (CXBOT_DESK_LANGUAGE, else the report's), as the desk's cards use."""
-        settings = self.app.settings
-        return str(settings.desk_language or settings.report_language or "it")[:2]
-
-    def attach(self, runtime: Runtime) -> None:
-        """Add this channel's webhook route (webhook mode), its component and probes to ``runtime``."""
-        if self.public_url and self.webhook_secret:
-            runtime.routers.append(
-                webhook_router(
-                    self.app.db, self.webhook_secret, self.app.service.clock, self.processor.wake.set
-                )
-            )
-        self.supervisor = runtime.supervisor
-        self.processor.on_due = lambda: runtime.due_now(then=self.sender.wake.set)
-        runtime.components.append(self.run)
-        runtime.probes["telegram"] = self.probe
-        if self.poller is not None:
-            runtime.probes["task:telegram.polling"] = self.poller_probe
+        undeliverable.tell_agents(self.app.db, chat, what, now, self.desk.config, key=now.isoformat())
 
     async def probe(self) -> str:
         """Return "ok" when the Bot API answers getMe, else why not (/readyz detail: an outage of
@@ -204,15 +223,21 @@ class TelegramChannel:
             await stop.wait()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run the start-up, the poller (polling mode), the inbox processor and the sender until
-        ``stop``, each supervised (restarted with backoff when it crashes)."""
-        log.info("telegram_running", mode="polling" if self.poller else "webhook")
+        """Run the start-up, the poller (polling mode), each channel's inbox processor and sender
+        until ``stop``, each supervised (restarted with backoff when it crashes)."""
+        log.info(
+            "telegram_running", mode="polling" if self.poller else "webhook", agents=self.desk is not None
+        )
+        parts: dict[str, Component] = {
+            "telegram.processor": self.processor.run,
+            "telegram.sender": self.sender.run,
+            "telegram.start": self._start_then_poll,
+        }
+        if self.agents is not None and self.agents_sender is not None:
+            parts["telegram.agents.processor"] = self.agents.run
+            parts["telegram.agents.sender"] = self.agents_sender.run
         try:
-            await asyncio.gather(
-                self.supervisor.run("telegram.processor", self.processor.run, stop),
-                self.supervisor.run("telegram.sender", self.sender.run, stop),
-                self.supervisor.run("telegram.start", self._start_then_poll, stop),
-            )
+            await asyncio.gather(*(self.supervisor.run(name, part, stop) for name, part in parts.items()))
         finally:
             if stop.is_set():  # a crash is restarted by the supervisor: keep the session open
                 with contextlib.suppress(Exception):

@@ -14,12 +14,12 @@ import structlog
 from aiogram import Bot
 
 from bot.channels.bot_api import NOT_JSON, failure
-from bot.channels.telegram import inbox
 from bot.channels.telegram.api import raw_call
 from bot.channels.telegram.transport import CHANNEL
-from bot.channels.telegram.updates import incoming
+from bot.channels.telegram.updates import Route, incoming
 from bot.clock import Clock
 from flows.errors import ChannelError, StorageError
+from storage import inbox
 from storage.db import Database
 
 log = structlog.get_logger(__name__)
@@ -45,8 +45,10 @@ class Poller:
         timeout: int = 25,
         error_delay: float = 2.0,
         stall_margin: float = 30.0,
+        route: Route = incoming,
     ) -> None:
         self.stall_margin = stall_margin
+        self.route = route
         self.bot = bot
         self.db = db
         self.clock = clock
@@ -100,7 +102,8 @@ class Poller:
 
         The batch is read as raw JSON (never through aiogram's ``Update`` model), so one update
         the models would refuse cannot stop polling: each is stored as Telegram sent it, and
-        read leniently when processed (see ``bot.channels.telegram.updates.read``).
+        read leniently when processed (see ``bot.channels.telegram.updates.read``), in the inbox
+        of the channel it belongs to (``route``: the customers' chats or the agents' group).
 
         Raises:
             ChannelError: when the Bot API fails; StorageError: when the database does.
@@ -114,7 +117,7 @@ class Poller:
             raise failure("getUpdates", NOT_JSON, "result is not a list")
         if not result:
             return 0
-        rows = [incoming(raw) if isinstance(raw, dict) else None for raw in result]
+        rows = [self.route(raw) if isinstance(raw, dict) else None for raw in result]
         stored = [row or _unreadable(raw) for row, raw in zip(rows, result, strict=True)]
         await asyncio.to_thread(inbox.store, self.db, CHANNEL, stored, self.clock())
         ids = [row.payload["update_id"] for row in rows if row is not None]

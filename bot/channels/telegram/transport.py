@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from aiogram import Bot
 from aiogram.methods import TelegramMethod
@@ -15,9 +15,6 @@ from bot.channels import callbacks
 from bot.sender import PROGRESS
 from flows.errors import ChannelError, Permanent
 from storage.claims import ClaimedMessage
-
-if TYPE_CHECKING:
-    from bot.escalations.telegram_desk import AgentDesk
 
 CHANNEL = "telegram"
 MAX_TEXT = 4096
@@ -101,16 +98,15 @@ class SendPrepared(TelegramMethod[dict[str, Any]]):
 
 
 class TelegramTransport:
-    """Delivers the "telegram" outbox: ``message`` (send), ``edit``, ``html``, ``photo``, ``copy``,
-    and the agents' cards and notes through ``desk`` (the agents' group, when configured).
+    """Delivers the customers' "telegram" outbox: ``message`` (send), ``edit``, ``html``,
+    ``photo``, ``copy``.
 
     Every failure comes named from the bot's session (``bot.channels.telegram.api.make_bot``).
     """
 
-    def __init__(self, bot: Bot, secret: bytes, *, desk: AgentDesk | None = None) -> None:
+    def __init__(self, bot: Bot, secret: bytes) -> None:
         self.bot = bot
         self.secret = secret
-        self.desk = desk
 
     async def deliver(self, message: ClaimedMessage) -> dict[str, Any]:
         """Send or edit; return ``{"message_id": …}`` of the (last) message sent.
@@ -118,8 +114,6 @@ class TelegramTransport:
         Raises:
             ChatBlocked, RetryAfter, Permanent, Transient: see ``bot.channels.telegram.api.failure``.
         """
-        if self.desk is not None and self.desk.owns_message(message):
-            return await self.desk.deliver(message)
         if message.kind == "edit":
             return await self._edit(message)
         if message.kind == "html":
@@ -163,7 +157,7 @@ class TelegramTransport:
         return {"message_id": sent.message_id}
 
     async def _copy(self, message: ClaimedMessage) -> dict[str, Any]:
-        """Copy a customer's media to the agents' chat, as a reply to the case's card."""
+        """Copy a message (an agent's media) into the chat, replying to ``reply_to`` if given."""
         payload = message.payload
         reply_to = payload.get("reply_to")
         thread = payload.get("thread_id")

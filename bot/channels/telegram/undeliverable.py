@@ -1,18 +1,17 @@
 """The agent always knows: a customer who blocked the bot, or a message that could not be
-delivered for good, is told in the agents' group on the customer's open case."""
+delivered for good, is shown on the customer's open case: its card is edited to say so (in the
+desk language) and a note replying to it tells the agents."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import structlog
-from sqlmodel import col, select
 
 from bot.channels.telegram.transport import CHANNEL
-from bot.escalations.records import NOTE_KIND
+from bot.escalations.records import NOTE_KIND, DeskConfig, post_card, queue_on_case
 from storage import repo
 from storage.db import Database
-from storage.tables import Escalation
 
 log = structlog.get_logger(__name__)
 
@@ -33,11 +32,12 @@ _TEXTS = {
 
 
 def tell_agents(
-    db: Database, address: str, what: str, now: datetime, *, key: str = "", lang: str = "it"
+    db: Database, address: str, what: str, now: datetime, config: DeskConfig, *, key: str = ""
 ) -> bool:
-    """Queue a note on the open case of the customer of chat ``address``; return True if one was.
+    """Show the change on the open case of the customer of chat ``address`` (its card edited, a
+    note on it queued); return True if there was such a case.
 
-    ``what``: "blocked", "unblocked" or "failed"; ``lang``: the desk's language (it|en), so the
+    ``what``: "blocked", "unblocked" or "failed"; in the desk's language (``config.lang``), so the
     agents read one language. ``key`` makes the note unique (once per case for blocked/unblocked
     changes, once per message for failures).
     """
@@ -45,25 +45,12 @@ def tell_agents(
         identity = repo.find_identity(session, CHANNEL, address)
         if identity is None:
             return False
-        escalation = session.exec(
-            select(Escalation)
-            .where(
-                col(Escalation.customer_id) == identity.customer_id,
-                col(Escalation.status).in_(("open", "taken")),
-            )
-            .order_by(col(Escalation.id).desc())
-        ).first()
+        escalation = repo.latest_open_escalation(session, identity.customer_id)
         if escalation is None or not escalation.card_chat_id:
             return False
-        repo.enqueue_message(
-            session,
-            channel=CHANNEL,
-            address=escalation.card_chat_id,
-            payload={"escalation_id": escalation.id, "text": _TEXTS[what].get(lang, _TEXTS[what]["it"])},
-            now=now,
-            customer_id=identity.customer_id,
-            kind=NOTE_KIND,
-            dedupe_key=f"tg-undeliverable:{escalation.id}:{what}:{key}"[:128],
-        )
+        post_card(session, escalation, config, now)  # the card shows whether the customer is reachable
+        note = {"escalation_id": escalation.id, "text": _TEXTS[what].get(config.lang, _TEXTS[what]["it"])}
+        once = f"tg-undeliverable:{escalation.id}:{what}:{key}"[:128]
+        queue_on_case(session, escalation, NOTE_KIND, note, now, once)
     log.info("agents_told_undeliverable", what=what, escalation_id=escalation.id)
     return True

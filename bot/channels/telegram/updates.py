@@ -1,22 +1,30 @@
-"""Reading Telegram updates: the chat they belong to, and what the customer did.
+"""Reading Telegram updates: one lenient parse of each raw update into an ``Update``.
 
 Untrusted input, read leniently: the raw JSON Telegram sent is stored as it is (see
 ``bot.channels.telegram.poller``) and only the few fields cxbot uses are validated here (a
 schema of Telegram's ``Update`` cut down to them: aiogram's full model costs ~10× more on the
 hot path, and it refuses whole batches over fields cxbot never reads). Unknown fields and
-unknown update kinds never fail: they are ``Ignored``; an update whose fields cxbot reads are
-broken is ``Skipped`` with the reason. Texts are bounded to 4096 characters.
+unknown update kinds never fail; an update whose fields cxbot needs are broken is
+``Unparseable`` with the reason. Texts are bounded to 4096 characters.
+
+Both Telegram channels read through here: the customers' (``customers.TelegramCustomers``) and
+the agents' group (``agents.TelegramAgents``); ``incoming`` routes each update to its channel's
+inbox when it is stored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.channels.telegram.inbox import Incoming
+from bot.channels.base import Unparseable
+from bot.channels.telegram.transport import CHANNEL
+from bot.escalations.records import AGENTS_CHANNEL
 from bot.security.hygiene import strip_control
+from storage.inbox import Incoming
 
 MAX_TEXT = 4096
 
@@ -44,74 +52,42 @@ MEDIA_KINDS = (
 
 
 @dataclass(frozen=True)
-class TextIn:
-    """A private-chat text message (commands included), or a media message's caption."""
+class User:
+    """Who sent a message or pressed a button."""
 
-    chat_id: int
-    text: str
-    language_code: str | None
-    message_id: int | None = None
-    #: The media the caption came with (a ``MEDIA_KINDS`` name), None for plain text.
-    media: str | None = None
-
-
-@dataclass(frozen=True)
-class MediaIn:
-    """A private-chat message cxbot cannot read (a voice note, a sticker, a location…), no caption."""
-
-    chat_id: int
-    media: str
-    message_id: int
-    language_code: str | None
+    id: int
+    is_bot: bool = False
+    username: str | None = None
+    first_name: str | None = None
+    language_code: str | None = None
 
 
 @dataclass(frozen=True)
-class EditedIn:
-    """A private-chat message edited by the customer: its id and new text (or caption)."""
+class Update:
+    """The fields of one update cxbot reads (each channel decides what they mean for it)."""
 
-    chat_id: int
-    message_id: int
-    text: str
-    language_code: str | None
-
-
-@dataclass(frozen=True)
-class CallbackIn:
-    """An inline-button press."""
-
-    chat_id: int
-    query_id: str
-    message_id: int | None
-    data: str | None
-    language_code: str | None
-
-
-@dataclass(frozen=True)
-class MemberIn:
-    """The customer blocked the bot (``blocked``) or started it again (not ``blocked``)."""
-
-    chat_id: int
-    blocked: bool
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """An update cxbot does not act on (a group message, a reaction, a newer kind…), by kind."""
-
+    #: The update's one field besides ``update_id``: message, callback_query, my_chat_member…
     kind: str
-    #: The press to answer (a button press without a message, e.g. from inline mode).
+    #: The chat it belongs to (the inbox's ordering key): the chat's id, else the sender's, else "-".
+    key: str
+    chat_id: int | None = None
+    chat_type: str = ""
+    message_id: int | None = None
+    #: The message's text, or its media's caption: bounded, control characters stripped.
+    text: str | None = None
+    #: The media it carries (a ``MEDIA_KINDS`` name), None for plain text.
+    media: str | None = None
+    user: User | None = None
+    #: When the message was written (Unix seconds).
+    date: int | None = None
+    #: The message it replies to, and its forum topic (only for a topic message).
+    reply_to: int | None = None
+    thread_id: int | None = None
+    #: A button press: its id (to answer it) and its data.
     query_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An update whose fields cxbot reads are broken: recorded with the reason, never retried."""
-
-    reason: str
-
-
-CustomerUpdate = TextIn | CallbackIn
-Reading = TextIn | CallbackIn | MediaIn | EditedIn | MemberIn | Ignored | Skipped
+    data: str | None = None
+    #: ``my_chat_member``: the bot's new status in the chat (kicked, member…).
+    status: str | None = None
 
 
 class _Read(BaseModel):
@@ -133,6 +109,10 @@ class _Chat(_Read):
 class _User(_Read):
     id: int
     language_code: str | None = None
+    # Read when usable, never refused: only the agents' desk shows them.
+    is_bot: Any = None
+    username: Any = None
+    first_name: Any = None
 
 
 class _Message(_Read):
@@ -141,6 +121,11 @@ class _Message(_Read):
     from_user: _User | None = Field(default=None, alias="from")
     text: str | None = None
     caption: str | None = None  # a photo's or document's words: they join the case like a text
+    # Read when usable, never refused (one odd reply or date must not cost the whole update).
+    date: Any = None
+    reply_to_message: Any = None
+    message_thread_id: Any = None
+    is_topic_message: Any = None
 
 
 class _CallbackQuery(_Read):
@@ -167,99 +152,121 @@ _READ: dict[str, type[_Read]] = {
 }
 
 
-def incoming(raw: dict[str, Any]) -> Incoming | None:
-    """Return the inbox row for a raw update, or None when it has no usable ``update_id``."""
-    update_id = raw.get("update_id")
-    if not isinstance(update_id, int) or isinstance(update_id, bool):
-        return None
-    return Incoming(external_id=str(update_id), chat_key=_chat_key(raw), payload=raw)
-
-
-def _chat_key(raw: dict[str, Any]) -> str:
-    """The chat an update belongs to (its ordering key); "-" when it has none."""
-    for key in ("message", "edited_message", "callback_query", "my_chat_member"):
-        part = raw.get(key)
-        if not isinstance(part, dict):
-            continue
-        message = part.get("message") if key == "callback_query" else part
-        chat = message.get("chat") if isinstance(message, dict) else None
-        if isinstance(chat, dict) and isinstance(chat.get("id"), int):
-            return str(chat["id"])
-        sender = part.get("from")
-        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
-            return str(sender["id"])
-    return "-"
-
-
 def kind_of(raw: dict[str, Any]) -> str:
     """Return the update's kind: the name of its one field besides ``update_id`` ("?" if none)."""
     return next((key for key in raw if key != "update_id"), "?")
 
 
-def read(raw: dict[str, Any]) -> Reading:
-    """Return what the customer did in ``raw``: never raises, whatever ``raw`` holds."""
-    if not isinstance(raw.get("update_id"), int) or isinstance(raw.get("update_id"), bool):
-        return Skipped("no update_id")
+def read(raw: dict[str, Any]) -> Update | Unparseable:
+    """Return what ``raw`` says, or why it cannot be read: never raises, whatever ``raw`` holds."""
+    if not _is_int(raw.get("update_id")):
+        return Unparseable("no update_id")
     kind = kind_of(raw)
     model = _READ.get(kind)
     if model is None:
-        return Ignored(kind)
+        return Update(kind, _sender_key(raw.get(kind)))
     try:
         part = model.model_validate(raw[kind])
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(x) for x in error.get("loc", ()))
-        return Skipped(f"{kind}.{where}: {error.get('type', 'invalid')}"[:200])
+        return Unparseable(f"{kind}.{where}: {error.get('type', 'invalid')}"[:200])
     if isinstance(part, _CallbackQuery):
         return _press(part)
     if isinstance(part, _MemberUpdate):
-        if part.chat.type != "private":
-            return Ignored(f"{kind}:{part.chat.type}")
-        return MemberIn(part.chat.id, blocked=part.new_chat_member.status in ("kicked", "left"))
+        chat = part.chat
+        return Update(kind, str(chat.id), chat.id, chat.type, status=part.new_chat_member.status)
     assert isinstance(part, _Message)
-    if part.chat.type != "private":
-        return Ignored(f"{kind}:{part.chat.type}")
-    language = part.from_user.language_code if part.from_user else None
-    words = part.text or part.caption
-    # Control characters (NUL cannot even be stored by PostgreSQL) are stripped, the words kept.
-    text = strip_control(words[:MAX_TEXT]) if words else None
-    media = _media(raw[kind])
-    if kind == "edited_message":
-        if not text:
-            return Ignored("edited_message:media")
-        return EditedIn(part.chat.id, part.message_id, text, language)
-    if text:
-        return TextIn(part.chat.id, text, language, part.message_id, media)
-    if media is not None:
-        return MediaIn(part.chat.id, media, part.message_id, language)
-    return Ignored("message:service")  # a pinned message, a new chat photo, a payment…
+    return _message(kind, part, raw[kind])
 
 
-def _press(query: _CallbackQuery) -> Reading:
-    message = query.message
-    if message is None:  # a press on an inline-mode message: no chat to answer in
-        return Ignored("callback_query:inline", query_id=query.id)
-    if message.chat.type != "private":
-        return Ignored(f"callback_query:{message.chat.type}", query_id=query.id)
-    return CallbackIn(
-        chat_id=message.chat.id,
-        query_id=query.id,
-        message_id=message.message_id,
-        data=query.data,
-        language_code=query.from_user.language_code,
+def _message(kind: str, message: _Message, raw: dict[str, Any]) -> Update:
+    words = message.text or message.caption
+    reply_to = message.reply_to_message
+    chat = message.chat
+    return Update(
+        kind,
+        str(chat.id),
+        chat.id,
+        chat.type,
+        message.message_id,
+        # Control characters (NUL cannot even be stored by PostgreSQL) are stripped, the words kept.
+        strip_control(words[:MAX_TEXT]) if words else None,
+        next((media for media in MEDIA_KINDS if raw.get(media)), None),
+        _user(message.from_user),
+        message.date if _is_int(message.date) else None,
+        reply_to.get("message_id")
+        if isinstance(reply_to, dict) and _is_int(reply_to.get("message_id"))
+        else None,
+        message.message_thread_id
+        if message.is_topic_message is True and _is_int(message.message_thread_id)
+        else None,
     )
 
 
-def _media(message: dict[str, Any]) -> str | None:
-    return next((kind for kind in MEDIA_KINDS if message.get(kind)), None)
+def _press(query: _CallbackQuery) -> Update:
+    message = query.message
+    user = _user(query.from_user)
+    if message is None:  # a press on an inline-mode message: no chat to answer in
+        return Update(
+            "callback_query", str(query.from_user.id), user=user, query_id=query.id, data=query.data
+        )
+    chat = message.chat
+    return Update(
+        "callback_query",
+        str(chat.id),
+        chat.id,
+        chat.type,
+        message.message_id,
+        user=user,
+        query_id=query.id,
+        data=query.data,
+    )
 
 
-def parse(raw: dict[str, Any]) -> CustomerUpdate | None:
-    """Return the customer's text or button press in ``raw``; None for every other update."""
-    reading = read(raw)
-    if isinstance(reading, TextIn):
-        return TextIn(reading.chat_id, reading.text, reading.language_code)
-    return reading if isinstance(reading, CallbackIn) else None
+def _user(user: _User | None) -> User | None:
+    if user is None:
+        return None
+    return User(
+        user.id,
+        user.is_bot is True,
+        str(user.username)[:64] if isinstance(user.username, str) else None,
+        str(user.first_name)[:64] if isinstance(user.first_name, str) else None,
+        user.language_code,
+    )
+
+
+def _sender_key(part: Any) -> str:
+    """The ordering key of an update kind cxbot does not read: its chat's or sender's id, else "-"."""
+    if not isinstance(part, dict):
+        return "-"
+    for holder in (part.get("chat"), part.get("from"), part.get("user")):
+        if isinstance(holder, dict) and _is_int(holder.get("id")):
+            return str(holder["id"])
+    return "-"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: Returns the inbox row of a raw update (its channel's, by chat), None without a usable update_id.
+Route = Callable[[dict[str, Any]], Incoming | None]
+
+
+def incoming(raw: dict[str, Any], agents_chat: int | None = None) -> Incoming | None:
+    """Return the inbox row for a raw update, or None when it has no usable ``update_id``.
+
+    An update from the agents' group (``agents_chat``) goes to the agents' channel's inbox;
+    every other one to the customers'.
+    """
+    update = read(raw)
+    if isinstance(update, Unparseable):
+        if not _is_int(raw.get("update_id")):
+            return None
+        return Incoming(str(raw["update_id"]), "-", raw, CHANNEL)  # recorded as skipped when processed
+    agents = agents_chat is not None and update.chat_id == agents_chat
+    return Incoming(str(raw["update_id"]), update.key, raw, AGENTS_CHANNEL if agents else CHANNEL)
 
 
 def command(text: str) -> tuple[str, str] | None:

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from bot.channels.telegram import inbox
 from bot.channels.telegram.transport import CHANNEL
-from bot.channels.telegram.updates import incoming
+from bot.channels.telegram.updates import Route, incoming
 from bot.clock import Clock
 from bot.group_commit import GroupCommit
 from bot.security.bodies import BodyTooLarge, read_bounded
+from storage import inbox
 from storage.db import Database
 
 PATH = "/telegram/webhook"
@@ -40,8 +40,11 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": code, "message": message})
 
 
-def webhook_router(db: Database, secret: str, clock: Clock, on_stored: Callable[[], None]) -> APIRouter:
-    """Return the router receiving Telegram's webhook calls, checked against ``secret``."""
+def webhook_router(
+    db: Database, secret: str, clock: Clock, on_stored: Callable[[], None], *, route: Route = incoming
+) -> APIRouter:
+    """Return the router receiving Telegram's webhook calls, checked against ``secret``; each
+    update is stored in the inbox of the channel it belongs to (``route``)."""
     router = APIRouter(tags=["telegram"])
 
     def write(rows: list[inbox.Incoming]) -> list[None]:
@@ -70,7 +73,7 @@ def webhook_router(db: Database, secret: str, clock: Clock, on_stored: Callable[
             raw = json.loads(body)
         except ValueError:
             return _error(400, "invalid", "body is not JSON")
-        row = incoming(raw) if isinstance(raw, dict) else None
+        row = route(raw) if isinstance(raw, dict) else None
         if row is None:
             return _error(400, "invalid", "not a Telegram update")
         # A StorageError here becomes 503 (see create_api), so Telegram delivers it again.

@@ -1,4 +1,5 @@
-"""The durable inbox: updates are stored before they are acknowledged, then claimed with a lease.
+"""The durable inbox of every channel: updates are stored before they are acknowledged, then
+claimed with a lease.
 
 Only the oldest unprocessed update of each chat is claimable, so one chat's updates are
 processed one at a time and in order, even with several workers. A repeated ``update_id`` is
@@ -26,11 +27,16 @@ _TABLE: Any = InboxUpdate.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True)
 class Incoming:
-    """An update to store: its id, the chat it belongs to (ordering key) and its JSON."""
+    """An update to store: its id, the chat it belongs to (ordering key) and its JSON.
+
+    ``channel``, when set, is the channel that owns it (one bot's updates can belong to two
+    channels: the customers' chats and the agents' group); else the one ``store`` is given.
+    """
 
     external_id: str
     chat_key: str
     payload: dict[str, Any]
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ def store(db: Database, channel: str, updates: Iterable[Incoming], now: datetime
         statement = _store_statement(session.get_bind().dialect.name)
         for item in updates:
             values = {
-                "channel": channel,
+                "channel": item.channel or channel,
                 "external_id": item.external_id[:64],
                 "chat_key": item.chat_key[:64],
                 "payload": item.payload,
