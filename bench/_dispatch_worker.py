@@ -4,7 +4,7 @@ processor and sender (and, with ``--poll``, its poller), until the stop file app
     python bench/_dispatch_worker.py DB_URL API_URL --budget memory|database --go FILE --stop FILE [--poll]
 
 It prints "ready" once built, starts when the go file exists, and at the end one JSON line with
-its limiter's figures.
+its limiter's figures and the CPU seconds it used from go to stop.
 """
 
 from __future__ import annotations
@@ -56,13 +56,20 @@ async def main(args: argparse.Namespace) -> None:
     parts = [channel.processor.run(stop), channel.sender.run(stop), timers(), watch()]
     if args.poll and channel.poller is not None:
         parts.append(channel.poller.run(stop))
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     await asyncio.gather(*parts)
+    cpu = time.process_time() - cpu
     await channel.bot.session.close()
     app.db.dispose()
     limiter = channel.limiter
     print(
-        json.dumps({"seconds": time.monotonic() - started, "missed_slots": getattr(limiter, "missed", 0)}),
+        json.dumps(
+            {
+                "seconds": time.monotonic() - started,
+                "cpu_s": cpu,
+                "missed_slots": getattr(limiter, "missed", 0),
+            }
+        ),
         flush=True,
     )
 

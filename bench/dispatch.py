@@ -13,6 +13,8 @@ of them polling) on one database holding ``--surveys`` due surveys, then:
 * interactive: ``--tappers`` customers tap an answer button at once; each tap is a callback
   answer, an edit of the question and the next question. Printed: 429s (goal 0), taps answered,
   questions edited, seconds until all was done.
+* the workers' CPU (go to stop) per Bot API call made: what each send costs cxbot, which the
+  rate at the cap hides (less noisy than wall time on a loaded machine).
 
 Runs, in one invocation so the figures sit side by side:
 
@@ -192,12 +194,16 @@ def run(variant: Variant, n: int, tappers: int) -> dict[str, Any]:
                     interactive_rejected=sum(1 for c in recent if c.status == 429),
                     interactive_s=time.monotonic() - tapped,
                 )
+                with api._lock:
+                    figures["calls"] = sum(1 for c in api.calls if c.ok and c.method != "getUpdates")
             finally:
                 stop.touch()
                 outputs = [worker.communicate(timeout=120)[0] for worker in workers]
-        figures["missed_slots"] = sum(
-            json.loads(out.strip().splitlines()[-1]).get("missed_slots", 0) for out in outputs if out.strip()
-        )
+        ends = [json.loads(out.strip().splitlines()[-1]) for out in outputs if out.strip()]
+        figures["missed_slots"] = sum(end.get("missed_slots", 0) for end in ends)
+        # CPU per Bot API call made (questions, callback answers, edits, next questions).
+        cpu = sum(end.get("cpu_s", 0.0) for end in ends)
+        figures["cpu_ms_per_call"] = 1000 * cpu / max(1, figures.get("calls", 0))
         return figures
 
 
@@ -229,7 +235,7 @@ def main() -> None:
             f"{r['busiest_1s']}, 429s {r['rejected']}, lost {r['lost']}, duplicated {r['duplicated']} "
             f"({r['dispatch_s']:.1f} s) | interactive: 429s {r['interactive_rejected']}, answered "
             f"{r['answered']}/{r['taps']}, edited {r['edited']}/{r['taps']} ({r['interactive_s']:.1f} s)"
-            f" | slots missed {r['missed_slots']}",
+            f" | slots missed {r['missed_slots']} | worker CPU {r['cpu_ms_per_call']:.2f} ms per call",
             flush=True,
         )
 

@@ -5,10 +5,9 @@ the sender's sends and edits (each part of a long text), the processor's callbac
 agents' desk (cards, notes, forum topics, its answers). Two plugs, one rule (``cost``):
 
 * ``limit_requests(limiter)``: an aiogram session middleware (``bot.session.middleware``);
-* ``limited_bot_call(call, limiter)``: wraps a ``BotCall`` (the desk's httpx client).
+* ``limited_bot_call(call, limiter)``: wraps a ``BotCall`` (the desk's raw JSON calls).
 
-The sender then gets ``LimitedAtCall(limiter)``: its own ``acquire`` lets the message through
-(the calls wait instead), its ``pause`` after a 429 still reaches the limiter.
+The sender only tells the limiter to ``pause`` a chat after a 429; it spends nothing itself.
 
 What counts (Telegram: ~30 messages/s per bot, 1/s per chat, 20/min per group):
 
@@ -22,6 +21,7 @@ What counts (Telegram: ~30 messages/s per bot, 1/s per chat, 20/min per group):
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.sender import RateLimiter
@@ -31,9 +31,12 @@ if TYPE_CHECKING:
     from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
     from aiogram.methods import TelegramMethod
 
-    from bot.escalations.telegram_desk import BotCall
     from bot.settings import Settings
     from storage.db import Database
+
+#: Performs one Bot API method with JSON parameters and returns its ``result``; raises the error
+#: tree (``bot.channels.telegram.api.bot_call`` makes one on the bot's own session).
+BotCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 #: Address of a call that counts only against the bot's own rate.
 NO_CHAT = ""
@@ -93,20 +96,6 @@ def limited_bot_call(call: BotCall, limiter: RateLimiter) -> BotCall:
         return await call(method, params)
 
     return limited
-
-
-class LimitedAtCall:
-    """The sender's limiter when the calls themselves are limited: acquire passes, pause forwards."""
-
-    def __init__(self, limiter: RateLimiter) -> None:
-        self.limiter = limiter
-
-    async def acquire(self, address: str, *, group: bool) -> None:
-        """Let the message through: each of its calls waits for its own slot."""
-
-    def pause(self, address: str, seconds: float) -> None:
-        """Send nothing to ``address`` for ``seconds`` (after a 429)."""
-        self.limiter.pause(address, seconds)
 
 
 def channel_limiter(settings: Settings, db: Database) -> RateLimiter:

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
-from storage.claims import ClaimedMessage, claim_outbox, finish_messages
+from bot.sender import Sender, SenderConfig
+from storage.claims import ClaimedMessage
 from storage.db import Database
+
+
+class LocalTransport:
+    """Hands each message to ``show`` (printing it, or reading it in a simulation)."""
+
+    def __init__(self, show: Callable[[ClaimedMessage], None]) -> None:
+        self.show = show
+
+    async def deliver(self, message: ClaimedMessage) -> None:
+        """Show the message; showing cannot fail."""
+        self.show(message)
 
 
 def deliver_local(
     db: Database, channel: str, now: datetime, show: Callable[[ClaimedMessage], None], *, owner: str = "local"
 ) -> int:
-    """Hand every pending message of ``channel`` to ``show`` in order, mark it sent; return how many.
+    """Hand every message of ``channel`` due at ``now`` to ``show`` in order; return how many.
 
-    A claim returns at most one message per chat (the oldest), so this loops until none is left.
+    The one outbox sender does it, run to completion here: the shell and the demo are synchronous.
     """
-    delivered = 0
-    while True:
-        batch = claim_outbox(db, owner, now, channels=(channel,), limit=500)
-        if not batch:
-            return delivered
-        for message in batch:
-            show(message)
-        finish_messages(db, [m.id for m in batch], now)
-        delivered += len(batch)
+    sender = Sender(
+        db, channel, LocalTransport(show), clock=lambda: now, owner=owner, config=SenderConfig(batch=500)
+    )
+    return asyncio.run(sender.drain()).get("sent", 0)

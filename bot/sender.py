@@ -1,21 +1,30 @@
-"""The sender: claims outbox messages of one channel and delivers them within the channel's limits.
+"""The one outbox sender: every channel's messages are claimed, delivered and given their
+outcome here, under one retry policy.
 
+* A channel plugs in a ``Transport`` (below): it delivers one message and names
+  a failure with the error tree only (``flows.errors``). Telegram (customers and the agents'
+  group), python-telegram-bot, Rasa, the helpdesk webhook, e-mail, Chatwoot and the terminal
+  all go through ``Sender``; none has a loop or a retry rule of its own.
 * Order per chat holds: ``claim_outbox`` returns only the oldest pending message of each chat,
-  and a chat's next message is claimed only once the previous one is sent or failed.
-* Limits: a ``RateLimiter`` spaces sends (Telegram: ~30/s overall, 1/s per chat, 20/min per
-  group). Each message of a batch waits for its own chat's slot in its own task, so a slow chat
-  never holds up the others. ``MemoryRateLimiter`` is per process; with several workers,
-  ``bot.rate_budget.DatabaseRateLimiter`` (same protocol) shares the budget through the database.
-  Address "" is a call without a chat of its own: only the bot's rate counts.
-* Errors (``ChannelError`` from the transport): ``retry_after`` (429) reschedules just that
-  message with ``not_before``; temporary ones (5xx, network) retry with exponential backoff;
-  ``ChatBlocked`` (403) marks the channel identity blocked and fails the message for good (data
-  kept); other permanent errors fail the message. Nothing is lost and nothing is sent twice: a
-  message is marked sent right after the channel accepted it.
+  and a chat's next message is claimed only once the previous one is sent or dead.
+* What follows a failure: ``RetryAfter`` (429) puts just that message back for the time asked
+  and tells the limiter to pause the chat (the wait is no attempt); ``Transient`` (5xx, network)
+  is retried after the ``RetryPolicy``'s backoff (exponential, jittered, capped) until its
+  attempts run out; ``Permanent`` and exhausted messages become dead letters; ``ChatBlocked``
+  (403) too, and the channel identity is marked blocked with the chat's other pending messages
+  (data kept). A dead letter is an outbox row with status ``failed`` and its ``dead_reason``
+  (blocked, permanent, exhausted): counted in ``/metrics``, listed by ``cxbot status`` and
+  ``/readyz``, put back by ``cxbot outbox retry-dead``. An exception a transport did not name is
+  logged and treated as temporary, so it too ends retried or dead, never silently looping.
+* Limits are spent at the call, not here (``bot.limited_calls``): a long text's every part, an
+  edit, a callback answer each wait for their own slot. ``MemoryRateLimiter`` is per process;
+  with several workers ``bot.rate_budget.DatabaseRateLimiter`` (same protocol) shares the budget.
 * Outcomes are written by group commit (``storage.outcomes``): the outcomes of the deliveries
   that finish while a write is under way go together in the next transaction, so on SQLite the
   senders take the single write lock once per batch, not once per message. A message stays
   leased until its outcome is written, and its chat's next message is claimable only then.
+  Nothing is lost and nothing is sent twice: a message is marked sent right after the channel
+  accepted it.
 * Never logs message texts or tokens.
 """
 
@@ -23,10 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -35,7 +45,8 @@ import structlog
 from bot.clock import Clock, utcnow
 from bot.group_commit import GroupCommit
 from bot.leader import WORKER_ID
-from flows.errors import ChannelError, StorageError
+from bot.observability.metrics import DEAD_LETTERED, MESSAGES_SENT, SEND_ERRORS
+from flows.errors import ChannelError, ChatBlocked, Permanent, RetryAfter, StorageError, Transient
 from storage.claims import ClaimedMessage, claim_outbox
 from storage.db import Database
 from storage.outcomes import Outcome, record_outcomes
@@ -46,30 +57,43 @@ OWNER = f"{WORKER_ID}:sender"
 #: Payload key a transport sets (in ``message.payload``) to the number of parts already delivered.
 PROGRESS = "parts_sent"
 
-
-class ChatBlocked(ChannelError):
-    """The recipient blocked the bot (Telegram 403): stop writing to this chat; keep its data."""
-
-    def __init__(self, message: str = "blocked by the user") -> None:
-        super().__init__(message, permanent=True)
+#: Why a message became a dead letter (``outbox.dead_reason``).
+BLOCKED, PERMANENT, EXHAUSTED = "blocked", "permanent", "exhausted"
 
 
 class Transport(Protocol):
-    """Delivers one outbox message on a channel."""
+    """Delivers one outbox message of a channel."""
 
-    def is_group(self, address: str) -> bool:
-        """Return True when ``address`` is a group chat (stricter rate limit)."""
-        ...
-
-    async def deliver(self, message: ClaimedMessage) -> dict[str, Any]:
+    async def deliver(self, message: ClaimedMessage) -> dict[str, Any] | None:
         """Deliver ``message``; return fields to merge into its stored payload (e.g. message ids).
 
-        Raises:
+        Raises (nothing else: the sender treats anything else as a bug, retried then dead):
             ChatBlocked: the recipient blocked the bot.
-            ChannelError: ``retry_after`` set for flood control, ``permanent`` for requests that
-                can never succeed, neither for temporary failures (retried with backoff).
+            RetryAfter: flood control; try again after ``retry_after`` seconds.
+            Permanent: can never succeed as it is.
+            Transient: worth trying again later.
         """
         ...
+
+
+def http_failure(status: int, message: str, *, retry_after: str | None = None) -> ChannelError:
+    """Return the error, saying ``message``, for an HTTP answer that is not a success (every
+    transport on HTTP).
+
+    429 with a ``Retry-After`` in seconds → ``RetryAfter``; 408, 429 without one and 5xx →
+    ``Transient``; any other status (4xx, a 3xx nobody follows) → ``Permanent``.
+    """
+    if status == 429 and retry_after is not None and retry_after.strip().isdigit():
+        return RetryAfter(message, float(retry_after))
+    if status in (408, 429) or status >= 500:
+        return Transient(message)
+    return Permanent(message)
+
+
+def network_failure(exc: BaseException, message: str) -> Transient:
+    """Return the error for an HTTP request that got no answer (refused, reset, timed out):
+    ``message`` followed by the exception's type."""
+    return Transient(f"{message}: {type(exc).__name__}")
 
 
 class RateLimiter(Protocol):
@@ -82,6 +106,16 @@ class RateLimiter(Protocol):
     def pause(self, address: str, seconds: float) -> None:
         """Send nothing to ``address`` for ``seconds`` (after a 429)."""
         ...
+
+
+class Unlimited:
+    """A limiter that never waits (channels without rate limits): the sender's default."""
+
+    async def acquire(self, address: str, *, group: bool) -> None:
+        """Let the call through at once."""
+
+    def pause(self, address: str, seconds: float) -> None:
+        """Nothing to pause: the message itself waits ``seconds`` in the outbox."""
 
 
 class MemoryRateLimiter:
@@ -166,6 +200,40 @@ class MemoryRateLimiter:
         self._chat_next[address] = max(self._chat_next.get(address, 0.0), until)
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to try a temporarily failed message again, and when to give up on it.
+
+    After failed attempt ``n`` the message waits ``base · 2ⁿ⁻¹`` seconds plus a random share of
+    up to ``jitter`` of that (messages that failed together do not all come back together), at
+    most ``cap``; after ``max_attempts`` attempts it is a dead letter. A flood-control wait is
+    not an attempt. ``rng`` is injectable: a seeded one makes the jitter reproducible.
+    """
+
+    base: float = 1.0
+    cap: float = 300.0
+    max_attempts: int = 12
+    jitter: float = 0.2
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def delay(self, attempts: int) -> float | None:
+        """Return the seconds to wait after failed attempt number ``attempts`` (from 1), or None
+        when the attempts are used up."""
+        if attempts >= self.max_attempts:
+            return None
+        exponential = self.base * 2.0 ** min(max(0, attempts - 1), 64)
+        return min(self.cap, exponential * (1.0 + self.jitter * self.rng.random()))
+
+
+#: Chats (Telegram customers and agents, python-telegram-bot): 1 s doubling to 5 min, 12 attempts.
+MESSAGING = RetryPolicy()
+#: Rasa's trigger_intent: 5 s doubling to 10 min, 8 attempts.
+RASA = RetryPolicy(base=5.0, cap=600.0, max_attempts=8)
+#: Other people's services (helpdesk webhook, e-mail, Chatwoot): outages last longer, 1 min
+#: doubling to an hour, 8 attempts (about four hours).
+SERVICES = RetryPolicy(base=60.0, cap=3600.0, max_attempts=8)
+
+
 @dataclass
 class SenderConfig:
     """Sender tuning; tests shorten the intervals."""
@@ -174,20 +242,23 @@ class SenderConfig:
     concurrency: int = 30
     idle_interval: float = 0.5
     lease: timedelta = timedelta(seconds=60)
-    backoff_base: float = 1.0
-    backoff_max: float = 300.0
-    max_attempts: int = 12  # temporary failures only; a flood-control wait (429) is not an attempt
+    retry: RetryPolicy = MESSAGING
 
 
 class Sender:
-    """Delivers one channel's outbox; run it with ``run(stop)`` or step it with ``send_once()``."""
+    """Delivers one channel's outbox through its transport: ``run(stop)`` until stopped,
+    ``drain()`` what is due now, or ``send_once()`` one batch.
+
+    ``limiter``, when given, is told to pause a chat after flood control (the calls themselves
+    wait for it: see ``bot.limited_calls``).
+    """
 
     def __init__(
         self,
         db: Database,
         channel: str,
         transport: Transport,
-        limiter: RateLimiter,
+        limiter: RateLimiter | None = None,
         *,
         clock: Clock = utcnow,
         config: SenderConfig | None = None,
@@ -196,7 +267,7 @@ class Sender:
         self.db = db
         self.channel = channel
         self.transport = transport
-        self.limiter = limiter
+        self.limiter: RateLimiter = limiter or Unlimited()
         self.clock = clock
         self.config = config or SenderConfig()
         self.owner = owner
@@ -215,7 +286,7 @@ class Sender:
         Claims as many messages as there are free slots, each delivered in its own task; when one
         finishes, that chat's next message becomes claimable at once (no waiting for a whole batch).
         """
-        inflight: set[asyncio.Task[None]] = set()
+        inflight: set[asyncio.Task[str | None]] = set()
         try:
             while not stop.is_set():
                 self.wake.clear()
@@ -256,40 +327,54 @@ class Sender:
             await asyncio.gather(*(self._deliver(message) for message in claimed))
         return len(claimed)
 
-    async def _deliver(self, message: ClaimedMessage) -> None:
+    async def send_batch(self) -> dict[str, int]:
+        """Claim one batch (a chat's oldest message each), deliver it; return how many ended each
+        way (sent, retry, failed, blocked)."""
+        claimed = await self._claim(self.config.batch)
+        statuses = await asyncio.gather(*(self._deliver(message) for message in claimed))
+        return dict(Counter(status for status in statuses if status is not None))
+
+    async def drain(self) -> dict[str, int]:
+        """Deliver what is due now, batch after batch; return how many ended each way.
+
+        Stops when nothing is claimable, or when a batch was only put back for later (what is
+        left waits for a retry).
+        """
+        counts: Counter[str] = Counter()
+        while batch := await self.send_batch():
+            counts.update(batch)
+            if not batch.keys() & {"sent", "failed", "blocked"}:
+                break
+        return dict(counts)
+
+    async def _deliver(self, message: ClaimedMessage) -> str | None:
+        """Deliver ``message`` and record its outcome; return the status recorded (None: not)."""
         try:
-            group = self.transport.is_group(message.address)
-            # An edit is no new message: in a private chat it counts only against the bot's rate.
-            edit = message.kind.startswith("edit") and not group
-            await self.limiter.acquire("" if edit else message.address, group=group)
             try:
                 updates = await self.transport.deliver(message)
-            except ChatBlocked as exc:
-                log.info("chat_blocked", channel=self.channel, message_id=message.id)
-                outcome = Outcome(
-                    message.id,
-                    self.clock(),
-                    "blocked",
-                    error=f"blocked: {exc}",
-                    channel=self.channel,
-                    address=message.address,
-                )
             except ChannelError as exc:
                 outcome = self._unsent(message, exc)
+            except Exception as exc:  # not named by the transport: a temporary failure, so it ends
+                log.exception("delivery_failed", channel=self.channel, message_id=message.id)
+                outcome = self._unsent(message, Transient(f"unexpected {type(exc).__name__}"))
             else:
                 outcome = self._sent(message, updates)
-            await self._outcomes.submit(outcome)
+            if not await self._outcomes.submit(outcome):
+                return None  # the lease runs out and the message is claimed again
+            self._count(outcome)
             if outcome.status in ("blocked", "failed") and self.on_undeliverable is not None:
                 try:
                     await asyncio.to_thread(self.on_undeliverable, message, outcome.status)
                 except Exception:  # telling is best effort; the outcome itself is recorded
                     log.exception("undeliverable_hook_failed", channel=self.channel, message_id=message.id)
+            return outcome.status
         except Exception:  # the lease runs out and the message is claimed again
-            log.exception("delivery_failed", channel=self.channel, message_id=message.id)
+            log.exception("outcome_failed", channel=self.channel, message_id=message.id)
+            return None
         finally:
             self.wake.set()  # a delivery slot is free
 
-    def _sent(self, message: ClaimedMessage, updates: dict[str, Any]) -> Outcome:
+    def _sent(self, message: ClaimedMessage, updates: dict[str, Any] | None) -> Outcome:
         survey_id = message.payload.get("survey_id")
         return Outcome(
             message.id,
@@ -301,20 +386,43 @@ class Sender:
 
     def _unsent(self, message: ClaimedMessage, exc: ChannelError) -> Outcome:
         now = self.clock()
-        error = f"{type(exc).__name__}: {exc}"
+        error = str(exc)
         # A long text that went out in part keeps its count of parts sent (see the transport).
         progress = dict(message.payload) if message.payload.get(PROGRESS) else None
+        if isinstance(exc, ChatBlocked):
+            log.info("chat_blocked", channel=self.channel, message_id=message.id)
+            return Outcome(
+                message.id,
+                now,
+                "blocked",
+                error=error if error.startswith(BLOCKED) else f"{BLOCKED}: {error}",
+                channel=self.channel,
+                address=message.address,
+                reason=BLOCKED,
+            )
         if exc.retry_after is not None:
             self.limiter.pause(message.address, exc.retry_after)  # at once, not after the write
             log.info("flood_wait", channel=self.channel, message_id=message.id, retry_after=exc.retry_after)
             retry_at = now + timedelta(seconds=exc.retry_after)
             return Outcome(message.id, now, "retry", progress, error, retry_at=retry_at, flood=True)
-        if exc.permanent or message.attempts >= self.config.max_attempts:
-            log.warning("message_failed", channel=self.channel, message_id=message.id, error=error)
-            return Outcome(message.id, now, "failed", progress, error)
-        delay = min(self.config.backoff_base * 2 ** (message.attempts - 1), self.config.backoff_max)
-        log.info("message_retry", channel=self.channel, message_id=message.id, delay=delay)
+        delay = None if exc.permanent else self.config.retry.delay(message.attempts)
+        if delay is None:
+            reason = PERMANENT if exc.permanent else EXHAUSTED
+            log.warning(
+                "dead_letter", channel=self.channel, message_id=message.id, reason=reason, error=error
+            )
+            return Outcome(message.id, now, "failed", progress, error, reason=reason)
+        log.info("message_retry", channel=self.channel, message_id=message.id, delay=round(delay, 3))
         return Outcome(message.id, now, "retry", progress, error, retry_at=now + timedelta(seconds=delay))
+
+    def _count(self, outcome: Outcome) -> None:
+        if outcome.status == "sent":
+            MESSAGES_SENT.labels(self.channel).inc()
+            return
+        kind = "retry_after" if outcome.flood else outcome.reason or "transient"
+        SEND_ERRORS.labels(self.channel, kind).inc()
+        if outcome.reason is not None:
+            DEAD_LETTERED.labels(self.channel, outcome.reason).inc()
 
     def _write(self, outcomes: list[Outcome]) -> list[bool]:
         """Record ``outcomes`` in one transaction; return, for each, whether it was recorded."""

@@ -38,17 +38,6 @@ def pending_outbox(db: Database) -> list[tuple[str, int]]:
         return [(channel, int(n)) for channel, n in session.connection().execute(statement)]
 
 
-def failed_outbox(db: Database, channels: list[str]) -> list[tuple[str, int]]:
-    """Return (channel, count) of the messages on ``channels`` that failed for good."""
-    statement = (
-        select(_OUTBOX.c.channel, func.count())
-        .where(_OUTBOX.c.status == "failed", _OUTBOX.c.channel.in_(channels))
-        .group_by(_OUTBOX.c.channel)
-    )
-    with db.read() as session:
-        return [(channel, int(n)) for channel, n in session.connection().execute(statement)]
-
-
 def open_escalations(db: Database) -> list[tuple[str, int]]:
     """Return (priority, count) of the escalations open or taken."""
     statement = (

@@ -141,27 +141,6 @@ def _outbox_statement(channels: tuple[str, ...] | None) -> Any:
     return _lease(table, candidates, "channel", "address", "kind", "payload")
 
 
-def finish_message(
-    db: Database,
-    message_id: int,
-    now: datetime,
-    *,
-    sent: bool,
-    error: str | None = None,
-    retry_at: datetime | None = None,
-) -> None:
-    """Record a delivery outcome: sent, retry at ``retry_at``, or failed for good."""
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    if sent:
-        values: dict[str, object] = {"status": "sent", "sent_at": now, "leased_until": None, "error": None}
-    elif retry_at is not None:
-        values = {"not_before": retry_at, "leased_until": None, "error": (error or "")[:500]}
-    else:
-        values = {"status": "failed", "leased_until": None, "error": (error or "")[:500]}
-    with db.write() as session:
-        session.connection().execute(update(table).where(table.c.id == message_id).values(**values))
-
-
 def finish_messages(db: Database, message_ids: list[int], now: datetime) -> None:
     """Mark many delivered messages sent in one transaction."""
     if not message_ids:

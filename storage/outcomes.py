@@ -28,9 +28,12 @@ class Outcome:
 
     * ``sent``: accepted by the channel; ``survey_id`` names the survey whose question it was
       (its ``delivered_at`` is set when still empty).
-    * ``retry``: try again at ``retry_at``; ``failed``: never again.
+    * ``retry``: try again at ``retry_at``.
+    * ``failed``: never again on its own: a dead letter, ``reason`` saying why (``permanent``,
+      ``exhausted``), until someone puts it back (``storage.dead_letters.retry_dead_letters``).
     * ``blocked``: the recipient blocked us; this and every other pending message to
-      ``channel``/``address`` fail, the channel identity is marked blocked.
+      ``channel``/``address`` become dead letters (reason ``blocked``), the channel identity is
+      marked blocked.
 
     ``payload``, when given, replaces the stored payload (message ids, parts already sent).
     """
@@ -47,6 +50,8 @@ class Outcome:
     #: A ``retry`` because of flood control (429): the wait is not an attempt (the claim that
     #: counted it is given back), so a long flood never turns a later short outage into failure.
     flood: bool = False
+    #: Why a ``failed`` or ``blocked`` message is a dead letter (``outbox.dead_reason``).
+    reason: str | None = None
 
 
 def record_outcomes(db: Database, outcomes: Sequence[Outcome]) -> None:
@@ -79,7 +84,10 @@ def write_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
         {"o_id": o.message_id, "o_retry": o.retry_at, "o_error": _error(o)} for o in retries if not o.flood
     ]
     flood = [{"o_id": o.message_id, "o_retry": o.retry_at, "o_error": _error(o)} for o in retries if o.flood]
-    failed = [{"o_id": o.message_id, "o_error": _error(o)} for o in by_status["failed"]]
+    failed = [
+        {"o_id": o.message_id, "o_error": _error(o), "o_reason": o.reason or "permanent"}
+        for o in by_status["failed"]
+    ]
     blocked = by_status["blocked"]
     identities = [{"b_channel": o.channel, "b_address": o.address, "b_at": o.at} for o in blocked]
     chats = [{"b_channel": o.channel, "b_address": o.address, "o_error": _error(o)} for o in blocked]
@@ -97,10 +105,6 @@ def write_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
     ):
         if rows:
             conn.execute(statements[name], rows)
-
-
-def _retry_row(outcome: Outcome) -> dict[str, object]:
-    return {"o_id": outcome.message_id, "o_retry": outcome.retry_at, "o_error": _error(outcome)}
 
 
 def _error(outcome: Outcome) -> str:
@@ -140,7 +144,9 @@ def _statements() -> dict[str, Any]:
             error=error,
             attempts=outbox.c.attempts - 1,
         ),
-        "failed": by_id.values(status="failed", leased_until=None, error=error),
+        "failed": by_id.values(
+            status="failed", leased_until=None, error=error, dead_reason=bindparam("o_reason")
+        ),
         "block_identity": update(identities)
         .where(
             identities.c.channel == bindparam("b_channel"),
@@ -151,5 +157,5 @@ def _statements() -> dict[str, Any]:
         # Stop writing to this chat: its other pending messages fail too (kept, not deleted).
         "block_chat": update(outbox)
         .where(*same_chat, outbox.c.status == "pending")
-        .values(status="failed", leased_until=None, error=error),
+        .values(status="failed", leased_until=None, error=error, dead_reason="blocked"),
     }

@@ -236,6 +236,8 @@ class OutboxMessage(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=64)
     dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
     error: str | None = Field(default=None, max_length=500)
+    #: A dead letter (status "failed"): why it was given up on (blocked, permanent, exhausted).
+    dead_reason: str | None = Field(default=None, max_length=16)
     created_at: datetime = _ts(nullable=False)
     sent_at: datetime | None = _ts()
 

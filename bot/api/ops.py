@@ -3,8 +3,9 @@
 ``/healthz`` (in bot.api.app) says the process answers. ``/readyz`` says this process can take
 events: the database is reachable and its schema is at head. Channels (Telegram's getMe…) are
 *reported* under ``channels`` and as the ``cxbot_channel_up`` gauge but never fail readiness: a
-Telegram outage must not make a load balancer drop the events API. Everything readiness is made
-of is composed in :func:`readiness`, the one place to add a check.
+Telegram outage must not make a load balancer drop the events API; nor do dead letters in the
+outbox, reported under ``warnings``. Everything readiness is made of is composed in
+:func:`readiness`, the one place to add a check.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.observability.metrics import CHANNEL_UP, REGISTRY, watch_database
 from bot.wiring import App
 from storage import migrate
+from storage.dead_letters import dead_letters
 
 Probe = Callable[[], Coroutine[Any, Any, str]]
 #: A channel probe slower than this counts as "unreachable" (a load balancer polls /readyz often).
@@ -53,6 +55,26 @@ async def _probe(name: str, probe: Probe) -> str:
 TASK = "task:"
 
 
+def dead_letter_warning(app: App) -> str | None:
+    """Return what /readyz says about dead letters, or None when there are none to look at.
+
+    A chat that blocked the bot is the customer's choice, not a fault: counted in ``/metrics``
+    and ``cxbot status``, not warned about here.
+    """
+    try:
+        letters = [d for d in dead_letters(app.db) if d.reason != "blocked"]
+    except Exception:  # the database check names the problem
+        return None
+    if not letters:
+        return None
+    each = ", ".join(f"{d.channel} {d.count} ({d.reason})" for d in letters)
+    oldest = min(d.oldest for d in letters)
+    return (
+        f"{sum(d.count for d in letters)} outbox messages given up on: {each}; "
+        f"oldest {oldest:%Y-%m-%d %H:%M} UTC; see `cxbot status`, send again with `cxbot outbox retry-dead`"
+    )
+
+
 async def readiness(
     app: App,
     probes: Mapping[str, Probe],
@@ -64,10 +86,13 @@ async def readiness(
     ``checks`` decide readiness: the database, the migrations, and this process's own tasks
     (``task:<name>`` from the supervisor, or a probe of that name: one that keeps crashing, a
     poller that hangs). ``channels`` (e.g. Telegram's getMe: an outage of theirs) and ``warnings``
-    (e.g. no channel can deliver) are details an operator must see but that do not stop this
-    process from taking events.
+    (e.g. no channel can deliver, dead letters in the outbox) are details an operator must see
+    but that do not stop this process from taking events.
     """
     checks = await asyncio.to_thread(_checks, app)
+    dead = await asyncio.to_thread(dead_letter_warning, app)
+    if dead is not None:
+        warnings = {**warnings, "outbox": dead}
     checks.update(tasks or {})
     channels: dict[str, str] = {}
     for name, probe in probes.items():

@@ -5,9 +5,9 @@ shop's): /start with a deep-link token, /help /aiuto, /language /lingua, /stop, 
 buttons, and text replies while a survey question is open. Whatever cxbot handles stops there
 (``ApplicationHandlerStop``); everything else (a plain /start of an unknown chat, chat outside a
 survey) goes on to the shop's own handlers. Every update goes through ``Service.feed``; the
-replies are written to the outbox (channel "telegram") and delivered by ``deliver_outbox`` with
-PTB's bot, right after the update and periodically (proactive surveys) when the application has
-a JobQueue.
+replies are written to the outbox (channel "telegram") and delivered by ``deliver_outbox`` (the
+one outbox sender, with PTB's bot as transport), right after the update and periodically
+(proactive surveys) when the application has a JobQueue.
 
 Buttons carry signed callback data (``v1.<survey>.<value>.<mac>``, the same format and key as
 cxbot's own Telegram channel), so a forged or replayed press is ignored.
@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import update
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    EndPointNotFound,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -36,22 +46,22 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.apply import Address
-from bot.channels import callbacks
+from bot.channels import bot_api, callbacks
 from bot.escalations import hooks
+from bot.sender import Sender
 from bot.timers import run_due_work
 from bot.wiring import App
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Started
 from flows.conversation.state import Phase
+from flows.errors import ChannelError, Permanent
 from flows.scales import Lang
 from storage import repo
-from storage.claims import ClaimedMessage, claim_outbox, finish_message
+from storage.claims import ClaimedMessage
 from storage.links import redeem_token
-from storage.tables import ChannelIdentity
 
 log = structlog.get_logger(__name__)
 
 CHANNEL = "telegram"
-OWNER = "ptb"
 MAX_TEXT = 4096
 
 
@@ -96,75 +106,58 @@ def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> InlineKeyb
 # -- delivery ----------------------------------------------------------------------------------
 
 
-def _retry(attempts: int) -> timedelta:
-    return timedelta(seconds=min(600, 2 ** max(1, attempts)))
-
-
-def _block(app: App, address: str, now: datetime) -> None:
-    with app.db.write() as session:
-        session.connection().execute(
-            update(ChannelIdentity.__table__)  # type: ignore[attr-defined]
-            .where(
-                ChannelIdentity.__table__.c.channel == CHANNEL,  # type: ignore[attr-defined]
-                ChannelIdentity.__table__.c.address == address,  # type: ignore[attr-defined]
-            )
-            .values(blocked_at=now)
+def _named(exc: TelegramError) -> ChannelError:
+    """Return python-telegram-bot's error under the name cxbot's Bot API client gives it."""
+    what = "sendMessage"
+    if isinstance(exc, RetryAfter):
+        wait = exc.retry_after
+        return bot_api.failure(
+            what, bot_api.FLOOD, retry_after=wait.total_seconds() if isinstance(wait, timedelta) else wait
         )
+    if isinstance(exc, Forbidden):
+        return bot_api.failure(what, bot_api.FORBIDDEN, exc.message)
+    if isinstance(exc, BadRequest):
+        return bot_api.failure(what, bot_api.BAD_REQUEST, exc.message)
+    if isinstance(exc, TimedOut):
+        return bot_api.failure(what, bot_api.TIMEOUT, exc.message)
+    if isinstance(exc, NetworkError):  # connection errors, and 5xx answers
+        return bot_api.failure(what, bot_api.NETWORK, exc.message)
+    if isinstance(exc, InvalidToken | Conflict | ChatMigrated | EndPointNotFound):  # 401, 404, 409…
+        return bot_api.failure(what, bot_api.REFUSED, f"{type(exc).__name__}: {exc.message}")
+    return bot_api.failure(what, bot_api.NOT_JSON, exc.message)  # "Invalid server response"
 
 
-async def _deliver_one(
-    application: Application[Any, Any, Any, Any, Any, Any],
-    app: App,
-    secret: bytes,
-    message: ClaimedMessage,
-    now: datetime,
-) -> bool:
-    """Send one outbox message; record the outcome; return True when sent."""
-    retry_at: datetime | None = None
-    error: str | None = None
-    if message.kind != "message":
-        error = f"kind {message.kind!r} is not delivered by the PTB integration"
-    else:
+class PtbTransport:
+    """Delivers "telegram" outbox messages with the shop's python-telegram-bot ``bot``."""
+
+    def __init__(self, bot: Bot, secret: bytes) -> None:
+        self.bot = bot
+        self.secret = secret
+
+    async def deliver(self, message: ClaimedMessage) -> None:
+        """Send one message.
+
+        Raises:
+            ChatBlocked, RetryAfter, Permanent, Transient: see ``bot.channels.bot_api.failure``.
+        """
+        if message.kind != "message":
+            raise Permanent(f"kind {message.kind!r} is not delivered by the PTB integration")
         text = str(message.payload.get("text") or "")[:MAX_TEXT]
+        markup = keyboard(self.secret, message.address, message.payload)
         try:
-            await application.bot.send_message(
-                int(message.address), text, reply_markup=keyboard(secret, message.address, message.payload)
-            )
-        except RetryAfter as exc:
-            wait = exc.retry_after
-            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            retry_at, error = now + timedelta(seconds=seconds), "429"
-        except Forbidden:
-            await asyncio.to_thread(_block, app, message.address, now)  # blocked: stop, keep the data
-            error = "403 blocked"
-        except BadRequest as exc:
-            error = f"400 {exc.message[:200]}"
-        except (NetworkError, TelegramError) as exc:  # timeouts, 5xx
-            retry_at, error = now + _retry(message.attempts), type(exc).__name__
-    sent = error is None
-    await asyncio.to_thread(
-        finish_message, app.db, message.id, now, sent=sent, error=error, retry_at=retry_at
-    )
-    return sent
+            await self.bot.send_message(int(message.address), text, reply_markup=markup)
+        except TelegramError as exc:
+            raise _named(exc) from exc
 
 
 async def deliver_outbox(application: Application[Any, Any, Any, Any, Any, Any], app: App) -> int:
-    """Deliver every claimable "telegram" outbox message with PTB's bot; return how many were sent.
+    """Deliver every "telegram" outbox message due now with PTB's bot; return how many were sent.
 
-    Claims return only the oldest pending message of each chat, so this loops until none is left;
-    a chat's messages stay in order.
+    The one outbox sender does it (order per chat, retries, dead letters, blocked chats).
     """
-    secret = button_secret(app, application.bot.token)
-    sent = 0
-    while True:
-        now = app.service.clock()
-        batch = await asyncio.to_thread(claim_outbox, app.db, OWNER, now, channels=(CHANNEL,), limit=30)
-        if not batch:
-            return sent
-        results = await asyncio.gather(*(_deliver_one(application, app, secret, m, now) for m in batch))
-        sent += sum(results)
-        if not any(results):
-            return sent  # everything left is waiting for a retry
+    transport = PtbTransport(application.bot, button_secret(app, application.bot.token))
+    sender = Sender(app.db, CHANNEL, transport, clock=app.service.clock)
+    return (await sender.drain()).get("sent", 0)
 
 
 # -- handlers ----------------------------------------------------------------------------------

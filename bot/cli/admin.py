@@ -18,14 +18,14 @@ if TYPE_CHECKING:
 
 
 def _pending(db: Database) -> list[tuple[str, str]]:
-    from bot.cli.connectors import outbound_channels
     from storage import backlog, job_runs
+    from storage.dead_letters import dead_letters
 
     rows = [(f"timers {kind} ({status})", str(n)) for kind, status, n in backlog.waiting_timers(db)]
     rows += [(f"outbox {channel}", str(n)) for channel, n in backlog.pending_outbox(db)]
-    rows += [  # cxbot's own deliveries to the platforms that failed for good (`cxbot connectors`)
-        (f"outbox {channel} failed", str(n))
-        for channel, n in backlog.failed_outbox(db, list(outbound_channels().values()))
+    rows += [  # dead letters: given up on, kept; fix the cause, then `cxbot outbox retry-dead`
+        (f"outbox {d.channel} failed ({d.reason})", f"{d.count}, oldest {d.oldest:%Y-%m-%d %H:%M} UTC")
+        for d in dead_letters(db)
     ]
     rows += [(f"escalations {priority} open", str(n)) for priority, n in backlog.open_escalations(db)]
     rows += [  # kept, never lost, but waiting for someone: a mapping fix, then `connectors replay`
@@ -39,7 +39,7 @@ def _pending(db: Database) -> list[tuple[str, str]]:
 
 @handles_errors
 def status() -> None:
-    """Show the configuration (secrets masked), database, journey and pending work."""
+    """Show the configuration (secrets masked), database, journey, pending work and dead letters."""
     from rich.console import Console
 
     app = load_app(schema="exists")  # shows a schema that is behind instead of refusing it

@@ -15,6 +15,7 @@ cxbot's agents already closed as still open.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -22,13 +23,16 @@ import httpx
 from sqlmodel import Session
 
 from bot.apply import ApplyContext
+from bot.clock import Clock
 from bot.escalations.destinations import summary
 from bot.escalations.records import desk_language
+from bot.sender import http_failure, network_failure
 from bot.service import AfterApply
 from bot.settings import Settings
 from bot.wiring import App
-from flows.errors import ChannelError, ConfigError
+from flows.errors import Permanent
 from storage import repo
+from storage.claims import ClaimedMessage
 from storage.db import Database
 from storage.tables import ChatwootConversation, Escalation
 
@@ -156,12 +160,10 @@ class _Api:
                 timeout=self.timeout,
             )
         except httpx.HTTPError as exc:
-            raise ChannelError(f"Chatwoot unreachable: {type(exc).__name__}") from exc
+            raise network_failure(exc, "Chatwoot unreachable") from exc
         if response.status_code >= 300:
-            permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
-            raise ChannelError(
-                f"Chatwoot answered {response.status_code} to {method} {path}", permanent=permanent
-            )
+            message = f"Chatwoot answered {response.status_code} to {method} {path}"
+            raise http_failure(response.status_code, message, retry_after=response.headers.get("Retry-After"))
         return response.json()
 
     def contact(self, customer_id: str) -> tuple[int, str | None]:
@@ -177,6 +179,24 @@ class _Api:
         return int(created["contact"]["id"]), source
 
 
+class ChatwootTransport:
+    """Delivers "chatwoot" outbox messages: the escalation's card as a private note."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    async def deliver(self, message: ClaimedMessage) -> None:
+        """Post the card (in a thread: the API client and the database calls block).
+
+        Raises:
+            Permanent, Transient, RetryAfter: see ``deliver``.
+        """
+        payload = dict(message.payload)
+        await asyncio.to_thread(deliver, self.db, self.settings, payload, self.clock())
+
+
 def deliver(
     db: Database, settings: Settings, payload: dict[str, Any], now: datetime, *, timeout: float = 10.0
 ) -> None:
@@ -184,11 +204,11 @@ def deliver(
     the first time; a resolution also resolves the conversation.
 
     Raises:
-        ConfigError: when the Chatwoot API is not configured.
-        ChannelError: on failure (``permanent`` for 4xx other than 408/429).
+        Permanent: when the Chatwoot API is not configured, or answers a 4xx other than 408/429.
+        Transient, RetryAfter: unreachable, 408, 429 or 5xx.
     """
     if not enabled(settings):
-        raise ConfigError("CXBOT_CHATWOOT_URL, _API_TOKEN, _ACCOUNT_ID and _INBOX_ID must be set")
+        raise Permanent("CXBOT_CHATWOOT_URL, _API_TOKEN, _ACCOUNT_ID and _INBOX_ID must be set")
     api = _Api(settings, timeout)
     escalation = int(payload["escalation_id"])
     with db.read() as session:

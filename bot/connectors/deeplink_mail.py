@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.mail import send_mail
 from bot.settings import Settings
 from bot.wiring import App
 from storage import repo
@@ -83,7 +82,8 @@ def enabled(settings: Settings) -> bool:
 
 
 def compose(settings: Settings, payload: dict[str, Any]) -> EmailMessage:
-    """Return the e-mail for an outbox payload (language, name, order, link, unsubscribe URL)."""
+    """Return the e-mail for an outbox payload (language, name, order, link, unsubscribe URL);
+    ``bot.mail.MailTransport`` sends it."""
     texts = _TEXTS.get(str(payload.get("language")), _TEXTS["it"])
     name, order = payload.get("name"), payload.get("order")
     # Long headers (the unsubscribe URL) stay on one line instead of becoming encoded words.
@@ -142,13 +142,3 @@ def enqueue_deep_link_mail(app: App, customer_id: str, order_id: str, token: str
             dedupe_key=f"deeplink-mail:{order_id}"[:128],
         )
     return True
-
-
-def deliver(settings: Settings, payload: dict[str, Any], *, timeout: float = 10.0) -> None:
-    """Send one deep-link e-mail.
-
-    Raises:
-        ConfigError: when SMTP is not configured.
-        ChannelError: on failure (``permanent`` when the server refuses for good).
-    """
-    send_mail(settings, compose(settings, payload), timeout=timeout)

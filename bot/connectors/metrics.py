@@ -18,9 +18,3 @@ PROCESSED = Counter(
     ["connector", "result"],
     registry=REGISTRY,
 )
-OUTBOUND = Counter(
-    "cxbot_connector_outbound_total",
-    "Messages to Chatwoot and deep-link e-mails, by channel and result (sent, retry, failed).",
-    ["channel", "result"],
-    registry=REGISTRY,
-)

@@ -1,8 +1,8 @@
-"""Other places escalations go, through the outbox with retries: a helpdesk webhook and e-mail.
+"""Other places escalations go, through the outbox and its one sender: a helpdesk webhook and e-mail.
 
 Helpdesk: ``POST`` of a JSON summary to ``CXBOT_HELPDESK_WEBHOOK_URL``, signed with HMAC-SHA256
 of the raw body in ``X-Cxbot-Signature: sha256=<hex>``. E-mail: plain text over SMTP
-(``CXBOT_SMTP_*``). Both are optional; ``deliver_destinations`` is what the runtime schedules.
+(``CXBOT_SMTP_*``). Both are optional; ``destination_senders`` are what the runtime runs.
 """
 
 from __future__ import annotations
@@ -10,28 +10,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime, timedelta
+from collections import Counter
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
 import httpx
-import structlog
 from sqlmodel import Session
 
+from bot.clock import Clock
 from bot.escalations.records import DeskConfig
 from bot.leader import WORKER_ID
-from bot.mail import send_mail
+from bot.mail import MailTransport
+from bot.sender import SERVICES, Sender, SenderConfig, http_failure, network_failure
 from bot.settings import Settings
-from flows.errors import ChannelError, ConfigError
+from flows.errors import Permanent
 from storage import repo
-from storage.claims import claim_outbox, finish_message
+from storage.claims import ClaimedMessage
 from storage.db import Database
 from storage.tables import Escalation
-
-log = structlog.get_logger(__name__)
-
-CHANNELS = ("helpdesk", "email")
-MAX_ATTEMPTS = 8
 
 
 def summary(escalation: Escalation) -> dict[str, Any]:
@@ -73,73 +70,80 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def deliver_helpdesk(settings: Settings, payload: dict[str, Any], *, timeout: float = 10.0) -> None:
-    """POST the escalation to the helpdesk webhook.
+class HelpdeskTransport:
+    """POSTs "helpdesk" outbox messages (escalation summaries) to the helpdesk webhook, signed."""
+
+    def __init__(self, settings: Settings, *, timeout: float = 10.0) -> None:
+        self.settings = settings
+        self.timeout = timeout
+
+    async def deliver(self, message: ClaimedMessage) -> None:
+        """POST the escalation summary.
+
+        Raises:
+            Permanent: no webhook URL, or a 4xx other than 408/429.
+            Transient, RetryAfter: unreachable, 408, 429 or 5xx.
+        """
+        settings = self.settings
+        if not settings.helpdesk_webhook_url:
+            raise Permanent("CXBOT_HELPDESK_WEBHOOK_URL is not set")
+        body = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json"}
+        if settings.helpdesk_webhook_secret:
+            headers["X-Cxbot-Signature"] = sign(settings.helpdesk_webhook_secret.get_secret_value(), body)
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.post(settings.helpdesk_webhook_url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise network_failure(exc, "helpdesk webhook unreachable") from exc
+        if response.status_code >= 300:
+            answered = f"helpdesk webhook answered {response.status_code}"
+            raise http_failure(
+                response.status_code, answered, retry_after=response.headers.get("Retry-After")
+            )
+
+
+def escalation_mail(settings: Settings, payload: dict[str, Any]) -> EmailMessage:
+    """Return the e-mail of an escalation summary.
 
     Raises:
-        ConfigError: when no webhook URL is configured.
-        ChannelError: on failure (``permanent`` for 4xx other than 408/429).
+        Permanent: when CXBOT_SMTP_TO is not set.
     """
-    if not settings.helpdesk_webhook_url:
-        raise ConfigError("CXBOT_HELPDESK_WEBHOOK_URL is not set")
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    headers = {"Content-Type": "application/json"}
-    if settings.helpdesk_webhook_secret:
-        headers["X-Cxbot-Signature"] = sign(settings.helpdesk_webhook_secret.get_secret_value(), body)
-    try:
-        response = httpx.post(settings.helpdesk_webhook_url, content=body, headers=headers, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise ChannelError(f"helpdesk webhook unreachable: {type(exc).__name__}") from exc
-    if response.status_code >= 300:
-        permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
-        raise ChannelError(f"helpdesk webhook answered {response.status_code}", permanent=permanent)
-
-
-def _email(settings: Settings, payload: dict[str, Any]) -> EmailMessage:
+    recipients = [a.strip() for a in (settings.smtp_to or "").split(",") if a.strip()]
+    if not recipients:
+        raise Permanent("CXBOT_SMTP_TO is not set")
     message = EmailMessage()
     message["Subject"] = (
         f"[cxbot] {str(payload.get('priority', '')).upper()} escalation #{payload.get('escalation_id')}"
         f" — {payload.get('customer_id')}"
     )
     message["From"] = settings.smtp_from or "cxbot@localhost"
-    message["To"] = ", ".join(a.strip() for a in (settings.smtp_to or "").split(",") if a.strip())
+    message["To"] = ", ".join(recipients)
     lines = [f"{key}: {value}" for key, value in payload.items() if key != "texts"]
     lines += ["", *(f"> {text}" for text in payload.get("texts", []))]
     message.set_content("\n".join(lines))
     return message
 
 
-def deliver_email(settings: Settings, payload: dict[str, Any], *, timeout: float = 10.0) -> None:
-    """Send the escalation by e-mail.
-
-    Raises:
-        ConfigError: when SMTP is not configured.
-        ChannelError: on failure (``permanent`` when the server refuses for good, 5xx).
-    """
-    if not settings.smtp_host or not settings.smtp_to:
-        raise ConfigError("CXBOT_SMTP_HOST and CXBOT_SMTP_TO must be set")
-    send_mail(settings, _email(settings, payload), timeout=timeout)
-
-
-_DELIVER = {"helpdesk": deliver_helpdesk, "email": deliver_email}
+def destination_senders(
+    db: Database, settings: Settings, clock: Clock, *, every: float = 10.0, owner: str = WORKER_ID
+) -> list[Sender]:
+    """Return the outbox senders of the helpdesk webhook and e-mail (policy ``SERVICES``)."""
+    config = SenderConfig(batch=20, concurrency=5, idle_interval=every, retry=SERVICES)
+    return [
+        Sender(db, "helpdesk", HelpdeskTransport(settings), clock=clock, config=config, owner=owner),
+        Sender(
+            db, "email", MailTransport(settings, escalation_mail), clock=clock, config=config, owner=owner
+        ),
+    ]
 
 
-def deliver_destinations(
-    db: Database, settings: Settings, now: datetime, *, owner: str = WORKER_ID, limit: int = 20
+async def deliver_destinations(
+    db: Database, settings: Settings, now: datetime, *, owner: str = WORKER_ID
 ) -> dict[str, int]:
-    """Deliver pending helpdesk/e-mail messages; retry with backoff; return counts by outcome."""
-    counts: dict[str, int] = {}
-    for message in claim_outbox(db, owner, now, channels=CHANNELS, limit=limit):
-        try:
-            _DELIVER[message.channel](settings, dict(message.payload))
-        except (ChannelError, ConfigError) as exc:
-            permanent = isinstance(exc, ConfigError) or exc.permanent or message.attempts >= MAX_ATTEMPTS
-            retry = None if permanent else now + timedelta(minutes=min(2 ** (message.attempts - 1), 60))
-            finish_message(db, message.id, now, sent=False, error=str(exc), retry_at=retry)
-            log.warning("destination_failed", channel=message.channel, id=message.id, permanent=permanent)
-            outcome = "failed" if permanent else "retry"
-        else:
-            finish_message(db, message.id, now, sent=True)
-            outcome = "sent"
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
+    """Deliver one batch of the helpdesk and e-mail messages due at ``now`` (a chat's oldest each);
+    return how many ended each way."""
+    counts: Counter[str] = Counter()
+    for sender in destination_senders(db, settings, lambda: now, owner=owner):
+        counts.update(await sender.send_batch())
+    return dict(counts)

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from bot.escalations import hooks
-from bot.escalations.destinations import deliver_destinations
+from bot.escalations.destinations import destination_senders
 from bot.escalations.sla import sweep_sla
 from bot.wiring import App
 
@@ -25,31 +25,30 @@ log = structlog.get_logger(__name__)
 def escalation_component(
     app: App, *, sla_every: float = 60.0, deliver_every: float = 10.0
 ) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
-    """Return the component running ``sweep_sla`` and ``deliver_destinations`` until stopped.
+    """Return the component running ``sweep_sla`` and, when configured, the helpdesk and e-mail
+    senders until stopped.
 
     Raises:
         ConfigError: when the company timezone is unknown.
     """
     config = hooks.install(app)
-    settings = app.settings
     copies = config.helpdesk or config.email
+    senders = (
+        destination_senders(app.db, app.settings, app.service.clock, every=deliver_every) if copies else []
+    )
 
-    async def run(stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        next_sweep = 0.0
+    async def sweep(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            now = app.service.clock()
             try:
-                if loop.time() >= next_sweep:
-                    next_sweep = loop.time() + sla_every
-                    counts = await asyncio.to_thread(sweep_sla, app, now, config)
-                    if counts["nudged"] or counts["marked"]:
-                        log.info("sla_sweep", **counts)
-                if copies:
-                    await asyncio.to_thread(deliver_destinations, app.db, settings, now)
+                counts = await asyncio.to_thread(sweep_sla, app, app.service.clock(), config)
+                if counts["nudged"] or counts["marked"]:
+                    log.info("sla_sweep", **counts)
             except Exception:
                 log.exception("escalation_jobs_failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=deliver_every if copies else sla_every)
+                await asyncio.wait_for(stop.wait(), timeout=sla_every)
+
+    async def run(stop: asyncio.Event) -> None:
+        await asyncio.gather(sweep(stop), *(sender.run(stop) for sender in senders))
 
     return run

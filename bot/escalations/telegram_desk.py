@@ -4,69 +4,38 @@ The agents' group is a channel of its own (``bot.channels.telegram.agents`` read
 into envelopes of ``AgentPress``/``AgentMessage``): its processor hands each envelope to
 ``handle_agent_event``, and its sender hands the ``AGENTS_CHANNEL`` outbox rows (``agent_card``,
 ``agent_message``, ``copy``) to ``deliver_agent_message``. Both take ``call``: an async function
-performing one Bot API method (``http_bot_call`` builds one on httpx; an adapter may pass its
-own, e.g. around aiogram's session). An agent's reply reaches the customer in the bot's voice;
+performing one Bot API method on the channel's own client (``bot.channels.telegram.api.bot_call``),
+its failures named like every other Bot API call. An agent's reply reaches the customer in the bot's voice;
 media an agent replies with is copied.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import structlog
 from sqlmodel import Session
 
 from bot.escalations import audit, desk, hooks
 from bot.escalations.card import label, parse_callback
 from bot.escalations.records import CARD_KIND, COPY_KIND, TELEGRAM, DeskConfig
-from bot.settings import Settings
 from bot.wiring import App
 from flows.conversation.envelope import Envelope
-from flows.errors import ChannelError, ConfigError, ConflictError, CxbotError, InputError, NotFoundError
+from flows.errors import ChannelError, ConflictError, CxbotError, InputError, NotFoundError
 from storage import repo
 from storage.claims import ClaimedMessage
 from storage.tables import Customer, Escalation
 
+if TYPE_CHECKING:
+    from bot.limited_calls import BotCall
+
 log = structlog.get_logger(__name__)
 
-#: Performs one Bot API method with JSON parameters and returns its ``result``; raises ChannelError.
-BotCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
-
 _MEMBER = {"creator", "administrator", "member"}
-
-
-def http_bot_call(settings: Settings, client: httpx.AsyncClient) -> BotCall:
-    """Return a ``BotCall`` on ``client`` for the configured bot.
-
-    Raises:
-        ConfigError: when no bot token is configured.
-    """
-    if settings.telegram_token is None:
-        raise ConfigError("CXBOT_TELEGRAM_TOKEN is not set")
-    base = f"{settings.telegram_api_url.rstrip('/')}/bot{settings.telegram_token.get_secret_value()}"
-
-    async def call(method: str, params: dict[str, Any]) -> Any:
-        try:
-            response = await client.post(f"{base}/{method}", json=params, timeout=30.0)
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise ChannelError(f"{method}: {type(exc).__name__}") from exc
-        if not body.get("ok"):
-            retry_after = (body.get("parameters") or {}).get("retry_after")
-            code = int(body.get("error_code") or response.status_code)
-            raise ChannelError(
-                f"{method}: {code} {str(body.get('description', ''))[:200]}",
-                retry_after=float(retry_after) if retry_after else None,
-                permanent=code in (400, 403),
-            )
-        return body.get("result")
-
-    return call
 
 
 async def is_agent(config: DeskConfig, call: BotCall, user_id: int) -> bool:
@@ -347,7 +316,8 @@ async def deliver_agent_message(
     In a forum group the escalation's topic is created before its first card.
 
     Raises:
-        ChannelError: when Telegram refuses or fails (the caller retries or gives up).
+        ChatBlocked, RetryAfter, Permanent, Transient: when Telegram refuses or fails (the sender
+            decides what follows).
     """
     payload = message.payload
     escalation_id = int(str(payload.get("escalation_id")))
@@ -416,32 +386,24 @@ async def _copy_onto_case(
 
 class AgentDesk:
     """The agents' group's desk: handles its channel's envelopes, and is its channel's transport
-    (cards, notes and customers' media copied onto cases, from the ``AGENTS_CHANNEL`` outbox).
+    (cards, notes and customers' media copied onto cases, from the ``AGENTS_CHANNEL`` outbox),
+    both through ``call`` (the channel's Bot API client).
 
     Creating it installs the card hook on the app's service.
 
     Raises:
-        ConfigError: without a bot token, or with an unknown company timezone.
+        ConfigError: with an unknown company timezone.
     """
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, call: BotCall) -> None:
         self.app = app
         self.config = hooks.install(app)
-        self.client = httpx.AsyncClient()
-        self.call = http_bot_call(app.settings, self.client)
+        self.call = call
 
     async def handle(self, envelope: Envelope[object], *, within: desk.Also = None) -> str:
         """Handle an envelope of the agents' channel; return the outcome (see ``handle_agent_event``)."""
         return await handle_agent_event(self.app, envelope, call=self.call, config=self.config, within=within)
 
-    def is_group(self, address: str) -> bool:
-        """The agents' chat is a group (its stricter rate limit applies)."""
-        return True
-
     async def deliver(self, message: ClaimedMessage) -> dict[str, Any]:
         """Deliver an agents' outbox row; return its payload updates."""
         return await deliver_agent_message(self.app, self.config, self.call, message)
-
-    async def close(self) -> None:
-        """Close the HTTP client."""
-        await self.client.aclose()

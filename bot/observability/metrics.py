@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from storage import backlog
 from storage.db import Database
+from storage.dead_letters import dead_letters
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -25,8 +26,15 @@ ESCALATIONS_OPENED = Counter(
 )
 SEND_ERRORS = Counter(
     "cxbot_send_errors_total",
-    "Failed deliveries by kind (retry_after, blocked, server, network, other).",
+    "Outbox deliveries that failed, by channel and what followed (retry_after, transient: retried; "
+    "blocked, permanent, exhausted: dead letter).",
     ["channel", "kind"],
+    registry=REGISTRY,
+)
+DEAD_LETTERED = Counter(
+    "cxbot_outbox_dead_lettered_total",
+    "Outbox messages given up on (dead letters), by channel and reason (blocked, permanent, exhausted).",
+    ["channel", "reason"],
     registry=REGISTRY,
 )
 API_ERRORS = Counter(
@@ -80,7 +88,8 @@ HANDLER_SECONDS = Histogram(
 
 
 class DatabaseGauges(Collector):
-    """Gauges read from the database at scrape time: outbox depth, open escalations, due surveys."""
+    """Gauges read from the database at scrape time: outbox depth and dead letters, open
+    escalations, due surveys."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -88,6 +97,11 @@ class DatabaseGauges(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Yield the current values (nothing when the database is unreachable)."""
         outbox = GaugeMetricFamily("cxbot_outbox_depth", "Messages waiting to be sent.", labels=["channel"])
+        dead = GaugeMetricFamily(
+            "cxbot_outbox_dead_letters",
+            "Outbox messages given up on and kept (status failed), by channel and reason.",
+            labels=["channel", "reason"],
+        )
         escalations = GaugeMetricFamily(
             "cxbot_escalations_open", "Escalations open or taken.", labels=["priority"]
         )
@@ -95,12 +109,15 @@ class DatabaseGauges(Collector):
         try:
             for channel, count in backlog.pending_outbox(self.db):
                 outbox.add_metric([channel], count)
+            for letters in dead_letters(self.db):
+                dead.add_metric([letters.channel, letters.reason], letters.count)
             for priority, count in backlog.open_escalations(self.db):
                 escalations.add_metric([priority], count)
             scheduled.add_metric([], backlog.scheduled_surveys(self.db))
         except Exception:  # a scrape must not fail because the database is down
             return
         yield outbox
+        yield dead
         yield escalations
         yield scheduled
 

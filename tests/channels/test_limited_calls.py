@@ -9,7 +9,7 @@ import pytest
 
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.channel import TelegramChannel
-from bot.limited_calls import LimitedAtCall, cost, limit_requests, limited_bot_call
+from bot.limited_calls import cost, limit_requests, limited_bot_call
 from bot.rate_budget import DatabaseRateLimiter
 from bot.sender import MemoryRateLimiter
 from bot.settings import Settings
@@ -98,7 +98,7 @@ def test_the_channel_limits_at_the_call_and_picks_the_shared_budget(tmp_path: Pa
     app = build_app(settings)
     channel = TelegramChannel(app)
     assert isinstance(channel.limiter, MemoryRateLimiter)  # SQLite, 'auto': one worker
-    assert isinstance(channel.sender.limiter, LimitedAtCall)
+    assert channel.sender.limiter is channel.limiter  # the sender only pauses; the calls wait
     channel.sender.limiter.pause("42", 3.0)
     assert channel.limiter._chat_next["42"] > 0  # a 429's pause reaches the real limiter
     shared = TelegramChannel(build_app(settings.model_copy(update={"outbound_budget": "database"})))

@@ -13,7 +13,8 @@ from sqlmodel import col, select
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.clock import utcnow
-from bot.sender import MemoryRateLimiter, Sender, SenderConfig
+from bot.limited_calls import limit_requests
+from bot.sender import MemoryRateLimiter, RetryPolicy, Sender, SenderConfig
 from storage import repo
 from storage.db import Database
 from storage.tables import ChannelIdentity, OutboxMessage
@@ -61,9 +62,12 @@ async def _run_until(sender: Sender, done: Callable[[], bool], limit: float = 6.
     return time.monotonic() - started
 
 
-def _sender(db: Database, api: FakeBotAPI, limiter: MemoryRateLimiter, **config: float) -> Sender:
-    transport = TelegramTransport(make_bot(TOKEN, api.url), b"k" * 32)
-    return Sender(db, CHANNEL, transport, limiter, config=SenderConfig(idle_interval=0.05, **config))  # type: ignore[arg-type]
+def _sender(db: Database, api: FakeBotAPI, limiter: MemoryRateLimiter, **retry: float) -> Sender:
+    bot = make_bot(TOKEN, api.url)
+    bot.session.middleware(limit_requests(limiter))  # as the channel does: every call waits its slot
+    transport = TelegramTransport(bot, b"k" * 32)
+    config = SenderConfig(idle_interval=0.05, retry=RetryPolicy(**retry))  # type: ignore[arg-type]
+    return Sender(db, CHANNEL, transport, limiter, config=config)
 
 
 def _settled(db: Database) -> Callable[[], bool]:
@@ -108,7 +112,7 @@ async def test_server_errors_retry_with_growing_backoff(sqlite_db: Database, api
     """5xx answers are retried with exponential backoff until the message goes through once."""
     _enqueue(sqlite_db, [(2001, "hello")])
     api.fail_next("sendMessage", 502, count=3)
-    sender = _sender(sqlite_db, api, MemoryRateLimiter(per_chat_interval=0.01), backoff_base=0.1)
+    sender = _sender(sqlite_db, api, MemoryRateLimiter(per_chat_interval=0.01), base=0.1)
     await _run_until(sender, _settled(sqlite_db))
     attempts = api.calls_of("sendMessage")
     assert [c.status for c in attempts] == [502, 502, 502, 200]
@@ -194,9 +198,7 @@ async def test_flood_waits_are_not_attempts_so_a_later_short_outage_fails_nothin
     _enqueue(sqlite_db, [(7000 + i, f"q{i}") for i in range(5)])
     api.fail_next("sendMessage", 429, count=40, retry_after=0)  # read as 1 s waits, ~8 per chat
     api.fail_next("sendMessage", 502, count=5)
-    sender = _sender(
-        sqlite_db, api, MemoryRateLimiter(per_chat_interval=0.0), max_attempts=6, backoff_base=0.01
-    )
+    sender = _sender(sqlite_db, api, MemoryRateLimiter(per_chat_interval=0.0), max_attempts=6, base=0.01)
     await _run_until(sender, _settled(sqlite_db), limit=20)
     rows = _rows(sqlite_db)
     assert [r.status for r in rows] == ["sent"] * 5
@@ -209,7 +211,7 @@ async def test_html_error_page_on_sends_is_a_temporary_failure(sqlite_db: Databa
     """A proxy's HTML 502 page (not JSON) on sendMessage is named, retried and then delivered once."""
     _enqueue(sqlite_db, [(7100, "hello")])
     api.fail_next("sendMessage", 502, count=2, html=True)
-    sender = _sender(sqlite_db, api, MemoryRateLimiter(per_chat_interval=0.0), backoff_base=0.01)
+    sender = _sender(sqlite_db, api, MemoryRateLimiter(per_chat_interval=0.0), base=0.01)
     await _run_until(sender, _settled(sqlite_db))
     (row,) = _rows(sqlite_db)
     assert row.status == "sent" and row.error is None

@@ -8,7 +8,7 @@ from aiogram.methods import GetMe, Response
 from aiogram.types import User
 
 from bot.channels.telegram import api as telegram_api
-from bot.channels.telegram.api import call, make_bot
+from bot.channels.telegram.api import make_bot
 from tests.fakes.bot_api import FakeBotAPI
 
 TOKEN = "42:CLIENT-test"
@@ -20,11 +20,11 @@ async def test_reply_model_is_built_once_and_survives_garbage_collection() -> No
     async with FakeBotAPI(require_token=TOKEN) as api:
         bot = make_bot(TOKEN, api.url)
         try:
-            me = await call(bot.get_me(), "getMe")
+            me = await bot.get_me()
             kept = telegram_api._RESPONSE_MODELS[GetMe]
             gc.collect()
             assert Response[User] is kept  # pydantic's weak cache still finds the same class
-            again = await call(bot.get_me(), "getMe")
+            again = await bot.get_me()
         finally:
             await bot.session.close()
     assert me.is_bot and again.id == me.id

@@ -55,18 +55,18 @@ def _chatwoot_app(
     return app, config, escalation.id
 
 
-def test_take_and_resolve_update_the_chatwoot_conversation(
+async def test_take_and_resolve_update_the_chatwoot_conversation(
     service: Service, clock: FakeClock, journey: Journey, chatwoot: tuple[str, type[FakeChatwoot]]
 ) -> None:
     """A take adds a private note naming the agent (desk language); a resolution adds its note and
     resolves the conversation, once Chatwoot is back from a 503; nothing opens a second one."""
     url, fake = chatwoot
     app, config, escalation_id = _chatwoot_app(service, journey, clock, url, desk_language="it")
-    assert deliver_outbound(app, clock.now) == {"sent": 1}  # the card opens the conversation
+    assert await deliver_outbound(app, clock.now) == {"sent": 1}  # the card opens the conversation
     (conversation,) = fake.conversations
 
     desk.take(app, config, escalation_id, AGENT, clock.advance(minutes=5))
-    assert deliver_outbound(app, clock.now) == {"sent": 1}
+    assert await deliver_outbound(app, clock.now) == {"sent": 1}
     taken = conversation["messages"][-1]
     assert taken == {
         "content": f"✋ Segnalazione #{escalation_id} presa in carico da {AGENT} (cxbot)",
@@ -76,9 +76,9 @@ def test_take_and_resolve_update_the_chatwoot_conversation(
 
     desk.resolve(app, config, escalation_id, AGENT, clock.advance(minutes=30))
     fake.fail_next.append(503)
-    assert deliver_outbound(app, clock.now) == {"retry": 1}
+    assert await deliver_outbound(app, clock.now) == {"retry": 1}
     assert conversation["status"] == "open"
-    assert deliver_outbound(app, clock.advance(minutes=2)) == {"sent": 1}
+    assert await deliver_outbound(app, clock.advance(minutes=2)) == {"sent": 1}
     assert conversation["messages"][-1]["content"] == (
         f"✅ Segnalazione #{escalation_id} risolta da {AGENT} (cxbot)"
     )
@@ -89,7 +89,7 @@ def test_take_and_resolve_update_the_chatwoot_conversation(
     assert all(c[3] == "cw-api-token" for c in fake.calls)
 
 
-def test_hand_back_is_noted_in_english_and_a_repeated_take_queues_nothing(
+async def test_hand_back_is_noted_in_english_and_a_repeated_take_queues_nothing(
     service: Service, clock: FakeClock, journey: Journey, chatwoot: tuple[str, type[FakeChatwoot]]
 ) -> None:
     """A hand-back is a note in an English desk; taking a case one already holds changes nothing
@@ -100,7 +100,7 @@ def test_hand_back_is_noted_in_english_and_a_repeated_take_queues_nothing(
     desk.take(app, config, escalation_id, AGENT, clock.advance(minutes=1))
     desk.hand_back(app, config, escalation_id, AGENT, clock.advance(minutes=1))
     # the card, the take, the hand-back: one at a time, in order (one conversation's notes queue)
-    assert [deliver_outbound(app, clock.now) for _ in range(4)] == [{"sent": 1}] * 3 + [{}]
+    assert [await deliver_outbound(app, clock.now) for _ in range(4)] == [{"sent": 1}] * 3 + [{}]
     (conversation,) = fake.conversations
     assert [m["content"] for m in conversation["messages"][1:]] == [
         f"✋ Escalation #{escalation_id} taken by {AGENT} (cxbot)",
@@ -109,7 +109,7 @@ def test_hand_back_is_noted_in_english_and_a_repeated_take_queues_nothing(
     assert "status" not in {k for c in fake.calls for k in c[2] if c[1].endswith("toggle_status")}
 
 
-def test_a_resolution_chatwoot_refuses_is_shown_by_connectors_and_status(
+async def test_a_resolution_chatwoot_refuses_is_shown_by_connectors_and_status(
     service: Service,
     clock: FakeClock,
     journey: Journey,
@@ -120,10 +120,10 @@ def test_a_resolution_chatwoot_refuses_is_shown_by_connectors_and_status(
     it failed with the error, listed by `cxbot connectors` and counted by `cxbot status`."""
     url, fake = chatwoot
     app, config, escalation_id = _chatwoot_app(service, journey, clock, url)
-    assert deliver_outbound(app, clock.now) == {"sent": 1}
+    assert await deliver_outbound(app, clock.now) == {"sent": 1}
     fake.conversations.clear()  # deleted in Chatwoot
     desk.resolve(app, config, escalation_id, AGENT, clock.advance(minutes=1))
-    assert deliver_outbound(app, clock.now) == {"failed": 1}
+    assert await deliver_outbound(app, clock.now) == {"failed": 1}
     with service.db.read() as session:
         (failed,) = session.exec(select(OutboxMessage).where(OutboxMessage.status == "failed")).all()
     assert failed.channel == "chatwoot" and failed.kind == chatwoot_out.DESK_KIND

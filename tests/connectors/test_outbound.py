@@ -31,7 +31,7 @@ from tests.fakes.smtp import SmtpHandler
 CHATWOOT_TOKEN = "cw-api-token"
 
 
-def test_escalation_opens_a_chatwoot_conversation_then_adds_notes(
+async def test_escalation_opens_a_chatwoot_conversation_then_adds_notes(
     service: Service, clock: FakeClock, journey: Journey, chatwoot: tuple[str, type[FakeChatwoot]]
 ) -> None:
     """The first change of an escalation opens one conversation (private card note); a later change
@@ -54,8 +54,8 @@ def test_escalation_opens_a_chatwoot_conversation_then_adds_notes(
     chatwoot_out.install(app)  # once only
     detractor(service, clock)
     fake.fail_next.append(503)
-    assert deliver_outbound(app, clock.now) == {"retry": 1}
-    assert deliver_outbound(app, clock.advance(minutes=2)) == {"sent": 1}
+    assert await deliver_outbound(app, clock.now) == {"retry": 1}
+    assert await deliver_outbound(app, clock.advance(minutes=2)) == {"sent": 1}
     (conversation,) = fake.conversations
     assert (conversation["inbox_id"], conversation["contact_id"], conversation["source_id"]) == (
         9,
@@ -68,7 +68,7 @@ def test_escalation_opens_a_chatwoot_conversation_then_adds_notes(
     assert all(call[3] == CHATWOOT_TOKEN for call in fake.calls)
 
     service.feed("c-42", CustomerText(text="Il pacco era distrutto"), via=CHAT)
-    assert deliver_outbound(app, clock.advance(minutes=1)) == {"sent": 1}
+    assert await deliver_outbound(app, clock.advance(minutes=1)) == {"sent": 1}
     assert len(fake.conversations) == 1 and len(fake.contacts) == 1
     assert "> Il pacco era distrutto" in conversation["messages"][-1]["content"]
     with service.db.read() as session:
@@ -103,7 +103,7 @@ async def test_deep_link_mail_once_per_order_in_english_with_unsubscribe(
                 await http.post("/v1/connectors/woocommerce", content=body, headers=headers)
             ).status_code == 200
         assert process_pending(app, clock.now) == {"ok": 2}
-        assert deliver_outbound(app, clock.now) == {"sent": 1}
+        assert await deliver_outbound(app, clock.now) == {"sent": 1}
         (mail,) = mailbox.mails
         message = email.message_from_string(mail, policy=email.policy.default)
         text = message.get_content()

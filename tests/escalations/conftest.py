@@ -6,22 +6,24 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
+from aiogram import Bot
 from sqlmodel import col, select
 
 from bot.apply import Address
+from bot.channels.telegram.api import bot_call, make_bot
 from bot.escalations import hooks
 from bot.escalations.records import AGENTS_CHANNEL, CARD_KIND, DeskConfig
-from bot.escalations.telegram_desk import BotCall, deliver_agent_message, http_bot_call
+from bot.escalations.telegram_desk import deliver_agent_message
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from bot.limited_calls import BotCall
 from bot.service import Service
 from bot.settings import Settings
 from bot.timers import run_due_work
 from bot.wiring import App
 from flows.conversation import ButtonPress
-from storage.claims import claim_outbox, finish_message
+from storage.claims import claim_outbox, finish_messages
 from storage.tables import SurveyInstance
 from tests.clocks import FakeClock
 from tests.fakes.bot_api import FakeBotAPI
@@ -90,7 +92,7 @@ class Pump:
                     self.customer.append(dict(message.payload))
                 if crash_after_send and message.kind == CARD_KIND:
                     return done + 1  # the worker dies after sending the card, before recording it
-                finish_message(self.app.db, message.id, now, sent=True)
+                finish_messages(self.app.db, [message.id], now)
                 done += 1
         return done
 
@@ -107,16 +109,17 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    """Yield an HTTP client for the Bot API calls."""
-    async with httpx.AsyncClient() as http:
-        yield http
+async def client(api: FakeBotAPI) -> AsyncIterator[Bot]:
+    """Yield cxbot's Bot API client (aiogram's, as the channel makes it) on the fake Bot API."""
+    bot = make_bot("123:TEST", api.url)  # make_settings' token
+    yield bot
+    await bot.session.close()
 
 
 @pytest.fixture
-def desk_app(service: Service, api: FakeBotAPI, client: httpx.AsyncClient) -> DeskApp:
+def desk_app(service: Service, api: FakeBotAPI, client: Bot) -> DeskApp:
     """Return (app, config, call, pump) wired to the fake Bot API."""
     settings = make_settings(api.url)
     app, config = make_app(service, settings)
-    call = http_bot_call(settings, client)
+    call = bot_call(client)
     return app, config, call, Pump(app, config, call)

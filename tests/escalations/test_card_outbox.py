@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 import pytest
-from httpx import AsyncClient
+from aiogram import Bot
 from sqlmodel import SQLModel, select
 
 from bot.apply import ApplyContext
@@ -40,10 +40,10 @@ def test_card_is_in_the_same_transaction(service: Service, clock: FakeClock) -> 
 
 
 async def test_card_sent_once_after_restart(
-    service: Service, clock: FakeClock, api: FakeBotAPI, client: AsyncClient
+    service: Service, clock: FakeClock, api: FakeBotAPI, client: Bot
 ) -> None:
     """Escalation stored, process dies before sending: after restart the card goes out exactly once."""
-    from bot.escalations.telegram_desk import http_bot_call
+    from bot.channels.telegram.api import bot_call
 
     settings = make_settings(api.url)
     make_app(service, settings)
@@ -52,7 +52,7 @@ async def test_card_sent_once_after_restart(
 
     restarted = Service(service.db, service.journey, clock=clock)
     app, config = make_app(restarted, settings)
-    pump = Pump(app, config, http_bot_call(settings, client))
+    pump = Pump(app, config, bot_call(client))
     # The first sender dies right after Telegram accepted the card, before recording it.
     await pump(crash_after_send=True)
     assert len(api.sent_messages(AGENTS)) == 1

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from aiogram import Bot
 from sqlmodel import Session, select
 
 from bot.channels.telegram.agents import handle_agent_update
@@ -138,16 +138,16 @@ async def test_not_solved_reopens_and_second_agent_cannot_steal(
 
 
 async def test_forum_topic_per_escalation(
-    service: Service, clock: FakeClock, api: FakeBotAPI, client: AsyncClient
+    service: Service, clock: FakeClock, api: FakeBotAPI, client: Bot
 ) -> None:
     """In a forum group each escalation gets its own topic; agents write in it without replying."""
-    from bot.escalations.telegram_desk import http_bot_call
+    from bot.channels.telegram.api import bot_call
     from tests.escalations.conftest import Pump, make_app, make_settings
 
     api.add_chat(AGENTS, "supergroup", is_forum=True)
     settings = make_settings(api.url, agents_forum=True)
     app, config = make_app(service, settings)
-    call = http_bot_call(settings, client)
+    call = bot_call(client)
     pump = Pump(app, config, call)
     detractor(service, clock)
     await pump()

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, ClassVar
 
 import pytest
 from sqlmodel import select
@@ -19,38 +15,16 @@ from storage.tables import OutboxMessage
 from tests.clocks import FakeClock
 from tests.escalations.conftest import detractor, make_app, make_settings
 from tests.fakes.smtp import SmtpHandler, serve_smtp
+from tests.fakes.webhook import WebhookHandler, serve_webhook
 
 SECRET = "hd-secret"
 
 
-class _Hook(BaseHTTPRequestHandler):
-    statuses: ClassVar[list[int]] = []
-    received: ClassVar[list[tuple[dict[str, Any], str]]] = []
-    last_body: ClassVar[bytes] = b""
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((json.loads(body), self.headers.get("X-Cxbot-Signature", "")))
-        type(self).last_body = body
-        status = type(self).statuses.pop(0) if type(self).statuses else 200
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def webhook() -> Iterator[tuple[str, type[_Hook]]]:
+def webhook() -> Iterator[tuple[str, type[WebhookHandler]]]:
     """Yield the URL of a loopback webhook receiver that fails once with 503."""
-    handler = type("Hook", (_Hook,), {"statuses": [503], "received": []})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
-    server.shutdown()
-    server.server_close()
+    with serve_webhook(503) as served:
+        yield served
 
 
 @pytest.fixture
@@ -60,10 +34,10 @@ def smtp() -> Iterator[tuple[int, type[SmtpHandler]]]:
         yield served
 
 
-def test_helpdesk_and_email_with_retry(
+async def test_helpdesk_and_email_with_retry(
     service: Service,
     clock: FakeClock,
-    webhook: tuple[str, type[_Hook]],
+    webhook: tuple[str, type[WebhookHandler]],
     smtp: tuple[int, type[SmtpHandler]],
 ) -> None:
     """A new escalation is POSTed signed to the helpdesk (retried after a 503) and e-mailed once."""
@@ -80,11 +54,11 @@ def test_helpdesk_and_email_with_retry(
     )
     make_app(service, settings)
     detractor(service, clock)
-    first = deliver_destinations(service.db, settings, clock.now)
+    first = await deliver_destinations(service.db, settings, clock.now)
     assert first == {"retry": 1, "sent": 1}
     assert len(mail.mails) == 1 and "P1 escalation" in mail.mails[0] and "c-42" in mail.mails[0]
-    assert deliver_destinations(service.db, settings, clock.now) == {}  # not before the backoff
-    second = deliver_destinations(service.db, settings, clock.advance(minutes=2))
+    assert await deliver_destinations(service.db, settings, clock.now) == {}  # not before the backoff
+    second = await deliver_destinations(service.db, settings, clock.advance(minutes=2))
     assert second == {"sent": 1}
     payload, signature = hook.received[-1]
     expected = "sha256=" + hmac.new(SECRET.encode(), hook.last_body, hashlib.sha256).hexdigest()
@@ -93,4 +67,4 @@ def test_helpdesk_and_email_with_retry(
     with service.db.read() as session:
         rows = [m for m in session.exec(select(OutboxMessage)) if m.channel in ("helpdesk", "email")]
     assert sorted(m.status for m in rows) == ["sent", "sent"]
-    assert deliver_destinations(service.db, settings, clock.advance(hours=1)) == {}
+    assert await deliver_destinations(service.db, settings, clock.advance(hours=1)) == {}

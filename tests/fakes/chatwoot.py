@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
+
+from tests.fakes.loopback import serve_http
 
 
 class FakeChatwoot(BaseHTTPRequestHandler):
@@ -90,11 +91,5 @@ def serve_chatwoot() -> Iterator[tuple[str, type[FakeChatwoot]]]:
     handler = type(
         "Chatwoot", (FakeChatwoot,), {"calls": [], "contacts": [], "conversations": [], "fail_next": []}
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(handler) as url:
+        yield url, handler

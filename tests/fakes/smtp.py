@@ -10,9 +10,14 @@ from typing import ClassVar
 
 
 class SmtpHandler(socketserver.StreamRequestHandler):
-    """Accepts every message; ``mails`` holds each one's DATA as received."""
+    """Accepts every message; ``mails`` holds each one's DATA as received.
+
+    ``refuse`` maps a verb (``MAIL``, ``RCPT``) to the reply given instead of ``250 OK``, e.g.
+    ``"550 no such user"`` (refused for good) or ``"451 try again later"``.
+    """
 
     mails: ClassVar[list[str]] = []
+    refuse: ClassVar[dict[str, str]] = {}
 
     def _say(self, line: str) -> None:
         self.wfile.write((line + "\r\n").encode())
@@ -23,6 +28,8 @@ class SmtpHandler(socketserver.StreamRequestHandler):
             verb = line.strip().split(" ")[0].upper()
             if verb in ("EHLO", "HELO"):
                 self._say("250 fake")
+            elif verb in type(self).refuse:
+                self._say(type(self).refuse[verb])
             elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
                 self._say("250 OK")
             elif verb == "DATA":
@@ -42,7 +49,7 @@ class SmtpHandler(socketserver.StreamRequestHandler):
 @contextmanager
 def serve_smtp() -> Iterator[tuple[int, type[SmtpHandler]]]:
     """Run a fake SMTP server on 127.0.0.1; yield its port and handler class (``mails`` received)."""
-    handler = type("Smtp", (SmtpHandler,), {"mails": []})
+    handler = type("Smtp", (SmtpHandler,), {"mails": [], "refuse": {}})
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

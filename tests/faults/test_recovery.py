@@ -17,7 +17,7 @@ from sqlmodel import func, select
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
 from bot.clock import utcnow
-from bot.sender import MemoryRateLimiter, SenderConfig
+from bot.sender import MemoryRateLimiter, RetryPolicy, SenderConfig
 from bot.settings import Settings
 from bot.wiring import App, build_app
 from storage.tables import OutboxMessage, Response
@@ -93,7 +93,7 @@ async def _served(app: App) -> AsyncIterator[TelegramChannel]:
     channel = TelegramChannel(
         app,
         processor=ProcessorConfig(idle_interval=0.05),
-        sender=SenderConfig(idle_interval=0.05, backoff_base=0.1, backoff_max=0.5),
+        sender=SenderConfig(idle_interval=0.05, retry=RetryPolicy(base=0.1, cap=0.5)),
         limiter=MemoryRateLimiter(global_per_s=100, per_chat_interval=0.05),
         poll_timeout=1,
     )

@@ -23,6 +23,7 @@ from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.clock import utcnow
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from bot.limited_calls import limit_requests
 from bot.sender import MemoryRateLimiter, Sender, SenderConfig
 from bot.service import Service
 from bot.settings import Settings
@@ -55,11 +56,14 @@ def seed(service: Service, chats: list[int], now: datetime) -> int:
 
 async def run_sender(url: str, api_url: str) -> None:
     """Deliver the outbox forever."""
+    bot = make_bot(TOKEN, api_url)
+    limiter = MemoryRateLimiter(global_per_s=40)
+    bot.session.middleware(limit_requests(limiter))  # as the channel does: every call waits its slot
     sender = Sender(
         Database(url),
         CHANNEL,
-        TelegramTransport(make_bot(TOKEN, api_url), SECRET),
-        MemoryRateLimiter(global_per_s=40),
+        TelegramTransport(bot, SECRET),
+        limiter,
         config=SenderConfig(idle_interval=0.05, lease=LEASE, concurrency=10),
     )
     await sender.run(asyncio.Event())

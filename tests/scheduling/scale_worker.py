@@ -27,6 +27,7 @@ from pathlib import Path
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.transport import TelegramTransport
 from bot.clock import utcnow
+from bot.limited_calls import limit_requests
 from bot.sender import MemoryRateLimiter, Sender, SenderConfig
 from bot.service import Service
 from bot.timers import run_due_work
@@ -53,11 +54,13 @@ async def main(args: argparse.Namespace) -> None:
         print(f"stalled {fed.get('fed', 0)} {len(work)} {len(messages)}", flush=True)
         await asyncio.sleep(3600)
     bot = make_bot("123:scale-test", args.api_url)
+    limiter = MemoryRateLimiter(global_per_s=500.0, per_chat_interval=0.01)
+    bot.session.middleware(limit_requests(limiter))
     sender = Sender(
         db,
         "telegram",
         TelegramTransport(bot, b"k" * 32),
-        MemoryRateLimiter(global_per_s=500.0, per_chat_interval=0.01),
+        limiter,
         config=SenderConfig(batch=25, lease=timedelta(seconds=30)),
         owner=f"{args.name}:sender",
     )

@@ -16,7 +16,8 @@ from bot.channels.base import Envelope, Ignored, Unparseable
 from bot.channels.telegram.updates import Update, User, read
 from bot.escalations.desk import Also
 from bot.escalations.records import AGENTS_CHANNEL, DeskConfig
-from bot.escalations.telegram_desk import Agent, AgentMessage, AgentPress, BotCall, handle_agent_event
+from bot.escalations.telegram_desk import Agent, AgentMessage, AgentPress, handle_agent_event
+from bot.limited_calls import BotCall
 from bot.wiring import App
 
 DeskEvent = AgentPress | AgentMessage | Ignored

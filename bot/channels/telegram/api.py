@@ -1,10 +1,16 @@
-"""The aiogram client and the translation of its exceptions into cxbot's error tree."""
+"""The one Bot API client (aiogram's) and the one translation of its failures into the error tree.
+
+``make_bot`` returns an aiogram ``Bot`` whose every method call raises only the error tree of
+``flows.errors`` (a session middleware translates aiogram's exceptions into the names of
+``bot.channels.bot_api``: no call site wraps anything). ``raw_call`` posts JSON through the same
+session for what needs the reply as Telegram sent it (``getUpdates``, the agents' desk), named by
+the same rules.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 from aiogram import Bot
@@ -22,12 +28,20 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import Response, TelegramMethod
 
-from bot.observability.metrics import API_ERRORS
-from bot.sender import ChatBlocked
+from bot.channels.bot_api import (
+    BAD_REQUEST,
+    FLOOD,
+    FORBIDDEN,
+    NETWORK,
+    NOT_JSON,
+    REFUSED,
+    SERVER,
+    TIMEOUT,
+    failure,
+    reply_failure,
+)
+from bot.limited_calls import BotCall
 from flows.errors import ChannelError
-
-T = TypeVar("T")
-
 
 # aiogram validates every reply as ``Response[method.__returning__]``. pydantic caches such
 # parametrised models only weakly, so whenever the garbage collector has run the class is built
@@ -45,40 +59,31 @@ async def _keep_response_model(
     return await make_request(bot, method)
 
 
+async def _name_failures(
+    make_request: NextRequestMiddlewareType[Any], bot: Bot, method: TelegramMethod[Any]
+) -> Any:
+    # The outermost middleware: whatever fails inside (the request, the limiter) leaves named.
+    try:
+        return await make_request(bot, method)
+    except ChannelError:
+        raise
+    except Exception as exc:
+        translated = translate(exc, method.__api_method__)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
 def make_bot(token: str, api_url: str) -> Bot:
-    """Return an aiogram Bot talking to the Bot API server at ``api_url``."""
+    """Return an aiogram Bot talking to the Bot API server at ``api_url``.
+
+    Its calls raise only ``ChatBlocked``, ``RetryAfter``, ``Permanent`` or ``Transient`` (see
+    ``failure``).
+    """
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url.rstrip("/")))
+    session.middleware(_name_failures)
     session.middleware(_keep_response_model)
     return Bot(token, session=session)
-
-
-#: Names of Bot API failures (the ``kind`` label of ``cxbot_telegram_api_errors_total``).
-FLOOD, FORBIDDEN, BAD_REQUEST, SERVER, NETWORK, TIMEOUT, NOT_JSON, REFUSED = (
-    "flood",
-    "forbidden",
-    "bad_request",
-    "server",
-    "network",
-    "timeout",
-    "not_json",
-    "refused",
-)
-
-
-def failure(what: str, kind: str, detail: str = "", *, retry_after: float | None = None) -> ChannelError:
-    """Return the ChannelError for a Bot API failure of ``kind`` (one of the names above), counted.
-
-    The one place where a failure gets its name, whatever reported it (aiogram or a raw reply):
-    403 → ``ChatBlocked``; 429 → ``retry_after``; 400 and other refusals → permanent; 5xx,
-    network errors, timeouts and non-JSON bodies (a proxy's HTML error page) → temporary.
-    """
-    API_ERRORS.labels(what, kind).inc()
-    message = f"{what}: {kind}" + (f": {detail[:200]}" if detail else "")
-    if kind == FORBIDDEN:
-        return ChatBlocked(message)
-    if kind == FLOOD:
-        return ChannelError(message, retry_after=float(retry_after or 1))
-    return ChannelError(message, permanent=kind in (BAD_REQUEST, REFUSED))
 
 
 def translate(exc: BaseException, what: str) -> ChannelError | None:
@@ -107,48 +112,6 @@ def translate(exc: BaseException, what: str) -> ChannelError | None:
     return None
 
 
-def reply_failure(what: str, status: int, body: str) -> ChannelError:
-    """Return the named ChannelError for a Bot API reply that is not ``{"ok": true}``."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        return failure(what, NOT_JSON, f"HTTP {status}")
-    code: int = data["error_code"] if isinstance(data.get("error_code"), int) else status
-    description = str(data.get("description") or "")
-    parameters = data.get("parameters")
-    retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
-    if code == 429 or isinstance(retry_after, int | float):
-        return failure(what, FLOOD, retry_after=float(retry_after or 1))
-    if code == 403:
-        return failure(what, FORBIDDEN)
-    if code == 400:
-        return failure(what, BAD_REQUEST, description)
-    if code >= 500:
-        return failure(what, SERVER, description)
-    return failure(what, REFUSED, f"{code} {description}")
-
-
-async def call(request: Awaitable[T], what: str) -> T:
-    """Await an aiogram request, translating its errors (see ``failure``).
-
-    Raises:
-        ChatBlocked: 403 (the user blocked the bot, or it was removed from the group).
-        ChannelError: ``retry_after`` on 429; ``permanent`` on 400/401/404 and other client
-            errors; temporary (neither) on 5xx, network errors, timeouts and non-JSON bodies.
-    """
-    try:
-        return await request
-    except ChannelError:
-        raise
-    except Exception as exc:
-        translated = translate(exc, what)
-        if translated is None:
-            raise
-        raise translated from exc
-
-
 async def raw_call(bot: Bot, method: str, params: dict[str, Any], *, seconds: float) -> Any:
     """Call ``method`` with ``params`` (JSON) and return its ``result`` as decoded JSON, unvalidated.
 
@@ -156,7 +119,7 @@ async def raw_call(bot: Bot, method: str, params: dict[str, Any], *, seconds: fl
     refuse cannot fail the whole batch (see ``bot.channels.telegram.updates``).
 
     Raises:
-        ChannelError: as ``call``.
+        ChatBlocked, RetryAfter, Permanent, Transient: see ``failure``.
     """
     session = await bot.session.create_session()  # type: ignore[attr-defined]
     url = bot.session.api.api_url(token=bot.token, method=method)
@@ -175,3 +138,12 @@ async def raw_call(bot: Bot, method: str, params: dict[str, Any], *, seconds: fl
     if status == 200 and isinstance(data, dict) and data.get("ok") is True:
         return data.get("result")
     raise reply_failure(method, status, body)
+
+
+def bot_call(bot: Bot, *, seconds: float = 30.0) -> BotCall:
+    """Return a ``BotCall`` on ``bot``'s session (the agents' desk: raw JSON in and out)."""
+
+    async def post(method: str, params: dict[str, Any]) -> Any:
+        return await raw_call(bot, method, params, seconds=seconds)
+
+    return post

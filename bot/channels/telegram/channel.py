@@ -14,7 +14,7 @@ from fastapi import APIRouter
 
 from bot.channels.callbacks import derive_secret
 from bot.channels.telegram import texts, undeliverable, username
-from bot.channels.telegram.api import call, make_bot
+from bot.channels.telegram.api import bot_call, make_bot
 from bot.channels.telegram.poller import ALLOWED_UPDATES, Poller
 from bot.channels.telegram.processor import AgentsProcessor, InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
@@ -23,7 +23,7 @@ from bot.channels.telegram.webhook import PATH, webhook_router
 from bot.escalations.records import AGENTS_CHANNEL
 from bot.escalations.telegram_desk import AgentDesk
 from bot.leader import lead
-from bot.limited_calls import LimitedAtCall, channel_limiter, limit_requests, limited_bot_call
+from bot.limited_calls import channel_limiter, limit_requests, limited_bot_call
 from bot.sender import RateLimiter, Sender, SenderConfig
 from bot.settings import quiet_hours
 from bot.supervision import Component, Supervisor
@@ -83,21 +83,17 @@ class TelegramChannel:
         agents = settings.agents_chat_id is not None
         self.processor = InboxProcessor(service, self.bot, secret, config=processor, relay_to_agents=agents)
         transport = TelegramTransport(self.bot, secret)
-        self.sender = Sender(
-            app.db, CHANNEL, transport, LimitedAtCall(self.limiter), clock=clock, config=sender
-        )
+        self.sender = Sender(app.db, CHANNEL, transport, self.limiter, clock=clock, config=sender)
         self.processor.on_change = self.sender.wake.set
         self.processor.on_due = self._due_now
         # The agents' group, a channel of its own: escalation cards out, presses and replies in.
-        self.desk = AgentDesk(app) if agents else None
+        self.desk = AgentDesk(app, limited_bot_call(bot_call(self.bot), self.limiter)) if agents else None
         self.agents: AgentsProcessor | None = None
         self.agents_sender: Sender | None = None
         if self.desk is not None:
-            self.desk.call = limited_bot_call(self.desk.call, self.limiter)
             self.agents = AgentsProcessor(app.db, clock, self.desk, config=processor)
-            limited = LimitedAtCall(self.limiter)
             self.agents_sender = Sender(
-                app.db, AGENTS_CHANNEL, self.desk, limited, clock=clock, config=sender
+                app.db, AGENTS_CHANNEL, self.desk, self.limiter, clock=clock, config=sender
             )
             self.agents.on_change = self.agents_sender.wake.set
             self.sender.on_undeliverable = self._undeliverable
@@ -153,7 +149,7 @@ class TelegramChannel:
         """Return "ok" when the Bot API answers getMe, else why not (/readyz detail: an outage of
         Telegram's, or of the network to it, does not make this process unready)."""
         try:
-            await call(self.bot.get_me(), "getMe")
+            await self.bot.get_me()
         except ChannelError as exc:
             return f"unreachable: {exc}"[:200]
         if self.poller is not None and self.poller.stalled():
@@ -175,21 +171,18 @@ class TelegramChannel:
             ChannelError: when the Bot API fails (see ``start_with_retries``).
         """
         # First, so deep links work as soon as possible without CXBOT_TELEGRAM_BOT_USERNAME.
-        me = await call(self.bot.get_me(), "getMe")
+        me = await self.bot.get_me()
         username.remember(self.app.settings, me.username)
         default = self.app.journey.default_language
         for language, code in ((Lang.IT, "it"), (Lang.EN, "en"), (default, None)):
             commands = [BotCommand(command=c, description=d) for c, d in texts.COMMANDS[language]]
-            await call(self.bot.set_my_commands(commands, language_code=code), "setMyCommands")
+            await self.bot.set_my_commands(commands, language_code=code)
         if self.public_url:
-            await call(
-                self.bot.set_webhook(
-                    self.public_url + PATH, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES
-                ),
-                "setWebhook",
+            await self.bot.set_webhook(
+                self.public_url + PATH, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES
             )
         else:
-            await call(self.bot.delete_webhook(), "deleteWebhook")
+            await self.bot.delete_webhook()
 
     async def start_with_retries(self, stop: asyncio.Event) -> bool:
         """Run ``start`` until it succeeds, with exponential backoff; False when stopped first.
@@ -246,9 +239,6 @@ class TelegramChannel:
         try:
             await asyncio.gather(*(self.supervisor.run(name, part, stop) for name, part in parts.items()))
         finally:
-            if stop.is_set():  # a crash is restarted by the supervisor: keep the sessions open
+            if stop.is_set():  # a crash is restarted by the supervisor: keep the session open
                 with contextlib.suppress(Exception):
                     await self.bot.session.close()
-                if self.desk is not None:
-                    with contextlib.suppress(Exception):
-                        await self.desk.close()

@@ -13,7 +13,8 @@ from typing import Any
 import structlog
 from aiogram import Bot
 
-from bot.channels.telegram.api import NOT_JSON, failure, raw_call
+from bot.channels.bot_api import NOT_JSON, failure
+from bot.channels.telegram.api import raw_call
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import Route, incoming
 from bot.clock import Clock

@@ -22,7 +22,6 @@ from sqlmodel import Session
 from bot.channels.base import Channel, Edited, Envelope, Ignored, Media, Membership, Refused, Unparseable
 from bot.channels.telegram import texts
 from bot.channels.telegram.agents import DeskEvent, TelegramAgents
-from bot.channels.telegram.api import call
 from bot.channels.telegram.customers import FEEDABLE, CustomerEvent, TelegramCustomers
 from bot.channels.telegram.transport import CHANNEL
 from bot.clock import Clock
@@ -367,7 +366,7 @@ class InboxProcessor(InboxLoop):
 
     async def _answer(self, query_id: str, text: str | None) -> None:
         try:
-            await call(self.bot.answer_callback_query(query_id, text=text), "answerCallbackQuery")
+            await self.bot.answer_callback_query(query_id, text=text)
         except ChannelError as exc:  # a late answer only leaves a spinner; never worth a retry
             log.info("callback_answer_failed", error=str(exc))
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+import functools
+import json
+from typing import Any, ClassVar
 
 from aiogram import Bot
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from aiogram.methods import TelegramMethod
+from aiogram.types import BufferedInputFile, ReplyParameters
 
 from bot.channels import callbacks
-from bot.channels.telegram.api import call
 from bot.sender import PROGRESS
-from flows.errors import ChannelError
+from flows.errors import ChannelError, Permanent
 from storage.claims import ClaimedMessage
 
 CHANNEL = "telegram"
@@ -38,47 +40,79 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     return [p.rstrip("\n") or p for p in parts]
 
 
-def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
-    """Return the payload's ``rows`` as an inline keyboard with signed callback data, or None."""
-    rows = payload.get("rows") or []
-    survey_id = payload.get("survey_id")
-    if not rows:
-        return None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=str(choice["label"])[:64],
-                    callback_data=callbacks.sign(
-                        secret,
-                        chat_id,
-                        survey_id if isinstance(survey_id, int) else None,
-                        str(choice["value"]),
-                    ),
-                )
-                for choice in row
-            ]
-            for row in rows
-        ]
+#: A question's buttons as (label, value) per row: the same for every customer asked it.
+Layout = tuple[tuple[tuple[str, str], ...], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _buttons(layout: Layout) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Return, per row and button, its JSON up to the callback data, and the value to sign.
+
+    Built once per question template; only the signature (it covers the chat) is per message.
+    Callback data is ``A-Za-z0-9_:.-`` only (``callbacks.sign``), so it needs no JSON escaping.
+    """
+    return tuple(
+        tuple(
+            ('{"text":' + json.dumps(label[:64], ensure_ascii=False) + ',"callback_data":"', value)
+            for label, value in row
+        )
+        for row in layout
     )
 
 
+def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> str | None:
+    """Return the payload's ``rows`` as an inline keyboard (its JSON) with signed callback data,
+    or None when there are none."""
+    rows = payload.get("rows") or []
+    if not rows:
+        return None
+    survey_id = payload.get("survey_id")
+    survey = survey_id if isinstance(survey_id, int) else None
+    layout: Layout = tuple(tuple((str(c["label"]), str(c["value"])) for c in row) for row in rows)
+    return (
+        '{"inline_keyboard":['
+        + ",".join(
+            "["
+            + ",".join(head + callbacks.sign(secret, chat_id, survey, value) + '"}' for head, value in row)
+            + "]"
+            for row in _buttons(layout)
+        )
+        + "]}"
+    )
+
+
+class SendPrepared(TelegramMethod[dict[str, Any]]):
+    """``sendMessage`` with its keyboard already JSON, answered as a plain dict.
+
+    Through the bot's session like any aiogram call (the limiter and the failure names apply),
+    without building aiogram's keyboard models nor validating the reply into a ``Message``: the
+    sender reads only ``message_id``.
+    """
+
+    __returning__: ClassVar[Any] = dict[str, Any]
+    __api_method__: ClassVar[str] = "sendMessage"
+
+    chat_id: int
+    text: str
+    reply_markup: str | None = None
+
+
 class TelegramTransport:
-    """Delivers outbox rows of kind ``message`` (send) and ``edit`` (edit a sent message)."""
+    """Delivers the customers' "telegram" outbox: ``message`` (send), ``edit``, ``html``,
+    ``photo``, ``copy``.
+
+    Every failure comes named from the bot's session (``bot.channels.telegram.api.make_bot``).
+    """
 
     def __init__(self, bot: Bot, secret: bytes) -> None:
         self.bot = bot
         self.secret = secret
 
-    def is_group(self, address: str) -> bool:
-        """Group and channel chat ids are negative."""
-        return address.startswith("-")
-
     async def deliver(self, message: ClaimedMessage) -> dict[str, Any]:
         """Send or edit; return ``{"message_id": …}`` of the (last) message sent.
 
         Raises:
-            ChatBlocked, ChannelError: see ``bot.channels.telegram.api.call``.
+            ChatBlocked, RetryAfter, Permanent, Transient: see ``bot.channels.telegram.api.failure``.
         """
         if message.kind == "edit":
             return await self._edit(message)
@@ -89,7 +123,7 @@ class TelegramTransport:
         if message.kind == "copy":
             return await self._copy(message)
         if message.kind != "message":
-            raise ChannelError(f"unknown outbox kind {message.kind!r}", permanent=True)
+            raise Permanent(f"unknown outbox kind {message.kind!r}")
         payload = message.payload
         chat_id = int(message.address)
         parts = split_text(str(payload.get("text") or ""))
@@ -98,22 +132,18 @@ class TelegramTransport:
         sent_id: int | None = None
         for index in range(done, len(parts)):
             last = index == len(parts) - 1
-            sent = await call(
-                self.bot.send_message(chat_id, parts[index], reply_markup=markup if last else None),
-                "sendMessage",
+            sent = await self.bot(
+                SendPrepared(chat_id=chat_id, text=parts[index], reply_markup=markup if last else None)
             )
-            sent_id = sent.message_id
+            sent_id = int(sent["message_id"])
             payload[PROGRESS] = index + 1  # kept if a later part fails (see Sender._failed)
         return {"message_id": sent_id, PROGRESS: len(parts)}
 
     async def _html(self, message: ClaimedMessage) -> dict[str, Any]:
         """Send our own HTML text (the managers' summary; already escaped and within the limit)."""
         text = str(message.payload.get("text") or "")[:MAX_TEXT]
-        sent = await call(
-            self.bot.send_message(
-                int(message.address), text, parse_mode="HTML", disable_web_page_preview=True
-            ),
-            "sendMessage",
+        sent = await self.bot.send_message(
+            int(message.address), text, parse_mode="HTML", disable_web_page_preview=True
         )
         return {"message_id": sent.message_id}
 
@@ -123,7 +153,7 @@ class TelegramTransport:
         data = base64.b64decode(str(payload.get("png") or ""))
         photo = BufferedInputFile(data, filename=str(payload.get("filename") or "chart.png"))
         caption = str(payload.get("caption") or "")[:1024] or None
-        sent = await call(self.bot.send_photo(int(message.address), photo, caption=caption), "sendPhoto")
+        sent = await self.bot.send_photo(int(message.address), photo, caption=caption)
         return {"message_id": sent.message_id}
 
     async def _copy(self, message: ClaimedMessage) -> dict[str, Any]:
@@ -131,19 +161,16 @@ class TelegramTransport:
         payload = message.payload
         reply_to = payload.get("reply_to")
         thread = payload.get("thread_id")
-        sent = await call(
-            self.bot.copy_message(
-                chat_id=int(message.address),
-                from_chat_id=int(str(payload["from_chat_id"])),
-                message_id=int(str(payload["message_id"])),
-                message_thread_id=int(str(thread)) if thread is not None else None,
-                reply_parameters=(
-                    ReplyParameters(message_id=int(str(reply_to)), allow_sending_without_reply=True)
-                    if reply_to is not None
-                    else None
-                ),
+        sent = await self.bot.copy_message(
+            chat_id=int(message.address),
+            from_chat_id=int(str(payload["from_chat_id"])),
+            message_id=int(str(payload["message_id"])),
+            message_thread_id=int(str(thread)) if thread is not None else None,
+            reply_parameters=(
+                ReplyParameters(message_id=int(str(reply_to)), allow_sending_without_reply=True)
+                if reply_to is not None
+                else None
             ),
-            "copyMessage",
         )
         return {"copied_id": sent.message_id}
 
@@ -154,17 +181,11 @@ class TelegramTransport:
         text = payload.get("text")
         try:
             if text:
-                await call(
-                    self.bot.edit_message_text(
-                        text=str(text)[:MAX_TEXT], chat_id=chat_id, message_id=message_id, reply_markup=None
-                    ),
-                    "editMessageText",
+                await self.bot.edit_message_text(
+                    text=str(text)[:MAX_TEXT], chat_id=chat_id, message_id=message_id, reply_markup=None
                 )
             else:
-                await call(
-                    self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id),
-                    "editMessageReplyMarkup",
-                )
+                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
         except ChannelError as exc:
             if "not modified" in str(exc):
                 return {}  # already shows what we want
