@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # Only the standard library at import time: bench/inbound.py's echo baseline imports this module
 # and must not carry cxbot's modules (their objects would weigh on its garbage collector).
 if TYPE_CHECKING:
+    from bot.engine.service import Service
     from bot.events.schema import BusinessEventIn
-    from bot.service import Service
 
 PG_URL = os.environ.get("CXBOT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TOKEN = "123456:BENCH-token"
@@ -131,8 +131,8 @@ def seed_surveys(service: Service, chats: list[int], now: datetime, *, mark_sent
     """
     from sqlalchemy import update
 
+    from bot.engine.timers import run_due_work
     from bot.events.ingest import ingest_event
-    from bot.timers import run_due_work
     from storage.tables import OutboxMessage
 
     for chat in chats:

@@ -20,10 +20,10 @@ from _common import TOKEN, RunningClock
 
 async def main(args: argparse.Namespace) -> None:
     from bot.channels.telegram.channel import TelegramChannel
+    from bot.engine.timers import run_due_work
+    from bot.engine.wiring import build_app
+    from bot.infra.settings import Settings
     from bot.observability.logs import configure_logging
-    from bot.settings import Settings
-    from bot.timers import run_due_work
-    from bot.wiring import build_app
 
     configure_logging("WARNING")
     clock = RunningClock()

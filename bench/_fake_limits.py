@@ -2,7 +2,7 @@
 
 tests/fakes/bot_api.py limits the sending methods (30/s per bot, 1/s per chat, 20/min per
 group). Telegram also answers 429 to a bot that edits or answers callback queries too fast, so
-here those count too, as cxbot's limiter counts them (bot/limited_calls.py): an edit counts for
+here those count too, as cxbot's limiter counts them (bot/delivery/limited_calls.py): an edit counts for
 the bot (in a group also for the chat and its minute), a callback answer for the bot, a forum
 topic call for the bot and the group.
 """

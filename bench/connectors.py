@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.wiring import App
+from bot.engine.wiring import App
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,8 +32,8 @@ from bot.api.app import create_api  # noqa: E402
 from bot.connectors.base import hmac_b64  # noqa: E402
 from bot.connectors.routes import connectors_router  # noqa: E402
 from bot.connectors.worker import process_pending  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.wiring import build_app  # noqa: E402
+from bot.engine.wiring import build_app  # noqa: E402
+from bot.infra.settings import Settings  # noqa: E402
 
 SECRET = "bench-secret"
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)

@@ -65,8 +65,8 @@ def _prepare(url: str, chats: list[int]) -> None:
     feeding rate is bench/inbound.py's business, and on a loaded PostgreSQL it would be the
     bottleneck instead of Telegram's cap).
     """
-    from bot.settings import Settings
-    from bot.wiring import build_app
+    from bot.engine.wiring import build_app
+    from bot.infra.settings import Settings
 
     app = build_app(Settings(database_url=url, telegram_token=TOKEN), clock=lambda: START)
     seed_surveys(app.service, chats, START, mark_sent=False)

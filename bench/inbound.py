@@ -15,7 +15,7 @@ the loopback fake Bot API (tests/fakes/bot_api.py). Two ways in (``--modes``):
   same echo Dispatcher behind aiogram's stock SimpleRequestHandler (answers 200 first, handles
   later).
 
-cxbot runs the way ``cxbot serve`` runs it (bot.runtime.Runtime: uvicorn and the API, the
+cxbot runs the way ``cxbot serve`` runs it (bot.runtime.serve.Runtime: uvicorn and the API, the
 channel's components; ``settle_heap()`` once built). Every run of every contender is a fresh
 process that imports only what it runs: the echo baseline is stock aiogram, with neither cxbot's
 modules nor its runtime tuning, and a process-wide cache or collector setting of one contender
@@ -149,11 +149,11 @@ async def cxbot(backend: str, mode: str, n: int, wait_s: float) -> dict[str, Any
     from bot.channels.telegram.channel import TelegramChannel
     from bot.channels.telegram.processor import ProcessorConfig
     from bot.channels.telegram.webhook import PATH
-    from bot.runtime import Runtime, settle_heap
-    from bot.sender import MemoryRateLimiter, SenderConfig
-    from bot.settings import Settings
-    from bot.supervision import Supervisor
-    from bot.wiring import build_app
+    from bot.delivery.sender import MemoryRateLimiter, SenderConfig
+    from bot.engine.wiring import build_app
+    from bot.infra.settings import Settings
+    from bot.infra.supervision import Supervisor
+    from bot.runtime.serve import Runtime, settle_heap
     from storage.tables import Response
 
     with database_url(backend) as url:

@@ -37,8 +37,8 @@ from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
-from bot.settings import Settings
-from bot.wiring import App, build_app
+from bot.engine.wiring import App, build_app
+from bot.infra.settings import Settings
 from storage import inbox
 from storage.tables import ChannelIdentity, Conversation, Customer, SurveyInstance
 

@@ -4,11 +4,11 @@
 
 Each customer has a delivered order whose CSAT is due but waits for a chat (no chat known). One
 at a time, the customer taps the deep link: the fake Bot API (tests/fakes/bot_api.py) queues
-``/start <token>``; cxbot runs as ``cxbot serve`` runs it (bot.runtime.Runtime with its default
+``/start <token>``; cxbot runs as ``cxbot serve`` runs it (bot.runtime.serve.Runtime with its default
 5 s due-work tick, the Telegram channel polling with its production settings except a 1 s long
 poll held by the fake). Measured: update queued → the question's sendMessage recorded at the fake
 (and → the first reply). Since issue 16's last item the question comes in the welcome's own
-message (``bot.timers.due_at_start``), so both figures are one send; before, the welcome went
+message (``bot.engine.timers.due_at_start``), so both figures are one send; before, the welcome went
 first and the sender's one message per second per chat put the question ~1.03 s after it (run
 this script on an older checkout to compare). ``--no-wake`` turns off the due-work pass that
 /start also asks for (it only matters for surveys /start leaves to it, e.g. in quiet hours).
@@ -30,12 +30,12 @@ from tests.fakes.bot_api import Call, FakeBotAPI
 async def run(n: int, backend: str, wake: bool) -> tuple[list[float], list[float]]:
     """Return the /start → question and /start → first reply latencies in seconds, per customer."""
     from bot.channels.telegram.channel import TelegramChannel
+    from bot.engine.wiring import build_app
     from bot.events.ingest import ingest_event
     from bot.events.schema import BusinessEventIn
-    from bot.runtime import Runtime
-    from bot.settings import Settings
-    from bot.supervision import Supervisor
-    from bot.wiring import build_app
+    from bot.infra.settings import Settings
+    from bot.infra.supervision import Supervisor
+    from bot.runtime.serve import Runtime
     from storage import links
 
     latencies: list[float] = []

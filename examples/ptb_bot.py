@@ -18,8 +18,8 @@ from telegram import Update
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.channels.ptb import add_cxbot_handlers
-from bot.settings import Settings
-from bot.wiring import build_app
+from bot.engine.wiring import build_app
+from bot.infra.settings import Settings
 
 
 async def shop_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.config_check import env_example, settings_reference
+from bot.cli.config_check import env_example, settings_reference
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 text = README.read_text(encoding="utf-8")

@@ -343,7 +343,7 @@ class LeaderLease(SQLModel, table=True):
 
 
 class SendBudget(SQLModel, table=True):
-    """The outbound budget shared by every worker (``bot.rate_budget``): when the bot and each chat
+    """The outbound budget shared by every worker (``bot.delivery.rate_budget``): when the bot and each chat
     may next receive a message. Key ``*`` is the bot as a whole; any other key is a chat address.
     """
 

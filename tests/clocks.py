@@ -52,8 +52,8 @@ def session_clock() -> RunningClock:
 
 
 def install() -> RunningClock:
-    """Make ``bot.clock.utcnow`` read the session clock in this process; return it."""
-    from bot.clock import use_wall_clock
+    """Make ``bot.infra.clock.utcnow`` read the session clock in this process; return it."""
+    from bot.infra.clock import use_wall_clock
 
     clock = session_clock()
     use_wall_clock(clock)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from bot.service import Service
+from bot.engine.service import Service
 from flows.journey import Journey, load_journey
 from storage import migrate
 from storage.db import Database

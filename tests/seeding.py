@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import select
 
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.service import Service
-from bot.timers import run_due_work
 from storage.tables import OutboxMessage
 
 

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from bot.clock import utcnow
+from bot.infra.clock import utcnow
 from tests.clocks import RunningClock
 
 TESTS = Path(__file__).resolve().parent
@@ -27,7 +27,7 @@ def test_no_test_module_reads_the_wall_clock() -> None:
 
 
 def test_the_process_clock_is_the_pinned_time_line(session_clock: RunningClock) -> None:
-    """``bot.clock.utcnow`` (every default clock of the runtime) reads the suite's pinned clock."""
+    """``bot.infra.clock.utcnow`` (every default clock of the runtime) reads the suite's pinned clock."""
     now = utcnow()
     assert session_clock.start <= now < session_clock.start + timedelta(hours=12)
     assert abs(now - session_clock()) < timedelta(seconds=5)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bot.api.ops import ops_router
-from bot.wiring import App
+from bot.engine.wiring import App
 from flows.errors import AuthError, ConflictError, CxbotError, InputError, NotFoundError, StorageError
 
 

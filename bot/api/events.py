@@ -18,14 +18,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from bot.channels.telegram.username import bot_username
+from bot.engine.wiring import App
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.events.validation import parse_event
+from bot.infra.settings import quiet_hours
 from bot.observability.metrics import LEGACY_SIGNATURES, REFUSED_SIGNATURES
 from bot.security import signatures
 from bot.security.bodies import BodyTooLarge, read_bounded
-from bot.settings import quiet_hours
-from bot.wiring import App
 from flows.errors import AuthError
 from storage.links import deep_link
 

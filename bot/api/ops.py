@@ -18,8 +18,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.engine.wiring import App
 from bot.observability.metrics import CHANNEL_UP, REGISTRY, watch_database
-from bot.wiring import App
 from storage import migrate
 from storage.dead_letters import dead_letters
 

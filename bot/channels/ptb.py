@@ -45,12 +45,12 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot.apply import Address
 from bot.channels import bot_api, callbacks
+from bot.delivery.sender import Sender
+from bot.engine.apply import Address
+from bot.engine.timers import run_due_work
+from bot.engine.wiring import App
 from bot.escalations import hooks
-from bot.sender import Sender
-from bot.timers import run_due_work
-from bot.wiring import App
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Started
 from flows.conversation.state import Phase
 from flows.errors import ChannelError, Permanent

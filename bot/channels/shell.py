@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from sqlmodel import col, select
 
-from bot.apply import Address
-from bot.clock import Clock, utcnow
+from bot.delivery.local import deliver_local
+from bot.engine.apply import Address
+from bot.engine.timers import run_due_work
+from bot.engine.wiring import App
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.local_delivery import deliver_local
-from bot.timers import run_due_work
-from bot.wiring import App
+from bot.infra.clock import Clock, utcnow
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Started
 from flows.errors import CxbotError
 from flows.scales import Lang

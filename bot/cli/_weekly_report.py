@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import handles_errors, load_app
-from bot.clock import utcnow
+from bot.infra.clock import utcnow
 from bot.report import FORMATS, Format, render
 from flows.report import WeeklyReport, parse_week, stage_refs
 
@@ -62,7 +62,7 @@ def write_report(report: WeeklyReport, fmt: Format, out: Path | None) -> None:
     """Write the rendered report to ``out`` (stdout when None; PNG needs a file)."""
     data = render(report, fmt)
     if fmt == "text":  # the Telegram messages, without their HTML, for a terminal or a text file
-        from bot.terminal_text import terminal_text
+        from bot.cli.terminal_text import terminal_text
 
         data = terminal_text(data.decode()).encode()
     if out is not None:

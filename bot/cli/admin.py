@@ -11,7 +11,7 @@ from bot.cli.common import handles_errors, load_app
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from bot.wiring import App
+    from bot.engine.wiring import App
     from storage.db import Database
 
 # The database, rich and the settings load inside each command: `cxbot --help` starts without them.
@@ -53,7 +53,7 @@ def _status(app: App, console: Console) -> None:
     """Print the status table (the database is the caller's to dispose)."""
     from rich.table import Table
 
-    from bot.config_check import describe
+    from bot.cli.config_check import describe
     from storage import migrate
 
     table = Table(title="cxbot status", show_header=False)
@@ -79,7 +79,7 @@ def config(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the settings reference table.")] = False,
 ) -> None:
     """Check the configuration (exit 2 naming each bad variable) or print the settings reference."""
-    from bot.config_check import config_warnings, describe, load_settings, settings_reference
+    from bot.cli.config_check import config_warnings, describe, load_settings, settings_reference
 
     if markdown:
         typer.echo(settings_reference())

@@ -18,7 +18,7 @@ import typer
 from flows.errors import ConfigError, CxbotError, InputError, JourneyError, StorageError
 
 if TYPE_CHECKING:
-    from bot.wiring import App
+    from bot.engine.wiring import App
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -113,9 +113,9 @@ def load_app(database_url: str | None = None, *, schema: str = "current") -> App
         ConfigError: bad settings; StorageError: the database is missing, unreachable or behind.
     """
     # Imported here: `cxbot --help` and the commands without a database start without them.
-    from bot.config_check import load_settings
+    from bot.cli.config_check import load_settings
+    from bot.engine.wiring import build_app
     from bot.escalations import hooks
-    from bot.wiring import build_app
     from storage import migrate
 
     settings = load_settings(**({"database_url": database_url} if database_url else {}))

@@ -10,7 +10,7 @@ import typer
 from bot.cli.common import handles_errors, load_app
 
 if TYPE_CHECKING:
-    from bot.wiring import App
+    from bot.engine.wiring import App
 
 
 def _url(public_url: str | None, port: int, name: str) -> str:

@@ -38,7 +38,7 @@ def import_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from bot.events.importer import count_records, import_events
-    from bot.settings import quiet_hours
+    from bot.infra.settings import quiet_hours
 
     app = load_app(database_url)
     errors = Console(stderr=True)

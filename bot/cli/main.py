@@ -13,12 +13,12 @@ from typer.core import TyperGroup
 from bot.cli.common import fail, flags, handles_errors, load_app
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.infra.settings import Settings
 
 
 def load_settings() -> Settings:
     """The checked settings (imported on use: `cxbot --help` starts without pydantic-settings)."""
-    from bot.config_check import load_settings as load
+    from bot.cli.config_check import load_settings as load
 
     return load()
 
@@ -214,9 +214,9 @@ def serve() -> None:
     """Run the service: HTTP API, Telegram, scheduler and senders in one process."""
     import asyncio
 
+    from bot.engine.wiring import build_app
     from bot.observability.logs import configure_logging
-    from bot.runtime import build_runtime, settle_heap
-    from bot.wiring import build_app
+    from bot.runtime.serve import build_runtime, settle_heap
 
     settings = load_settings()  # the same checks as `cxbot config`
     configure_logging(settings.log_level)

@@ -28,7 +28,7 @@ def export(
 ) -> None:
     """Write one line per stored answer (customer_id, order_id, stage, metric, score, comment, …),
     or with --what per survey, escalation, closing question or customer (to recompute the report)."""
-    from bot.csv_safety import UTF8_BOM, excel_delimiter, locale_language
+    from bot.privacy.csv_safety import UTF8_BOM, excel_delimiter, locale_language
     from bot.privacy.export import ANSWER_FIELDS, answer_rows, customer_record, to_text, write_rows
     from bot.report.export import WHATS, export_rows
 
@@ -81,7 +81,7 @@ def forget(
 ) -> None:
     """Erase a customer's personal data (name, chats, comments); anonymous scores are kept."""
 
-    from bot.clock import utcnow
+    from bot.infra.clock import utcnow
     from bot.privacy.erase import forget_customer
 
     if not yes and not typer.confirm(f"Erase the personal data of customer {customer_id!r}?"):

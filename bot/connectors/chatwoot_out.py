@@ -22,14 +22,14 @@ from typing import Any
 import httpx
 from sqlmodel import Session
 
-from bot.apply import ApplyContext
-from bot.clock import Clock
+from bot.delivery.sender import http_failure, network_failure
+from bot.engine.apply import ApplyContext
+from bot.engine.service import AfterApply
+from bot.engine.wiring import App
 from bot.escalations.destinations import summary
 from bot.escalations.records import desk_language
-from bot.sender import http_failure, network_failure
-from bot.service import AfterApply
-from bot.settings import Settings
-from bot.wiring import App
+from bot.infra.clock import Clock
+from bot.infra.settings import Settings
 from flows.errors import Permanent
 from storage import repo
 from storage.claims import ClaimedMessage

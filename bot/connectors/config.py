@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.settings import Settings
+from bot.infra.settings import Settings
 
 _CHATWOOT = ("chatwoot_url", "chatwoot_api_token", "chatwoot_account_id", "chatwoot_inbox_id")
 

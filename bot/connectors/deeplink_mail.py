@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.settings import Settings
-from bot.wiring import App
+from bot.engine.wiring import App
+from bot.infra.settings import Settings
 from storage import repo
 from storage.links import deep_link
 from storage.tables import Customer, CustomerContact
@@ -83,7 +83,7 @@ def enabled(settings: Settings) -> bool:
 
 def compose(settings: Settings, payload: dict[str, Any]) -> EmailMessage:
     """Return the e-mail for an outbox payload (language, name, order, link, unsubscribe URL);
-    ``bot.mail.MailTransport`` sends it."""
+    ``bot.delivery.mail.MailTransport`` sends it."""
     texts = _TEXTS.get(str(payload.get("language")), _TEXTS["it"])
     name, order = payload.get("name"), payload.get("order")
     # Long headers (the unsubscribe URL) stay on one line instead of becoming encoded words.

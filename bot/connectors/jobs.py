@@ -12,13 +12,13 @@ from typing import Any
 
 import structlog
 
-from bot.clock import Clock
 from bot.connectors import chatwoot_out, deeplink_mail
 from bot.connectors.worker import process_pending
-from bot.leader import WORKER_ID
-from bot.mail import MailTransport
-from bot.sender import SERVICES, Sender, SenderConfig
-from bot.wiring import App
+from bot.delivery.mail import MailTransport
+from bot.delivery.sender import SERVICES, Sender, SenderConfig
+from bot.engine.wiring import App
+from bot.infra.clock import Clock
+from bot.infra.leader import WORKER_ID
 
 log = structlog.get_logger(__name__)
 OWNER = f"{WORKER_ID}:connectors"

@@ -24,7 +24,7 @@ from bot.connectors.base import Connector, Ignored, Unmappable, load_json
 from bot.connectors.deeplink_mail import read_unsubscribe_token
 from bot.connectors.metrics import DELIVERIES
 from bot.connectors.worker import options
-from bot.wiring import App
+from bot.engine.wiring import App
 from flows.errors import AuthError
 from storage import connector_deliveries as store
 from storage import repo

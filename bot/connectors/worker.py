@@ -20,10 +20,10 @@ from bot.connectors import CONNECTORS
 from bot.connectors.base import Contact, Ignored, Mapped, Options, Unmappable, load_json
 from bot.connectors.deeplink_mail import enqueue_deep_link_mail
 from bot.connectors.metrics import PROCESSED
+from bot.engine.wiring import App
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.settings import Settings
-from bot.wiring import App
+from bot.infra.settings import Settings
 from flows.errors import CxbotError
 from flows.scheduling import parse_quiet_hours
 from storage import connector_deliveries as store

@@ -20,14 +20,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from sqlalchemy import func, select
 
-from bot.apply import Address
-from bot.clock import utcnow
+from bot.delivery.local import deliver_local
 from bot.demo import replies
+from bot.engine.apply import Address
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.local_delivery import deliver_local
-from bot.service import Service
-from bot.timers import run_due_work
+from bot.infra.clock import utcnow
 from flows.conversation import ButtonPress, CustomerText, Inbound, Send, Started
 from flows.journey import Journey, load_journey
 from flows.scales import Lang, Metric
@@ -38,8 +38,8 @@ from storage.summary import stage_summaries
 from storage.tables import DueWork, Escalation, OutboxMessage, Response
 
 if TYPE_CHECKING:
+    from bot.engine.wiring import App
     from bot.escalations.records import DeskConfig
-    from bot.wiring import App
 
 CHANNEL = "demo"
 PRODUCTS = ["Moka 6 tazze", "Macinacaffè manuale", "Tazzine in ceramica", "Caffè in grani 1 kg", "Bollitore"]
@@ -306,9 +306,9 @@ def _print_summary(console: Console, db: Database, service: Service, elapsed: fl
 
 def _demo_desk(db: Database, journey: Journey, service: Service, database: Path) -> tuple[DeskConfig, App]:
     """Return the desk configuration and app the simulated agents use (no Telegram group)."""
+    from bot.engine.wiring import App
     from bot.escalations.records import DeskConfig
-    from bot.settings import Settings
-    from bot.wiring import App
+    from bot.infra.settings import Settings
 
     settings = Settings(
         database_url=f"sqlite:///{database}", agents_chat_id=None, link_secret=secrets.token_hex(16)

@@ -13,9 +13,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from bot.engine.wiring import App
 from bot.escalations import audit
 from bot.escalations.records import DeskConfig, post_card
-from bot.wiring import App
 from flows.conversation import AgentAction, AgentActionKind
 from flows.errors import ConflictError, InputError, NotFoundError
 from storage import escalations as escalation_store

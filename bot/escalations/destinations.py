@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 from sqlmodel import Session
 
-from bot.clock import Clock
+from bot.delivery.mail import MailTransport
+from bot.delivery.sender import SERVICES, Sender, SenderConfig, http_failure, network_failure
 from bot.escalations.records import DeskConfig
-from bot.leader import WORKER_ID
-from bot.mail import MailTransport
-from bot.sender import SERVICES, Sender, SenderConfig, http_failure, network_failure
-from bot.settings import Settings
+from bot.infra.clock import Clock
+from bot.infra.leader import WORKER_ID
+from bot.infra.settings import Settings
 from flows.errors import Permanent
 from storage import repo
 from storage.claims import ClaimedMessage

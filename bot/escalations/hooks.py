@@ -7,12 +7,12 @@ a crash after the escalation is stored still delivers the card after restart, an
 
 from __future__ import annotations
 
-from bot.apply import ApplyContext
+from bot.engine.apply import ApplyContext
+from bot.engine.service import AfterApply
+from bot.engine.wiring import App
 from bot.escalations import destinations
 from bot.escalations.card import escalation_html, label, media_line, topic_names
 from bot.escalations.records import TELEGRAM, DeskConfig, copy_onto_case, post_card, post_note, relay_to_agent
-from bot.service import AfterApply
-from bot.wiring import App
 from flows.conversation.handoff import MEDIA_MARK
 from storage.tables import Escalation
 

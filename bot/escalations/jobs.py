@@ -14,10 +14,10 @@ from typing import Any
 
 import structlog
 
+from bot.engine.wiring import App
 from bot.escalations import hooks
 from bot.escalations.destinations import destination_senders
 from bot.escalations.sla import sweep_sla
-from bot.wiring import App
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import Session
 
 from bot.escalations import audit, card
-from bot.settings import Settings
+from bot.infra.settings import Settings
 from flows.errors import ConfigError
 from flows.journey import Journey
 from flows.scales import Lang

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.engine.wiring import App
 from bot.escalations.card import label, overdue_text, when
 from bot.escalations.records import DeskConfig, post_card, post_note
-from bot.wiring import App
 from flows.escalation import Priority
 from storage import escalations as escalation_store
 from storage.db import Database

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlmodel import Session
 
+from bot.engine.wiring import App
 from bot.escalations import audit, desk, hooks
 from bot.escalations.card import label, parse_callback
 from bot.escalations.records import CARD_KIND, COPY_KIND, TELEGRAM, DeskConfig
-from bot.wiring import App
 from flows.conversation.envelope import Envelope
 from flows.errors import ChannelError, ConflictError, CxbotError, InputError, NotFoundError
 from storage import repo
@@ -31,7 +31,7 @@ from storage.claims import ClaimedMessage
 from storage.tables import Customer, Escalation
 
 if TYPE_CHECKING:
-    from bot.limited_calls import BotCall
+    from bot.delivery.limited_calls import BotCall
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, TextIO
 
-from bot.csv_safety import safe_row
+from bot.privacy.csv_safety import safe_row
 from storage import customer_data
 from storage.db import Database
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bot.cli.config_check import load_settings, settings_reference
 from bot.cli.main import app
-from bot.config_check import load_settings, settings_reference
 from flows.errors import ConfigError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -59,7 +59,7 @@ def test_status_shows_connector_deliveries_waiting_for_a_fix(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """`cxbot status` lists unmapped and failed connector deliveries: kept, but needing someone."""
-    from bot.clock import utcnow
+    from bot.infra.clock import utcnow
     from storage.db import Database
     from storage.tables import ConnectorDelivery
 

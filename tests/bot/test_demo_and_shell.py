@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from bot.channels.shell import ShellSession
 from bot.cli.main import app
 from bot.demo.run import run_demo
-from bot.settings import Settings
-from bot.wiring import build_app
+from bot.engine.wiring import build_app
+from bot.infra.settings import Settings
 from storage.tables import Escalation, Response
 
 

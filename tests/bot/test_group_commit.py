@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from bot.group_commit import GroupCommit
+from bot.infra.group_commit import GroupCommit
 from flows.errors import StorageError
 
 

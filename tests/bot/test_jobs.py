@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.jobs import claim_period, run_once
+from bot.runtime.jobs import claim_period, run_once
 from flows.journey import Journey
 from storage.db import Database
 from tests.clocks import FakeClock
@@ -53,10 +53,10 @@ def test_weekly_summary_sent_once_per_week_to_each_manager(
 
     from sqlmodel import select
 
-    from bot.jobs import summary_due, weekly_summary_job
-    from bot.service import Service
-    from bot.settings import Settings
-    from bot.wiring import App
+    from bot.engine.service import Service
+    from bot.engine.wiring import App
+    from bot.infra.settings import Settings
+    from bot.runtime.jobs import summary_due, weekly_summary_job
     from storage.tables import OutboxMessage
 
     settings = Settings(manager_chat_ids=[111, 222], report_language="en")

@@ -10,10 +10,10 @@ import pytest
 import structlog
 
 from bot.api.app import create_api
-from bot.apply import Address
+from bot.engine.apply import Address
+from bot.engine.wiring import App, build_app
+from bot.infra.settings import Settings
 from bot.observability.logs import configure_logging
-from bot.settings import Settings
-from bot.wiring import App, build_app
 from flows.conversation import Command, CommandName, Started
 
 

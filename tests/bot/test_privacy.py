@@ -10,14 +10,14 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.apply import Address
+from bot.engine.apply import Address
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.privacy.erase import delete_old_comments, forget_customer
 from bot.privacy.export import ANSWER_FIELDS, answer_rows, customer_record, write_rows
 from bot.privacy.registry import pseudonym
-from bot.service import Service
-from bot.timers import run_due_work
 from flows.conversation import CustomerText
 from flows.errors import NotFoundError
 from flows.report import WeeklyReport

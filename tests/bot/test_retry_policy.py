@@ -6,7 +6,7 @@ from random import Random
 
 import pytest
 
-from bot.sender import MESSAGING, RASA, SERVICES, RetryPolicy
+from bot.delivery.sender import MESSAGING, RASA, SERVICES, RetryPolicy
 
 
 @pytest.mark.parametrize("attempts", range(1, 9))

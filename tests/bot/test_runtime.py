@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.wiring import build_app
+from bot.engine.wiring import build_app
+from bot.infra.settings import Settings
+from bot.runtime.serve import Runtime
 
 
 def _free_port() -> int:
@@ -41,7 +41,7 @@ async def test_runtime_serves_health_and_stops(tmp_path: Path) -> None:
 async def test_a_crashing_task_is_restarted_and_then_named_in_readyz(tmp_path: Path) -> None:
     """A component that raises is logged and restarted with backoff; one that keeps crashing makes
     /readyz answer 503 naming it; another component keeps running meanwhile."""
-    from bot.supervision import Supervisor
+    from bot.infra.supervision import Supervisor
 
     port = _free_port()
     app = build_app(Settings(database_url=f"sqlite:///{tmp_path / 's.db'}", http_port=port))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.runtime import settle_heap
+from bot.runtime.serve import settle_heap
 
 
 @pytest.fixture

@@ -1,13 +1,16 @@
-"""One name for this process in every lease it takes: ``bot.leader.WORKER_ID``, plus a role."""
+"""One name for this process in every lease it takes: ``bot.infra.leader.WORKER_ID``, plus a role."""
 
 from __future__ import annotations
 
 import inspect
 
-from bot import jobs, leader, sender, timers
 from bot.channels.rasa import delivery as rasa_delivery
 from bot.connectors import jobs as connector_jobs
+from bot.delivery import sender
+from bot.engine import timers
 from bot.escalations import destinations
+from bot.infra import leader
+from bot.runtime import jobs
 
 #: The owner columns (due_work, outbox, send_budget) hold 64 characters.
 OWNER_COLUMN = 64

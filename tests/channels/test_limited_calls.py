@@ -9,11 +9,11 @@ import pytest
 
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.channel import TelegramChannel
-from bot.limited_calls import cost, limit_requests, limited_bot_call
-from bot.rate_budget import DatabaseRateLimiter
-from bot.sender import MemoryRateLimiter
-from bot.settings import Settings
-from bot.wiring import build_app
+from bot.delivery.limited_calls import cost, limit_requests, limited_bot_call
+from bot.delivery.rate_budget import DatabaseRateLimiter
+from bot.delivery.sender import MemoryRateLimiter
+from bot.engine.wiring import build_app
+from bot.infra.settings import Settings
 from tests.fakes.bot_api import FakeBotAPI
 
 TOKEN = "123456:TEST-token"

@@ -12,12 +12,12 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from bot.channels.ptb import add_cxbot_handlers, button_secret, deliver_outbox, sign, verify
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
+from bot.engine.wiring import App
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.service import Service
-from bot.settings import Settings
-from bot.timers import run_due_work
-from bot.wiring import App
+from bot.infra.settings import Settings
 from flows.conversation import Command, CommandName
 from flows.journey import Journey
 from storage import repo

@@ -17,12 +17,12 @@ from sanic import Sanic
 from sqlmodel import col, select
 
 from bot.channels.rasa.server import create_action_server
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
+from bot.engine.wiring import App
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.service import Service
-from bot.settings import Settings
-from bot.timers import run_due_work
-from bot.wiring import App
+from bot.infra.settings import Settings
 from flows.conversation import Command, CommandName
 from flows.conversation.render import fill
 from flows.journey import Journey

@@ -13,12 +13,12 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 import tests.channels.test_rasa_actions as rasa_actions
-from bot.apply import Address
 from bot.channels.rasa.delivery import rasa_sender
 from bot.channels.rasa.server import create_action_server
-from bot.service import Service
-from bot.settings import Settings
-from bot.wiring import App
+from bot.engine.apply import Address
+from bot.engine.service import Service
+from bot.engine.wiring import App
+from bot.infra.settings import Settings
 from flows.conversation import Command, CommandName
 from flows.errors import ConfigError
 from flows.journey import Journey

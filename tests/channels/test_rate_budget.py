@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from bot.rate_budget import DatabaseRateLimiter, shares_budget
+from bot.delivery.rate_budget import DatabaseRateLimiter, shares_budget
 from flows.errors import ChannelError
 from storage.db import Database
 from storage.send_budget import SlotRequest

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 
-from bot.sender import MemoryRateLimiter
+from bot.delivery.sender import MemoryRateLimiter
 
 
 async def test_sends_woken_late_by_a_busy_loop_still_go_spaced() -> None:

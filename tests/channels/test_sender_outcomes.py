@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlmodel import col, select
 
-from bot.clock import utcnow
-from bot.sender import PROGRESS, Sender, SenderConfig
+from bot.delivery.sender import PROGRESS, Sender, SenderConfig
+from bot.infra.clock import utcnow
 from flows.errors import ChannelError
 from storage import repo
 from storage.claims import ClaimedMessage, claim_outbox

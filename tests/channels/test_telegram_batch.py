@@ -10,7 +10,7 @@ from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor, ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
-from bot.service import Service
+from bot.engine.service import Service
 from storage import inbox
 from storage.tables import InboxUpdate, OutboxMessage, Response
 from tests.clocks import FakeClock

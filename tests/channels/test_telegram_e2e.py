@@ -17,13 +17,13 @@ from sqlmodel import select
 from bot.channels import callbacks
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
+from bot.delivery.sender import MemoryRateLimiter, SenderConfig
+from bot.engine.wiring import App, build_app
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.runtime import Runtime
-from bot.sender import MemoryRateLimiter, SenderConfig
-from bot.settings import Settings
-from bot.supervision import Supervisor
-from bot.wiring import App, build_app
+from bot.infra.settings import Settings
+from bot.infra.supervision import Supervisor
+from bot.runtime.serve import Runtime
 from storage import links
 from storage.tables import ChannelIdentity, DueWork, InboxUpdate, Response
 from tests.clocks import RunningClock, tuesday_morning

@@ -13,11 +13,11 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.channels.telegram import username
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.service import Service
-from bot.settings import Settings
-from bot.timers import run_due_work
+from bot.infra.settings import Settings
 from flows.journey import Journey
 from flows.scales import Lang
 from storage import links
@@ -171,7 +171,7 @@ def test_start_asks_the_due_survey_only_when_a_due_work_pass_would(
 ) -> None:
     """`due_at_start` applies the pass's decision: a waiting survey is handed to /start in the
     sending window, left to the pass (None) at night or for a customer with no waiting survey."""
-    from bot.timers import due_at_start
+    from bot.engine.timers import due_at_start
     from flows.scheduling import DEFAULT_QUIET_HOURS
 
     event = {

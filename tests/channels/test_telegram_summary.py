@@ -48,8 +48,8 @@ async def test_readyz_reports_telegram_reachability(tmp_path: Path) -> None:
 
     from bot.api.app import create_api
     from bot.channels.telegram.channel import TelegramChannel
-    from bot.settings import Settings
-    from bot.wiring import build_app
+    from bot.engine.wiring import build_app
+    from bot.infra.settings import Settings
 
     async with FakeBotAPI() as api:
         settings = Settings(

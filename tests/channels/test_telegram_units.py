@@ -13,9 +13,9 @@ from bot.channels.telegram.customers import TelegramCustomers
 from bot.channels.telegram.transport import split_text
 from bot.channels.telegram.updates import Update, command, incoming, read
 from bot.channels.telegram.webhook import PATH as WEBHOOK_PATH
-from bot.runtime import Runtime, build_runtime
-from bot.settings import Settings
-from bot.wiring import build_app
+from bot.engine.wiring import build_app
+from bot.infra.settings import Settings
+from bot.runtime.serve import Runtime, build_runtime
 from flows.conversation import CustomerText
 from flows.errors import ConfigError
 from flows.scales import Lang

@@ -14,8 +14,8 @@ from bot.channels.ptb import PtbTransport
 from bot.channels.rasa.delivery import RasaTransport
 from bot.channels.telegram.api import bot_call, make_bot
 from bot.channels.telegram.transport import TelegramTransport
-from bot.local_delivery import LocalTransport
-from bot.settings import Settings
+from bot.delivery.local import LocalTransport
+from bot.infra.settings import Settings
 from flows.errors import ChannelError, ChatBlocked, Permanent, RetryAfter, Transient
 from storage.claims import ClaimedMessage
 from tests.channels.test_rasa_delivery import FakeRasa

@@ -13,9 +13,9 @@ import pytest
 
 from bot.api.app import create_api
 from bot.connectors.routes import connectors_router
-from bot.service import Service
-from bot.settings import Settings
-from bot.wiring import App
+from bot.engine.service import Service
+from bot.engine.wiring import App
+from bot.infra.settings import Settings
 from flows.journey import Journey
 from storage.db import Database
 from tests.clocks import FakeClock

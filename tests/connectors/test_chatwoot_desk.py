@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from bot.cli.main import app as cli
 from bot.connectors import chatwoot_out
 from bot.connectors.jobs import deliver_outbound
+from bot.engine.service import Service
+from bot.engine.wiring import App
 from bot.escalations import desk, hooks
 from bot.escalations.records import DeskConfig
-from bot.service import Service
-from bot.wiring import App
 from flows.journey import Journey
 from storage.tables import Escalation, OutboxMessage
 from tests.clocks import FakeClock

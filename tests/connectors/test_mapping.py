@@ -163,8 +163,8 @@ def test_helpdesk_trigger_statuses() -> None:
 
 def test_connector_settings_checked_together() -> None:
     """`cxbot config` names what the deep-link e-mail and the Chatwoot API still need."""
-    from bot.config_check import check_settings
-    from bot.settings import Settings
+    from bot.cli.config_check import check_settings
+    from bot.infra.settings import Settings
 
     problems = check_settings(
         Settings(_env_file=None, deep_link_email=True, chatwoot_url="http://127.0.0.1:3000")

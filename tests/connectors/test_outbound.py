@@ -15,8 +15,8 @@ from sqlmodel import select
 from bot.connectors import chatwoot_out
 from bot.connectors.jobs import deliver_outbound
 from bot.connectors.worker import process_pending
+from bot.engine.service import Service
 from bot.escalations import hooks
-from bot.service import Service
 from flows.conversation import CustomerText
 from flows.journey import Journey
 from storage.db import Database

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from bot.cli.main import app as cli
 from bot.connectors.worker import process_pending
-from bot.jobs import retention_pass
-from bot.runtime import housekeeping
+from bot.runtime.jobs import retention_pass
+from bot.runtime.serve import housekeeping
 from flows.journey import Journey
 from storage import connector_deliveries as store
 from storage import migrate

@@ -19,11 +19,11 @@ from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
 from bot.connectors.jobs import connectors_component
 from bot.connectors.routes import connectors_router
-from bot.runtime import Runtime
-from bot.sender import MemoryRateLimiter, SenderConfig
-from bot.settings import Settings
-from bot.supervision import Supervisor
-from bot.wiring import build_app
+from bot.delivery.sender import MemoryRateLimiter, SenderConfig
+from bot.engine.wiring import build_app
+from bot.infra.settings import Settings
+from bot.infra.supervision import Supervisor
+from bot.runtime.serve import Runtime
 from storage.tables import ChannelIdentity, ConnectorDelivery
 from tests.clocks import RunningClock
 from tests.connectors.conftest import SECRETS, sample

@@ -10,18 +10,18 @@ import pytest
 from aiogram import Bot
 from sqlmodel import col, select
 
-from bot.apply import Address
 from bot.channels.telegram.api import bot_call, make_bot
+from bot.delivery.limited_calls import BotCall
+from bot.engine.apply import Address
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
+from bot.engine.wiring import App
 from bot.escalations import hooks
 from bot.escalations.records import AGENTS_CHANNEL, CARD_KIND, DeskConfig
 from bot.escalations.telegram_desk import deliver_agent_message
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.limited_calls import BotCall
-from bot.service import Service
-from bot.settings import Settings
-from bot.timers import run_due_work
-from bot.wiring import App
+from bot.infra.settings import Settings
 from flows.conversation import ButtonPress
 from storage.claims import claim_outbox, finish_messages
 from storage.tables import SurveyInstance

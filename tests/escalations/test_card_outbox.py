@@ -8,8 +8,8 @@ import pytest
 from aiogram import Bot
 from sqlmodel import SQLModel, select
 
-from bot.apply import ApplyContext
-from bot.service import Service
+from bot.engine.apply import ApplyContext
+from bot.engine.service import Service
 from flows.conversation import Send
 from storage.db import Database
 from storage.tables import Escalation, OutboxMessage

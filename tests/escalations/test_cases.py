@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from bot.engine.service import Service
 from bot.escalations import desk
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.service import Service
 from flows.conversation import ButtonPress, CustomerText, SurveyDue
 from storage.tables import Escalation, OutboxMessage, SurveyInstance
 from tests.clocks import FakeClock

@@ -15,7 +15,7 @@ from tests.escalations.conftest import detractor, make_app, make_settings
 
 def test_escalations_json_and_open_filter(sqlite_db: Database, journey: Journey, clock: FakeClock) -> None:
     """The detractor's escalation is listed as JSON and in the --open table."""
-    from bot.service import Service
+    from bot.engine.service import Service
 
     service = Service(sqlite_db, journey, clock=clock)
     make_app(service, make_settings())

@@ -14,9 +14,9 @@ from aiogram import Bot
 from sqlmodel import Session, select
 
 from bot.channels.telegram.agents import handle_agent_update
+from bot.engine.service import Service
+from bot.engine.wiring import App
 from bot.escalations.sla import recovery
-from bot.service import Service
-from bot.wiring import App
 from flows.conversation import ButtonPress, CustomerText
 from storage.tables import Escalation
 from tests.clocks import FakeClock

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.delivery.mail import MailTransport
 from bot.escalations.destinations import HelpdeskTransport, escalation_mail
-from bot.mail import MailTransport
 from flows.errors import ChannelError, Permanent, RetryAfter, Transient
 from storage.claims import ClaimedMessage
 from tests.escalations.conftest import make_settings

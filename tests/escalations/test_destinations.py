@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import select
 
+from bot.engine.service import Service
 from bot.escalations.destinations import deliver_destinations
-from bot.service import Service
 from storage.tables import OutboxMessage
 from tests.clocks import FakeClock
 from tests.escalations.conftest import detractor, make_app, make_settings

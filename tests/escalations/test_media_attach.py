@@ -3,7 +3,7 @@ copied to the agents' group as a reply to the card, noted on the card, acknowled
 
 from __future__ import annotations
 
-from bot.wiring import App
+from bot.engine.wiring import App
 from flows.conversation import (
     ConversationState,
     CustomerMedia,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from bot.engine.service import Service
 from bot.escalations.sla import overdue_count, sweep_sla
-from bot.service import Service
 from flows.conversation import CustomerText
 from storage.db import Database
 from storage.tables import Escalation, OutboxMessage
@@ -94,7 +94,7 @@ def test_overdue_card_is_marked_and_listed(
     import bot.cli.escalations as cli_escalations
     from bot.cli.common import load_app
     from bot.cli.main import app as cli
-    from bot.wiring import App
+    from bot.engine.wiring import App
 
     app, config = make_app(service, make_settings(desk_language="it"))
     detractor(service, clock)  # P1 due Tue 14:00 UTC
@@ -144,8 +144,8 @@ def test_raised_priority_brings_the_due_time_forward(service: Service, clock: Fa
 
 def test_company_holidays_close_business_hours(tmp_path: Path, clock: FakeClock) -> None:
     """A Milan company's P1 opened Friday 4 Dec 16:00 skips Sant'Ambrogio and Immacolata: due Wed 11:00."""
-    from bot.settings import Settings
-    from bot.wiring import build_app
+    from bot.engine.wiring import build_app
+    from bot.infra.settings import Settings
 
     settings = Settings(
         _env_file=None,

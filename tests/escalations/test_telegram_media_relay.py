@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.engine.wiring import App
 from bot.escalations.records import AGENTS_CHANNEL
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.wiring import App
 from storage.tables import AgentActionRecord, InboxUpdate, OutboxMessage
 from tests.channels.test_telegram_kinds import _until
 from tests.escalations.test_telegram_agents_e2e import (

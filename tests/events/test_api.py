@@ -14,9 +14,9 @@ from sqlmodel import SQLModel, func, select
 
 from bot.api.app import create_api
 from bot.api.events import MAX_BODY_BYTES, sign
-from bot.service import Service
-from bot.settings import Settings
-from bot.wiring import App
+from bot.engine.service import Service
+from bot.engine.wiring import App
+from bot.infra.settings import Settings
 from flows.journey import Journey
 from storage.db import Database
 from storage.tables import BusinessEvent, DueWork, LinkToken, SurveyInstance

@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from bot.clock import utcnow
+from bot.infra.clock import utcnow
 
 __all__ = [
     "SEND_METHODS",

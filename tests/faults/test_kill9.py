@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, func, select
 
-from bot.clock import utcnow
-from bot.service import Service
+from bot.engine.service import Service
+from bot.infra.clock import utcnow
 from flows.journey import Journey
 from storage import migrate
 from storage.db import Database

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
-from bot.clock import utcnow
-from bot.leader import DEFAULT_RENEW_EVERY, DEFAULT_TTL
+from bot.infra.clock import utcnow
+from bot.infra.leader import DEFAULT_RENEW_EVERY, DEFAULT_TTL
 from storage import leases, migrate
 from storage.db import Database
 from storage.tables import InboxUpdate, LeaderLease

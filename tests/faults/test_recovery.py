@@ -16,10 +16,10 @@ from sqlmodel import func, select
 
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
-from bot.clock import utcnow
-from bot.sender import MemoryRateLimiter, RetryPolicy, SenderConfig
-from bot.settings import Settings
-from bot.wiring import App, build_app
+from bot.delivery.sender import MemoryRateLimiter, RetryPolicy, SenderConfig
+from bot.engine.wiring import App, build_app
+from bot.infra.clock import utcnow
+from bot.infra.settings import Settings
 from storage.tables import OutboxMessage, Response
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.fakes.bot_api import FakeBotAPI

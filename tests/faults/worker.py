@@ -20,15 +20,15 @@ from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
-from bot.clock import utcnow
+from bot.delivery.limited_calls import limit_requests
+from bot.delivery.sender import MemoryRateLimiter, Sender, SenderConfig
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
+from bot.engine.wiring import build_app
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.limited_calls import limit_requests
-from bot.sender import MemoryRateLimiter, Sender, SenderConfig
-from bot.service import Service
-from bot.settings import Settings
-from bot.timers import run_due_work
-from bot.wiring import build_app
+from bot.infra.clock import utcnow
+from bot.infra.settings import Settings
 from storage.db import Database
 from tests.clocks import install as install_test_clock
 

@@ -15,9 +15,9 @@ from datetime import datetime
 import uvicorn
 
 from bot.api.app import create_api
+from bot.engine.wiring import build_app
+from bot.infra.settings import Settings
 from bot.observability.logs import configure_logging
-from bot.settings import Settings
-from bot.wiring import build_app
 
 
 async def main() -> None:

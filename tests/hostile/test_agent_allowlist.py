@@ -11,10 +11,10 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.channels.telegram.agents import handle_agent_update
+from bot.cli.config_check import config_warnings
 from bot.cli.main import app as cli
-from bot.config_check import config_warnings
-from bot.service import Service
-from bot.wiring import App
+from bot.engine.service import Service
+from bot.engine.wiring import App
 from storage.tables import AgentActionRecord, Escalation
 from tests.clocks import FakeClock
 from tests.escalations.conftest import AGENT, AGENTS, DeskApp, api, client, desk_app, detractor, make_settings

@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
 from bot.api.app import create_api
 from bot.api.events import MAX_BODY_BYTES, SIGNATURE_HEADER, sign
 from bot.channels.telegram.webhook import webhook_router
-from bot.settings import Settings
-from bot.wiring import build_app
+from bot.engine.wiring import build_app
+from bot.infra.settings import Settings
 
 SECRET = "fuzz-events-secret"
 HOOK_SECRET = "fuzz-hook-secret"

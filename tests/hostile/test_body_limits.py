@@ -12,9 +12,9 @@ from httpx import AsyncClient
 from bot.api.app import create_api
 from bot.api.events import MAX_BODY_BYTES
 from bot.channels.telegram.webhook import MAX_BODY, PATH, SECRET_HEADER, webhook_router
-from bot.service import Service
-from bot.settings import Settings
-from bot.wiring import App
+from bot.engine.service import Service
+from bot.engine.wiring import App
+from bot.infra.settings import Settings
 from flows.journey import Journey
 from storage.db import Database
 from tests.hostile.conftest import Tally

@@ -13,10 +13,10 @@ from sqlmodel import select
 from bot.channels import callbacks
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
-from bot.clock import utcnow
-from bot.sender import MemoryRateLimiter, SenderConfig
-from bot.settings import Settings
-from bot.wiring import App, build_app
+from bot.delivery.sender import MemoryRateLimiter, SenderConfig
+from bot.engine.wiring import App, build_app
+from bot.infra.clock import utcnow
+from bot.infra.settings import Settings
 from storage import links
 from storage.tables import ChannelIdentity, InboxUpdate, Response, SurveyInstance
 from tests.fakes.bot_api import FakeBotAPI

@@ -14,12 +14,12 @@ from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.processor import InboxProcessor
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import incoming
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.privacy.erase import delete_old_comments, forget_customer
 from bot.privacy.registry import ERASED_TEXT, REGISTRY
-from bot.service import Service
-from bot.timers import run_due_work
 from flows.errors import ConflictError
 from storage import inbox
 from storage.tables import Escalation, InboxUpdate, Response

@@ -17,11 +17,11 @@ from structlog.testing import capture_logs
 
 from bot.api.app import create_api
 from bot.api.events import SIGNATURE_HEADER, sign
+from bot.engine.service import Service
+from bot.engine.wiring import App
+from bot.infra.settings import Settings
 from bot.observability.metrics import LEGACY_SIGNATURES
 from bot.security.signatures import check_timestamp, sign_legacy, sign_timestamped, verify
-from bot.service import Service
-from bot.settings import Settings
-from bot.wiring import App
 from flows.errors import AuthError
 from flows.journey import Journey
 from storage import migrate

@@ -7,14 +7,14 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from bot.apply import Address
+from bot.engine.apply import Address
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.escalations.card import render_card
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
 from bot.report.render_html import render_html
 from bot.report.render_text import render_text
-from bot.service import Service
-from bot.timers import run_due_work
 from flows.conversation import CustomerText
 from flows.report import StageRef, build_report
 from flows.scales import Metric

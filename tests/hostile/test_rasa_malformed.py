@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from bot.channels.rasa.server import create_action_server
-from bot.service import Service
-from bot.settings import Settings
-from bot.wiring import App
+from bot.engine.service import Service
+from bot.engine.wiring import App
+from bot.infra.settings import Settings
 from flows.journey import Journey
 from storage.db import Database
 from tests.channels.test_rasa_actions import asgi_client, due_delivery_survey, load

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.config_check import env_example
-from bot.settings import Settings
+from bot.cli.config_check import env_example
+from bot.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCALE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))

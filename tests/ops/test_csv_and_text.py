@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli.main import app
-from bot.csv_safety import excel_delimiter, locale_language, safe_cell
+from bot.cli.terminal_text import terminal_text
+from bot.privacy.csv_safety import excel_delimiter, locale_language, safe_cell
 from bot.privacy.export import write_rows
-from bot.terminal_text import terminal_text
 from storage import migrate
 from storage.db import Database
 from storage.tables import Response

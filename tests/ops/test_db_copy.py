@@ -8,7 +8,7 @@ from sqlmodel import func, select
 from typer.testing import CliRunner
 
 from bot.cli.main import app
-from bot.service import Service
+from bot.engine.service import Service
 from flows.journey import Journey
 from storage import migrate
 from storage.db import Database

@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.cli.main import app as cli
+from bot.delivery.sender import RetryPolicy, Sender, SenderConfig
+from bot.engine.wiring import App, build_app
+from bot.infra.settings import Settings
 from bot.observability.metrics import REGISTRY
-from bot.runtime import build_runtime
-from bot.sender import RetryPolicy, Sender, SenderConfig
-from bot.settings import Settings
-from bot.wiring import App, build_app
+from bot.runtime.serve import build_runtime
 from storage import repo
 from storage.db import Database
 from storage.tables import OutboxMessage

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.leader import Component, lead
+from bot.infra.leader import Component, lead
 from storage import leases
 from storage.db import Database
 from tests.clocks import RunningClock

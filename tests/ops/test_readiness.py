@@ -9,10 +9,10 @@ import pytest
 from fastapi import FastAPI
 from structlog.testing import capture_logs
 
+from bot.engine.wiring import build_app
+from bot.infra.settings import Settings
 from bot.observability.metrics import REGISTRY
-from bot.runtime import NO_DELIVERY, build_runtime
-from bot.settings import Settings
-from bot.wiring import build_app
+from bot.runtime.serve import NO_DELIVERY, build_runtime
 
 
 def _client(api: FastAPI) -> httpx.AsyncClient:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bot.cli.config_check import load_settings
 from bot.cli.main import app
-from bot.config_check import load_settings
 from flows.errors import ConfigError
 
 #: (variable, bad value, what the one line says about it)

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import col, select
 
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.escalations import desk
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.service import Service
-from bot.timers import run_due_work
 from flows.conversation import ButtonPress, CustomerText
 from flows.report import WeeklyReport, stage_refs, week_of
 from storage import migrate

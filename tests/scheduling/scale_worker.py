@@ -26,11 +26,11 @@ from pathlib import Path
 
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.transport import TelegramTransport
-from bot.clock import utcnow
-from bot.limited_calls import limit_requests
-from bot.sender import MemoryRateLimiter, Sender, SenderConfig
-from bot.service import Service
-from bot.timers import run_due_work
+from bot.delivery.limited_calls import limit_requests
+from bot.delivery.sender import MemoryRateLimiter, Sender, SenderConfig
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
+from bot.infra.clock import utcnow
 from flows.journey import load_journey
 from storage.claims import claim_due_work, claim_outbox
 from storage.db import Database

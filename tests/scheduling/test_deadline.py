@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.service import Service
-from bot.timers import run_due_work
 from flows.conversation import AgentAction, AgentActionKind, ButtonPress, Engine, SurveyDue, SurveyExpired
 from flows.conversation.state import ConversationState, SurveyStatus
 from flows.journey import load_journey

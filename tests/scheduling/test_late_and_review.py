@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 
-from bot.apply import Address
+from bot.engine.apply import Address
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.service import Service
-from bot.timers import run_due_work
 from flows.conversation import ButtonPress, CustomerText
 from storage.tables import Escalation, OutboxMessage, Response, SurveyInstance
 from tests.clocks import FakeClock

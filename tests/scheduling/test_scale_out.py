@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.clock import utcnow
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
+from bot.infra.clock import utcnow
 from flows.journey import Journey
 from storage import migrate
 from storage.db import Database

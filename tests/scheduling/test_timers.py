@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.events.ingest import IngestResult, ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.service import Service
-from bot.timers import run_due_work
 from flows.scheduling import DEFAULT_QUIET_HOURS
 from storage.tables import Customer, DueWork, OutboxMessage, SurveyInstance, Ticket
 from tests.clocks import FakeClock

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlmodel import col, select
 
-from bot.apply import Address, ApplyContext
+from bot.engine.apply import Address, ApplyContext
+from bot.engine.service import FeedItem, FeedResult, Service
 from bot.observability import metrics
-from bot.service import FeedItem, FeedResult, Service
 from flows.conversation import CustomerText
 from flows.errors import ConflictError
 from storage import repo

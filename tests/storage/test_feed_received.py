@@ -10,7 +10,7 @@ from sqlalchemy import event, func
 from sqlmodel import col, select
 
 from bot.channels.base import Envelope
-from bot.service import FeedResult, Received, Service, StartRefused
+from bot.engine.service import FeedResult, Received, Service, StartRefused
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Started
 from flows.scales import Lang
 from storage import inbox, links, repo

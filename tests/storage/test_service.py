@@ -8,11 +8,11 @@ from typing import Any, TypeVar
 import pytest
 from sqlmodel import Session, SQLModel, select
 
-from bot.apply import Address
+from bot.engine.apply import Address
+from bot.engine.service import Service
+from bot.engine.timers import run_due_work
 from bot.events.ingest import ingest_event
 from bot.events.schema import BusinessEventIn
-from bot.service import Service
-from bot.timers import run_due_work
 from flows.conversation import ButtonPress, CustomerText, Started
 from flows.journey import Journey
 from storage.claims import claim_due_work, claim_outbox

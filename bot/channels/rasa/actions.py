@@ -23,8 +23,8 @@ from bot.channels.rasa.messages import (
     pressed_from,
     to_rasa_response,
 )
+from bot.engine.wiring import App
 from bot.security.hygiene import strip_control
-from bot.wiring import App
 from flows.conversation import ButtonPress, Command, CommandName, ConversationState, CustomerText
 from flows.conversation.state import Phase
 from flows.understanding import Intent, understand

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from bot.apply import Address
-from bot.wiring import App
+from bot.engine.apply import Address
+from bot.engine.wiring import App
 from flows.conversation import ConversationState, Inbound
 from flows.conversation.render import fill, reason_rows, score_rows
 from flows.conversation.state import ActiveSurvey, Phase

@@ -20,10 +20,10 @@ import structlog
 
 from bot.channels.rasa.bridge import CHANNEL
 from bot.channels.rasa.messages import MESSAGE_ENTITY, SURVEY_ENTITY, TRIGGER_INTENT
-from bot.leader import WORKER_ID
-from bot.sender import RASA, Sender, SenderConfig, http_failure, network_failure
-from bot.settings import Settings
-from bot.wiring import App
+from bot.delivery.sender import RASA, Sender, SenderConfig, http_failure, network_failure
+from bot.engine.wiring import App
+from bot.infra.leader import WORKER_ID
+from bot.infra.settings import Settings
 from storage.claims import ClaimedMessage
 
 log = structlog.get_logger(__name__)

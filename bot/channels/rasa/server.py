@@ -29,7 +29,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels.rasa.actions import cxbot_actions
 from bot.channels.rasa.call_shape import MalformedCall, checked_call
-from bot.wiring import App
+from bot.engine.wiring import App
 
 log = structlog.get_logger(__name__)
 

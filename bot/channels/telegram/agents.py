@@ -14,11 +14,11 @@ from typing import Any
 
 from bot.channels.base import Envelope, Ignored, Unparseable
 from bot.channels.telegram.updates import Update, User, read
+from bot.delivery.limited_calls import BotCall
+from bot.engine.wiring import App
 from bot.escalations.desk import Also
 from bot.escalations.records import AGENTS_CHANNEL, DeskConfig
 from bot.escalations.telegram_desk import Agent, AgentMessage, AgentPress, handle_agent_event
-from bot.limited_calls import BotCall
-from bot.wiring import App
 
 DeskEvent = AgentPress | AgentMessage | Ignored
 

@@ -40,7 +40,7 @@ from bot.channels.bot_api import (
     failure,
     reply_failure,
 )
-from bot.limited_calls import BotCall
+from bot.delivery.limited_calls import BotCall
 from flows.errors import ChannelError
 
 # aiogram validates every reply as ``Response[method.__returning__]``. pydantic caches such

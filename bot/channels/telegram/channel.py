@@ -20,15 +20,15 @@ from bot.channels.telegram.processor import AgentsProcessor, InboxProcessor, Pro
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.channels.telegram.updates import incoming
 from bot.channels.telegram.webhook import PATH, webhook_router
+from bot.delivery.limited_calls import channel_limiter, limit_requests, limited_bot_call
+from bot.delivery.sender import RateLimiter, Sender, SenderConfig
+from bot.engine.timers import due_pass
+from bot.engine.wiring import App
 from bot.escalations.records import AGENTS_CHANNEL
 from bot.escalations.telegram_desk import AgentDesk
-from bot.leader import lead
-from bot.limited_calls import channel_limiter, limit_requests, limited_bot_call
-from bot.sender import RateLimiter, Sender, SenderConfig
-from bot.settings import quiet_hours
-from bot.supervision import Component, Supervisor
-from bot.timers import due_pass
-from bot.wiring import App
+from bot.infra.leader import lead
+from bot.infra.settings import quiet_hours
+from bot.infra.supervision import Component, Supervisor
 from flows.errors import ChannelError, ConfigError
 from flows.scales import Lang
 from storage.claims import ClaimedMessage
@@ -70,7 +70,7 @@ class TelegramChannel:
         secret = derive_secret(link_secret, token)
         self.bot = make_bot(token, settings.telegram_api_url)
         # Every call that counts against Telegram's limits waits for the limiter, shared through
-        # the database by several workers (bot.limited_calls, bot.rate_budget).
+        # the database by several workers (bot.delivery.limited_calls, bot.delivery.rate_budget).
         self.limiter = limiter or channel_limiter(settings, app.db)
         self.bot.session.middleware(limit_requests(self.limiter))
         service = app.service

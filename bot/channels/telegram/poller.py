@@ -17,7 +17,7 @@ from bot.channels.bot_api import NOT_JSON, failure
 from bot.channels.telegram.api import raw_call
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import Route, incoming
-from bot.clock import Clock
+from bot.infra.clock import Clock
 from flows.errors import ChannelError, StorageError
 from storage import inbox
 from storage.db import Database

@@ -24,13 +24,13 @@ from bot.channels.telegram import texts
 from bot.channels.telegram.agents import DeskEvent, TelegramAgents
 from bot.channels.telegram.customers import FEEDABLE, CustomerEvent, TelegramCustomers
 from bot.channels.telegram.transport import CHANNEL
-from bot.clock import Clock
+from bot.delivery.sender import PROGRESS
+from bot.engine.service import FeedResult, Received, Service, StartRefused
 from bot.escalations.media import joins_open_case
 from bot.escalations.records import AGENTS_CHANNEL, copy_onto_case
 from bot.escalations.telegram_desk import CHANGED, AgentDesk
+from bot.infra.clock import Clock
 from bot.observability.metrics import UPDATES_SKIPPED
-from bot.sender import PROGRESS
-from bot.service import FeedResult, Received, Service, StartRefused
 from flows.conversation import CustomerMedia, CustomerText, Inbound, ReasonSkipped, Started
 from flows.conversation.state import Phase
 from flows.errors import ChannelError

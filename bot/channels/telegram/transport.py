@@ -12,7 +12,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import BufferedInputFile, ReplyParameters
 
 from bot.channels import callbacks
-from bot.sender import PROGRESS
+from bot.delivery.sender import PROGRESS
 from flows.errors import ChannelError, Permanent
 from storage.claims import ClaimedMessage
 

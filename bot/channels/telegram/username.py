@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import structlog
 
-from bot.settings import Settings
+from bot.infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 

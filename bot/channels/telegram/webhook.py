@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse
 
 from bot.channels.telegram.transport import CHANNEL
 from bot.channels.telegram.updates import Route, incoming
-from bot.clock import Clock
-from bot.group_commit import GroupCommit
+from bot.infra.clock import Clock
+from bot.infra.group_commit import GroupCommit
 from bot.security.bodies import BodyTooLarge, read_bounded
 from storage import inbox
 from storage.db import Database

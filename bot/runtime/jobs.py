@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from bot.leader import WORKER_ID
+from bot.infra.leader import WORKER_ID
 from storage import job_runs, repo
 from storage.db import Database
 
 if TYPE_CHECKING:
-    from bot.wiring import App
+    from bot.engine.wiring import App
 
 log = structlog.get_logger(__name__)
 

@@ -17,10 +17,10 @@ import structlog
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from bot.engine.service import Service
 from bot.events.facts import load_context
-from bot.leader import WORKER_ID
+from bot.infra.leader import WORKER_ID
 from bot.observability import metrics
-from bot.service import Service
 from flows.conversation import Inbound, ReasonTimeout, ReminderDue, SurveyDue, SurveyExpired
 from flows.journey import Journey
 from flows.scheduling import (
@@ -47,7 +47,7 @@ def configured_quiet_hours() -> QuietHours | None:
     Raises:
         ConfigError: when the setting is not 'default' or 'off'.
     """
-    from bot.settings import get_settings, quiet_hours
+    from bot.infra.settings import get_settings, quiet_hours
 
     return quiet_hours(get_settings())
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from bot.clock import Clock
+from bot.infra.clock import Clock
 from storage import leases
 from storage.db import Database
 

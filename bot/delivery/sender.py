@@ -16,9 +16,9 @@ outcome here, under one retry policy.
   (blocked, permanent, exhausted): counted in ``/metrics``, listed by ``cxbot status`` and
   ``/readyz``, put back by ``cxbot outbox retry-dead``. An exception a transport did not name is
   logged and treated as temporary, so it too ends retried or dead, never silently looping.
-* Limits are spent at the call, not here (``bot.limited_calls``): a long text's every part, an
+* Limits are spent at the call, not here (``bot.delivery.limited_calls``): a long text's every part, an
   edit, a callback answer each wait for their own slot. ``MemoryRateLimiter`` is per process;
-  with several workers ``bot.rate_budget.DatabaseRateLimiter`` (same protocol) shares the budget.
+  with several workers ``bot.delivery.rate_budget.DatabaseRateLimiter`` (same protocol) shares the budget.
 * Outcomes are written by group commit (``storage.outcomes``): the outcomes of the deliveries
   that finish while a write is under way go together in the next transaction, so on SQLite the
   senders take the single write lock once per batch, not once per message. A message stays
@@ -42,9 +42,9 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot.clock import Clock, utcnow
-from bot.group_commit import GroupCommit
-from bot.leader import WORKER_ID
+from bot.infra.clock import Clock, utcnow
+from bot.infra.group_commit import GroupCommit
+from bot.infra.leader import WORKER_ID
 from bot.observability.metrics import DEAD_LETTERED, MESSAGES_SENT, SEND_ERRORS
 from flows.errors import ChannelError, ChatBlocked, Permanent, RetryAfter, StorageError, Transient
 from storage.claims import ClaimedMessage, claim_outbox
@@ -250,7 +250,7 @@ class Sender:
     ``drain()`` what is due now, or ``send_once()`` one batch.
 
     ``limiter``, when given, is told to pause a chat after flood control (the calls themselves
-    wait for it: see ``bot.limited_calls``).
+    wait for it: see ``bot.delivery.limited_calls``).
     """
 
     def __init__(

@@ -19,11 +19,11 @@ import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter, FastAPI
 
-from bot import supervision
 from bot.api.app import create_api
-from bot.settings import quiet_hours
-from bot.timers import due_pass
-from bot.wiring import App
+from bot.engine.timers import due_pass
+from bot.engine.wiring import App
+from bot.infra import supervision
+from bot.infra.settings import quiet_hours
 
 log = structlog.get_logger(__name__)
 
@@ -206,7 +206,7 @@ def housekeeping(app: App, every: float = 300.0) -> Component:
 
     Each job claims its period in ``job_runs``, so with several workers it runs once.
     """
-    from bot.jobs import retention_pass, weekly_summary_job
+    from bot.runtime.jobs import retention_pass, weekly_summary_job
 
     async def run(stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.sender import Sender, SenderConfig
+from bot.delivery.sender import Sender, SenderConfig
 from storage.claims import ClaimedMessage
 from storage.db import Database
 

@@ -2,7 +2,7 @@
 
 Each value is checked by its type (choices, URLs, time zones, ranges) when the settings are read,
 so `cxbot config`, `cxbot serve` and every other command refuse exactly the same values.
-Checks across several settings live in ``bot.config_check.check_settings``.
+Checks across several settings live in ``bot.cli.config_check.check_settings``.
 """
 
 from __future__ import annotations

@@ -24,14 +24,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.sender import RateLimiter
+from bot.delivery.sender import RateLimiter
 
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
     from aiogram.methods import TelegramMethod
 
-    from bot.settings import Settings
+    from bot.infra.settings import Settings
     from storage.db import Database
 
 #: Performs one Bot API method with JSON parameters and returns its ``result``; raises the error
@@ -100,8 +100,8 @@ def limited_bot_call(call: BotCall, limiter: RateLimiter) -> BotCall:
 
 def channel_limiter(settings: Settings, db: Database) -> RateLimiter:
     """Return the limiter for a worker: shared through the database or per process (settings)."""
-    from bot.rate_budget import DatabaseRateLimiter, shares_budget
-    from bot.sender import MemoryRateLimiter
+    from bot.delivery.rate_budget import DatabaseRateLimiter, shares_budget
+    from bot.delivery.sender import MemoryRateLimiter
 
     if shares_budget(db.url, settings.outbound_budget):
         return DatabaseRateLimiter(db)

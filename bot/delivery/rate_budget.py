@@ -1,6 +1,6 @@
 """The outbound budget shared by several workers: Telegram's limits counted in the database.
 
-``MemoryRateLimiter`` (bot.sender) spaces the sends of one process. With N workers, each would
+``MemoryRateLimiter`` (bot.delivery.sender) spaces the sends of one process. With N workers, each would
 need a guessed share of the bot's 30 messages/s; ``DatabaseRateLimiter`` instead books every
 send's slot in the ``send_budget`` table (storage.send_budget), so the workers together keep to
 the bot's rate, each chat's 1/s and each group's 20/min, whatever their number and load.
@@ -31,8 +31,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from bot.group_commit import GroupCommit
-from bot.leader import WORKER_ID
+from bot.infra.group_commit import GroupCommit
+from bot.infra.leader import WORKER_ID
 from flows.errors import ChannelError, StorageError
 from storage.db import Database
 from storage.send_budget import Budget, Grant, SlotRequest, forget_idle, grant_slots

@@ -8,10 +8,10 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-from bot.clock import Clock, utcnow
-from bot.service import Service
-from bot.settings import Settings, service_levels
-from bot.timers import due_in_session
+from bot.engine.service import Service
+from bot.engine.timers import due_in_session
+from bot.infra.clock import Clock, utcnow
+from bot.infra.settings import Settings, service_levels
 from flows.journey import Journey, load_journey
 from storage import migrate
 from storage.db import Database

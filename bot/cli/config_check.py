@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 from pydantic_core import ErrorDetails, PydanticUndefined
 
-from bot.settings import Settings, quiet_hours
+from bot.infra.settings import Settings, quiet_hours
 from flows.errors import ConfigError
 
 PREFIX = "CXBOT_"

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 
-from bot.apply import Address, ApplyContext, apply_actions
-from bot.clock import Clock, utcnow
+from bot.engine.apply import Address, ApplyContext, apply_actions
+from bot.infra.clock import Clock, utcnow
 from bot.observability import metrics
 from flows.conversation import (
     Action,
@@ -48,7 +48,7 @@ AfterApply = Callable[[ApplyContext], None]
 
 #: Returns the survey that waited for a customer's chat and may be asked with the welcome of the
 #: /start that binds it (its timer's id and its inbound), inside the feed's transaction; see
-#: ``bot.timers.due_in_session`` (``bot.wiring`` sets it: timers are fed through the service).
+#: ``bot.engine.timers.due_in_session`` (``bot.engine.wiring`` sets it: timers are fed through the service).
 DueAtStart = Callable[[Session, str, datetime], "tuple[int, SurveyDue] | None"]
 
 #: The longest message text (Telegram's limit; an edited question is cut to it).
@@ -135,7 +135,7 @@ class Service:
         self.journey = journey
         self.engine = Engine(journey)
         self.clock = clock
-        #: When escalations are due (bot.settings.service_levels; default: the journey's rules on
+        #: When escalations are due (bot.infra.settings.service_levels; default: the journey's rules on
         #: the default company calendar).
         self.levels = levels or ServiceLevels(journey.escalation)
         self.after_apply: list[AfterApply] = []

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
-from bot.settings import Settings
+from bot.infra.settings import Settings
 from flows.errors import Permanent, Transient
 from storage.claims import ClaimedMessage
 
