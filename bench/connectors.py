@@ -6,7 +6,7 @@ Posts ``--orders`` Shopify ``orders/create`` deliveries (Shopify's own SDK sampl
 and customer id each, signed as Shopify signs) through the real FastAPI app in-process, on a
 SQLite file, and prints the answer time per delivery (p50, p95, max: verify + store raw +
 answer), then the worker's time to map and ingest all the stored rows (business events per
-second). The inputs are the stored sample (tests/connectors/samples) varied by id only.
+second). The inputs are the stored sample (tests/bot/connectors/samples) varied by id only.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 
 
 async def _post_all(app: App, orders: int) -> list[float]:
-    sample = json.loads((ROOT / "tests/connectors/samples/shopify_orders_create.json").read_text())
+    sample = json.loads((ROOT / "tests/bot/connectors/samples/shopify_orders_create.json").read_text())
     transport = httpx.ASGITransport(app=create_api(app, [connectors_router()]))
     times: list[float] = []
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:

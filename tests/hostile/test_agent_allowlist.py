@@ -16,8 +16,17 @@ from bot.cli.main import app as cli
 from bot.engine.service import Service
 from bot.engine.wiring import App
 from storage.tables import AgentActionRecord, Escalation
+from tests.bot.escalations.conftest import (
+    AGENT,
+    AGENTS,
+    DeskApp,
+    api,
+    client,
+    desk_app,
+    detractor,
+    make_settings,
+)
 from tests.clocks import FakeClock
-from tests.escalations.conftest import AGENT, AGENTS, DeskApp, api, client, desk_app, detractor, make_settings
 from tests.fakes.bot_api import FakeBotAPI
 from tests.hostile.conftest import Tally
 

@@ -23,8 +23,8 @@ from bot.privacy.registry import ERASED_TEXT, REGISTRY
 from flows.errors import ConflictError
 from storage import inbox
 from storage.tables import Escalation, InboxUpdate, Response
+from tests.bot.escalations.conftest import AGENT, AGENTS, DeskApp, api, client, desk_app
 from tests.clocks import FakeClock
-from tests.escalations.conftest import AGENT, AGENTS, DeskApp, api, client, desk_app
 from tests.fakes.bot_api import FakeBotAPI
 from tests.hostile.conftest import Tally
 

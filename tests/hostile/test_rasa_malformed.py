@@ -13,7 +13,7 @@ from bot.engine.wiring import App
 from bot.infra.settings import Settings
 from flows.journey import Journey
 from storage.db import Database
-from tests.channels.test_rasa_actions import asgi_client, due_delivery_survey, load
+from tests.bot.channels.test_rasa_actions import asgi_client, due_delivery_survey, load
 from tests.clocks import FakeClock
 from tests.hostile.conftest import Tally
 
