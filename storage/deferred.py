@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import OperationalError, StatementError
 from sqlmodel import Session
 
 _KEY = "cxbot.deferred"
@@ -61,8 +61,10 @@ class Deferred:
         try:
             for (statement, _), rows in groups.items():
                 self._send(statement, rows)
-        except (IntegrityError, DataError, ProgrammingError) as exc:
-            raise DeferredWriteFailed(f"held-back write refused: {type(exc.orig).__name__}") from exc
+        except OperationalError:
+            raise  # the database failing (locked, unreachable): the whole batch fails, as ever
+        except (StatementError, ValueError, TypeError) as exc:  # one row's write refused
+            raise DeferredWriteFailed(f"held-back write refused: {type(exc).__name__}") from exc
         finally:
             self._sending = False
 
