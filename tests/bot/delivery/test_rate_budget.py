@@ -132,9 +132,9 @@ class JitteryClock(VirtualClock):
 
 
 async def test_a_send_late_within_tolerance_does_not_make_the_next_one_miss(sqlite_db: Database) -> None:
-    """Wake-ups late by 15 ms every other time (under the 20 ms tolerance) miss no slot, and the
+    """Wake-ups late by 8 ms every other time (under the 10 ms tolerance) miss no slot, and the
     sends keep 30 per second (spacing each from the last real start missed every other slot)."""
-    clock = JitteryClock((0.015, 0.0))
+    clock = JitteryClock((0.008, 0.0))
     limiter = _limiter(sqlite_db, clock, "worker-a")
     started: list[float] = []
     for i in range(120):
