@@ -13,9 +13,9 @@ the bot's rate, each chat's 1/s and each group's 20/min, whatever their number a
   late send could fall in the same second as another worker's on-time ones. With slots spaced
   ``(1 + margin)`` apart and ``tolerance`` below ``margin`` seconds (the rest covers the jitter
   of the request on its way: 40 ms with the defaults 5 % and 10 ms), no one-second window of
-  arrivals holds more than the limit. That
-  holds for one process's sends too, so they are not spaced again from their real starts (a
-  late send would then push the next one late, and so on: slots missed in a row).
+  arrivals holds more than the limit. That holds for one process's sends too, so they are not
+  spaced again from their real starts (a late send would then push the next one late, and so
+  on: slots missed in a row).
 * A slot further than ``max_wait`` ahead (a full group minute, a paused chat) is not booked:
   ``acquire`` raises a flood-control ``ChannelError`` with ``retry_after``, and the sender puts
   the message back for then instead of holding its lease while waiting (a wait is not a
