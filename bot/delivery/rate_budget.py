@@ -12,7 +12,7 @@ the bot's rate, each chat's 1/s and each group's 20/min, whatever their number a
   ``tolerance`` after its slot (a stalled event loop) is not made: a new slot is booked, since a
   late send could fall in the same second as another worker's on-time ones. With slots spaced
   ``(1 + margin)`` apart and ``tolerance`` below ``margin`` seconds (the rest covers the jitter
-  of the request on its way: 40 ms with the defaults 5 % and 10 ms), no one-second window of
+  of the request on its way: 50 ms with the defaults 6 % and 10 ms), no one-second window of
   arrivals holds more than the limit. That holds for one process's sends too, so they are not
   spaced again from their real starts (a late send would then push the next one late, and so
   on: slots missed in a row).
@@ -61,7 +61,7 @@ class DatabaseRateLimiter:
         global_per_s: float = 30.0,
         per_chat_interval: float = 1.0,
         per_group_per_min: int = 20,
-        margin: float = 0.05,
+        margin: float = 0.06,
         tolerance: float = 0.01,
         handoff: float = 0.0,
         max_wait: float = 20.0,
