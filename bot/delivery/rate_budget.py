@@ -12,10 +12,8 @@ the bot's rate, each chat's 1/s and each group's 20/min, whatever their number a
   ``tolerance`` after its slot (a stalled event loop) is not made: a new slot is booked, since a
   late send could fall in the same second as another worker's on-time ones. With slots spaced
   ``(1 + margin)`` apart and ``tolerance`` below ``margin`` seconds (the rest covers the jitter
-  of the request on its way: 50 ms with the defaults 6 % and 10 ms), no one-second window of
-  arrivals holds more than the limit. That holds for one process's sends too, so they are not
-  spaced again from their real starts (a late send would then push the next one late, and so
-  on: slots missed in a row).
+  of the request on its way), no one-second window of arrivals holds more than the limit.
+  Within a process the sends that actually leave are kept spaced too (as MemoryRateLimiter does).
 * A slot further than ``max_wait`` ahead (a full group minute, a paused chat) is not booked:
   ``acquire`` raises a flood-control ``ChannelError`` with ``retry_after``, and the sender puts
   the message back for then instead of holding its lease while waiting (a wait is not a
@@ -43,8 +41,8 @@ log = structlog.get_logger(__name__)
 
 #: How often (seconds) a limiter deletes the rows of chats idle since then.
 FORGET_EVERY = 300.0
-#: Bounds of how far ahead slots start (three times the recent grant round trip).
-MIN_LEAD, MAX_LEAD = 0.02, 0.25
+#: Bounds of how far ahead slots start (twice the recent grant round trip).
+MIN_LEAD, MAX_LEAD = 0.01, 0.25
 
 
 class DatabaseRateLimiter:
@@ -61,8 +59,8 @@ class DatabaseRateLimiter:
         global_per_s: float = 30.0,
         per_chat_interval: float = 1.0,
         per_group_per_min: int = 20,
-        margin: float = 0.06,
-        tolerance: float = 0.01,
+        margin: float = 0.05,
+        tolerance: float = 0.02,
         handoff: float = 0.0,
         max_wait: float = 20.0,
         owner: str | None = None,
@@ -87,6 +85,8 @@ class DatabaseRateLimiter:
         self._unwritten_lock = threading.Lock()  # pause() on the loop, _grant() in a thread
         self._grants = GroupCommit(self._grant, name="send-budget")
         self._forget_at = clock() + FORGET_EVERY
+        self._last_start = 0.0  # when this process's last send went
+        self._chat_last_start: dict[str, float] = {}
         self._round_trip = MIN_LEAD  # seconds from asking for a slot to having it (moving average)
         #: Slots booked but let go because the process woke too late for them.
         self.missed = 0
@@ -116,11 +116,18 @@ class DatabaseRateLimiter:
             delay = grant.at - self._clock()
             if delay > 0:
                 await self._sleep(delay)
-            # Never before its slot, at most ``tolerance`` after: that alone keeps every send
-            # (this process's too) spaced. Spacing this process's sends once more from the last
-            # one's real start would make one late send push the next past its tolerance too.
+            # This process's own sends stay spaced even when its loop wakes them together.
+            spaced = max(
+                self._last_start + self.budget.global_interval,
+                self._chat_last_start.get(address, 0.0) + self.budget.chat_interval if address else 0.0,
+            )
+            if spaced > self._clock():
+                await self._sleep(spaced - self._clock())
             now = self._clock()
             if now - grant.at <= self.tolerance:
+                self._last_start = now
+                if address:
+                    self._chat_last_start[address] = now
                 return
             self.missed += 1  # woke too late: this slot's send could crowd another worker's second
             log.debug("send_slot_missed", late=round(now - grant.at, 3))
@@ -139,7 +146,7 @@ class DatabaseRateLimiter:
         now = self._clock()
         # Slots start a little ahead: a slot granted for "now" would be stale by the time the
         # grant reaches the waiting task, and be let go as missed.
-        lead = min(MAX_LEAD, max(MIN_LEAD, 3 * self._round_trip))
+        lead = min(MAX_LEAD, max(MIN_LEAD, 2 * self._round_trip))
         try:
             grants = grant_slots(self.db, self.owner, now + lead, self.budget, requests, pauses)
         except Exception:
@@ -150,6 +157,8 @@ class DatabaseRateLimiter:
         if now >= self._forget_at:
             self._forget_at = now + FORGET_EVERY
             self._pauses = {a: t for a, t in self._pauses.items() if t > now}
+            horizon = now - self.budget.chat_interval
+            self._chat_last_start = {a: t for a, t in self._chat_last_start.items() if t > horizon}
             forget_idle(self.db, now - FORGET_EVERY)
         return grants
 

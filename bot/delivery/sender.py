@@ -140,7 +140,7 @@ class MemoryRateLimiter:
         global_per_s: float = 30.0,  # Telegram's ~30/s; spacing (not bursts) plus the margin keeps us under
         per_chat_interval: float = 1.0,
         per_group_per_min: int = 20,
-        margin: float = 0.03,
+        margin: float = 0.04,  # 40 ms for the requests' jitter on their way (rolling window)
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:

@@ -116,29 +116,3 @@ def test_the_budget_is_shared_on_postgresql_and_kept_per_process_on_sqlite() -> 
     assert not shares_budget("sqlite:///cxbot.db", "auto")
     assert shares_budget("sqlite:///cxbot.db", "database")
     assert not shares_budget("postgresql://x@h/db", "memory")
-
-
-class JitteryClock(VirtualClock):
-    """A ``VirtualClock`` whose wake-ups are late by turns: ``lates[0]``, ``lates[1]``, …"""
-
-    def __init__(self, lates: tuple[float, ...]) -> None:
-        super().__init__()
-        self.lates, self.wakes = lates, 0
-
-    async def sleep(self, seconds: float) -> None:
-        self.late = self.lates[self.wakes % len(self.lates)]
-        self.wakes += 1
-        await super().sleep(seconds)
-
-
-async def test_a_send_late_within_tolerance_does_not_make_the_next_one_miss(sqlite_db: Database) -> None:
-    """Wake-ups late by 8 ms every other time (under the 10 ms tolerance) miss no slot, and the
-    sends keep 30 per second (spacing each from the last real start missed every other slot)."""
-    clock = JitteryClock((0.008, 0.0))
-    limiter = _limiter(sqlite_db, clock, "worker-a")
-    started: list[float] = []
-    for i in range(120):
-        await limiter.acquire(str(i), group=False)
-        started.append(clock.now)
-    assert limiter.missed == 0
-    assert _max_in(started, 1.0) <= 30

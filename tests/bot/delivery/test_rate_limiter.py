@@ -67,7 +67,7 @@ async def test_late_wake_ups_do_not_slow_every_later_send() -> None:
     """A loop waking 30 ms late every twentieth time still sends at ≥ 0.95 of the cap, and never
     more than 30 in any rolling second (when each late wake-up delayed all later sends: 0.93)."""
     clock = _StallingClock(late=0.03, every=20)
-    limiter = MemoryRateLimiter(per_chat_interval=0.0, monotonic=clock, sleep=clock.sleep)
+    limiter = MemoryRateLimiter(per_chat_interval=0.0, margin=0.03, monotonic=clock, sleep=clock.sleep)
     started: list[float] = []
     for i in range(300):
         await limiter.acquire(f"chat-{i}", group=False)
