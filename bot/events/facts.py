@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
-
 from flows.journey import Journey, StageKind
 from flows.scheduling import RELATIONSHIP_GAP, CustomerFacts, DueSurvey, SentSurvey
 from storage import survey_context
+from storage.db import Session
 from storage.tables import SurveyInstance
 
 

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
-
 from bot.privacy.registry import ERASED_TEXT, pseudonym
 from flows.errors import NotFoundError
 from storage import erasure, repo
-from storage.db import Database
+from storage.db import Database, Session
 from storage.tables import Customer, Escalation
 
 CARD_KIND = "agent_card"  # bot.escalations.records.CARD_KIND (not imported: privacy must not need the desk)
