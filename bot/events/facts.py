@@ -7,7 +7,7 @@ from datetime import datetime
 
 from flows.journey import Journey, StageKind
 from flows.scheduling import RELATIONSHIP_GAP, CustomerFacts, DueSurvey, SentSurvey
-from storage import survey_context
+from storage import customers, survey_context
 from storage.db import Session
 from storage.tables import SurveyInstance
 
@@ -38,7 +38,7 @@ def load_context(
         stage = journey.stage(survey.stage)
     except KeyError:
         return None
-    customer = survey_context.customer(session, survey.customer_id)
+    customer = customers.find(session, survey.customer_id)
     facts = CustomerFacts(
         timezone=customer.timezone if customer else "Europe/Rome",
         opted_out=bool(customer and customer.opted_out),
