@@ -120,6 +120,11 @@ def latest_answers(session: Session, customer_id: str, limit: int) -> list[Respo
     return list(session.exec(statement))
 
 
+def unresolved(session: Session) -> list[Escalation]:
+    """Return the escalations open or taken."""
+    return list(session.exec(select(Escalation).where(col(Escalation.status).in_(_OPEN))))
+
+
 def nudge_candidates(session: Session, now: datetime) -> list[Escalation]:
     """Return the unresolved escalations opened by ``now`` with a due time and no nudge yet."""
     return list(

@@ -122,3 +122,23 @@ def add_survey(session: Session, survey: SurveyInstance) -> int:
     session.flush()
     assert survey.id is not None
     return survey.id
+
+
+def surveys_of_event(session: Session, event_id: str) -> list[tuple[SurveyInstance, DueWork | None]]:
+    """Return the surveys the event planned, by id, each with its due timer (None when it has none)."""
+    surveys = list(
+        session.exec(
+            select(SurveyInstance)
+            .where(col(SurveyInstance.event_id) == event_id)
+            .order_by(col(SurveyInstance.id))
+        )
+    )
+    timers = {
+        w.survey_id: w
+        for w in session.exec(
+            select(DueWork).where(
+                col(DueWork.survey_id).in_([s.id for s in surveys]), col(DueWork.kind) == "survey_due"
+            )
+        )
+    }
+    return [(survey, timers.get(survey.id)) for survey in surveys]
