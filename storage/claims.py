@@ -13,6 +13,8 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
+from sqlmodel import Session, col
+from sqlmodel import select as sm_select
 
 from storage.db import Database
 from storage.tables import DueWork, OutboxMessage
@@ -145,10 +147,40 @@ def finish_messages(db: Database, message_ids: list[int], now: datetime) -> None
     """Mark many delivered messages sent in one transaction."""
     if not message_ids:
         return
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
     with db.write() as session:
-        session.connection().execute(
-            update(table)
-            .where(table.c.id.in_(message_ids))
-            .values(status="sent", sent_at=now, leased_until=None, error=None)
+        _mark_sent(session, message_ids, now)
+
+
+def _mark_sent(session: Session, message_ids: list[int], now: datetime) -> None:
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    session.connection().execute(
+        update(table)
+        .where(table.c.id.in_(message_ids))
+        .values(status="sent", sent_at=now, leased_until=None, error=None)
+    )
+
+
+def take_for_inline_reply(
+    session: Session, channel: str, address: str, now: datetime, *, also: int | None = None
+) -> list[dict[str, Any]]:
+    """Mark the chat's pending messages sent and return their payloads, oldest first, in the caller's
+    transaction: a channel that answers inline (Rasa's action response) delivers them itself.
+
+    Messages leased by a sender are left to it, except ``also`` (the one being answered now).
+    """
+    free = or_(col(OutboxMessage.leased_until).is_(None), col(OutboxMessage.leased_until) < now)
+    if also is not None:
+        free = or_(free, col(OutboxMessage.id) == also)
+    rows = session.exec(
+        sm_select(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.address) == address,
+            col(OutboxMessage.status) == "pending",
+            free,
         )
+        .order_by(col(OutboxMessage.id))
+    ).all()
+    if rows:
+        _mark_sent(session, [row.id for row in rows if row.id is not None], now)
+    return [dict(row.payload) for row in rows]
