@@ -15,10 +15,11 @@ import structlog
 from bot.connectors import chatwoot_out, deeplink_mail
 from bot.connectors.worker import process_pending
 from bot.delivery.mail import MailTransport
-from bot.delivery.sender import SERVICES, Sender, SenderConfig
+from bot.delivery.sender import Sender, SenderConfig
 from bot.engine.wiring import App
 from bot.infra.clock import Clock
 from bot.infra.leader import WORKER_ID
+from bot.infra.retry import SERVICES
 
 log = structlog.get_logger(__name__)
 OWNER = f"{WORKER_ID}:connectors"

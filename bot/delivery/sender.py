@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -45,6 +44,7 @@ import structlog
 from bot.infra.clock import Clock, utcnow
 from bot.infra.group_commit import GroupCommit
 from bot.infra.leader import WORKER_ID
+from bot.infra.retry import MESSAGING, RetryPolicy
 from bot.observability.metrics import DEAD_LETTERED, MESSAGES_SENT, SEND_ERRORS
 from flows.errors import ChannelError, ChatBlocked, Permanent, RetryAfter, StorageError, Transient
 from storage.claims import ClaimedMessage, claim_outbox
@@ -198,40 +198,6 @@ class MemoryRateLimiter:
         """Push the chat's next slot ``seconds`` ahead."""
         until = self._monotonic() + seconds
         self._chat_next[address] = max(self._chat_next.get(address, 0.0), until)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When to try a temporarily failed message again, and when to give up on it.
-
-    After failed attempt ``n`` the message waits ``base · 2ⁿ⁻¹`` seconds plus a random share of
-    up to ``jitter`` of that (messages that failed together do not all come back together), at
-    most ``cap``; after ``max_attempts`` attempts it is a dead letter. A flood-control wait is
-    not an attempt. ``rng`` is injectable: a seeded one makes the jitter reproducible.
-    """
-
-    base: float = 1.0
-    cap: float = 300.0
-    max_attempts: int = 12
-    jitter: float = 0.2
-    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
-
-    def delay(self, attempts: int) -> float | None:
-        """Return the seconds to wait after failed attempt number ``attempts`` (from 1), or None
-        when the attempts are used up."""
-        if attempts >= self.max_attempts:
-            return None
-        exponential = self.base * 2.0 ** min(max(0, attempts - 1), 64)
-        return min(self.cap, exponential * (1.0 + self.jitter * self.rng.random()))
-
-
-#: Chats (Telegram customers and agents, python-telegram-bot): 1 s doubling to 5 min, 12 attempts.
-MESSAGING = RetryPolicy()
-#: Rasa's trigger_intent: 5 s doubling to 10 min, 8 attempts.
-RASA = RetryPolicy(base=5.0, cap=600.0, max_attempts=8)
-#: Other people's services (helpdesk webhook, e-mail, Chatwoot): outages last longer, 1 min
-#: doubling to an hour, 8 attempts (about four hours).
-SERVICES = RetryPolicy(base=60.0, cap=3600.0, max_attempts=8)
 
 
 @dataclass

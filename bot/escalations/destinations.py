@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 
 from bot.delivery.mail import MailTransport
-from bot.delivery.sender import SERVICES, Sender, SenderConfig, http_failure, network_failure
+from bot.delivery.sender import Sender, SenderConfig, http_failure, network_failure
 from bot.escalations.records import DeskConfig
 from bot.infra.clock import Clock
 from bot.infra.leader import WORKER_ID
+from bot.infra.retry import SERVICES
 from bot.infra.settings import Settings
 from flows.errors import Permanent
 from storage import repo

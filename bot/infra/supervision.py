@@ -3,9 +3,9 @@
 Every long-running part (a channel's poller, inbox processor and sender, the escalation timers,
 housekeeping…) runs under ``Supervisor.run``: an unexpected exception (or an early return) is
 logged once with the task's name, counted in ``cxbot_task_restarts_total``, and the task starts
-again after an exponential backoff. A task that keeps failing (``failing_after`` crashes in a
-row, none of its runs lasting ``healthy_after`` seconds) shows in ``/readyz`` as
-``task:<name>`` with the reason, and readiness answers 503 until it has run well again.
+again after the ``RESTART`` backoff (``bot.infra.retry``). A task that keeps failing
+(``failing_after`` crashes in a row, none of its runs lasting ``healthy_after`` seconds) shows
+in ``/readyz`` as ``task:<name>`` with the reason, and readiness answers 503 until it has run well again.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from bot.infra.retry import RESTART, RetryPolicy
 from bot.observability.metrics import TASK_RESTARTS
 
 log = structlog.get_logger(__name__)
@@ -38,8 +39,7 @@ class _Health:
 class Supervisor:
     """Runs components, restarting them with backoff; keeps each one's health for /readyz."""
 
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
+    restart: RetryPolicy = RESTART
     failing_after: int = 3
     healthy_after: float = 60.0
     monotonic: Callable[[], float] = time.monotonic
@@ -66,7 +66,7 @@ class Supervisor:
             health.last_error = error
             health.running_since = None
             TASK_RESTARTS.labels(name).inc()
-            delay = min(self.backoff_base * 2 ** (health.failures - 1), self.backoff_max)
+            delay = self.restart.wait(health.failures)
             log.error("task_crashed", task=name, error=error, failures=health.failures, restart_in=delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)

@@ -16,9 +16,10 @@ from sqlmodel import func, select
 
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.processor import ProcessorConfig
-from bot.delivery.sender import MemoryRateLimiter, RetryPolicy, SenderConfig
+from bot.delivery.sender import MemoryRateLimiter, SenderConfig
 from bot.engine.wiring import App, build_app
 from bot.infra.clock import utcnow
+from bot.infra.retry import RetryPolicy
 from bot.infra.settings import Settings
 from storage.tables import OutboxMessage, Response
 from tests.conftest import drop_pg_database, make_pg_database

@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.cli.main import app as cli
-from bot.delivery.sender import RetryPolicy, Sender, SenderConfig
+from bot.delivery.sender import Sender, SenderConfig
 from bot.engine.wiring import App, build_app
+from bot.infra.retry import RetryPolicy
 from bot.infra.settings import Settings
 from bot.observability.metrics import REGISTRY
 from bot.runtime.serve import build_runtime

@@ -20,9 +20,10 @@ import structlog
 
 from bot.channels.rasa.bridge import CHANNEL
 from bot.channels.rasa.messages import MESSAGE_ENTITY, SURVEY_ENTITY, TRIGGER_INTENT
-from bot.delivery.sender import RASA, Sender, SenderConfig, http_failure, network_failure
+from bot.delivery.sender import Sender, SenderConfig, http_failure, network_failure
 from bot.engine.wiring import App
 from bot.infra.leader import WORKER_ID
+from bot.infra.retry import RASA
 from bot.infra.settings import Settings
 from storage.claims import ClaimedMessage
 

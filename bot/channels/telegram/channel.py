@@ -27,6 +27,7 @@ from bot.engine.wiring import App
 from bot.escalations.records import AGENTS_CHANNEL
 from bot.escalations.telegram_desk import AgentDesk
 from bot.infra.leader import lead
+from bot.infra.retry import RESTART, RetryPolicy
 from bot.infra.settings import quiet_hours
 from bot.infra.supervision import Component, Supervisor
 from flows.errors import ChannelError, ConfigError
@@ -54,7 +55,7 @@ class TelegramChannel:
         sender: SenderConfig | None = None,
         limiter: RateLimiter | None = None,
         poll_timeout: int = 25,
-        start_backoff: float = 1.0,
+        start_retry: RetryPolicy = RESTART,
         supervisor: Supervisor | None = None,
     ) -> None:
         settings = app.settings
@@ -77,7 +78,7 @@ class TelegramChannel:
         clock = service.clock
         #: Runs every part; the runtime's, so /readyz shows each part's health.
         self.supervisor = supervisor or Supervisor()
-        self.start_backoff = start_backoff
+        self.start_retry = start_retry
         self._due: set[asyncio.Task[None]] = set()
         # The customers' chats: their inbox processor and their sender.
         agents = settings.agents_chat_id is not None
@@ -185,26 +186,24 @@ class TelegramChannel:
             await self.bot.delete_webhook()
 
     async def start_with_retries(self, stop: asyncio.Event) -> bool:
-        """Run ``start`` until it succeeds, with exponential backoff; False when stopped first.
+        """Run ``start`` until it succeeds, waiting as ``start_retry`` says (or as long as Telegram
+        asks); False when stopped first.
 
         Telegram stays on: the processor and the sender run meanwhile; polling starts once the
         webhook is deleted (Telegram refuses ``getUpdates`` while one is set).
         """
-        delay = self.start_backoff
         failures = 0
         while not stop.is_set():
             try:
                 await self.start()
             except ChannelError as exc:
                 failures += 1
-                wait = exc.retry_after if exc.retry_after is not None else delay
+                wait = exc.retry_after if exc.retry_after is not None else self.start_retry.wait(failures)
                 (log.warning if failures == 1 else log.info)(
                     "telegram_start_failed", error=str(exc), failures=failures, retry_in=wait
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
-                if exc.retry_after is None:
-                    delay = min(delay * 2, 60.0)
                 continue
             if failures:
                 log.info("telegram_started", after_failures=failures)

@@ -13,8 +13,9 @@ from sqlmodel import col, select
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport
 from bot.delivery.limited_calls import limit_requests
-from bot.delivery.sender import MemoryRateLimiter, RetryPolicy, Sender, SenderConfig
+from bot.delivery.sender import MemoryRateLimiter, Sender, SenderConfig
 from bot.infra.clock import utcnow
+from bot.infra.retry import RetryPolicy
 from storage import repo
 from storage.db import Database
 from storage.tables import ChannelIdentity, OutboxMessage

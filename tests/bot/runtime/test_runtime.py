@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from bot.engine.wiring import build_app
+from bot.infra.retry import RetryPolicy
 from bot.infra.settings import Settings
 from bot.runtime.serve import Runtime
 
@@ -59,7 +60,7 @@ async def test_a_crashing_task_is_restarted_and_then_named_in_readyz(tmp_path: P
         app=app,
         due_work_interval=0.2,
         components=[flaky, steady],
-        supervisor=Supervisor(backoff_base=0.01, backoff_max=0.05, failing_after=3),
+        supervisor=Supervisor(restart=RetryPolicy(base=0.01, cap=0.05, max_attempts=None), failing_after=3),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop))

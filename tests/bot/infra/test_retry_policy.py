@@ -1,4 +1,4 @@
-"""The one retry policy of the outbox sender: exponential backoff, jitter, a cap, a last attempt."""
+"""The one retry policy (bot.infra.retry): exponential backoff, jitter, a cap, a last attempt."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from random import Random
 
 import pytest
 
-from bot.delivery.sender import MESSAGING, RASA, SERVICES, RetryPolicy
+from bot.infra.retry import MESSAGING, RASA, SERVICES, RetryPolicy
 
 
 @pytest.mark.parametrize("attempts", range(1, 9))
@@ -51,3 +51,9 @@ def test_the_named_policies() -> None:
     assert (MESSAGING.base, MESSAGING.cap, MESSAGING.max_attempts) == (1.0, 300.0, 12)
     assert (RASA.base, RASA.cap, RASA.max_attempts) == (5.0, 600.0, 8)
     assert (SERVICES.base, SERVICES.cap, SERVICES.max_attempts) == (60.0, 3600.0, 8)
+
+
+def test_wait_falls_back_to_the_cap_once_attempts_are_used_up() -> None:
+    """``wait`` (for what never gives up) is the cap where ``delay`` would say give up."""
+    policy = RetryPolicy(base=1.0, cap=9.0, max_attempts=2, jitter=0.0)
+    assert (policy.delay(2), policy.wait(2), policy.wait(1)) == (None, 9.0, 1.0)
