@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from re import _constants as sre  # the stdlib's own parser of patterns
-from re import _parser as sre_parse
+from re import _constants as sre  # type: ignore[attr-defined, unused-ignore]  # the stdlib's own parser of patterns
+from re import _parser as sre_parse  # type: ignore[attr-defined, unused-ignore]  # private: no stub
 from typing import Any
 
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
