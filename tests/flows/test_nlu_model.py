@@ -67,11 +67,22 @@ def test_blind_eval_figures_hold(lang: str) -> None:
     assert figures["false_alarms"] <= floor["false_alarms"], figures
 
 
-TRAINING_WRITERS = {"train-A", "train-B", "train-C", "train-D", "train-E", "train-F", "train-G"}
+TRAINING_WRITERS = {
+    "train-A",
+    "train-B",
+    "train-C",
+    "train-D",
+    "train-E",
+    "train-F",
+    "train-G",
+    "train-H",
+    "train-I",
+    "train-J",
+}
 
 
 def test_eval_split_is_apart_from_training() -> None:
-    """The seven training writers wrote the training files, one each; no eval writer wrote any of them."""
+    """The ten training writers wrote the training files, one each; no eval writer wrote any of them."""
     eval_writers = {r["writer"] for r in _eval_rows()}
     by_file = {p.stem: {r["writer"] for r in _load(p)} for p in sorted((BLIND / "train").glob("*.jsonl"))}
     assert by_file == {f"train_{w[-1]}": {w} for w in TRAINING_WRITERS}
@@ -214,6 +225,22 @@ def test_training_reads_the_same_features_as_the_bot(text: str, lang: str, stage
 )
 def test_happy_cues_are_read_from_praise_and_solved_problems(text: str, cues: set[str]) -> None:
     """Praise words and a problem said to be over are cues; a negator just before cancels them."""
+    assert text_features(comment_text(text)).cues == cues
+
+
+@pytest.mark.parametrize(
+    ("text", "cues"),
+    [
+        ("Buongiorno, pacco arrivato ieri. Cordiali saluti, Anna", {"cue:greet", "cue:signoff"}),
+        ("Dear team, the lid was cracked on arrival. Kind regards", {"cue:greet", "cue:signoff"}),
+        ("ciao, il coperchio era rotto", {"cue:greet"}),
+        ("arrived a day late. Regards, Tom", {"cue:signoff"}),
+        ("regards to the courier who left it in the rain: the box was open and the lid was cracked", set()),
+        ("the box was open", set()),
+    ],
+)
+def test_greetings_and_sign_offs_are_cues(text: str, cues: set[str]) -> None:
+    """A greeting opening a text and a sign-off closing it are cues; the same words elsewhere are not."""
     assert text_features(comment_text(text)).cues == cues
 
 
