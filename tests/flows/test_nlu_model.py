@@ -32,11 +32,14 @@ MODEL_PATH = ROOT / "flows" / "understanding" / MODEL_FILE
 # Figures and how they compare with the issue's targets: tests/flows/corpus/README.md.
 # Today's rules alone reached it 67.2% / 40.8% / 4.2% and en 69.6% / 44.5% / 3.6%. The model of
 # five training writers reached it 90.8% / 93.1% / 11.7% and en 90.4% / 94.1% / 13.5%; with seven
-# writers (train-F, train-G added) Italian meets every target of the issue, English all but false
-# alarms (11.7% against 10%).
+# writers (train-F, train-G added) Italian met every target of the issue, English all but false
+# alarms (11.7% against 10%). With ten writers (train-H to train-J added) both languages meet every
+# target (it 92.4% / 92.3% / 7.5%, en 90.9% / 91.6% / 9.9%), but Italian recall and English
+# accuracy and recall fell below the seven-writer floors: those floors are kept, not lowered (the
+# lead decides); the floors the new model beats are raised to its figures.
 FLOORS = {
-    "it": {"accuracy": 0.920, "recall": 0.930, "false_alarms": 0.092},  # 230/250, 121/130, 11/120
-    "en": {"accuracy": 0.917, "recall": 0.949, "false_alarms": 0.118},  # 211/230, 113/119, 13/111
+    "it": {"accuracy": 0.924, "recall": 0.930, "false_alarms": 0.075},  # 231/250, (121/130), 9/120
+    "en": {"accuracy": 0.917, "recall": 0.949, "false_alarms": 0.100},  # (211/230), (113/119), 11/111
 }
 
 
