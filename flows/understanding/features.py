@@ -188,7 +188,7 @@ _SIGN_OFF_REACH = 60  # characters at the end of a text where a sign-off is look
 
 
 def _cues(text: str, words: list[str], negated: list[bool]) -> frozenset[str]:
-    """Return the happy-message cues of a text and its words (``negated[i]``: a negator just before word i)."""
+    """Return the happy cues of a text and its words (``negated[i]``: a negator just before word i)."""
     praise = solved = 0
     for word, negated_word in zip(words, negated, strict=True):
         if negated_word:
