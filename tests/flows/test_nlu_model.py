@@ -34,12 +34,15 @@ MODEL_PATH = ROOT / "flows" / "understanding" / MODEL_FILE
 # five training writers reached it 90.8% / 93.1% / 11.7% and en 90.4% / 94.1% / 13.5%; with seven
 # writers (train-F, train-G added) Italian met every target of the issue, English all but false
 # alarms (11.7% against 10%). With ten writers (train-H to train-J added) both languages meet every
-# target (it 92.4% / 92.3% / 7.5%, en 90.9% / 91.6% / 9.9%), but Italian recall and English
-# accuracy and recall fell below the seven-writer floors: those floors are kept, not lowered (the
-# lead decides); the floors the new model beats are raised to its figures.
+# target (it 92.4% / 92.3% / 7.5%, en 90.9% / 91.6% / 9.9%). Lead's decision: the ten-writer model
+# was chosen on the training writers alone (out of fold it is better in both languages: it 89.1% /
+# 90.9% / 12.2% against 87.7% / 90.9% / 15.2%, en 87.6% / 90.8% / 14.7% against 86.4% / 90.8% /
+# 17.2%), so the floors are its figures: Italian recall and English accuracy and recall went down a
+# little (it 121 → 120 complaints caught, en 113 → 109) for fewer false alarms (it 11 → 9, en 13 → 11),
+# and every floor still meets the issue's targets (accuracy and recall >= 90%, false alarms <= 10%).
 FLOORS = {
-    "it": {"accuracy": 0.924, "recall": 0.930, "false_alarms": 0.075},  # 231/250, (121/130), 9/120
-    "en": {"accuracy": 0.917, "recall": 0.949, "false_alarms": 0.100},  # (211/230), (113/119), 11/111
+    "it": {"accuracy": 0.924, "recall": 0.923, "false_alarms": 0.075},  # 231/250, 120/130, 9/120
+    "en": {"accuracy": 0.908, "recall": 0.915, "false_alarms": 0.100},  # 209/230, 109/119, 11/111
 }
 
 
