@@ -1,7 +1,7 @@
 """Train the comment negativity model (``make train-nlu``): writes flows/understanding/negativity_model.json.
 
 Reads only the TRAINING corpora in the repo: tests/flows/corpus/blind/train/*.jsonl (writers
-train-A to train-G) and the project's own comments.jsonl and holdout_comments.jsonl. The
+train-A to train-J) and the project's own comments.jsonl and holdout_comments.jsonl. The
 blind EVALUATION files (tests/flows/corpus/blind/eval/) are opened only to drop from training any
 text that is also an eval text; only the count dropped is printed.
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import func, select
 
 from storage.db import Database
@@ -47,6 +49,16 @@ def open_escalations(db: Database) -> list[tuple[str, int]]:
     )
     with db.read() as session:
         return [(priority, int(n)) for priority, n in session.connection().execute(statement)]
+
+
+def next_pending_timer(db: Database) -> datetime | None:
+    """Return the earliest due time of the pending timers (None when none is pending)."""
+    statement = select(func.min(_DUE.c.due_at)).where(_DUE.c.status == "pending")
+    with db.read() as session:
+        value = session.connection().execute(statement).scalar()
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def scheduled_surveys(db: Database) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
-from sqlmodel import Session
+from sqlmodel import Session as Session  # re-exported: bot/ names a transaction's type without sqlmodel
 
 from flows.errors import ConfigError, StorageError
 from storage import deferred

@@ -165,11 +165,6 @@ def erase_customer_rows(session: Session, customer_id: str, *, keep_conversation
     return Erased(int(answers or 0), escalations, int(identities.rowcount or 0), int(events.rowcount or 0))
 
 
-def customer(session: Session, customer_id: str) -> Customer | None:
-    """Return the customer row (None when there is none)."""
-    return session.get(Customer, customer_id)
-
-
 def mark_erased(session: Session, customer: Customer, now: datetime) -> None:
     """Make the customer row a tombstone: no name, opted out, erased at ``now``."""
     customer.name = None

@@ -120,6 +120,11 @@ def latest_answers(session: Session, customer_id: str, limit: int) -> list[Respo
     return list(session.exec(statement))
 
 
+def unresolved(session: Session) -> list[Escalation]:
+    """Return the escalations open or taken."""
+    return list(session.exec(select(Escalation).where(col(Escalation.status).in_(_OPEN))))
+
+
 def nudge_candidates(session: Session, now: datetime) -> list[Escalation]:
     """Return the unresolved escalations opened by ``now`` with a due time and no nudge yet."""
     return list(
@@ -242,3 +247,21 @@ def save(session: Session, escalation: Escalation) -> None:
 def customer_of_case(session: Session, escalation: Escalation) -> Customer | None:
     """Return the escalation's customer (None when unknown or forgotten)."""
     return session.get(Customer, escalation.customer_id) if escalation.customer_id else None
+
+
+def place_topic(session: Session, escalation_id: int, thread_id: int) -> None:
+    """Remember the forum topic created for the case (nothing when the escalation is gone)."""
+    _place(session, escalation_id, {"thread_id": thread_id})
+
+
+def place_card(session: Session, escalation_id: int, chat_id: str, message_id: int) -> None:
+    """Remember the message the case's card became in ``chat_id`` (nothing when the escalation is gone)."""
+    _place(session, escalation_id, {"card_message_id": message_id, "card_chat_id": chat_id})
+
+
+def _place(session: Session, escalation_id: int, values: dict[str, object]) -> None:
+    row = session.get(Escalation, escalation_id)
+    if row is not None:
+        for key, value in values.items():
+            setattr(row, key, value)
+        session.add(row)

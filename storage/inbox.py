@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from storage import deferred
+from storage.claims import oldest_of_each_chat_claim
 from storage.db import Database
 from storage.tables import InboxUpdate
 
@@ -96,37 +97,13 @@ def claim(
 
 @cache
 def _claim_statement() -> Any:
-    now: Any = bindparam("now")
-    older = _TABLE.alias("older")
-    earlier_pending = (
-        select(older.c.id)
-        .where(
-            older.c.channel == _TABLE.c.channel,
-            older.c.chat_key == _TABLE.c.chat_key,
-            older.c.processed_at.is_(None),
-            older.c.id < _TABLE.c.id,
-        )
-        .exists()
-    )
-    candidates = (
-        select(_TABLE.c.id)
-        .where(
-            and_(
-                _TABLE.c.channel == bindparam("b_channel"),
-                _TABLE.c.processed_at.is_(None),
-                or_(_TABLE.c.leased_until.is_(None), _TABLE.c.leased_until < now),
-                ~earlier_pending,
-            )
-        )
-        .order_by(_TABLE.c.id)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True)
-    )
-    return (
-        update(_TABLE)
-        .where(_TABLE.c.id.in_(candidates.scalar_subquery()))
-        .values(leased_until=bindparam("lease_until"), attempts=_TABLE.c.attempts + 1)
-        .returning(_TABLE.c.id, _TABLE.c.external_id, _TABLE.c.chat_key, _TABLE.c.payload, _TABLE.c.attempts)
+    return oldest_of_each_chat_claim(
+        _TABLE,
+        "chat_key",
+        lambda t: t.c.processed_at.is_(None),
+        [_TABLE.c.channel == bindparam("b_channel")],
+        ("external_id", "chat_key", "payload"),
+        owner=False,
     )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import case, func, select
 
 from storage.db import Database
-from storage.tables import Response
+from storage.tables import Escalation, OutboxMessage, Response
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,23 @@ def stage_summaries(db: Database) -> list[StageSummary]:
     return [
         StageSummary(str(s), str(m), int(n), int(h), int(lo), float(mean)) for s, m, n, h, lo, mean in rows
     ]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """How many rows of each kind are stored (the demo's closing line)."""
+
+    answers: int
+    escalations: int
+    messages: int
+
+
+def totals(db: Database) -> Totals:
+    """Return how many answers, escalations and outbox messages are stored."""
+    tables: tuple[Any, ...] = (Response, Escalation, OutboxMessage)
+    with db.read() as session:
+        conn = session.connection()
+        counts = [
+            int(conn.execute(select(func.count()).select_from(t.__table__)).scalar() or 0) for t in tables
+        ]
+    return Totals(*counts)

@@ -6,12 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from storage.tables import Customer, DueWork, Escalation, SurveyInstance, Ticket
-
-
-def customer(session: Session, customer_id: str) -> Customer | None:
-    """Return the customer row (None when there is none)."""
-    return session.get(Customer, customer_id)
+from storage.tables import DueWork, Escalation, SurveyInstance, Ticket
 
 
 def has_open_escalation(session: Session, customer_id: str) -> bool:

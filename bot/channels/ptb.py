@@ -4,7 +4,9 @@
 shop's): /start with a deep-link token, /help /aiuto, /language /lingua, /stop, cxbot's inline
 buttons, and text replies while a survey question is open. Whatever cxbot handles stops there
 (``ApplicationHandlerStop``); everything else (a plain /start of an unknown chat, chat outside a
-survey) goes on to the shop's own handlers. Every update goes through ``Service.feed``; the
+survey) goes on to the shop's own handlers. Every update cxbot handles is read into an
+``Envelope`` and fed like the aiogram channel's (``Service.feed_many``: the customer found by the
+chat or a deep link's token, the chat bound, surveys that waited for it released); the
 replies are written to the outbox (channel "telegram") and delivered by ``deliver_outbox`` (the
 one outbox sender, with PTB's bot as transport), right after the update and periodically
 (proactive surveys) when the application has a JobQueue.
@@ -47,17 +49,17 @@ from telegram.warnings import PTBUserWarning
 
 from bot.channels import bot_api, callbacks
 from bot.delivery.sender import Sender
-from bot.engine.apply import Address
+from bot.engine.service import FeedResult, Received, StartRefused
 from bot.engine.timers import run_due_work
 from bot.engine.wiring import App
 from bot.escalations import hooks
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Started
+from flows.conversation.envelope import Envelope
 from flows.conversation.state import Phase
 from flows.errors import ChannelError, Permanent
 from flows.scales import Lang
 from storage import repo
 from storage.claims import ClaimedMessage
-from storage.links import redeem_token
 
 log = structlog.get_logger(__name__)
 
@@ -169,14 +171,17 @@ def _customer_of(app: App, chat_id: str) -> str | None:
     return identity.customer_id if identity is not None else None
 
 
-def _redeem(app: App, token: str, chat_id: str) -> str | None:
-    now = app.service.clock()
-    with app.db.write() as session:
-        customer_id = redeem_token(session, token, chat_id, now)
-        if customer_id is not None:
-            repo.bind_identity(session, customer_id, CHANNEL, chat_id, now)
-            repo.release_waiting_work(session, customer_id, now)  # surveys that waited for a chat
-    return customer_id
+def _feed(app: App, envelope: Envelope[Inbound]) -> FeedResult:
+    """Feed one envelope through the service, as every channel does.
+
+    Raises:
+        StartRefused: a deep link that binds nothing (nothing written then).
+        CxbotError, StorageError: when feeding fails (nothing written then).
+    """
+    (result,) = app.service.feed_many([Received(envelope)])
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def _survey_open(app: App, customer_id: str) -> bool:
@@ -195,13 +200,9 @@ class CxbotHandlers:
         self.app = app
 
     async def _feed(
-        self,
-        application: Application[Any, Any, Any, Any, Any, Any],
-        customer_id: str,
-        chat_id: str,
-        inbound: Inbound,
+        self, application: Application[Any, Any, Any, Any, Any, Any], chat_id: str, inbound: Inbound
     ) -> None:
-        await asyncio.to_thread(self.app.service.feed, customer_id, inbound, via=Address(CHANNEL, chat_id))
+        await asyncio.to_thread(_feed, self.app, Envelope(CHANNEL, chat_id, inbound))
         await deliver_outbox(application, self.app)
         raise ApplicationHandlerStop
 
@@ -211,23 +212,30 @@ class CxbotHandlers:
         if chat is None or chat.type != "private":
             return
         chat_id = str(chat.id)
-        args = context.args or []
-        token_bound = None
-        if args:
-            token_bound = await asyncio.to_thread(_redeem, self.app, args[0][:64], chat_id)
-        customer_id = token_bound or await asyncio.to_thread(_customer_of, self.app, chat_id)
-        if customer_id is None:
-            return  # not a cxbot customer: the shop's own /start answers
         user = update.effective_user
         code = (user.language_code or "")[:2] if user else ""
         language = Lang(code) if code in ("it", "en") else None
-        started = Started(bound=True, language=language)
-        await asyncio.to_thread(self.app.service.feed, customer_id, started, via=Address(CHANNEL, chat_id))
-        if token_bound is not None:
-            # Surveys that waited for this chat are due now: ask them after the welcome.
-            await asyncio.to_thread(run_due_work, self.app.service, self.app.service.clock())
-        await deliver_outbox(context.application, self.app)
-        raise ApplicationHandlerStop
+        started = Started(language=language)
+        args = context.args or []
+        if args:  # a deep link: its token names the customer (the service binds the chat)
+            linked = Envelope(CHANNEL, chat_id, started, language, start_token=args[0][:64])
+            try:
+                await asyncio.to_thread(_feed, self.app, linked)
+            except StartRefused as refused:  # nothing bound: a plain /start of this chat
+                if refused.reason == "linked_elsewhere":
+                    log.warning(
+                        "start_token_of_another_customer", linked=refused.linked, token_for=refused.token_for
+                    )
+                else:
+                    log.info("bad_start_token")
+            else:
+                # Surveys that waited for this chat are due now: ask them after the welcome.
+                await asyncio.to_thread(run_due_work, self.app.service, self.app.service.clock())
+                await deliver_outbox(context.application, self.app)
+                raise ApplicationHandlerStop
+        if await asyncio.to_thread(_customer_of, self.app, chat_id) is None:
+            return  # not a cxbot customer: the shop's own /start answers
+        await self._feed(context.application, chat_id, started)
 
     async def command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/help /aiuto /language /lingua /stop for cxbot's customers."""
@@ -246,9 +254,7 @@ class CxbotHandlers:
             "stop": CommandName.STOP,
         }[word]
         argument = " ".join(context.args or [])[:32]
-        await self._feed(
-            context.application, customer_id, str(chat.id), Command(name=name, argument=argument)
-        )
+        await self._feed(context.application, str(chat.id), Command(name=name, argument=argument))
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A cxbot inline button: verified, answered, fed to the engine."""
@@ -263,7 +269,7 @@ class CxbotHandlers:
         customer_id = await asyncio.to_thread(_customer_of, self.app, str(chat.id))
         if customer_id is None:
             raise ApplicationHandlerStop
-        await self._feed(context.application, customer_id, str(chat.id), press)
+        await self._feed(context.application, str(chat.id), press)
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A typed reply while a survey question is open; other chat goes on to the shop's bot."""
@@ -274,7 +280,7 @@ class CxbotHandlers:
         if customer_id is None or not await asyncio.to_thread(_survey_open, self.app, customer_id):
             return
         text = CustomerText(text=message.text[:MAX_TEXT])
-        await self._feed(context.application, customer_id, str(chat.id), text)
+        await self._feed(context.application, str(chat.id), text)
 
 
 def add_cxbot_handlers(

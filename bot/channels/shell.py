@@ -7,7 +7,6 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
-from sqlmodel import col, select
 
 from bot.delivery.local import deliver_local
 from bot.engine.apply import Address
@@ -19,6 +18,7 @@ from bot.infra.clock import Clock, utcnow
 from flows.conversation import ButtonPress, Command, CommandName, CustomerText, Inbound, Started
 from flows.errors import CxbotError
 from flows.scales import Lang
+from storage import event_facts
 from storage.claims import ClaimedMessage
 from storage.tables import DueWork, SurveyInstance
 
@@ -135,26 +135,8 @@ class ShellSession:
     def outcomes(self, event_id: str) -> list[str]:
         """Return what happened to each survey of the event: asked, scheduled, held until, skipped."""
         with self.app.db.read() as session:
-            surveys = list(
-                session.exec(
-                    select(SurveyInstance)
-                    .where(col(SurveyInstance.event_id) == event_id)
-                    .order_by(col(SurveyInstance.id))
-                )
-            )
-            timers = {
-                w.survey_id: w
-                for w in session.exec(
-                    select(DueWork).where(
-                        col(DueWork.survey_id).in_([s.id for s in surveys]), col(DueWork.kind) == "survey_due"
-                    )
-                )
-            }
-        lines = []
-        for survey in surveys:
-            timer = timers.get(survey.id)
-            lines.append(f"{survey.stage}: {self._outcome(survey, timer)}")
-        return lines
+            planned = event_facts.surveys_of_event(session, event_id)
+        return [f"{survey.stage}: {self._outcome(survey, timer)}" for survey, timer in planned]
 
     def _outcome(self, survey: SurveyInstance, timer: DueWork | None) -> str:
         status, reason = survey.status, survey.reason

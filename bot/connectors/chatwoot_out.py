@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlmodel import Session
 
 from bot.delivery.sender import http_failure, network_failure
 from bot.engine.apply import ApplyContext
@@ -31,10 +30,10 @@ from bot.escalations.records import desk_language
 from bot.infra.clock import Clock
 from bot.infra.settings import Settings
 from flows.errors import Permanent
-from storage import repo
+from storage import chatwoot_links, repo
 from storage.claims import ClaimedMessage
-from storage.db import Database
-from storage.tables import ChatwootConversation, Escalation
+from storage.db import Database, Session
+from storage.tables import Escalation
 
 CHANNEL = "chatwoot"
 DESK_KIND = "desk_action"  # outbox kind of an agent's take / hand-back / resolve
@@ -212,8 +211,7 @@ def deliver(
     api = _Api(settings, timeout)
     escalation = int(payload["escalation_id"])
     with db.read() as session:
-        known = session.get(ChatwootConversation, escalation)
-        conversation = known.conversation_id if known else None
+        conversation = chatwoot_links.conversation_of(session, escalation)
     if conversation is None:
         contact, source = api.contact(str(payload.get("customer_id") or f"escalation-{escalation}"))
         body: dict[str, Any] = {"inbox_id": api.inbox, "contact_id": contact, "status": "open"}
@@ -221,7 +219,7 @@ def deliver(
             body["source_id"] = source
         conversation = int(api.call("POST", "/conversations", body)["id"])
         with db.write() as session:
-            _remember(session, escalation, conversation, contact, now)
+            chatwoot_links.remember_conversation(session, escalation, conversation, contact, now)
     action = payload.get("action")
     content = desk_note(payload, desk_language(settings)) if action else card_text(payload)
     api.call(
@@ -231,17 +229,3 @@ def deliver(
     )
     if action == "resolve":  # after the note: a retry of a half-done one posts the note again, at worst
         api.call("POST", f"/conversations/{conversation}/toggle_status", {"status": "resolved"})
-
-
-def _remember(session: Session, escalation: int, conversation: int, contact: int, now: datetime) -> None:
-    repo.insert_or_ignore(
-        session,
-        ChatwootConversation,
-        {
-            "escalation_id": escalation,
-            "conversation_id": conversation,
-            "contact_id": contact,
-            "created_at": now,
-        },
-        ["escalation_id"],
-    )

@@ -16,13 +16,10 @@ from email import policy
 from email.message import EmailMessage
 from typing import Any
 
-from sqlmodel import col, select
-
 from bot.engine.wiring import App
 from bot.infra.settings import Settings
-from storage import repo
+from storage import customers, repo
 from storage.links import deep_link
-from storage.tables import Customer, CustomerContact
 
 CHANNEL = "customer_email"
 
@@ -110,14 +107,10 @@ def enqueue_deep_link_mail(app: App, customer_id: str, order_id: str, token: str
     if not enabled(settings) or link is None:
         return False
     with app.db.write() as session:
-        customer = session.get(Customer, customer_id)
+        customer = customers.find(session, customer_id)
         if customer is None or customer.opted_out or customer.erased_at is not None:
             return False
-        email = session.exec(
-            select(CustomerContact.value).where(
-                col(CustomerContact.customer_id) == customer_id, col(CustomerContact.kind) == "email"
-            )
-        ).first()
+        email = customers.email_of(session, customer_id)
         if email is None:
             return False
         unsubscribe = None

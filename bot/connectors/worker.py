@@ -14,7 +14,6 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlmodel import Session, col, select
 
 from bot.connectors import CONNECTORS
 from bot.connectors.base import Contact, Ignored, Mapped, Options, Unmappable, load_json
@@ -27,9 +26,8 @@ from bot.infra.settings import Settings
 from flows.errors import CxbotError
 from flows.scheduling import parse_quiet_hours
 from storage import connector_deliveries as store
-from storage import repo
-from storage.db import Database
-from storage.tables import Customer, CustomerContact, Order
+from storage import customers
+from storage.db import Database, Session
 
 log = structlog.get_logger(__name__)
 MAX_ATTEMPTS = 5
@@ -61,13 +59,9 @@ def _by_contact(session: Session, contact: Contact) -> str | None:
     for kind, value in (("email", normalise_email(contact.email)), ("phone", normalise_phone(contact.phone))):
         if value is None:
             continue
-        row = session.exec(
-            select(CustomerContact).where(
-                col(CustomerContact.kind) == kind, col(CustomerContact.value) == value
-            )
-        ).first()
-        if row is not None:
-            return row.customer_id
+        found = customers.by_contact(session, kind, value)
+        if found is not None:
+            return found
     return None
 
 
@@ -82,12 +76,12 @@ def resolve_customer(session: Session, mapped: Mapped) -> str:
         Unmappable: when no customer matches.
     """
     if mapped.order_id is not None:
-        order = session.get(Order, mapped.order_id)
-        if order is not None:
-            return order.customer_id
+        ordered_by = customers.of_order(session, mapped.order_id)
+        if ordered_by is not None:
+            return ordered_by
     contact = mapped.contact
     creates = mapped.type.startswith("order.")
-    if contact.customer_id and (creates or session.get(Customer, contact.customer_id) is not None):
+    if contact.customer_id and (creates or customers.find(session, contact.customer_id) is not None):
         return contact.customer_id
     found = _by_contact(session, contact)
     if found is not None:
@@ -132,18 +126,7 @@ def _remember_contacts(db: Database, customer_id: str, contact: Contact, source:
     with db.write() as session:
         for kind, value in values:
             if value is not None:
-                repo.insert_or_ignore(
-                    session,
-                    CustomerContact,
-                    {
-                        "customer_id": customer_id,
-                        "kind": kind,
-                        "value": value,
-                        "source": source,
-                        "created_at": now,
-                    },
-                    ["kind", "value"],
-                )
+                customers.remember_contact(session, customer_id, kind, value, source, now)
 
 
 def ingest_mapped(app: App, mapped: Mapped, source: str, now: datetime) -> str:

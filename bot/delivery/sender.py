@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -121,7 +121,17 @@ class Unlimited:
 class MemoryRateLimiter:
     """In-process limiter: global and per-chat spacing (a token bucket of burst 1) plus group windows.
 
-    Spacing rather than bursting keeps every sliding one-second window under the limit.
+    Slots are planned ``global_interval`` apart, each from the previous *planned* slot (so one
+    late wake-up does not push every later slot). The sends that actually go are held to two
+    rules on their real start times, which keep every rolling second under Telegram's limit:
+
+    * at most ``floor(global_per_s)`` starts in any ``window`` (that many planned intervals,
+      ``1 + margin`` seconds: the margin absorbs the requests' jitter on the way);
+    * no two starts closer than ``1 / (global_per_s * (1 + margin))``: after a late wake-up the
+      sends catch up only a little faster than the cap, never in a burst.
+
+    A late send therefore costs the next ones nothing unless the window is full, and the rate
+    over a run is the planned one less at most the single longest stall.
     """
 
     def __init__(
@@ -130,17 +140,22 @@ class MemoryRateLimiter:
         global_per_s: float = 30.0,  # Telegram's ~30/s; spacing (not bursts) plus the margin keeps us under
         per_chat_interval: float = 1.0,
         per_group_per_min: int = 20,
-        margin: float = 0.03,
+        margin: float = 0.04,  # 40 ms for the requests' jitter on their way (rolling window)
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.global_interval = (1.0 + margin) / global_per_s
+        self.burst_interval = 1.0 / (global_per_s * (1.0 + margin))
+        self.window_limit = max(1, int(global_per_s))
+        self.window = self.window_limit * self.global_interval
         self.per_chat_interval = per_chat_interval * (1.0 + margin)
         self.group_limit = per_group_per_min
         self.group_window = 60.0 * (1.0 + margin)
         self._monotonic = monotonic
+        self._sleep = sleep
         self._global_next = 0.0
         self._chat_next: dict[str, float] = {}
-        self._last_start = 0.0  # when a send last actually went (see ``_space``)
+        self._starts: deque[float] = deque(maxlen=self.window_limit)  # real starts, newest last
         self._chat_last_start: dict[str, float] = {}
         self._groups: dict[str, deque[float]] = {}
         self._lock = asyncio.Lock()
@@ -149,14 +164,16 @@ class MemoryRateLimiter:
         """Reserve the next slot for ``address`` and sleep until it comes."""
         async with self._lock:
             now = self._monotonic()
-            at = max(now, self._chat_next.get(address, 0.0))
-            if group:
+            # Planned from the previous planned slot, even one a stall left behind (up to a
+            # window ago): the real starts then catch up, held by the rules of ``_space``.
+            at = max(self._chat_next.get(address, 0.0), self._global_next, now - self.window)
+            if group:  # a group's minute is counted on planned slots: never one in the past
+                at = max(at, now)
                 window = self._groups.setdefault(address, deque())
                 while window and at - window[0] >= self.group_window:
                     window.popleft()
                 if len(window) >= self.group_limit:
                     at = max(at, window[-self.group_limit] + self.group_window)
-            at = max(at, self._global_next)
             self._global_next = at + self.global_interval
             if address:  # "" counts only against the bot's rate (a callback answer, an edit)
                 self._chat_next[address] = at + self.per_chat_interval
@@ -166,24 +183,26 @@ class MemoryRateLimiter:
                 self._chat_next = {a: t for a, t in self._chat_next.items() if t > now}
         delay = at - self._monotonic()
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
         await self._space(address)
 
     async def _space(self, address: str) -> None:
-        """Keep the sends that actually go spaced, not only their reserved slots.
+        """Hold the send until the starts that actually went allow it (see the class docstring).
 
-        A busy event loop wakes sleepers late, and late ones then go out together with those on
-        time: Telegram counts what arrives, so the gap since the last real send is checked too.
+        A busy event loop wakes sleepers late, and late ones would then go out together with
+        those on time: Telegram counts what arrives, so real start times are checked, not slots.
         """
         while True:
             async with self._lock:
                 now = self._monotonic()
-                wait = max(
-                    self._last_start + self.global_interval - now,
-                    self._chat_last_start.get(address, -1e9) + self.per_chat_interval - now,
+                starts = self._starts
+                ready = max(
+                    starts[-1] + self.burst_interval if starts else now,
+                    starts[0] + self.window if len(starts) == self.window_limit else now,
+                    self._chat_last_start.get(address, -1e9) + self.per_chat_interval,
                 )
-                if wait <= 0:
-                    self._last_start = now
+                if ready <= now:
+                    starts.append(now)
                     if address:
                         self._chat_last_start[address] = now
                     if len(self._chat_last_start) > 10_000:  # forget chats idle for long
@@ -192,7 +211,7 @@ class MemoryRateLimiter:
                             a: t for a, t in self._chat_last_start.items() if t > horizon
                         }
                     return
-            await asyncio.sleep(wait)
+            await self._sleep(ready - now)
 
     def pause(self, address: str, seconds: float) -> None:
         """Push the chat's next slot ``seconds`` ahead."""

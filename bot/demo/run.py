@@ -10,7 +10,7 @@ import heapq
 import itertools
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from random import Random
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, select
 
 from bot.delivery.local import deliver_local
 from bot.demo import replies
@@ -31,11 +30,11 @@ from bot.infra.clock import utcnow
 from flows.conversation import ButtonPress, CustomerText, Inbound, Send, Started
 from flows.journey import Journey, load_journey
 from flows.scales import Lang, Metric
-from storage import migrate
+from storage import backlog, migrate
+from storage import escalations as escalation_store
 from storage.claims import ClaimedMessage
 from storage.db import Database
-from storage.summary import stage_summaries
-from storage.tables import DueWork, Escalation, OutboxMessage, Response
+from storage.summary import stage_summaries, totals
 
 if TYPE_CHECKING:
     from bot.engine.wiring import App
@@ -135,16 +134,7 @@ class Simulation:
         }
 
     def _next_timer(self) -> datetime | None:
-        with self.db.read() as session:
-            table = DueWork.__table__  # type: ignore[attr-defined]
-            value = (
-                session.connection()
-                .execute(select(func.min(table.c.due_at)).where(table.c.status == "pending"))
-                .scalar()
-            )
-        if not isinstance(value, datetime):
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return backlog.next_pending_timer(self.db)
 
     def _feed(self, customer_id: str, inbound: Inbound) -> None:
         result = self.service.feed(customer_id, inbound, via=Address(CHANNEL, customer_id), now=self.now)
@@ -237,15 +227,11 @@ class Simulation:
         """Simulated support agents take fresh escalations and resolve taken ones within hours."""
         if self.desk is None:
             return
-        from sqlmodel import col
-        from sqlmodel import select as sm_select
-
         from bot.escalations import desk
 
         config, app = self.desk
         with self.db.read() as session:
-            waiting = sm_select(Escalation).where(col(Escalation.status).in_(("open", "taken")))
-            rows = list(session.exec(waiting))
+            rows = escalation_store.unresolved(session)
         for row in rows:
             assert row.id is not None
             age = self.now - (row.taken_at or row.opened_at)
@@ -293,14 +279,10 @@ def _print_summary(console: Console, db: Database, service: Service, elapsed: fl
             summary.headline if summary else "—",
         )
     console.print(table)
-    with db.read() as session:
-        conn = session.connection()
-        answers = conn.execute(select(func.count()).select_from(Response.__table__)).scalar()  # type: ignore[attr-defined]
-        escalations = conn.execute(select(func.count()).select_from(Escalation.__table__)).scalar()  # type: ignore[attr-defined]
-        messages = conn.execute(select(func.count()).select_from(OutboxMessage.__table__)).scalar()  # type: ignore[attr-defined]
+    stored = totals(db)
     console.print(
-        f"{answers} answers stored, {escalations} escalations opened, {messages} messages sent "
-        f"in {elapsed:.1f}s"
+        f"{stored.answers} answers stored, {stored.escalations} escalations opened, "
+        f"{stored.messages} messages sent in {elapsed:.1f}s"
     )
 
 

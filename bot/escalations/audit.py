@@ -10,10 +10,8 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from html import escape
 
-from sqlmodel import Session
-
 from storage import escalations as escalation_store
-from storage.db import Database
+from storage.db import Database, Session
 from storage.tables import AgentActionRecord
 
 #: Actions on the card: the latest ones (a long-lived case would outgrow Telegram's 4096 characters).

@@ -11,14 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
-
 from bot.engine.wiring import App
 from bot.escalations import audit
 from bot.escalations.records import DeskConfig, post_card
 from flows.conversation import AgentAction, AgentActionKind
 from flows.errors import ConflictError, InputError, NotFoundError
 from storage import escalations as escalation_store
+from storage.db import Session
 from storage.tables import Escalation
 
 MAX_REPLY = 4000

@@ -16,7 +16,6 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
-from sqlmodel import Session
 
 from bot.delivery.mail import MailTransport
 from bot.delivery.sender import Sender, SenderConfig, http_failure, network_failure
@@ -28,7 +27,7 @@ from bot.infra.settings import Settings
 from flows.errors import Permanent
 from storage import repo
 from storage.claims import ClaimedMessage
-from storage.db import Database
+from storage.db import Database, Session
 from storage.tables import Escalation
 
 

@@ -13,8 +13,6 @@ from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlmodel import Session
-
 from bot.escalations import audit, card
 from bot.infra.settings import Settings
 from flows.errors import ConfigError
@@ -22,6 +20,7 @@ from flows.journey import Journey
 from flows.scales import Lang
 from storage import escalations as escalation_store
 from storage import repo
+from storage.db import Session
 from storage.tables import Escalation, Response
 
 #: The agents' Telegram group is a channel of its own: its outbox (and inbox) rows carry this name.

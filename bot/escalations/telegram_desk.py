@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlmodel import Session
 
 from bot.engine.wiring import App
 from bot.escalations import audit, desk, hooks
@@ -26,8 +25,10 @@ from bot.escalations.card import label, parse_callback
 from bot.escalations.records import CARD_KIND, COPY_KIND, TELEGRAM, DeskConfig
 from flows.conversation.envelope import Envelope
 from flows.errors import ChannelError, ConflictError, CxbotError, InputError, NotFoundError
+from storage import escalations as escalation_store
 from storage import repo
 from storage.claims import ClaimedMessage
+from storage.db import Session
 from storage.tables import Customer, Escalation
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ async def _on_press(
 def _conflict_text(app: App, config: DeskConfig, escalation_id: int) -> str:
     """Return why a press could not be done, in the desk language (from the case as it is now)."""
     with app.db.read() as session:
-        row = session.get(Escalation, escalation_id)
+        row = escalation_store.get(session, escalation_id)
     ident = str(escalation_id)
     if row is not None and row.status == "resolved":
         return label("conflict_resolved", config.lang, id=ident)
@@ -234,7 +235,7 @@ def _copy_to_customer(
     """
 
     def copy(session: Session) -> None:
-        escalation = session.get(Escalation, escalation_id)
+        escalation = escalation_store.get(session, escalation_id)
         customer_id = escalation.customer_id if escalation is not None else None
         identity = repo.reachable_identity(session, customer_id) if customer_id else None
         if identity is None or identity.channel != TELEGRAM or message_id is None:
@@ -283,20 +284,19 @@ async def _notice(
 
 def _load(app: App, escalation_id: int) -> tuple[Escalation | None, Customer | None]:
     with app.db.read() as session:
-        escalation = session.get(Escalation, escalation_id)
-        customer = (
-            session.get(Customer, escalation.customer_id) if escalation and escalation.customer_id else None
-        )
+        escalation = escalation_store.get(session, escalation_id)
+        customer = escalation_store.customer_of_case(session, escalation) if escalation else None
         return escalation, customer
 
 
-def _remember(app: App, escalation_id: int, **values: Any) -> None:
+def _remember_topic(app: App, escalation_id: int, thread_id: int) -> None:
     with app.db.write() as session:
-        row = session.get(Escalation, escalation_id)
-        if row is not None:
-            for key, value in values.items():
-                setattr(row, key, value)
-            session.add(row)
+        escalation_store.place_topic(session, escalation_id, thread_id)
+
+
+def _remember_card(app: App, escalation_id: int, chat_id: str, message_id: int) -> None:
+    with app.db.write() as session:
+        escalation_store.place_card(session, escalation_id, chat_id, message_id)
 
 
 def _markup(rows: Any) -> dict[str, Any]:
@@ -347,13 +347,11 @@ async def deliver_agent_message(
                 {"chat_id": chat_id, "name": f"#{escalation_id} {escalation.priority.upper()} {who}"[:128]},
             )
             thread_id = int(topic["message_thread_id"])
-            await asyncio.to_thread(_remember, app, escalation_id, thread_id=thread_id)
+            await asyncio.to_thread(_remember_topic, app, escalation_id, thread_id)
         if thread_id is not None:
             params["message_thread_id"] = thread_id
         sent = await call("sendMessage", params)
-        await asyncio.to_thread(
-            _remember, app, escalation_id, card_message_id=int(sent["message_id"]), card_chat_id=str(chat_id)
-        )
+        await asyncio.to_thread(_remember_card, app, escalation_id, str(chat_id), int(sent["message_id"]))
         return {}
     if escalation.thread_id is not None:
         params["message_thread_id"] = escalation.thread_id

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
-
 from flows.journey import Journey, StageKind
 from flows.scheduling import RELATIONSHIP_GAP, CustomerFacts, DueSurvey, SentSurvey
-from storage import survey_context
+from storage import customers, survey_context
+from storage.db import Session
 from storage.tables import SurveyInstance
 
 
@@ -39,7 +38,7 @@ def load_context(
         stage = journey.stage(survey.stage)
     except KeyError:
         return None
-    customer = survey_context.customer(session, survey.customer_id)
+    customer = customers.find(session, survey.customer_id)
     facts = CustomerFacts(
         timezone=customer.timezone if customer else "Europe/Rome",
         opted_out=bool(customer and customer.opted_out),

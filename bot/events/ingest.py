@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import and_, or_, update
-from sqlmodel import Session, col, select
 
 from bot.events.schema import BusinessEventIn
 from bot.privacy.erase import erased_customer_exists
@@ -21,10 +17,10 @@ from flows.scheduling import (
     plan_surveys,
     stages_cancelled_by,
 )
-from storage import repo
-from storage.db import Database
+from storage import event_facts, repo
+from storage.db import Database, Session
 from storage.links import issue_token
-from storage.tables import BusinessEvent, DueWork, Order, SurveyInstance, Ticket
+from storage.tables import BusinessEvent, SurveyInstance
 
 TELEGRAM = "telegram"
 
@@ -42,42 +38,32 @@ class IngestResult:
     token: str | None = None  # deep-link start token, when asked for and the customer is unreachable
 
 
-def _get_or_insert(session: Session, model: Any, key: str, values: dict[str, Any]) -> Any:
-    """Return the row ``key`` of ``model``, inserted with ``values`` first if new (ON CONFLICT DO NOTHING)."""
-    repo.insert_or_ignore(session, model, values, [next(iter(values))])
-    return session.get(model, key, populate_existing=True)
-
-
 def _record_order(session: Session, event: BusinessEventIn, now: datetime) -> None:
     if event.order is None:
         return
-    # Two events of one new order may arrive at once on two workers: insert-if-new, then update.
-    fresh = Order(id=event.order.id, customer_id=event.customer.id, updated_at=now)
-    order = _get_or_insert(session, Order, event.order.id, fresh.model_dump())
-    if event.order.items:
-        order.items = [item.model_dump() for item in event.order.items]
-    status = event.type.split(".", 1)[1]
-    order.status = status
-    if event.type == "order.placed":
-        order.placed_at = event.occurred_at
-    if event.type == "order.delivered":
-        order.delivered_at = event.occurred_at
-    order.updated_at = now
-    session.add(order)
+    event_facts.record_order(
+        session,
+        event.order.id,
+        event.customer.id,
+        now,
+        status=event.type.split(".", 1)[1],
+        items=[item.model_dump() for item in event.order.items] if event.order.items else None,
+        placed_at=event.occurred_at if event.type == "order.placed" else None,
+        delivered_at=event.occurred_at if event.type == "order.delivered" else None,
+    )
 
 
 def _record_ticket(session: Session, event: BusinessEventIn) -> None:
     if event.ticket is None:
         return
-    fresh = Ticket(
-        id=event.ticket.id, customer_id=event.customer.id, order_id=event.order.id if event.order else None
+    event_facts.record_ticket(
+        session,
+        event.ticket.id,
+        event.customer.id,
+        event.order.id if event.order else None,
+        opened_at=event.occurred_at if event.type in ("ticket.opened", "ticket.reopened") else None,
+        closed_at=event.occurred_at if event.type == "ticket.closed" else None,
     )
-    ticket = _get_or_insert(session, Ticket, event.ticket.id, fresh.model_dump())
-    if event.type in ("ticket.opened", "ticket.reopened"):
-        ticket.status, ticket.opened_at = "open", ticket.opened_at or event.occurred_at
-    elif event.type == "ticket.closed":
-        ticket.status, ticket.closed_at = "closed", event.occurred_at
-    session.add(ticket)
 
 
 def _cancel(session: Session, journey: Journey, event: BusinessEventIn, now: datetime) -> int:
@@ -90,42 +76,13 @@ def _cancel(session: Session, journey: Journey, event: BusinessEventIn, now: dat
     order_stages = [s for s in stages if s not in ticket_stages]
     matches = []
     if ticket_stages and event.ticket is not None:
-        matches.append(
-            and_(
-                col(SurveyInstance.stage).in_(ticket_stages), col(SurveyInstance.ticket_id) == event.ticket.id
-            )
-        )
+        matches.append(event_facts.SurveyMatch(ticket_stages, ticket_id=event.ticket.id))
     if order_stages:
         if event.order is not None:
-            matches.append(
-                and_(
-                    col(SurveyInstance.stage).in_(order_stages),
-                    col(SurveyInstance.order_id) == event.order.id,
-                )
-            )
+            matches.append(event_facts.SurveyMatch(order_stages, order_id=event.order.id))
         elif event.type.startswith("ticket."):
-            matches.append(col(SurveyInstance.stage).in_(order_stages))
-    if not matches:
-        return 0
-    statement = select(SurveyInstance).where(
-        col(SurveyInstance.customer_id) == event.customer.id,
-        col(SurveyInstance.status) == "scheduled",
-        or_(*matches),
-    )
-    surveys = list(session.exec(statement))
-    for survey in surveys:
-        survey.status, survey.closed_at, survey.reason = "cancelled", now, event.type
-        session.add(survey)
-    if surveys:
-        session.connection().execute(
-            update(DueWork.__table__)  # type: ignore[attr-defined]
-            .where(
-                DueWork.__table__.c.survey_id.in_([s.id for s in surveys]),  # type: ignore[attr-defined]
-                DueWork.__table__.c.status.in_(("pending", "waiting")),  # type: ignore[attr-defined]
-            )
-            .values(status="cancelled", done_at=now)
-        )
-    return len(surveys)
+            matches.append(event_facts.SurveyMatch(order_stages))
+    return event_facts.cancel_scheduled_surveys(session, event.customer.id, matches, event.type, now)
 
 
 def ingest_event(
@@ -205,18 +162,16 @@ def ingest_event(
             if now >= planned.due_at + planned.stage.expiry:
                 # A back-filled event whose survey's time has passed: recorded, never sent.
                 survey.status, survey.reason, survey.closed_at = "expired", EXPIRED, now
-                session.add(survey)
+                event_facts.add_survey(session, survey)
                 result.expired.append(planned.stage.id)
                 continue
-            session.add(survey)
-            session.flush()
-            assert survey.id is not None
+            survey_id = event_facts.add_survey(session, survey)
             due_at = next_window_open(max(planned.due_at, now), customer.timezone, quiet)
             repo.schedule_work(
                 session,
                 kind="survey_due",
                 customer_id=customer.id,
-                survey_id=survey.id,
+                survey_id=survey_id,
                 due_at=due_at,
                 now=now,
             )

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
-
 from bot.privacy.registry import ERASED_TEXT, pseudonym
 from flows.errors import NotFoundError
-from storage import erasure, repo
-from storage.db import Database
+from storage import customers, erasure, repo
+from storage.db import Database, Session
 from storage.tables import Customer, Escalation
 
 CARD_KIND = "agent_card"  # bot.escalations.records.CARD_KIND (not imported: privacy must not need the desk)
@@ -151,7 +149,7 @@ def erase_posted_cards(session: Session, escalations: list[Escalation], now: dat
 
 def erased_customer_exists(session: Session, customer_id: str) -> bool:
     """Return True when ``customer_id`` was erased with ``forget`` (its tombstone exists)."""
-    return erasure.customer(session, pseudonym(customer_id)) is not None
+    return customers.find(session, pseudonym(customer_id)) is not None
 
 
 def forget_customer(db: Database, customer_id: str, now: datetime) -> Erasure:
@@ -166,7 +164,7 @@ def forget_customer(db: Database, customer_id: str, now: datetime) -> Erasure:
         NotFoundError: when no such customer exists.
     """
     with db.write() as session:
-        customer = erasure.customer(session, customer_id)
+        customer = customers.find(session, customer_id)
         if customer is None:
             raise NotFoundError(f"no customer {customer_id!r}")
         result = erase_personal_data(session, customer, now, keep_conversation=False)

@@ -74,6 +74,12 @@ def _first_sends(api: FakeBotAPI, text_part: str) -> Counter[int]:
     )
 
 
+async def _push_answers(api: FakeBotAPI, chats: list[int]) -> None:
+    for chat in chats:
+        api.push_message(chat, "4", language_code="en")
+        await asyncio.sleep(0.04)
+
+
 @pytest.fixture
 def file_db(tmp_path: Path) -> Database:
     """A migrated SQLite file both the test and the worker process open."""
@@ -122,10 +128,12 @@ async def test_kill9_during_inbound_loses_no_answer(file_db: Database, journey: 
         session.connection().execute(OutboxMessage.__table__.update().values(status="sent"))  # type: ignore[attr-defined]
     async with FakeBotAPI(require_token=TOKEN, poll_timeout_cap=1.0) as api:
         proc = await _spawn("channel", url, api)
+        trickle: asyncio.Task[None] | None = None
         try:
             await api.wait_for("getUpdates", 1, timeout=20)
-            for chat in chats:
-                api.push_message(chat, "4", language_code="en")
+            # The answers trickle in (as customers' do) rather than all at once: a claimed batch is
+            # stored in one transaction, so 60 pushed together could all be stored before the kill.
+            trickle = asyncio.create_task(_push_answers(api, chats))
             await _until(lambda: _count(file_db, Response) >= 15, 30, "the first answers")
             _kill(proc)
             in_flight = _count(
@@ -136,8 +144,11 @@ async def test_kill9_during_inbound_loses_no_answer(file_db: Database, journey: 
             )
             assert _count(file_db, Response) < 60, "the worker finished before it was killed"
             proc = await _spawn("channel", url, api)
+            await trickle
             await _until(lambda: len(_first_sends(api, "main reason")) == 60, 40, "every follow-up")
         finally:
+            if trickle is not None:
+                trickle.cancel()
             _kill(proc)
     with file_db.read() as session:
         responses = session.exec(select(Response.customer_id, Response.score)).all()

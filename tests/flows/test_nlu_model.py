@@ -32,11 +32,17 @@ MODEL_PATH = ROOT / "flows" / "understanding" / MODEL_FILE
 # Figures and how they compare with the issue's targets: tests/flows/corpus/README.md.
 # Today's rules alone reached it 67.2% / 40.8% / 4.2% and en 69.6% / 44.5% / 3.6%. The model of
 # five training writers reached it 90.8% / 93.1% / 11.7% and en 90.4% / 94.1% / 13.5%; with seven
-# writers (train-F, train-G added) Italian meets every target of the issue, English all but false
-# alarms (11.7% against 10%).
+# writers (train-F, train-G added) Italian met every target of the issue, English all but false
+# alarms (11.7% against 10%). With ten writers (train-H to train-J added) both languages meet every
+# target (it 92.4% / 92.3% / 7.5%, en 90.9% / 91.6% / 9.9%). Lead's decision: the ten-writer model
+# was chosen on the training writers alone (out of fold it is better in both languages: it 89.1% /
+# 90.9% / 12.2% against 87.7% / 90.9% / 15.2%, en 87.6% / 90.8% / 14.7% against 86.4% / 90.8% /
+# 17.2%), so the floors are its figures: Italian recall and English accuracy and recall went down a
+# little (it 121 → 120 complaints caught, en 113 → 109) for fewer false alarms (it 11 → 9, en 13 → 11),
+# and every floor still meets the issue's targets (accuracy and recall >= 90%, false alarms <= 10%).
 FLOORS = {
-    "it": {"accuracy": 0.920, "recall": 0.930, "false_alarms": 0.092},  # 230/250, 121/130, 11/120
-    "en": {"accuracy": 0.917, "recall": 0.949, "false_alarms": 0.118},  # 211/230, 113/119, 13/111
+    "it": {"accuracy": 0.924, "recall": 0.923, "false_alarms": 0.075},  # 231/250, 120/130, 9/120
+    "en": {"accuracy": 0.908, "recall": 0.915, "false_alarms": 0.100},  # 209/230, 109/119, 11/111
 }
 
 
@@ -67,11 +73,22 @@ def test_blind_eval_figures_hold(lang: str) -> None:
     assert figures["false_alarms"] <= floor["false_alarms"], figures
 
 
-TRAINING_WRITERS = {"train-A", "train-B", "train-C", "train-D", "train-E", "train-F", "train-G"}
+TRAINING_WRITERS = {
+    "train-A",
+    "train-B",
+    "train-C",
+    "train-D",
+    "train-E",
+    "train-F",
+    "train-G",
+    "train-H",
+    "train-I",
+    "train-J",
+}
 
 
 def test_eval_split_is_apart_from_training() -> None:
-    """The seven training writers wrote the training files, one each; no eval writer wrote any of them."""
+    """The ten training writers wrote the training files, one each; no eval writer wrote any of them."""
     eval_writers = {r["writer"] for r in _eval_rows()}
     by_file = {p.stem: {r["writer"] for r in _load(p)} for p in sorted((BLIND / "train").glob("*.jsonl"))}
     assert by_file == {f"train_{w[-1]}": {w} for w in TRAINING_WRITERS}
@@ -214,6 +231,22 @@ def test_training_reads_the_same_features_as_the_bot(text: str, lang: str, stage
 )
 def test_happy_cues_are_read_from_praise_and_solved_problems(text: str, cues: set[str]) -> None:
     """Praise words and a problem said to be over are cues; a negator just before cancels them."""
+    assert text_features(comment_text(text)).cues == cues
+
+
+@pytest.mark.parametrize(
+    ("text", "cues"),
+    [
+        ("Buongiorno, pacco arrivato ieri. Cordiali saluti, Anna", {"cue:greet", "cue:signoff"}),
+        ("Dear team, the lid was cracked on arrival. Kind regards", {"cue:greet", "cue:signoff"}),
+        ("ciao, il coperchio era rotto", {"cue:greet"}),
+        ("arrived a day late. Regards, Tom", {"cue:signoff"}),
+        ("regards to the courier who left it in the rain: the box was open and the lid was cracked", set()),
+        ("the box was open", set()),
+    ],
+)
+def test_greetings_and_sign_offs_are_cues(text: str, cues: set[str]) -> None:
+    """A greeting opening a text and a sign-off closing it are cues; the same words elsewhere are not."""
     assert text_features(comment_text(text)).cues == cues
 
 

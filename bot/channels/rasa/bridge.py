@@ -10,17 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, update
-from sqlmodel import Session, col, select
-
 from bot.engine.apply import Address
 from bot.engine.wiring import App
 from flows.conversation import ConversationState, Inbound
 from flows.conversation.render import fill, reason_rows, score_rows
 from flows.conversation.state import ActiveSurvey, Phase
 from flows.scales import Lang
-from storage import repo
-from storage.tables import Customer, OutboxMessage
+from storage import claims, customers, repo
+from storage.db import Session
 
 CHANNEL = "rasa"
 _MAX_ID = 128
@@ -37,7 +34,7 @@ def resolve_customer(app: App, sender_id: str, slot_customer: object) -> str | N
         if identity is not None:
             return identity.customer_id
         valid = isinstance(slot_customer, str) and 0 < len(slot_customer) <= _MAX_ID
-        if valid and session.get(Customer, slot_customer) is not None:
+        if valid and customers.find(session, str(slot_customer)) is not None:
             return str(slot_customer)
     return None
 
@@ -50,24 +47,7 @@ def _take(
     Rows leased by the proactive sender are left to it, except ``message_id`` (the row whose
     trigger Rasa is running right now).
     """
-    conditions = [
-        col(OutboxMessage.channel) == CHANNEL,
-        col(OutboxMessage.address) == sender_id,
-        col(OutboxMessage.status) == "pending",
-    ]
-    free = or_(col(OutboxMessage.leased_until).is_(None), col(OutboxMessage.leased_until) < now)
-    if message_id is not None:
-        free = or_(free, col(OutboxMessage.id) == message_id)
-    rows = session.exec(select(OutboxMessage).where(*conditions, free).order_by(col(OutboxMessage.id))).all()
-    if not rows:
-        return []
-    ids = [row.id for row in rows]
-    session.connection().execute(
-        update(OutboxMessage.__table__)  # type: ignore[attr-defined]
-        .where(OutboxMessage.__table__.c.id.in_(ids))  # type: ignore[attr-defined]
-        .values(status="sent", sent_at=now, leased_until=None, error=None)
-    )
-    return [dict(row.payload) for row in rows]
+    return claims.take_for_inline_reply(session, CHANNEL, sender_id, now, also=message_id)
 
 
 def feed(
@@ -97,7 +77,7 @@ def state_of(app: App, customer_id: str) -> ConversationState:
     if state is not None:
         return state
     with app.db.read() as session:
-        customer = session.get(Customer, customer_id)
+        customer = customers.find(session, customer_id)
         language = Lang(customer.language) if customer else app.journey.default_language
     return ConversationState(language=language)
 

@@ -1,16 +1,19 @@
 """The bot's username for deep links: CXBOT_TELEGRAM_BOT_USERNAME, else what ``getMe`` said.
 
-Free of aiogram, so the HTTP API can ask without loading the Telegram client. The Telegram
+Free of aiogram until ``fetch`` (which asks through the one Bot API client,
+``bot.channels.telegram.api``), so the HTTP API can ask without loading the Telegram client. The Telegram
 channel refreshes the cache at every start (``remember``); ``cxbot config`` asks ``getMe``
 itself (``fetch``) to warn when no username can be had.
 """
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+
 import structlog
 
 from bot.infra.settings import Settings
+from flows.errors import ChannelError
 
 log = structlog.get_logger(__name__)
 
@@ -42,18 +45,24 @@ def remember(settings: Settings, username: str | None) -> None:
 
 
 def fetch(settings: Settings, *, timeout: float = 5.0) -> tuple[str | None, str | None]:
-    """Ask ``getMe`` synchronously; return (username, None) or (None, why not)."""
+    """Ask ``getMe`` synchronously, through the one Bot API client; return (username, None) or
+    (None, why not)."""
     if settings.telegram_token is None:
         return None, "CXBOT_TELEGRAM_TOKEN is not set"
-    base = settings.telegram_api_url.rstrip("/")
-    url = f"{base}/bot{settings.telegram_token.get_secret_value()}/getMe"
+    from bot.channels.telegram.api import make_bot  # loads aiogram: only ``cxbot config`` asks here
+
+    bot = make_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_url)
+
+    async def ask() -> str | None:
+        try:
+            return (await bot.get_me(request_timeout=max(1, round(timeout)))).username
+        finally:
+            await bot.session.close()
+
     try:
-        response = httpx.get(url, timeout=timeout)
-        body = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        return None, f"getMe failed: {type(exc).__name__}"
-    result = body.get("result") if isinstance(body, dict) and body.get("ok") else None
-    username = result.get("username") if isinstance(result, dict) else None
-    if not isinstance(username, str) or not username:
-        return None, f"getMe failed: HTTP {response.status_code}"
+        username = asyncio.run(ask())
+    except ChannelError as exc:  # named by the client (network, refused token, not JSON…)
+        return None, str(exc)  # "getMe: network: …", "getMe: refused: …"
+    if not username:
+        return None, "getMe failed: the bot has no username"
     return username, None

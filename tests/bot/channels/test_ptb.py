@@ -183,3 +183,22 @@ async def test_delivery_retries_429_and_blocks_on_403(
         identity = repo.find_identity(session, "telegram", str(CHAT))
     assert message is not None and message.status == "failed"
     assert identity is not None and identity.blocked_at is not None
+
+
+async def test_another_customers_link_never_moves_a_linked_chat(
+    api: FakeBotAPI, ptb: Application[Any, Any, Any, Any, Any, Any], cx: App, clock: Any
+) -> None:
+    """A deep link of another customer in a chat already linked binds nothing (the same rule as the
+    aiogram channel's): the chat's own customer is greeted and the other's survey keeps waiting."""
+    token = waiting_survey(cx, clock)
+    with cx.db.write() as session:
+        repo.ensure_customer(session, "c-9", clock.now)
+        repo.bind_identity(session, "c-9", "telegram", str(CHAT), clock.now)
+    api.push_message(CHAT, "/start " + token)
+    (welcome,) = await api.wait_for("sendMessage")
+    assert "reply_markup" not in welcome.params or not buttons_of(welcome.params)
+    with cx.db.read() as session:
+        identity = repo.find_identity(session, "telegram", str(CHAT))
+        survey = session.exec(select(SurveyInstance).where(col(SurveyInstance.stage) == "delivered")).one()
+    assert identity is not None and identity.customer_id == "c-9"
+    assert (survey.customer_id, survey.sent_at) == ("c-7", None)

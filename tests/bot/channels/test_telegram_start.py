@@ -86,6 +86,17 @@ def test_config_warns_when_no_username_can_be_had(tmp_path: Path, monkeypatch: p
     )
 
 
+async def test_username_fetched_through_the_bot_api_client() -> None:
+    """`fetch` reads the username from getMe through the one Bot API client; a refused token says why."""
+    async with FakeBotAPI(require_token=TOKEN, bot_username="moka_shop_bot") as api:
+        known = Settings(telegram_token=TOKEN, telegram_api_url=api.url, _env_file=None)
+        wrong = Settings(telegram_token="999:nope", telegram_api_url=api.url, _env_file=None)
+        assert await asyncio.to_thread(username.fetch, known) == ("moka_shop_bot", None)
+        found, why = await asyncio.to_thread(username.fetch, wrong)
+    assert found is None and why is not None and why.startswith("getMe: refused")
+    assert "nope" not in why  # the token never appears in what is printed
+
+
 @pytest.fixture
 async def polling(tmp_path: Path) -> AsyncIterator[Harness]:
     """A served bot in long-polling mode."""
