@@ -18,6 +18,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session as Session  # re-exported: bot/ names a transaction's type without sqlmodel
 
 from flows.errors import ConfigError, StorageError
+from storage import deferred
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -108,6 +109,7 @@ class Database:
             )  # hide_parameters: an error's text never carries the row's values (personal data)
             self.read_engine = self.engine
             self._write_turn = nullcontext()
+        deferred.install(self.engine)  # writes held back in a batch go before any other statement
 
     @property
     def is_sqlite(self) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from storage import deferred
 from storage.claims import oldest_of_each_chat_claim
 from storage.db import Database
 from storage.tables import InboxUpdate
@@ -107,14 +108,15 @@ def _claim_statement() -> Any:
 
 
 def mark_processed(session: Session, update_id: int, now: datetime, error: str | None = None) -> None:
-    """Mark an inbox row done inside the caller's transaction (the one that fed the service)."""
+    """Mark an inbox row done inside the caller's transaction (the one that fed the service);
+    held back in a ``deferring`` batch (``storage.deferred``)."""
     values = {
         "b_id": update_id,
         "processed_at": now,
         "leased_until": None,
         "error": error[:500] if error else None,
     }
-    session.connection().execute(_mark_statement(), values)
+    deferred.execute(session, _mark_statement(), values)
 
 
 @cache

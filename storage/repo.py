@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from storage import deferred
 from storage.tables import (
     ChannelIdentity,
     Conversation,
@@ -201,17 +202,44 @@ def lock_customer_conversation(
     return customer, ConversationRow(customer_id, dict(row.state or {}), int(row.version))
 
 
+@cache
+def _customers_and_conversations() -> Any:
+    c, v = _CUSTOMERS.c, _CONVERSATIONS.c
+    return (
+        sa_select(v.customer_id, c.language, c.opted_out, v.state, v.version)
+        .select_from(_CONVERSATIONS.join(_CUSTOMERS, c.id == v.customer_id))
+        .where(v.customer_id.in_(bindparam("b_ids", expanding=True)))
+        .order_by(v.customer_id)  # the same lock order in every worker
+        .with_for_update(of=_CONVERSATIONS)
+    )
+
+
+def lock_customers_conversations(
+    session: Session, customer_ids: list[str]
+) -> dict[str, tuple[CustomerView, ConversationRow]]:
+    """Return the customers and their conversations, locked, for a batch: one statement for all
+    (see ``lock_customer_conversation``). Customers without a conversation row are left out."""
+    if not customer_ids:
+        return {}
+    rows = session.connection().execute(_customers_and_conversations(), {"b_ids": customer_ids})
+    return {
+        row.customer_id: (
+            CustomerView(id=row.customer_id, language=row.language, opted_out=bool(row.opted_out)),
+            ConversationRow(row.customer_id, dict(row.state or {}), int(row.version)),
+        )
+        for row in rows
+    }
+
+
 def save_conversation(
     session: Session, customer_id: str, state: dict[str, Any], version: int, now: datetime
 ) -> None:
-    """Store the conversation's new ``state`` as ``version`` (the row is locked by ``lock_conversation``)."""
-    _update(
-        session,
-        _CONVERSATIONS,
-        "customer_id",
-        customer_id,
-        {"state": state, "version": version, "updated_at": now},
-    )
+    """Store the conversation's new ``state`` as ``version`` (the row is locked by ``lock_conversation``).
+
+    Held back in a ``deferring`` batch (``storage.deferred``).
+    """
+    params = {"b_key": customer_id, "state": state, "version": version, "updated_at": now}
+    deferred.execute(session, _update_by(_CONVERSATIONS, "customer_id"), params)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +332,23 @@ def find_identity(session: Session, channel: str, address: str) -> IdentityRow |
     return IdentityRow(*row) if row is not None else None
 
 
+@cache
+def _identities_select() -> Any:
+    i = _IDENTITIES.c
+    return sa_select(i.id, i.customer_id, i.channel, i.address, i.blocked_at, i.last_seen_at).where(
+        i.channel == bindparam("b_channel"), i.address.in_(bindparam("b_addresses", expanding=True))
+    )
+
+
+def find_identities(session: Session, channel: str, addresses: list[str]) -> dict[str, IdentityRow]:
+    """Return the identities of ``addresses`` on ``channel`` (one statement), by address."""
+    if not addresses:
+        return {}
+    params = {"b_channel": channel, "b_addresses": addresses}
+    rows = session.connection().execute(_identities_select(), params)
+    return {row.address: IdentityRow(*row) for row in rows}
+
+
 def reachable_identity(session: Session, customer_id: str) -> IdentityRow | None:
     """Return where to reach the customer: the most recently seen identity that is not blocked."""
     row = session.connection().execute(_identity_select(True), {"b_customer": customer_id}).first()
@@ -331,7 +376,8 @@ def enqueue_message(
     dedupe_key: str | None = None,
     not_before: datetime | None = None,
 ) -> None:
-    """Add a message to the outbox (inside the caller's transaction)."""
+    """Add a message to the outbox (inside the caller's transaction; one without ``dedupe_key`` is
+    held back in a ``deferring`` batch)."""
     values = {
         "customer_id": customer_id,
         "channel": channel,
@@ -344,8 +390,8 @@ def enqueue_message(
         "dedupe_key": dedupe_key,
         "created_at": now,
     }
-    if dedupe_key is None:
-        session.connection().execute(_outbox_insert(), values)
+    if dedupe_key is None:  # held back in a ``deferring`` batch (``storage.deferred``)
+        deferred.execute(session, _outbox_insert(), values)
     else:
         _insert_ignore(session, _OUTBOX, values, ("dedupe_key",))
 
@@ -454,6 +500,14 @@ def update_survey(session: Session, survey_id: int, values: dict[str, Any]) -> b
     return _update(session, _SURVEYS, "id", survey_id, values) > 0
 
 
+def set_survey(
+    session: Session, survey_id: int, values: dict[str, Any], then: deferred.Then | None = None
+) -> None:
+    """Set ``values`` (plain values: the write may be repeated) on the survey; ``then`` is told
+    whether the survey existed. Held back in a ``deferring`` batch (``storage.deferred``)."""
+    deferred.execute(session, _update_by(_SURVEYS, "id"), {"b_key": survey_id, **values}, then)
+
+
 @cache
 def _survey_facts() -> Any:
     s = _SURVEYS.c
@@ -484,12 +538,12 @@ def store_score(session: Session, values: dict[str, Any]) -> None:
     """Store the score of ``values["survey_id"]`` (a new response, or over an earlier one).
 
     The response's order comes from its survey. Comment columns are written only when given, so a
-    comment stored earlier (a late one) keeps its topics.
+    comment stored earlier (a late one) keeps its topics. Held back in a ``deferring`` batch.
     """
     keep: tuple[str, ...] = () if "topics" in values else ("topics",)
     values = {"topics": [], **values}
     statement = _score_upsert(_dialect_insert(session), tuple(values), keep)
-    session.connection().execute(statement, {f"v_{key}": value for key, value in values.items()})
+    deferred.execute(session, statement, {f"v_{key}": value for key, value in values.items()})
 
 
 @cache

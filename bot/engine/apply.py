@@ -187,8 +187,13 @@ def _mark_survey(ctx: ApplyContext, action: MarkSurvey) -> None:
             values["closed_at"] = action.at
         if action.reason is not None:
             values["reason"] = action.reason
-    if repo.update_survey(ctx.session, action.survey_id, values):
-        ctx.counts.append(metrics.SURVEYS.labels("reminded" if action.reminded else action.status.value).inc)
+    counted = metrics.SURVEYS.labels("reminded" if action.reminded else action.status.value).inc
+
+    def count(existed: bool) -> None:
+        if existed:
+            ctx.counts.append(counted)
+
+    repo.set_survey(ctx.session, action.survey_id, values, count)
 
 
 def _open_escalation(ctx: ApplyContext, action: OpenEscalation) -> None:

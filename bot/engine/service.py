@@ -12,11 +12,14 @@ the channel's inbox row done in it, and answers a chat no customer owns without 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+import structlog
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 
@@ -39,9 +42,11 @@ from flows.errors import CxbotError, InputError, StorageError
 from flows.escalation import ServiceLevels
 from flows.journey import Journey
 from flows.scales import Lang
-from storage import inbox, links, repo
+from storage import deferred, inbox, links, repo
 from storage.db import Database
 from storage.tables import Conversation
+
+log = structlog.get_logger(__name__)
 
 #: Called inside the feed transaction after the actions are applied (e.g. to post escalation cards).
 AfterApply = Callable[[ApplyContext], None]
@@ -119,6 +124,40 @@ class _ItemFailed(Exception):
         self.error = error
 
 
+@dataclass
+class _Prefetched:
+    """What a batch's steps would each read first, read for all of them at once: the identity
+    behind each chat (None: nobody's), and each customer's row and locked conversation. Each
+    entry serves one step (popped); a step without one reads as usual.
+
+    Only customers with a single item in the batch are read ahead (one step may change what a
+    later step of the same customer would read: a new state, an erasure), and nothing when a
+    deep link is followed (it binds a chat to a customer found only then).
+    """
+
+    identities: dict[tuple[str, str], repo.IdentityRow | None]
+    conversations: dict[str, tuple[repo.CustomerView, repo.ConversationRow]]
+
+    @classmethod
+    def read(cls, session: Session, items: list[FeedItem | Received]) -> _Prefetched:
+        """Read ahead for ``items`` (two statements per batch, whatever its size)."""
+        received = [item.envelope for item in items if isinstance(item, Received)]
+        if any(envelope.start_token for envelope in received):
+            return cls({}, {})
+        identities: dict[tuple[str, str], repo.IdentityRow | None] = {}
+        for channel in {envelope.channel for envelope in received}:
+            addresses = [envelope.address for envelope in received if envelope.channel == channel]
+            found = repo.find_identities(session, channel, addresses)
+            identities.update({(channel, address): found.get(address) for address in addresses})
+        whose = [item.customer for item in items if isinstance(item, FeedItem)]
+        whose += [identity.customer_id for identity in identities.values() if identity is not None]
+        once = [customer for customer, n in Counter(whose).items() if n == 1]
+        for where, identity in list(identities.items()):
+            if identity is not None and identity.customer_id not in once:
+                del identities[where]  # read when its step comes
+        return cls(identities, repo.lock_customers_conversations(session, sorted(once)))
+
+
 def _count(counts: list[Callable[[], None]]) -> None:
     """Make the metric updates of a committed transaction."""
     for count in counts:
@@ -184,14 +223,30 @@ class Service:
         now = now or self.clock()
         results: dict[int, FeedResult | Exception] = {}
         pending = list(enumerate(items))
+        batched = len(pending) > 1  # writes held back and sent together; reads made up front
         while pending:
             counts: list[Callable[[], None]] = []
             try:
                 with self.db.write() as session:
-                    done = [(index, self._step(session, item, now, counts, index)) for index, item in pending]
+                    if batched:
+                        with deferred.deferring(session):
+                            known = _Prefetched.read(session, [item for _, item in pending])
+                            done = [
+                                (index, self._step(session, item, now, counts, index, known=known))
+                                for index, item in pending
+                            ]
+                    else:
+                        done = [
+                            (index, self._step(session, item, now, counts, index)) for index, item in pending
+                        ]
             except _ItemFailed as failed:
                 results[failed.index] = failed.error
                 pending = [(index, item) for index, item in pending if index != failed.index]
+                continue
+            except deferred.DeferredWriteFailed:
+                # Rolled back: fed again writing at once, which names the item that fails.
+                log.warning("batch_write_refused", size=len(pending))
+                batched = False
                 continue
             _count(counts)
             results.update(done)
@@ -206,11 +261,12 @@ class Service:
         counts: list[Callable[[], None]],
         index: int | None = None,
         within: Callable[[Session], None] | None = None,
+        known: _Prefetched | None = None,
     ) -> FeedResult:
         if index is None:
-            return self._step_one(session, item, now, counts, within)
+            return self._step_one(session, item, now, counts, within, known)
         try:
-            return self._step_one(session, item, now, counts, within)
+            return self._step_one(session, item, now, counts, within, known)
         except StorageError:
             raise
         except (CxbotError, IntegrityError, DataError, ValueError, KeyError, TypeError) as exc:
@@ -223,16 +279,18 @@ class Service:
         now: datetime,
         counts: list[Callable[[], None]],
         within: Callable[[Session], None] | None,
+        known: _Prefetched | None = None,
     ) -> FeedResult:
         started = time.perf_counter()
         envelope = item.envelope if isinstance(item, Received) else None
-        who = self._who(session, item, now)
+        who = self._who(session, item, now, known)
         if who is None:
             assert isinstance(item, Received)
             return self._stranger(session, item, now)
         found, via = who
         customer_id = found.customer_id
-        customer, conversation = repo.lock_customer_conversation(session, customer_id, now)
+        locked = known.conversations.pop(customer_id, None) if known is not None else None
+        customer, conversation = locked or repo.lock_customer_conversation(session, customer_id, now)
         if conversation.state:
             state = ConversationState.model_validate(conversation.state)
         else:
@@ -270,22 +328,25 @@ class Service:
         if within is not None:
             within(session)
         kind, took = found.inbound.kind, time.perf_counter() - started
-        counts += ctx.counts
+        # Appliers may add counts when held-back writes are sent (end of batch): read them then.
+        counts.append(partial(_count, ctx.counts))
         counts.append(lambda: metrics.HANDLER_SECONDS.labels(kind).observe(took))
         counts.append(metrics.UPDATES.labels(kind, via.channel if via else "timer").inc)
         return result
 
     def _who(
-        self, session: Session, item: FeedItem | Received, now: datetime
+        self, session: Session, item: FeedItem | Received, now: datetime, known: _Prefetched | None = None
     ) -> tuple[_Found, Address | None] | None:
         """Return who the item is from and where it came from (None: a stranger)."""
         if isinstance(item, FeedItem):
             return _Found(item.customer, None, item.inbound), item.via
         envelope = item.envelope
-        found = self._find(session, envelope, now)
+        found = self._find(session, envelope, now, known)
         return None if found is None else (found, Address(envelope.channel, envelope.address))
 
-    def _find(self, session: Session, envelope: Envelope[Inbound], now: datetime) -> _Found | None:
+    def _find(
+        self, session: Session, envelope: Envelope[Inbound], now: datetime, known: _Prefetched | None = None
+    ) -> _Found | None:
         """Return the customer behind ``envelope``'s address, or None for a stranger.
 
         Found, never created: by the channel identity, or by a deep link's start token (which
@@ -295,7 +356,11 @@ class Service:
         Raises:
             StartRefused: a token that binds nothing, or another customer's in a chat already linked.
         """
-        identity = repo.find_identity(session, envelope.channel, envelope.address)
+        where = (envelope.channel, envelope.address)
+        if known is not None and where in known.identities:
+            identity = known.identities.pop(where)
+        else:
+            identity = repo.find_identity(session, *where)
         inbound = envelope.inbound
         token = envelope.start_token
         if token:
@@ -360,7 +425,7 @@ def _persist_reasks(session: Session, before: ConversationState, after: Conversa
         return
     earlier = before.active.reasks if before.active and before.active.survey_id == active.survey_id else 0
     if active.reasks > earlier:
-        repo.update_survey(session, active.survey_id, {"reasks": active.reasks})
+        repo.set_survey(session, active.survey_id, {"reasks": active.reasks})
 
 
 def _stranger_rows(reply: Send) -> list[list[dict[str, str]]]:

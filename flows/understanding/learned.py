@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from importlib import resources
 
 from flows.understanding.features import (
@@ -28,12 +32,88 @@ MODEL_FILE = "negativity_model.json"
 WORD_CACHE_SIZE = 50_000
 
 
+def _slot_key(feature: str | bytes) -> int:
+    """Return the feature's 64-bit key, never 0 (stable across processes, unlike ``hash``); a
+    feature given as bytes is its UTF-8 encoding."""
+    utf8 = feature.encode() if isinstance(feature, str) else feature
+    return int.from_bytes(blake2b(utf8, digest_size=8).digest(), "little", signed=True) or 1
+
+
+class PackedWeights(Mapping[str, float]):
+    """The model's weights in two flat arrays, an open-addressing hash table: ~4 MB for 123,000
+    features instead of ~32 MB as a dict of strings and floats (a server's resident memory, see
+    bench/inbound.py and bench/memory.py), built without ever holding all the names at once.
+
+    A feature is found by its 64-bit key (``_key``): two features sharing a key are as likely as
+    one in 10^9 models, and building refuses such a model. Iterating gives no names back (only
+    keys are kept); ``contributions`` looks features up by name.
+    """
+
+    __slots__ = ("_keys", "_mask", "_size", "_values")
+
+    def __init__(self, weights: Iterable[tuple[str | bytes, float]], *, expected: int = 1 << 17) -> None:
+        slots = 1 << 4
+        while slots < 2 * expected:
+            slots <<= 1
+        self._start(slots)
+        for name, value in weights:
+            self._put(_slot_key(name), float(value))
+
+    def _start(self, slots: int) -> None:
+        self._mask = slots - 1
+        self._keys = array("q", [0]) * slots  # 0: an empty slot
+        self._values = array("d", [0.0]) * slots
+        self._size = 0
+
+    def _put(self, key: int, value: float) -> None:
+        if 2 * (self._size + 1) > len(self._keys):  # more than half full: twice the slots
+            pairs = [(k, v) for k, v in zip(self._keys, self._values, strict=True) if k]
+            self._start(2 * len(self._keys))
+            for k, v in pairs:
+                self._put(k, v)
+        keys, mask = self._keys, self._mask
+        i = key & mask
+        while keys[i]:
+            if keys[i] == key:
+                raise ValueError(f"{MODEL_FILE}: two features share a key")
+            i = (i + 1) & mask
+        keys[i] = key
+        self._values[i] = value
+        self._size += 1
+
+    def get(self, feature: str, default: float | None = None) -> float | None:  # type: ignore[override]
+        """Return the weight of ``feature``, or ``default`` when the model does not know it."""
+        key = _slot_key(feature)
+        keys, mask = self._keys, self._mask
+        i = key & mask
+        while found := keys[i]:
+            if found == key:
+                return self._values[i]
+            i = (i + 1) & mask
+        return default
+
+    def __getitem__(self, feature: str) -> float:
+        value = self.get(feature)
+        if value is None:
+            raise KeyError(feature)
+        return value
+
+    def __contains__(self, feature: object) -> bool:
+        return isinstance(feature, str) and self.get(feature) is not None
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("packed weights keep no feature names")
+
+
 @dataclass(frozen=True, slots=True)
 class LinearModel:
     """A logistic regression: ``p = sigmoid(bias + sum(weight[f] * x[f]))``."""
 
     bias: float
-    weights: dict[str, float]
+    weights: Mapping[str, float]
     thresholds: dict[str, float]  # per language code ("it", "en"): the probability that flags a comment
     #: Rule triggers precise enough on the training corpora to call a comment negative alone.
     precise_triggers: frozenset[str] = frozenset()
@@ -89,28 +169,58 @@ def sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def model_from_json(raw: str) -> LinearModel:
-    """Return the model stored in ``raw`` (the content of a model file).
+#: One "feature": weight pair of the model file's weights, and what follows it ("," or "}").
+_PAIR = re.compile(rb'\s*"((?:[^"\\]|\\.)*)"\s*:\s*(-?[0-9][0-9.eE+-]*)\s*([,}])')
+_EMPTY = re.compile(rb"\s*\}")
+
+
+def _weight_pairs(raw: bytes, start: int, end: list[int]) -> Iterator[tuple[bytes, float]]:
+    """Yield the pairs (UTF-8 name, weight) of the JSON object opening at ``raw[start]`` (``{``),
+    one at a time (no dict of all 123,000 weights is ever made: it would stay in the heap's
+    high-water mark); then put the index just past the object in ``end``."""
+    pos = start + 1
+    empty = _EMPTY.match(raw, pos)
+    while empty is None:
+        pair = _PAIR.match(raw, pos)
+        if pair is None:
+            raise ValueError(f"{MODEL_FILE}: unreadable weights at byte {pos}")
+        name, value, after = pair.groups()
+        if b"\\" in name:  # an escape: the name the JSON means
+            name = json.loads(b'"' + name + b'"').encode()
+        yield name, float(value)
+        pos = pair.end()
+        if after == b"}":
+            end.append(pos)
+            return
+    end.append(empty.end())
+
+
+def model_from_json(raw: str | bytes) -> LinearModel:
+    """Return the model stored in ``raw`` (the content of a model file, UTF-8 when bytes).
 
     Raises:
         ValueError: when the content is not a model file of a known format.
     """
-    data = json.loads(raw)
-    if not isinstance(data, dict) or data.get("format") != 1:
+    data = raw.encode() if isinstance(raw, str) else raw
+    marker = re.search(rb'"weights"\s*:\s*\{', data)
+    if marker is None:
         raise ValueError(f"{MODEL_FILE}: unknown model format")
-    weights = data["weights"]
+    end: list[int] = []
+    weights = PackedWeights(_weight_pairs(data, marker.end() - 1, end))
+    rest = json.loads(data[: marker.start()] + b'"weights": {}' + data[end[0] :])
+    if not isinstance(rest, dict) or rest.get("format") != 1:
+        raise ValueError(f"{MODEL_FILE}: unknown model format")
     return LinearModel(
-        bias=float(data["bias"]),
-        weights={str(k): float(v) for k, v in weights.items()},
-        thresholds={str(k): float(v) for k, v in data["thresholds"].items()},
-        precise_triggers=frozenset(str(t) for t in data.get("precise_triggers", ())),
+        bias=float(rest["bias"]),
+        weights=weights,
+        thresholds={str(k): float(v) for k, v in rest["thresholds"].items()},
+        precise_triggers=frozenset(str(t) for t in rest.get("precise_triggers", ())),
     )
 
 
 def _load() -> LinearModel:
     """Return the model shipped with the package."""
-    raw = resources.files("flows.understanding").joinpath(MODEL_FILE).read_text(encoding="utf-8")
-    return model_from_json(raw)
+    return model_from_json(resources.files("flows.understanding").joinpath(MODEL_FILE).read_bytes())
 
 
 MODEL: LinearModel = _load()

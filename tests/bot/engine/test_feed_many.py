@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.engine.apply import Address, ApplyContext
-from bot.engine.service import FeedItem, FeedResult, Service
+from bot.engine.service import FeedItem, FeedResult, Received, Service
 from bot.observability import metrics
 from flows.conversation import CustomerText
+from flows.conversation.envelope import Envelope
 from flows.errors import ConflictError
 from storage import repo
 from storage.tables import Conversation, Response, SurveyInstance
@@ -140,3 +144,65 @@ def test_answers_are_counted_once_when_a_batch_is_fed_again(service: Service, cl
     ]
     service.feed_many(items, now=clock.now)
     assert answers() - before == 2
+
+
+def _statements(service: Service) -> list[str]:
+    seen: list[str] = []
+    event.listen(
+        service.db.engine, "before_cursor_execute", lambda _c, _cur, sql, *_rest: seen.append(sql.split()[0])
+    )
+    return seen
+
+
+def test_batch_reads_ahead_and_sends_its_writes_together(service: Service, clock: FakeClock) -> None:
+    """Ten chats' scores, as a channel feeds them, cost a fixed number of statements, not a set per chat."""
+    chats = list(range(701, 711))
+    ask_delivery_csat(service, clock.now, chats)
+    seen = _statements(service)
+    items = [Received(Envelope("telegram", str(chat), CustomerText(text="4"))) for chat in chats]
+    results = service.feed_many(items, now=clock.now)
+    assert [r.customer_id for r in results if isinstance(r, FeedResult)] == [f"c-{chat}" for chat in chats]
+    reads = [sql for sql in seen if sql.upper() == "SELECT"]
+    assert len(reads) == 2  # the ten chats' identities, then their conversations (locked)
+    assert len(seen) < 20  # ~7 a customer when each went alone
+    with service.db.read() as session:
+        assert len(session.exec(select(Response)).all()) == 10
+
+
+def test_refused_held_back_write_sets_its_item_aside(service: Service, clock: FakeClock) -> None:
+    """A write the database refuses at the end of a batch (an outbox row breaking a constraint)
+    comes back as that item's error; the other items are stored."""
+    ask_delivery_csat(service, clock.now, CHATS)
+
+    def unstorable(ctx: ApplyContext) -> None:
+        if ctx.customer.id == "c-502":
+            no_address: Any = None  # NOT NULL in the table
+            repo.enqueue_message(
+                ctx.session, channel="telegram", address=no_address, payload={}, now=clock.now
+            )
+
+    service.after_apply.append(unstorable)
+    items = [FeedItem(f"c-{chat}", CustomerText(text="4"), Address("telegram", str(chat))) for chat in CHATS]
+    results = service.feed_many(items, now=clock.now)
+    assert isinstance(results[1], IntegrityError)
+    assert isinstance(results[0], FeedResult) and isinstance(results[2], FeedResult)
+    with service.db.read() as session:
+        scores = {r.customer_id: r.score for r in session.exec(select(Response))}
+    assert scores == {"c-501": 4, "c-503": 4}
+
+
+def test_same_customer_twice_in_a_batch_sees_the_first_step(service: Service, clock: FakeClock) -> None:
+    """Two inbounds of one customer in one batch step in turn: the second starts from the state
+    the first stored (nothing read ahead for them)."""
+    ask_delivery_csat(service, clock.now, [801])
+    items = [
+        FeedItem("c-801", CustomerText(text="4"), Address("telegram", "801")),
+        FeedItem("c-801", CustomerText(text="the box was crushed"), Address("telegram", "801")),
+    ]
+    results = service.feed_many(items, now=clock.now)
+    first, second = results
+    assert isinstance(first, FeedResult) and isinstance(second, FeedResult)
+    assert second.version == first.version + 1
+    with service.db.read() as session:
+        [response] = session.exec(select(Response)).all()
+    assert response.score == 4 and response.comment == "the box was crushed"
