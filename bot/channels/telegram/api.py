@@ -17,7 +17,7 @@ were a fifth of the CPU per answer.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import aiohttp
 from aiogram import Bot
@@ -81,24 +81,22 @@ async def _name_failures(
         raise translated from exc
 
 
-class Prepared(TelegramMethod[Any]):
+class Prepared:
     """A Bot API call whose JSON body the caller has built (``body``), answered as decoded JSON.
 
-    Made with ``model_construct`` (nothing to validate: the caller built the JSON), called as
-    ``await bot(SendMessage.of(chat_id, body))``. ``chat_id`` is what the rate limiter reads
-    (``bot.delivery.limited_calls.cost``); the body alone goes to Telegram.
+    Not an aiogram model (building one costs as much as the request it saves): the session's
+    middlewares read only ``__api_method__``, ``__returning__`` and ``chat_id`` (what the rate
+    limiter counts against, ``bot.delivery.limited_calls.cost``); the body alone goes to Telegram.
+    Called with ``await call(bot, SendMessage(chat_id, body))`` on a bot from ``make_bot``.
     """
 
+    __slots__ = ("body", "chat_id")
     __returning__: ClassVar[Any] = Any
     __api_method__: ClassVar[str] = ""
 
-    chat_id: int | str | None = None
-    body: bytes = b"{}"
-
-    @classmethod
-    def of(cls, chat_id: int | str | None, body: str) -> Prepared:
-        """Return the call posting ``body`` (a JSON object), counted against ``chat_id``."""
-        return cls.model_construct(chat_id=chat_id, body=body.encode())
+    def __init__(self, chat_id: int | str | None, body: str) -> None:
+        self.chat_id = chat_id
+        self.body = body.encode()
 
 
 class SendMessage(Prepared):
@@ -164,6 +162,15 @@ class PreparedSession(AiohttpSession):
         # and ``parameters`` (``retry_after``, ``migrate_to_chat_id``) into its small ``Response``
         # model and raises its exception, which ``translate`` names as for any call.
         return self.check_response(bot=bot, method=method, status_code=status, content=content).result
+
+
+async def call(bot: Bot, method: Prepared) -> Any:
+    """Make ``method`` through ``bot``'s session and middlewares; return its ``result`` (JSON).
+
+    Raises:
+        ChatBlocked, RetryAfter, Permanent, Transient: see ``failure``.
+    """
+    return await bot.session(bot, cast("TelegramMethod[Any]", method))
 
 
 def make_bot(token: str, api_url: str) -> Bot:

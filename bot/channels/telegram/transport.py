@@ -11,7 +11,7 @@ from aiogram import Bot
 from aiogram.types import BufferedInputFile, ReplyParameters
 
 from bot.channels import callbacks
-from bot.channels.telegram.api import EditMessageReplyMarkup, EditMessageText, SendMessage
+from bot.channels.telegram.api import EditMessageReplyMarkup, EditMessageText, SendMessage, call
 from bot.delivery.sender import PROGRESS
 from flows.errors import ChannelError, Permanent
 from storage.claims import ClaimedMessage
@@ -123,7 +123,7 @@ class TelegramTransport:
         for index in range(done, len(parts)):
             last = index == len(parts) - 1
             body = _send_body(chat_id, parts[index], markup if last else None)
-            sent = await self.bot(SendMessage.of(chat_id, body))
+            sent = await call(self.bot, SendMessage(chat_id, body))
             sent_id = int(sent["message_id"])  # the one field read from the reply
             payload[PROGRESS] = index + 1  # kept if a later part fails (see Sender._failed)
         return {"message_id": sent_id, PROGRESS: len(parts)}
@@ -173,9 +173,9 @@ class TelegramTransport:
             head = '{"chat_id":' + str(chat_id) + ',"message_id":' + str(message_id)
             if text:
                 body = head + ',"text":' + json.dumps(str(text)[:MAX_TEXT]) + "}"
-                await self.bot(EditMessageText.of(chat_id, body))
+                await call(self.bot, EditMessageText(chat_id, body))
             else:
-                await self.bot(EditMessageReplyMarkup.of(chat_id, head + "}"))
+                await call(self.bot, EditMessageReplyMarkup(chat_id, head + "}"))
         except ChannelError as exc:
             if "not modified" in str(exc):
                 return {}  # already shows what we want
