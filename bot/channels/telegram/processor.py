@@ -17,7 +17,6 @@ from typing import Any
 
 import structlog
 from aiogram import Bot
-from sqlmodel import Session
 
 from bot.channels.base import Channel, Edited, Envelope, Ignored, Media, Membership, Refused, Unparseable
 from bot.channels.telegram import texts
@@ -36,7 +35,7 @@ from flows.conversation.state import Phase
 from flows.errors import ChannelError
 from flows.scales import Lang
 from storage import inbox, repo
-from storage.db import Database
+from storage.db import Database, Session
 from storage.tables import Customer, Escalation
 
 log = structlog.get_logger(__name__)
