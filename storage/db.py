@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session as Session  # re-exported: bot/ names a transaction's type without sqlmodel
 
@@ -21,6 +21,12 @@ from flows.errors import ConfigError, StorageError
 from storage import deferred
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+#: What the database refuses for one row's values (a constraint, a value out of range): an error of
+#: that item, not of the database. bot/ names them without importing SQLAlchemy.
+REFUSED_WRITE: tuple[type[Exception], ...] = (IntegrityError, DataError)
+#: Any error the database layer raises (for messages at the edge).
+DATABASE_ERROR: type[Exception] = SQLAlchemyError
 
 
 def normalise_url(url: str) -> str:

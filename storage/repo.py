@@ -491,6 +491,24 @@ def release_waiting_work(session: Session, customer_id: str, now: datetime) -> i
     return int(result.rowcount or 0)
 
 
+def postpone_work(session: Session, work_id: int, until: datetime) -> None:
+    """Move a claimed timer (by id) to ``until`` and release its lease, so any worker picks it up then."""
+    _update(session, _DUE_WORK, "id", work_id, {"due_at": until, "status": "pending", "leased_until": None})
+
+
+def first_waiting_survey(session: Session, customer_id: str) -> DueWork | None:
+    """The customer's earliest survey timer waiting for a channel, or None."""
+    return session.exec(
+        select(DueWork)
+        .where(
+            col(DueWork.customer_id) == customer_id,
+            col(DueWork.kind) == "survey_due",
+            col(DueWork.status) == "waiting",
+        )
+        .order_by(col(DueWork.due_at), col(DueWork.id))
+    ).first()
+
+
 # ---------------------------------------------------------------------------------------------
 # Surveys and responses
 

@@ -93,9 +93,9 @@ def classify(exc: BaseException) -> tuple[int, str]:
         return RUNTIME, _one_line(str(exc))
     if isinstance(exc, OSError):
         return RUNTIME, _os_message(exc)
-    from sqlalchemy.exc import SQLAlchemyError  # loaded by then: a database was used
+    from storage.db import DATABASE_ERROR  # loaded by then: a database was used
 
-    if isinstance(exc, SQLAlchemyError):
+    if isinstance(exc, DATABASE_ERROR):
         orig = getattr(exc, "orig", None) or exc
         return RUNTIME, f"database error: {_one_line(str(orig))} (check CXBOT_DATABASE_URL)"
     return RUNTIME, f"unexpected {type(exc).__name__}: {_one_line(str(exc))} (run with --debug for details)"

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
-
 from bot.observability import metrics
 from bot.privacy.erase import erase_personal_data
 from flows.conversation import (
@@ -36,6 +34,7 @@ from flows.conversation.handoff import MEDIA_MARK
 from flows.escalation import ServiceLevels
 from storage import escalations as escalation_store
 from storage import repo
+from storage.db import Session
 from storage.tables import Customer, Escalation
 
 

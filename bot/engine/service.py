@@ -20,8 +20,6 @@ from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import DataError, IntegrityError
-from sqlmodel import Session
 
 from bot.engine.apply import Address, ApplyContext, apply_actions
 from bot.infra.clock import Clock, utcnow
@@ -43,7 +41,7 @@ from flows.escalation import ServiceLevels
 from flows.journey import Journey
 from flows.scales import Lang
 from storage import deferred, inbox, links, repo
-from storage.db import Database
+from storage.db import REFUSED_WRITE, Database, Session
 from storage.tables import Conversation
 
 log = structlog.get_logger(__name__)
@@ -158,6 +156,10 @@ class _Prefetched:
         return cls(identities, repo.lock_customers_conversations(session, sorted(once)))
 
 
+#: What fails one item of a batch (set aside, the others fed again) rather than the whole batch.
+_ITEM_ERRORS: tuple[type[Exception], ...] = (CxbotError, *REFUSED_WRITE, ValueError, KeyError, TypeError)
+
+
 def _count(counts: list[Callable[[], None]]) -> None:
     """Make the metric updates of a committed transaction."""
     for count in counts:
@@ -269,7 +271,7 @@ class Service:
             return self._step_one(session, item, now, counts, within, known)
         except StorageError:
             raise
-        except (CxbotError, IntegrityError, DataError, ValueError, KeyError, TypeError) as exc:
+        except _ITEM_ERRORS as exc:
             raise _ItemFailed(index, exc) from exc
 
     def _step_one(

@@ -14,8 +14,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import structlog
-from sqlalchemy import update
-from sqlmodel import Session, col, select
 
 from bot.engine.service import Service
 from bot.events.facts import load_context
@@ -33,7 +31,8 @@ from flows.scheduling import (
 )
 from storage import repo
 from storage.claims import ClaimedWork, claim_due_work
-from storage.tables import Customer, DueWork, SurveyInstance
+from storage.db import Session
+from storage.tables import Customer, SurveyInstance
 
 log = structlog.get_logger(__name__)
 
@@ -75,14 +74,8 @@ def _inbound_for(service: Service, work: ClaimedWork, survey: SurveyInstance) ->
 
 
 def _postpone(service: Service, work: ClaimedWork, until: datetime, reason: str | None) -> str:
-    table = DueWork.__table__  # type: ignore[attr-defined]
     with service.db.write() as session:
-        # Move this very timer (by id) and release its lease, so any worker picks it up then.
-        session.connection().execute(
-            update(table)
-            .where(table.c.id == work.id)
-            .values(due_at=until, status="pending", leased_until=None)
-        )
+        repo.postpone_work(session, work.id, until)
         survey = session.get(SurveyInstance, work.survey_id) if reason is not None else None
         if survey is not None:
             survey.reason = reason
@@ -184,15 +177,7 @@ def due_in_session(
     """
     window = configured_quiet_hours() if quiet == FROM_SETTINGS else quiet
     assert not isinstance(window, str)
-    waiting = session.exec(
-        select(DueWork)
-        .where(
-            col(DueWork.customer_id) == customer_id,
-            col(DueWork.kind) == "survey_due",
-            col(DueWork.status) == "waiting",
-        )
-        .order_by(col(DueWork.due_at), col(DueWork.id))
-    ).first()
+    waiting = repo.first_waiting_survey(session, customer_id)
     survey = session.get(SurveyInstance, waiting.survey_id) if waiting and waiting.survey_id else None
     if waiting is None or waiting.id is None or survey is None or survey.status != "scheduled":
         return None

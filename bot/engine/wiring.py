@@ -17,8 +17,7 @@ from storage import migrate
 from storage.db import Database
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
+    from storage.db import Session
     from storage.tables import Escalation
 
 #: Told of each agent's change of an escalation (take, hand_back, resolve, reply) inside the

@@ -1,5 +1,5 @@
-"""One backoff rule for everything that tries again: outbox messages, supervised tasks, the
-Telegram channel's start-up.
+"""One backoff rule for everything that tries again: outbox messages, stored updates, supervised
+tasks, the Telegram channel's start-up.
 
 Exponential with jitter and a cap, so parts that failed together do not all come back together
 and a long outage is not hammered; an optional attempt limit (a message becomes a dead letter,
@@ -50,5 +50,8 @@ RASA = RetryPolicy(base=5.0, cap=600.0, max_attempts=8)
 #: Other people's services (helpdesk webhook, e-mail, Chatwoot): outages last longer, 1 min
 #: doubling to an hour, 8 attempts (about four hours).
 SERVICES = RetryPolicy(base=60.0, cap=3600.0, max_attempts=8)
+#: A stored update that failed to process (a bug or a database refusal): 5 s doubling, 5 attempts,
+#: then it is marked done with the error (counted, logged; the next updates are not held up).
+INBOUND = RetryPolicy(base=5.0, cap=300.0, max_attempts=5)
 #: A crashed long-running task, or a channel that cannot start: 1 s doubling to a minute, for ever.
 RESTART = RetryPolicy(base=1.0, cap=60.0, max_attempts=None)

@@ -17,7 +17,6 @@ from typing import Any
 
 import structlog
 from aiogram import Bot
-from sqlmodel import Session
 
 from bot.channels.base import Channel, Edited, Envelope, Ignored, Media, Membership, Refused, Unparseable
 from bot.channels.telegram import texts
@@ -30,13 +29,14 @@ from bot.escalations.media import joins_open_case
 from bot.escalations.records import AGENTS_CHANNEL, copy_onto_case
 from bot.escalations.telegram_desk import CHANGED, AgentDesk
 from bot.infra.clock import Clock
+from bot.infra.retry import INBOUND, RetryPolicy
 from bot.observability.metrics import UPDATES_SKIPPED
 from flows.conversation import CustomerMedia, CustomerText, Inbound, ReasonSkipped, Started
 from flows.conversation.state import Phase
 from flows.errors import ChannelError
 from flows.scales import Lang
 from storage import inbox, repo
-from storage.db import Database
+from storage.db import Database, Session
 from storage.tables import Customer, Escalation
 
 log = structlog.get_logger(__name__)
@@ -52,8 +52,7 @@ class ProcessorConfig:
     parallel: int = 3
     idle_interval: float = 1.0
     lease: timedelta = timedelta(seconds=60)
-    retry_delay: timedelta = timedelta(seconds=5)
-    max_attempts: int = 5
+    retry: RetryPolicy = INBOUND
 
 
 class InboxLoop:
@@ -107,11 +106,12 @@ class InboxLoop:
         """Release ``row`` for a later attempt, or mark it done with the error after the last one."""
         now = self.clock()
         error = type(exc).__name__
-        if row.attempts >= self.config.max_attempts:
+        delay = self.config.retry.delay(row.attempts)
+        if delay is None:
             with self.db.write() as session:
                 inbox.mark_processed(session, row.id, now, error=f"gave up: {error}")
         else:
-            inbox.release(self.db, row.id, error, now + self.config.retry_delay * row.attempts)
+            inbox.release(self.db, row.id, error, now + timedelta(seconds=delay))
 
     def mark(self, row_id: int, error: str | None = None) -> None:
         """Mark a row processed (``error`` records what became of it when it was not fed)."""

@@ -6,7 +6,7 @@ from random import Random
 
 import pytest
 
-from bot.infra.retry import MESSAGING, RASA, SERVICES, RetryPolicy
+from bot.infra.retry import INBOUND, MESSAGING, RASA, SERVICES, RetryPolicy
 
 
 @pytest.mark.parametrize("attempts", range(1, 9))
@@ -57,3 +57,9 @@ def test_wait_falls_back_to_the_cap_once_attempts_are_used_up() -> None:
     """``wait`` (for what never gives up) is the cap where ``delay`` would say give up."""
     policy = RetryPolicy(base=1.0, cap=9.0, max_attempts=2, jitter=0.0)
     assert (policy.delay(2), policy.wait(2), policy.wait(1)) == (None, 9.0, 1.0)
+
+
+def test_stored_updates_get_five_attempts_from_five_seconds() -> None:
+    """A failing stored update is tried again after 5 s, then longer, and given up after the fifth."""
+    assert (INBOUND.base, INBOUND.cap, INBOUND.max_attempts) == (5.0, 300.0, 5)
+    assert INBOUND.delay(4) is not None and INBOUND.delay(5) is None
