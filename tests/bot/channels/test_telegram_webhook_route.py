@@ -71,3 +71,13 @@ async def test_fast_path_answers_503_when_the_database_fails(tmp_path: Path, jou
     broken.dispose()
     assert answer.status_code == 503
     assert answer.json()["error"] == "unavailable"
+
+
+def test_a_batch_with_a_repeat_stores_each_update_once(db: Database) -> None:
+    """Updates stored together, one of them twice in the batch and one stored before: each kept once."""
+    first = [inbox.Incoming(external_id="u-1", chat_key="c-1", payload={"n": 1})]
+    assert inbox.store(db, "telegram", first, NOW) == 1
+    batch = [inbox.Incoming(external_id=f"u-{n}", chat_key=f"c-{n}", payload={"n": n}) for n in (1, 2, 2, 3)]
+    assert inbox.store(db, "telegram", batch, NOW) == 2
+    assert inbox.store(db, "telegram", [], NOW) == 0
+    assert len(inbox.claim(db, "telegram", NOW, limit=10)) == 3
