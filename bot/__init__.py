@@ -1,5 +1,1 @@
 """cxbot's runtime: channels, API, delivery, CLI."""
-
-from bot import _without_rich
-
-_without_rich.install()  # before any module imports structlog

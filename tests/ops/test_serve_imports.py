@@ -1,4 +1,4 @@
-"""`cxbot serve`'s process stays lean: no Alembic, Mako, rich, pygments or httpx among its modules."""
+"""`cxbot serve`'s process stays lean: no Alembic, Mako or httpx among its modules."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Only needed to migrate (done in a child process), by commands with tables and progress bars, or
-#: by a helpdesk webhook or Chatwoot when configured (httpx, imported when one calls).
-KEPT_OUT = ("alembic", "mako", "rich", "pygments", "httpx")
+#: Only needed to migrate (done in a child process), or by a helpdesk webhook or Chatwoot when
+#: configured (httpx, imported when one calls).
+KEPT_OUT = ("alembic", "mako", "httpx")
 
 _PROBE = """
 import json, sys
@@ -24,7 +24,7 @@ print(rich.console.Console.__name__)
 """
 
 
-def test_serving_modules_import_no_alembic_mako_rich_or_pygments() -> None:
+def test_serving_modules_import_no_alembic_mako_or_httpx() -> None:
     """A fresh interpreter importing what serve imports (logs, the Telegram channel, the jobs) loads
     none of KEPT_OUT, the readable log renderer still works, and rich can still be imported after."""
     done = subprocess.run(
