@@ -176,7 +176,7 @@ async def cxbot(backend: str, mode: str, n: int, wait_s: float) -> dict[str, Any
                 http_port=port,
                 **webhook,
             )
-            app = build_app(settings, clock=clock)
+            app = build_app(settings, clock=clock, upgrade_in_child=True)  # as `cxbot serve` does
             chats, warm = _chats(n)
             asked = seed_surveys(app.service, chats + warm, clock())
             assert asked == n + WARM_UP, f"only {asked} of {n + WARM_UP} surveys were asked"

@@ -1,0 +1,1 @@
+"""cxbot's runtime: channels, API, delivery, CLI."""

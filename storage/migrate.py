@@ -3,26 +3,35 @@
 Every other command checks the schema (``require_current``) and refuses one that is behind; it
 never creates a database. Upgrades run under a lock so N workers starting together migrate once:
 a PostgreSQL advisory lock held by the migrating transaction, a file lock next to a SQLite file.
+
+Alembic (and Mako) are imported only to migrate: the schema's revision is read with plain SQL and
+the shipped revisions from the migration files, so a serving process that migrated in a child
+(``upgrade_in_child``) never holds them (~11 MiB).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from flows.errors import StorageError
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The advisory lock key every cxbot process migrating a PostgreSQL database takes ("cxbotmig").
@@ -61,6 +70,8 @@ class Upgrade:
 
 def alembic_config(db: Database) -> Config:
     """Return an Alembic configuration pointing at cxbot's migrations and ``db``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
@@ -99,6 +110,8 @@ def upgrade(db: Database, revision: str = "head") -> Upgrade:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     lock = _sqlite_file_lock(path) if path is not None else contextlib.nullcontext()
+    from alembic import command
+
     config = alembic_config(db)
     try:
         with lock, db.engine.begin() as connection:
@@ -123,7 +136,66 @@ def _signed(key: int) -> int:
 
 
 def _revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """Return the revision in Alembic's version table (plain SQL: no Alembic import)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade_in_child(db: Database, revision: str = "head") -> Upgrade:
+    """``upgrade`` in a child Python process, so this one never imports Alembic and Mako (its
+    modules would stay for the life of the process). What the child logged is logged here.
+
+    Raises:
+        StorageError: when the database cannot be reached or a migration fails.
+    """
+    if db.is_sqlite and sqlite_path(db) is None:  # in memory: only this process sees it
+        return upgrade(db, revision)
+    request = json.dumps({"url": db.url, "revision": revision})  # on stdin: never in a process list
+    done = subprocess.run(  # this interpreter, this module
+        [sys.executable, "-m", "storage.migrate"], input=request, capture_output=True, text=True, check=False
+    )
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise StorageError(f"the migration process failed (exit {done.returncode})") from None
+    for name, level, message in answer.get("logs", []):
+        logging.getLogger(name).log(level, "%s", message)
+    if "error" in answer:
+        raise StorageError(answer["error"])
+    return Upgrade(before=answer["before"], after=answer["after"])
+
+
+class _Collect(logging.Handler):
+    """Keeps the child's log records, sent back to the parent with the outcome."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.name, record.levelno, record.getMessage()))
+
+
+def _child() -> int:
+    """The child of ``upgrade_in_child``: the request on stdin, the outcome as one JSON line."""
+    collect = _Collect()
+    logging.basicConfig(level=logging.INFO, handlers=[collect])
+    request = json.loads(sys.stdin.read())
+    db = Database(request["url"])
+    answer: dict[str, object]
+    try:
+        done = upgrade(db, request["revision"])
+        answer = {"before": done.before, "after": done.after}
+    except StorageError as exc:
+        answer = {"error": str(exc)}
+    except Exception as exc:  # a failing migration: named for the parent, which raises it
+        answer = {"error": f"migration failed: {type(exc).__name__}: {exc}"}
+    finally:
+        db.dispose()
+    answer["logs"] = collect.records
+    print(json.dumps(answer))
+    return 1 if "error" in answer else 0
 
 
 def current_revision(db: Database) -> str | None:
@@ -141,7 +213,10 @@ def current_revision(db: Database) -> str | None:
 
 def head_revision() -> str | None:
     """Return the newest migration revision shipped with this version."""
-    return _scripts().get_current_head()
+    revisions = _shipped()
+    replaced = set(revisions.values())
+    heads = [revision for revision in revisions if revision not in replaced]
+    return heads[0] if len(heads) == 1 else None
 
 
 def is_current(db: Database) -> bool:
@@ -166,8 +241,7 @@ def schema_problem(current: str | None, head: str | None) -> str | None:
         return None
     if current is None:
         return f"the database has no schema yet: {UPGRADE_HINT}"
-    known = {script.revision for script in _scripts().walk_revisions()}
-    if current not in known:
+    if current not in _shipped():
         return f"the database schema ({current}) is newer than this cxbot ({head}): upgrade cxbot"
     return f"the database schema is behind ({current}, this cxbot needs {head}): {UPGRADE_HINT}"
 
@@ -184,7 +258,20 @@ def require_current(db: Database) -> None:
         raise StorageError(problem)
 
 
-def _scripts() -> ScriptDirectory:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config)
+_ASSIGNED = re.compile(r"""^(revision|down_revision)(?:\s*:[^=]+)?\s*=\s*(?:['"](\w+)['"]|None)""", re.M)
+
+
+@cache
+def _shipped() -> dict[str, str | None]:
+    """Return each shipped revision and the one it follows, read from the migration files (the
+    assignments Alembic itself reads), without importing Alembic."""
+    revisions: dict[str, str | None] = {}
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        found = dict((name, value or None) for name, value in _ASSIGNED.findall(path.read_text()))
+        if found.get("revision"):
+            revisions[str(found["revision"])] = found.get("down_revision")
+    return revisions
+
+
+if __name__ == "__main__":
+    sys.exit(_child())

@@ -220,7 +220,8 @@ def serve() -> None:
 
     settings = load_settings()  # the same checks as `cxbot config`
     configure_logging(settings.log_level)
-    runtime = build_runtime(build_app(settings, upgrade=True))  # migrates under the lock
+    # Migrates under the lock, in a child process: Alembic and Mako never take this one's memory.
+    runtime = build_runtime(build_app(settings, upgrade=True, upgrade_in_child=True))
     settle_heap()
     asyncio.run(runtime.run())
 

@@ -19,8 +19,6 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from bot.delivery.sender import http_failure, network_failure
 from bot.engine.apply import ApplyContext
 from bot.engine.service import AfterApply
@@ -149,6 +147,8 @@ class _Api:
         self.timeout = timeout
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        import httpx  # here: ~5 MiB that a process without this destination never needs
+
         try:
             response = httpx.request(
                 method,

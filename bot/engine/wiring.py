@@ -37,8 +37,11 @@ class App:
     desk_hooks: list[DeskHook] = field(default_factory=list)
 
 
-def build_app(settings: Settings, *, clock: Clock = utcnow, upgrade: bool = True) -> App:
-    """Return the application for ``settings``, with the database migrated to the newest schema.
+def build_app(
+    settings: Settings, *, clock: Clock = utcnow, upgrade: bool = True, upgrade_in_child: bool = False
+) -> App:
+    """Return the application for ``settings``, with the database migrated to the newest schema
+    (``upgrade_in_child``: by a child process, so this one never imports Alembic; ``cxbot serve``).
 
     Raises:
         ConfigError: when the journey, the holiday settings or the database URL are invalid.
@@ -47,7 +50,9 @@ def build_app(settings: Settings, *, clock: Clock = utcnow, upgrade: bool = True
     journey = load_journey(settings.journey)
     levels = service_levels(settings, journey.escalation)
     db = Database(settings.database_url)
-    if upgrade:
+    if upgrade and upgrade_in_child:
+        migrate.upgrade_in_child(db)
+    elif upgrade:
         migrate.upgrade(db)
     service = Service(db, journey, clock=clock, levels=levels)
     service.due_at_start = partial(due_in_session, journey=journey)

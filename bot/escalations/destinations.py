@@ -15,8 +15,6 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
-
 from bot.delivery.mail import MailTransport
 from bot.delivery.sender import Sender, SenderConfig, http_failure, network_failure
 from bot.escalations.records import DeskConfig
@@ -91,6 +89,8 @@ class HelpdeskTransport:
         headers = {"Content-Type": "application/json"}
         if settings.helpdesk_webhook_secret:
             headers["X-Cxbot-Signature"] = sign(settings.helpdesk_webhook_secret.get_secret_value(), body)
+        import httpx  # here: ~5 MiB that a process without this destination never needs
+
         try:
             async with httpx.AsyncClient(timeout=self.timeout) as client:
                 response = await client.post(settings.helpdesk_webhook_url, content=body, headers=headers)

@@ -49,3 +49,14 @@ def test_single_migration_head() -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config(Database("sqlite://")))
     assert len(script.get_heads()) == 1
     assert migrate.head_revision() == script.get_current_head()
+
+
+def test_revisions_read_without_alembic_match_alembics(db: Database) -> None:
+    """The shipped revisions read from the files, and the schema's read by plain SQL, are Alembic's."""
+    script = ScriptDirectory.from_config(migrate.alembic_config(db))
+    assert migrate._shipped() == {s.revision: s.down_revision for s in script.walk_revisions()}
+    with db.engine.connect() as connection:
+        alembics = MigrationContext.configure(connection).get_current_revision()
+    assert migrate.current_revision(db) == alembics == migrate.head_revision()
+    assert migrate.schema_problem("0016", migrate.head_revision()) is not None
+    assert migrate.schema_problem("9999", migrate.head_revision()) is not None
