@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,7 @@ from aiogram import Bot
 from bot.channels.base import Channel, Edited, Envelope, Ignored, Media, Membership, Refused, Unparseable
 from bot.channels.telegram import texts
 from bot.channels.telegram.agents import DeskEvent, TelegramAgents
+from bot.channels.telegram.api import AnswerCallbackQuery, call
 from bot.channels.telegram.customers import FEEDABLE, CustomerEvent, TelegramCustomers
 from bot.channels.telegram.transport import CHANNEL
 from bot.delivery.sender import PROGRESS
@@ -366,7 +368,12 @@ class InboxProcessor(InboxLoop):
 
     async def _answer(self, query_id: str, text: str | None) -> None:
         try:
-            await self.bot.answer_callback_query(query_id, text=text)
+            body = (
+                {"callback_query_id": query_id}
+                if text is None
+                else {"callback_query_id": query_id, "text": text}
+            )
+            await call(self.bot, AnswerCallbackQuery(None, json.dumps(body)))
         except ChannelError as exc:  # a late answer only leaves a spinner; never worth a retry
             log.info("callback_answer_failed", error=str(exc))
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from typing import Any, ClassVar
+from typing import Any
 
 from aiogram import Bot
-from aiogram.methods import TelegramMethod
 from aiogram.types import BufferedInputFile, ReplyParameters
 
 from bot.channels import callbacks
+from bot.channels.telegram.api import EditMessageReplyMarkup, EditMessageText, SendMessage, call
 from bot.delivery.sender import PROGRESS
 from flows.errors import ChannelError, Permanent
 from storage.claims import ClaimedMessage
@@ -81,20 +81,10 @@ def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> str | None
     )
 
 
-class SendPrepared(TelegramMethod[dict[str, Any]]):
-    """``sendMessage`` with its keyboard already JSON, answered as a plain dict.
-
-    Through the bot's session like any aiogram call (the limiter and the failure names apply),
-    without building aiogram's keyboard models nor validating the reply into a ``Message``: the
-    sender reads only ``message_id``.
-    """
-
-    __returning__: ClassVar[Any] = dict[str, Any]
-    __api_method__: ClassVar[str] = "sendMessage"
-
-    chat_id: int
-    text: str
-    reply_markup: str | None = None
+def _send_body(chat_id: int, text: str, markup: str | None) -> str:
+    """Return ``sendMessage``'s JSON body; ``markup`` is already JSON (``keyboard``)."""
+    head = '{"chat_id":' + str(chat_id) + ',"text":' + json.dumps(text)
+    return head + (',"reply_markup":' + markup + "}" if markup else "}")
 
 
 class TelegramTransport:
@@ -132,10 +122,9 @@ class TelegramTransport:
         sent_id: int | None = None
         for index in range(done, len(parts)):
             last = index == len(parts) - 1
-            sent = await self.bot(
-                SendPrepared(chat_id=chat_id, text=parts[index], reply_markup=markup if last else None)
-            )
-            sent_id = int(sent["message_id"])
+            body = _send_body(chat_id, parts[index], markup if last else None)
+            sent = await call(self.bot, SendMessage(chat_id, body))
+            sent_id = int(sent["message_id"])  # the one field read from the reply
             payload[PROGRESS] = index + 1  # kept if a later part fails (see Sender._failed)
         return {"message_id": sent_id, PROGRESS: len(parts)}
 
@@ -180,12 +169,13 @@ class TelegramTransport:
         message_id = int(payload["message_id"])  # type: ignore[call-overload]
         text = payload.get("text")
         try:
+            # Without ``reply_markup``: the edit takes the buttons off too.
+            head = '{"chat_id":' + str(chat_id) + ',"message_id":' + str(message_id)
             if text:
-                await self.bot.edit_message_text(
-                    text=str(text)[:MAX_TEXT], chat_id=chat_id, message_id=message_id, reply_markup=None
-                )
+                body = head + ',"text":' + json.dumps(str(text)[:MAX_TEXT]) + "}"
+                await call(self.bot, EditMessageText(chat_id, body))
             else:
-                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+                await call(self.bot, EditMessageReplyMarkup(chat_id, head + "}"))
         except ChannelError as exc:
             if "not modified" in str(exc):
                 return {}  # already shows what we want
