@@ -37,16 +37,7 @@ async def read_bounded(request: Streamed, limit: int) -> bytes:
         BodyTooLarge: when the declared or actual size exceeds ``limit``.
     """
     declared = request.headers.get("content-length")  # type: ignore[attr-defined]
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await _collect(declared, request.stream(), limit)
 
 
 async def read_bounded_asgi(scope: Scope, receive: Receive, limit: int) -> bytes | None:
@@ -56,19 +47,36 @@ async def read_bounded_asgi(scope: Scope, receive: Receive, limit: int) -> bytes
     Raises:
         BodyTooLarge: when the declared or actual size exceeds ``limit``.
     """
-    declared = header(scope, b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
+    try:
+        return await _collect(header(scope, b"content-length"), _asgi_chunks(receive), limit)
+    except _Disconnected:
+        return None
+
+
+class _Disconnected(Exception):
+    """The client went away before its whole body arrived."""
+
+
+async def _asgi_chunks(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] != "http.request":  # http.disconnect
-            return None
-        chunk = message.get("body", b"")
+            raise _Disconnected
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def _collect(declared: str | bytes | None, chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """The body from ``chunks``, refused as soon as the declared length or the running total
+    passes ``limit``."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        parts.append(chunk)
+    return b"".join(parts)

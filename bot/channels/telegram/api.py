@@ -123,6 +123,13 @@ class AnswerCallbackQuery(Prepared):
     __api_method__: ClassVar[str] = "answerCallbackQuery"
 
 
+def json_body(fields: dict[str, Any], *, reply_markup: str | None = None) -> str:
+    """Return a prepared call's JSON body: ``fields`` encoded, and ``reply_markup`` (a keyboard
+    already JSON, built once per question: ``transport.keyboard``) spliced in as it is."""
+    body = json.dumps(fields, separators=(",", ":"))
+    return body if reply_markup is None else body[:-1] + ',"reply_markup":' + reply_markup + "}"
+
+
 _JSON_BODY = {"Content-Type": "application/json"}
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +21,7 @@ from aiogram import Bot
 from bot.channels.base import Channel, Edited, Envelope, Ignored, Media, Membership, Refused, Unparseable
 from bot.channels.telegram import texts
 from bot.channels.telegram.agents import DeskEvent, TelegramAgents
-from bot.channels.telegram.api import AnswerCallbackQuery, call
+from bot.channels.telegram.api import AnswerCallbackQuery, call, json_body
 from bot.channels.telegram.customers import FEEDABLE, CustomerEvent, TelegramCustomers
 from bot.channels.telegram.transport import CHANNEL
 from bot.delivery.sender import PROGRESS
@@ -373,7 +372,7 @@ class InboxProcessor(InboxLoop):
                 if text is None
                 else {"callback_query_id": query_id, "text": text}
             )
-            await call(self.bot, AnswerCallbackQuery(None, json.dumps(body)))
+            await call(self.bot, AnswerCallbackQuery(None, json_body(body)))
         except ChannelError as exc:  # a late answer only leaves a spinner; never worth a retry
             log.info("callback_answer_failed", error=str(exc))
 

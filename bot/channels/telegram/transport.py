@@ -11,7 +11,7 @@ from aiogram import Bot
 from aiogram.types import BufferedInputFile, ReplyParameters
 
 from bot.channels import callbacks
-from bot.channels.telegram.api import EditMessageReplyMarkup, EditMessageText, SendMessage, call
+from bot.channels.telegram.api import EditMessageReplyMarkup, EditMessageText, SendMessage, call, json_body
 from bot.delivery.sender import PROGRESS
 from flows.errors import ChannelError, Permanent
 from storage.claims import ClaimedMessage
@@ -81,12 +81,6 @@ def keyboard(secret: bytes, chat_id: str, payload: dict[str, Any]) -> str | None
     )
 
 
-def _send_body(chat_id: int, text: str, markup: str | None) -> str:
-    """Return ``sendMessage``'s JSON body; ``markup`` is already JSON (``keyboard``)."""
-    head = '{"chat_id":' + str(chat_id) + ',"text":' + json.dumps(text)
-    return head + (',"reply_markup":' + markup + "}" if markup else "}")
-
-
 class TelegramTransport:
     """Delivers the customers' "telegram" outbox: ``message`` (send), ``edit``, ``html``,
     ``photo``, ``copy``.
@@ -122,7 +116,8 @@ class TelegramTransport:
         sent_id: int | None = None
         for index in range(done, len(parts)):
             last = index == len(parts) - 1
-            body = _send_body(chat_id, parts[index], markup if last else None)
+            fields = {"chat_id": chat_id, "text": parts[index]}
+            body = json_body(fields, reply_markup=markup if last else None)
             sent = await call(self.bot, SendMessage(chat_id, body))
             sent_id = int(sent["message_id"])  # the one field read from the reply
             payload[PROGRESS] = index + 1  # kept if a later part fails (see Sender._failed)
@@ -170,12 +165,12 @@ class TelegramTransport:
         text = payload.get("text")
         try:
             # Without ``reply_markup``: the edit takes the buttons off too.
-            head = '{"chat_id":' + str(chat_id) + ',"message_id":' + str(message_id)
+            target = {"chat_id": chat_id, "message_id": message_id}
             if text:
-                body = head + ',"text":' + json.dumps(str(text)[:MAX_TEXT]) + "}"
+                body = json_body({**target, "text": str(text)[:MAX_TEXT]})
                 await call(self.bot, EditMessageText(chat_id, body))
             else:
-                await call(self.bot, EditMessageReplyMarkup(chat_id, head + "}"))
+                await call(self.bot, EditMessageReplyMarkup(chat_id, json_body(target)))
         except ChannelError as exc:
             if "not modified" in str(exc):
                 return {}  # already shows what we want
